@@ -1,0 +1,96 @@
+//! Seats and the players in them.
+
+use std::fmt;
+
+use crate::GameError;
+use crate::settings::MAX_SEATS;
+
+/// A seat index 0..=7, unique in its game; also the player's colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PlayerId(u8);
+
+impl PlayerId {
+    /// The seat index 0..=7.
+    pub const fn index(self) -> usize {
+        self.0 as usize
+    }
+
+    /// Every possible seat, lowest first.
+    pub fn all() -> impl Iterator<Item = PlayerId> {
+        (0..MAX_SEATS).map(PlayerId)
+    }
+}
+
+impl TryFrom<u8> for PlayerId {
+    type Error = GameError;
+
+    fn try_from(value: u8) -> Result<Self, GameError> {
+        if value < MAX_SEATS {
+            Ok(PlayerId(value))
+        } else {
+            Err(GameError::NotInGame)
+        }
+    }
+}
+
+impl From<PlayerId> for u8 {
+    fn from(p: PlayerId) -> u8 {
+        p.0
+    }
+}
+
+impl fmt::Display for PlayerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A display name: 1 to 24 characters after trimming, no control characters.
+///
+/// ```
+/// use game_logic::PlayerName;
+/// assert_eq!(PlayerName::new("  Ada ").unwrap().as_str(), "Ada");
+/// assert!(PlayerName::new("   ").is_err());
+/// assert!(PlayerName::new("a\u{7}b").is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PlayerName(String);
+
+impl PlayerName {
+    /// Longest name, in characters (Unicode scalar values) after trimming.
+    pub const MAX_CHARS: usize = 24;
+
+    /// Trims and validates `raw`.
+    pub fn new(raw: &str) -> Result<PlayerName, GameError> {
+        let trimmed = raw.trim();
+        let chars = trimmed.chars().count();
+        if chars == 0 || chars > Self::MAX_CHARS || trimmed.chars().any(char::is_control) {
+            return Err(GameError::InvalidName);
+        }
+        Ok(PlayerName(trimmed.to_owned()))
+    }
+
+    /// The trimmed name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for PlayerName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A seated player as every client sees them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Player {
+    /// The seat, also the colour index.
+    pub id: PlayerId,
+    /// The validated display name.
+    pub name: PlayerName,
+    /// Cells owned; only grows, kept after the player leaves an active game.
+    pub score: u32,
+    /// Whether a connection currently holds this seat.
+    pub connected: bool,
+}
