@@ -1,1 +1,28 @@
-//! placeholder
+//! gridcap's wire protocol and WebSocket sessions.
+//!
+//! # Layout
+//!
+//! - [`protocol`]: every message of protocol v1 as serde types, both directions.
+//! - [`codec`]: bytes in, message out (MessagePack, struct-as-map); pure.
+//! - [`convert`]: the one place where rule values ([`game_logic`]) and
+//!   [`game_logic::GameError`]s become wire messages.
+//! - [`session`]: the server side of a connection: limits, heartbeat, the
+//!   read/write loop, driven through a [`session::Handler`].
+//! - [`outbox`]: a connection's bounded outbound queue and its slow-consumer policy.
+//! - [`ratelimit`]: the per-connection token bucket.
+//! - [`client`]: the client side, for bots and tests.
+//! - [`error`]: [`TransportError`], this crate's one error type.
+
+pub mod client;
+pub mod codec;
+pub mod convert;
+pub mod error;
+pub mod outbox;
+pub mod protocol;
+pub mod ratelimit;
+pub mod session;
+
+pub use error::TransportError;
+pub use outbox::Outbox;
+pub use protocol::{ClientMessage, ErrorCode, RejectReason, SUBPROTOCOL, ServerMessage};
+pub use session::{Flow, Handler, SessionLimits};

@@ -1,0 +1,168 @@
+//! Bytes in, message out: the pure MessagePack codec.
+//!
+//! The socket loop in [`session`](crate::session) wraps this; nothing here
+//! touches I/O, so the codec is tested (and fuzzed) on plain byte slices.
+
+use bytes::Bytes;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::TransportError;
+use crate::protocol::{ClientMessage, ServerMessage};
+
+/// Encodes any message as one MessagePack map with string keys.
+pub fn encode<T: Serialize>(message: &T) -> Result<Bytes, TransportError> {
+    rmp_serde::to_vec_named(message)
+        .map(Bytes::from)
+        .map_err(|e| TransportError::Encode(e.to_string()))
+}
+
+/// Encodes a server message. Encoding our own types cannot fail in practice;
+/// should it, the error is logged by the caller and the message dropped.
+pub fn encode_server(message: &ServerMessage) -> Result<Bytes, TransportError> {
+    encode(message)
+}
+
+/// Decodes exactly one MessagePack value from `bytes`; trailing bytes are an
+/// error, as the protocol puts one value in each frame.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, TransportError> {
+    let mut rest = bytes;
+    let value = rmp_serde::from_read::<_, T>(&mut rest)
+        .map_err(|e| TransportError::Decode(e.to_string()))?;
+    if !rest.is_empty() {
+        return Err(TransportError::Decode(format!(
+            "{} trailing bytes after the message",
+            rest.len()
+        )));
+    }
+    Ok(value)
+}
+
+/// Decodes a client's frame.
+pub fn decode_client(bytes: &[u8]) -> Result<ClientMessage, TransportError> {
+    decode(bytes)
+}
+
+/// Decodes a server's frame (the client side: bots and tests).
+pub fn decode_server(bytes: &[u8]) -> Result<ServerMessage, TransportError> {
+    decode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{ErrorCode, Number};
+
+    #[test]
+    fn client_messages_round_trip() {
+        let all = vec![
+            ClientMessage::Create {
+                name: "ada".into(),
+                max_players: Some(4),
+                duration_ms: None,
+            },
+            ClientMessage::Join {
+                game: "g".into(),
+                name: "bob".into(),
+            },
+            ClientMessage::Resume {
+                game: "g".into(),
+                token: "t".into(),
+            },
+            ClientMessage::Start {},
+            ClientMessage::Capture {
+                cell: 80,
+                reference: Some(7),
+            },
+            ClientMessage::Capture {
+                cell: -1,
+                reference: None,
+            },
+            ClientMessage::Leave {},
+            ClientMessage::Ping {
+                ts: Number::Float(1.5),
+            },
+            ClientMessage::Ping {
+                ts: Number::Unsigned(12),
+            },
+            ClientMessage::Ping {
+                ts: Number::Signed(-3),
+            },
+        ];
+        for m in all {
+            let bytes = encode(&m).unwrap();
+            assert_eq!(decode_client(&bytes).unwrap(), m);
+        }
+    }
+
+    #[derive(Serialize)]
+    struct Extra<'a> {
+        t: &'a str,
+        cell: u8,
+        future_field: &'a str,
+    }
+
+    #[test]
+    fn unknown_keys_are_ignored() {
+        let bytes = encode(&Extra {
+            t: "capture",
+            cell: 3,
+            future_field: "x",
+        })
+        .unwrap();
+        assert_eq!(
+            decode_client(&bytes).unwrap(),
+            ClientMessage::Capture {
+                cell: 3,
+                reference: None
+            }
+        );
+        let bytes = encode(&Extra {
+            t: "start",
+            cell: 3,
+            future_field: "x",
+        })
+        .unwrap();
+        assert_eq!(decode_client(&bytes).unwrap(), ClientMessage::Start {});
+    }
+
+    #[test]
+    fn malformed_input_is_an_error_not_a_panic() {
+        for bad in [
+            &b""[..],
+            b"\xc1",
+            b"\x81\xa1t\xa4nope",
+            b"\x93\x01\x02\x03",
+            b"\xa5hello",
+        ] {
+            assert!(decode_client(bad).is_err(), "{bad:?}");
+        }
+        let mut two = encode(&ClientMessage::Start {}).unwrap().to_vec();
+        two.extend_from_slice(&two.clone());
+        assert!(decode_client(&two).is_err(), "two values in one frame");
+        // Wrong field type: cell as a string.
+        #[derive(Serialize)]
+        struct WrongType<'a> {
+            t: &'a str,
+            cell: &'a str,
+        }
+        let bytes = encode(&WrongType {
+            t: "capture",
+            cell: "3",
+        })
+        .unwrap();
+        assert!(decode_client(&bytes).is_err());
+    }
+
+    #[test]
+    fn error_codes_are_snake_case_strings() {
+        let m = ServerMessage::Error {
+            code: ErrorCode::NotEnoughPlayers,
+            message: "m".into(),
+        };
+        let bytes = encode(&m).unwrap();
+        let needle = b"not_enough_players";
+        assert!(bytes.windows(needle.len()).any(|w| w == needle));
+        assert_eq!(decode_server(&bytes).unwrap(), m);
+    }
+}

@@ -1,0 +1,184 @@
+//! The bounded outbound queue of one connection, and its slow-consumer policy.
+//!
+//! Game tasks push pre-encoded frames without ever waiting: one encoding of
+//! an event is shared (`Bytes` is reference counted) by every player's queue.
+//! **Slow-consumer policy:** when a connection's queue already holds
+//! `capacity` frames, the push fails, the queue is cleared and the connection
+//! is closed with 1008 "slow consumer". The seat stays; the client may
+//! `resume` and gets a fresh snapshot. So a client that stops reading costs at
+//! most `capacity` frames of memory and never delays the other players.
+//!
+//! A `Mutex<VecDeque>` plus `Notify` (rather than an mpsc channel) keeps an
+//! idle connection's queue at zero allocated slots and lets the writer take
+//! every pending frame at once and flush them with one write.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use tokio::sync::Notify;
+
+/// Close code and reason for a connection whose queue overflowed.
+pub const SLOW_CONSUMER: (u16, &str) = (1008, "slow consumer: outbound queue full");
+
+/// Why a push was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PushError {
+    /// The queue was full; the connection is now being closed.
+    #[error("outbound queue full; connection closed as a slow consumer")]
+    Overflow,
+    /// The connection is closing or closed.
+    #[error("connection closed")]
+    Closed,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Frames waiting for the writer, oldest first.
+    frames: VecDeque<Bytes>,
+    /// Set once: the close the writer must send after the queued frames.
+    close: Option<(u16, String)>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    /// Identifies the connection (logs, and to tell a replaced session apart).
+    id: u64,
+    /// Most frames queued at once.
+    capacity: usize,
+    state: Mutex<State>,
+    /// Wakes the writer.
+    wake: Notify,
+}
+
+/// The sending side of one connection's queue; cheap to clone into game tasks.
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    shared: Arc<Shared>,
+}
+
+impl Outbox {
+    /// A new empty queue for connection `id`.
+    pub fn new(id: u64, capacity: usize) -> Outbox {
+        Outbox {
+            shared: Arc::new(Shared {
+                id,
+                capacity: capacity.max(1),
+                state: Mutex::new(State::default()),
+                wake: Notify::new(),
+            }),
+        }
+    }
+
+    /// The connection's id.
+    pub fn id(&self) -> u64 {
+        self.shared.id
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding this lock cannot leave the queue inconsistent
+        // (every critical section is a single push/take), so recover it.
+        self.shared.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues a frame without waiting. On overflow the connection is closed
+    /// as a slow consumer (see the module docs).
+    pub fn push(&self, frame: Bytes) -> Result<(), PushError> {
+        let mut state = self.lock();
+        if state.close.is_some() {
+            return Err(PushError::Closed);
+        }
+        if state.frames.len() >= self.shared.capacity {
+            state.frames = VecDeque::new();
+            state.close = Some((SLOW_CONSUMER.0, SLOW_CONSUMER.1.to_owned()));
+            drop(state);
+            self.shared.wake.notify_one();
+            return Err(PushError::Overflow);
+        }
+        state.frames.push_back(frame);
+        drop(state);
+        self.shared.wake.notify_one();
+        Ok(())
+    }
+
+    /// Asks the writer to send what is queued, then close with `code`.
+    /// The first close requested wins.
+    pub fn close(&self, code: u16, reason: impl Into<String>) {
+        let mut state = self.lock();
+        if state.close.is_none() {
+            state.close = Some((code, reason.into()));
+        }
+        drop(state);
+        self.shared.wake.notify_one();
+    }
+
+    /// Whether a close has been requested.
+    pub fn is_closing(&self) -> bool {
+        self.lock().close.is_some()
+    }
+
+    /// Frames queued now.
+    pub fn len(&self) -> usize {
+        self.lock().frames.len()
+    }
+
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Waits until something was pushed or a close requested.
+    pub async fn ready(&self) {
+        self.shared.wake.notified().await;
+    }
+
+    /// Takes every queued frame (into `into`, reused by the writer) and the
+    /// close request, if any.
+    pub fn take(&self, into: &mut Vec<Bytes>) -> Option<(u16, String)> {
+        let mut state = self.lock();
+        into.extend(state.frames.drain(..));
+        if state.frames.capacity() > 64 {
+            // Give back memory after a burst; idle connections stay small.
+            state.frames.shrink_to(8);
+        }
+        state.close.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overflow_clears_and_closes() {
+        let o = Outbox::new(1, 2);
+        o.push(Bytes::from_static(b"a")).unwrap();
+        o.push(Bytes::from_static(b"b")).unwrap();
+        assert_eq!(o.push(Bytes::from_static(b"c")), Err(PushError::Overflow));
+        assert_eq!(o.push(Bytes::from_static(b"d")), Err(PushError::Closed));
+        let mut v = Vec::new();
+        let close = o.take(&mut v);
+        assert!(v.is_empty(), "an overflowing queue is dropped, not sent");
+        assert_eq!(close.map(|c| c.0), Some(1008));
+    }
+
+    #[test]
+    fn frames_then_close_in_order() {
+        let o = Outbox::new(1, 8);
+        o.push(Bytes::from_static(b"a")).unwrap();
+        o.close(4001, "replaced");
+        o.close(1000, "later close is ignored");
+        let mut v = Vec::new();
+        assert_eq!(o.take(&mut v), Some((4001, "replaced".to_owned())));
+        assert_eq!(v, vec![Bytes::from_static(b"a")]);
+    }
+
+    #[tokio::test]
+    async fn ready_is_not_lost_when_pushed_before_waiting() {
+        let o = Outbox::new(1, 8);
+        o.push(Bytes::from_static(b"a")).unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(5), o.ready())
+            .await
+            .unwrap();
+    }
+}

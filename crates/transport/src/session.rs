@@ -1,0 +1,307 @@
+//! The server side of one WebSocket connection: limits, heartbeat, and the
+//! read/write loop around the codec.
+//!
+//! [`run`] owns the socket for the connection's whole life, in a single task:
+//! it reads frames, enforces the limits of protocol §1 (size, rate, bad
+//! messages, idle), hands decoded messages to a [`Handler`] and writes what
+//! the connection's [`Outbox`] holds. It is generic over `Sink`/`Stream`, so
+//! tests can drive it without a socket.
+
+use std::future::Future;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use tokio::time::{Instant, sleep, timeout};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tracing::{debug, warn};
+
+use crate::TransportError;
+use crate::codec;
+use crate::outbox::Outbox;
+use crate::protocol::{ClientMessage, ErrorCode, ServerMessage};
+use crate::ratelimit::TokenBucket;
+
+/// Close code: normal closure (after `leave`).
+pub const CLOSE_NORMAL: u16 = 1000;
+/// Close code: the server is shutting down.
+pub const CLOSE_GOING_AWAY: u16 = 1001;
+/// Close code: policy violation (abuse, persistent flooding, slow consumer, idle).
+pub const CLOSE_POLICY: u16 = 1008;
+/// Close code: a message over the size limit.
+pub const CLOSE_TOO_BIG: u16 = 1009;
+/// Close code: internal error.
+pub const CLOSE_INTERNAL: u16 = 1011;
+/// Close code: overloaded, try again later.
+pub const CLOSE_OVERLOADED: u16 = 1013;
+/// Close code: the seat was resumed on another connection.
+pub const CLOSE_REPLACED: u16 = 4001;
+
+/// Per-connection limits; every one is configurable (see `gridcap serve --help`).
+#[derive(Debug, Clone)]
+pub struct SessionLimits {
+    /// Largest message accepted; a larger one closes with 1009.
+    pub max_message_bytes: usize,
+    /// Messages per second allowed on average (0 = unlimited).
+    pub rate_per_sec: u32,
+    /// Messages allowed in a burst.
+    pub rate_burst: u32,
+    /// Consecutive rate-limited messages before closing with 1008.
+    pub max_rate_strikes: u32,
+    /// Bad frames/messages before closing with 1008.
+    pub max_bad_messages: u32,
+    /// Interval between server pings.
+    pub ping_interval: Duration,
+    /// Close a connection that sent nothing (not even a pong) this long.
+    pub idle_timeout: Duration,
+    /// Frames queued for a connection before it counts as a slow consumer.
+    pub outbox_capacity: usize,
+    /// Longest a write to the socket may block before the connection is dropped.
+    pub write_timeout: Duration,
+    /// tungstenite's eagerly allocated read buffer per connection.
+    pub read_buffer_bytes: usize,
+    /// tungstenite's write buffer target before it writes to the socket.
+    pub write_buffer_bytes: usize,
+}
+
+impl Default for SessionLimits {
+    fn default() -> Self {
+        SessionLimits {
+            max_message_bytes: 4096,
+            rate_per_sec: 20,
+            rate_burst: 40,
+            max_rate_strikes: 100,
+            max_bad_messages: 20,
+            ping_interval: Duration::from_secs(15),
+            idle_timeout: Duration::from_secs(45),
+            outbox_capacity: 256,
+            write_timeout: Duration::from_secs(10),
+            read_buffer_bytes: 1024,
+            write_buffer_bytes: 4096,
+        }
+    }
+}
+
+impl SessionLimits {
+    /// tungstenite settings that enforce these limits with small buffers (the
+    /// 128 KiB defaults would cost ~256 KiB per connection).
+    pub fn websocket_config(&self) -> WebSocketConfig {
+        WebSocketConfig::default()
+            .read_buffer_size(self.read_buffer_bytes)
+            .write_buffer_size(self.write_buffer_bytes)
+            .max_write_buffer_size(self.write_buffer_bytes.saturating_mul(4).max(64 * 1024))
+            .max_message_size(Some(self.max_message_bytes))
+            .max_frame_size(Some(self.max_message_bytes))
+    }
+}
+
+/// What the handler wants after a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Flow {
+    /// Keep reading.
+    Continue,
+    /// Send what is queued, then close with this code and reason.
+    Close(u16, String),
+}
+
+/// The application behind a session: the server's game routing.
+pub trait Handler: Send {
+    /// One decoded message that passed the rate limit. Answers go through
+    /// `outbox` (so they stay in order with broadcasts).
+    fn on_message(
+        &mut self,
+        message: ClientMessage,
+        outbox: &Outbox,
+    ) -> impl Future<Output = Flow> + Send;
+
+    /// The connection is over, for whatever reason; called exactly once.
+    fn on_close(self) -> impl Future<Output = ()> + Send;
+}
+
+/// How a session ended, for logs and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// The peer closed or the socket ended.
+    PeerClosed,
+    /// We closed with this code.
+    Closed(u16),
+    /// A write blocked too long or failed; the socket was dropped.
+    WriteFailed,
+    /// A read failed (I/O or a WebSocket protocol violation).
+    ReadFailed,
+}
+
+/// Answers an error straight into the connection's queue.
+pub fn push_error(outbox: &Outbox, code: ErrorCode, message: impl Into<String>) {
+    metrics::counter!("gridcap_errors_total", "code" => code.as_str()).increment(1);
+    let msg = ServerMessage::Error {
+        code,
+        message: message.into(),
+    };
+    match codec::encode_server(&msg) {
+        Ok(frame) => {
+            if let Err(e) = outbox.push(frame) {
+                debug!(conn = outbox.id(), "error reply not queued: {e}");
+            }
+        }
+        Err(e) => warn!("cannot encode error reply: {e}"),
+    }
+}
+
+/// Runs one connection until it ends; see the module docs.
+pub async fn run<S, H>(
+    mut ws: S,
+    outbox: Outbox,
+    limits: &SessionLimits,
+    mut handler: H,
+    shutdown: impl Future<Output = ()>,
+) -> SessionEnd
+where
+    S: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin,
+    H: Handler,
+{
+    let mut pending: Vec<Bytes> = Vec::new();
+    let mut bad_messages = 0u32;
+    let mut rate_strikes = 0u32;
+    let mut bucket = TokenBucket::new(limits.rate_per_sec, limits.rate_burst, Instant::now());
+    let mut last_heard = Instant::now();
+    let heartbeat = sleep(limits.ping_interval.min(limits.idle_timeout));
+    tokio::pin!(heartbeat, shutdown);
+
+    let end = loop {
+        tokio::select! {
+            biased;
+            () = &mut shutdown => {
+                break close(&mut ws, CLOSE_GOING_AWAY, "server shutting down", limits).await;
+            }
+            () = outbox.ready() => {
+                let close_request = outbox.take(&mut pending);
+                let sent = pending.len();
+                if write_frames(&mut ws, &mut pending, limits.write_timeout).await.is_err() {
+                    break SessionEnd::WriteFailed;
+                }
+                metrics::counter!("gridcap_messages_out_total").increment(sent as u64);
+                if let Some((code, reason)) = close_request {
+                    break close(&mut ws, code, &reason, limits).await;
+                }
+            }
+            incoming = ws.next() => {
+                let now = Instant::now();
+                let message = match incoming {
+                    None => break SessionEnd::PeerClosed,
+                    Some(Err(WsError::Capacity(e))) => {
+                        debug!(conn = outbox.id(), "message too big: {e}");
+                        break close(&mut ws, CLOSE_TOO_BIG, "message too big", limits).await;
+                    }
+                    Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) => {
+                        break SessionEnd::PeerClosed;
+                    }
+                    Some(Err(e)) => {
+                        debug!(conn = outbox.id(), "read failed: {e}");
+                        break SessionEnd::ReadFailed;
+                    }
+                    Some(Ok(m)) => m,
+                };
+                last_heard = now;
+                if matches!(message, Message::Close(_) | Message::Pong(_)) {
+                    continue; // tungstenite answers a close; the stream then ends.
+                }
+                if !bucket.try_take(now) {
+                    rate_strikes += 1;
+                    if rate_strikes >= limits.max_rate_strikes {
+                        break close(&mut ws, CLOSE_POLICY, "rate limit exceeded persistently", limits).await;
+                    }
+                    if message.is_binary() || message.is_text() {
+                        push_error(&outbox, ErrorCode::RateLimited, "too many messages; this one was dropped");
+                    }
+                    continue;
+                }
+                rate_strikes = 0;
+                let decoded = match message {
+                    Message::Binary(bytes) => {
+                        metrics::counter!("gridcap_messages_in_total").increment(1);
+                        codec::decode_client(&bytes).map_err(|e| (ErrorCode::BadMessage, e.to_string()))
+                    }
+                    Message::Text(_) => Err((ErrorCode::BadFrame, "text frames are not accepted; send binary MessagePack".to_owned())),
+                    _ => continue, // Ping (answered by tungstenite) and raw frames.
+                };
+                match decoded {
+                    Ok(msg) => {
+                        if let Flow::Close(code, reason) = handler.on_message(msg, &outbox).await {
+                            outbox.close(code, reason);
+                        }
+                    }
+                    Err((code, why)) => {
+                        bad_messages += 1;
+                        push_error(&outbox, code, why);
+                        if bad_messages >= limits.max_bad_messages {
+                            outbox.close(CLOSE_POLICY, "too many bad messages");
+                        }
+                    }
+                }
+            }
+            () = &mut heartbeat => {
+                let now = Instant::now();
+                let idle_deadline = last_heard + limits.idle_timeout;
+                if now >= idle_deadline {
+                    break close(&mut ws, CLOSE_POLICY, "idle timeout", limits).await;
+                }
+                let sent = timeout(limits.write_timeout, ws.send(Message::Ping(Bytes::new()))).await;
+                if !matches!(sent, Ok(Ok(()))) {
+                    break SessionEnd::WriteFailed;
+                }
+                heartbeat.as_mut().reset((now + limits.ping_interval).min(idle_deadline));
+            }
+        }
+    };
+    handler.on_close().await;
+    end
+}
+
+async fn write_frames<S>(
+    ws: &mut S,
+    frames: &mut Vec<Bytes>,
+    limit: Duration,
+) -> Result<(), TransportError>
+where
+    S: Sink<Message, Error = WsError> + Unpin,
+{
+    if frames.is_empty() {
+        return Ok(());
+    }
+    let write = async {
+        for frame in frames.drain(..) {
+            ws.feed(Message::Binary(frame)).await?;
+        }
+        ws.flush().await
+    };
+    match timeout(limit, write).await {
+        Ok(result) => result.map_err(TransportError::from),
+        Err(_) => {
+            frames.clear();
+            Err(TransportError::Timeout("write"))
+        }
+    }
+}
+
+/// Sends a close frame and waits (bounded) for the peer's close.
+async fn close<S>(ws: &mut S, code: u16, reason: &str, limits: &SessionLimits) -> SessionEnd
+where
+    S: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin,
+{
+    let frame = CloseFrame {
+        code: CloseCode::from(code),
+        reason: reason.to_owned().into(),
+    };
+    let handshake = async {
+        ws.send(Message::Close(Some(frame))).await?;
+        while let Some(msg) = ws.next().await {
+            msg?;
+        }
+        Ok::<(), WsError>(())
+    };
+    let _ignored_peer_misbehaviour = timeout(limits.write_timeout, handshake).await;
+    SessionEnd::Closed(code)
+}
