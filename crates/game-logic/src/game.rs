@@ -69,7 +69,7 @@ impl Game {
     /// A new waiting game with `host` connected in seat 0. Its seq is 0: the
     /// creation itself is not an event (nobody else is there to hear it).
     pub fn new(settings: Settings, host: PlayerName, _now: Timestamp) -> Game {
-        let host_id = PlayerId::try_from(0u8).unwrap_or_else(|_| unreachable!("seat 0 exists"));
+        let host_id = PlayerId::FIRST;
         let mut seats: [Option<Seat>; 8] = Default::default();
         seats[0] = Some(Seat {
             player: Player {
@@ -130,14 +130,14 @@ impl Game {
     /// the lowest remaining seat becomes host. Active: the seat keeps its cells
     /// and score but cannot be resumed. Completed: nothing to announce.
     pub fn leave(&mut self, player: PlayerId, now: Timestamp) -> Result<(), GameError> {
-        let seat = self.active_seat(player)?;
+        self.active_seat(player)?;
         match self.status {
             Status::Waiting => {
                 self.seats[player.index()] = None;
-                if self.host == player {
-                    if let Some(next) = self.seats.iter().flatten().next() {
-                        self.host = next.player.id;
-                    }
+                if self.host == player
+                    && let Some(next) = self.seats.iter().flatten().next()
+                {
+                    self.host = next.player.id;
                 }
                 let seq = self.next_seq();
                 self.events.push_back(Event::PlayerLeft {
@@ -148,7 +148,6 @@ impl Game {
                 self.note_unattended(now);
             }
             Status::Active => {
-                let _ = seat;
                 if let Some(s) = self.seats[player.index()].as_mut() {
                     s.left = true;
                     s.player.connected = false;
@@ -240,7 +239,11 @@ impl Game {
         cell: Cell,
         now: Timestamp,
     ) -> Result<(), GameError> {
-        self.active_seat(player)?;
+        // Every check comes before the first write, so a refusal changes nothing.
+        let seat = match self.seats[player.index()].as_mut() {
+            Some(seat) if !seat.left => seat,
+            _ => return Err(GameError::NotInGame),
+        };
         if self.status != Status::Active || self.ends_at.is_none_or(|end| now >= end) {
             return Err(GameError::NotActive);
         }
@@ -249,14 +252,9 @@ impl Game {
             return Err(GameError::Taken);
         }
         *slot = Some(player);
+        seat.player.score += 1;
+        let score = seat.player.score;
         self.owned += 1;
-        let score = match self.seats[player.index()].as_mut() {
-            Some(seat) => {
-                seat.player.score += 1;
-                seat.player.score
-            }
-            None => return Err(GameError::NotInGame),
-        };
         let seq = self.next_seq();
         self.events.push_back(Event::Captured {
             seq,
@@ -274,10 +272,10 @@ impl Game {
     /// from [`poll_timeout`](Self::poll_timeout) arrives; calling it early or
     /// twice does nothing.
     pub fn handle_timeout(&mut self, now: Timestamp) {
-        if let (Status::Active, Some(end)) = (self.status, self.ends_at) {
-            if now >= end {
-                self.finish(GameOverReason::Time, end);
-            }
+        if let (Status::Active, Some(end)) = (self.status, self.ends_at)
+            && now >= end
+        {
+            self.finish(GameOverReason::Time, end);
         }
     }
 

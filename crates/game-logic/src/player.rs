@@ -10,6 +10,9 @@ use crate::settings::MAX_SEATS;
 pub struct PlayerId(u8);
 
 impl PlayerId {
+    /// Seat 0, where the creator of a game sits.
+    pub const FIRST: PlayerId = PlayerId(0);
+
     /// The seat index 0..=7.
     pub const fn index(self) -> usize {
         self.0 as usize
