@@ -17,7 +17,8 @@ pub enum GameOverReason {
 /// the first event of a game has seq 1, and each later one exactly one more.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// A player took a free seat in a waiting game.
+    /// A player took a free seat in a waiting game. When every seat was
+    /// empty (all players had left), the newcomer also becomes host.
     PlayerJoined {
         /// This event's sequence number.
         seq: u64,

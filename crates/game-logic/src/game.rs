@@ -99,6 +99,9 @@ impl Game {
 
     /// Seats `name` in the lowest free seat of a waiting game, connected.
     /// Emits `PlayerJoined`, and `Started` too when that fills the game.
+    ///
+    /// If every seat is empty (all players left the waiting game), the
+    /// newcomer also becomes host, so that someone can start the game.
     pub fn join(&mut self, name: PlayerName, now: Timestamp) -> Result<PlayerId, GameError> {
         if self.status != Status::Waiting {
             return Err(GameError::AlreadyStarted);
@@ -107,6 +110,9 @@ impl Game {
             .take(usize::from(self.settings.max_players()))
             .find(|id| self.seats[id.index()].is_none())
             .ok_or(GameError::GameFull)?;
+        if self.seats[self.host.index()].is_none() {
+            self.host = free;
+        }
         let player = Player {
             id: free,
             name,

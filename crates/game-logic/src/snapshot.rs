@@ -73,6 +73,10 @@ impl Snapshot {
         self.seq = event.seq();
         match event {
             Event::PlayerJoined { player, .. } => {
+                // The same rule as `Game::join`: a newcomer to an empty game hosts it.
+                if self.player(self.host).is_none() {
+                    self.host = player.id;
+                }
                 let at = self.players.partition_point(|p| p.id < player.id);
                 self.players.insert(at, player.clone());
             }
