@@ -134,7 +134,9 @@ impl Game {
 
     /// `player` leaves. Waiting: the seat is freed and, if it was the host's,
     /// the lowest remaining seat becomes host. Active: the seat keeps its cells
-    /// and score but cannot be resumed. Completed: nothing to announce.
+    /// and score but cannot be resumed. Completed: the seat can no longer be
+    /// resumed; the result is frozen, so nothing visible changes and nothing is
+    /// announced (no event follows `GameOver`).
     pub fn leave(&mut self, player: PlayerId, now: Timestamp) -> Result<(), GameError> {
         self.active_seat(player)?;
         match self.status {
@@ -166,9 +168,10 @@ impl Game {
                 });
             }
             Status::Completed => {
+                // Only the hidden flag: `connected` is part of the snapshot,
+                // which must stay equal to the events replayed on it.
                 if let Some(s) = self.seats[player.index()].as_mut() {
                     s.left = true;
-                    s.player.connected = false;
                 }
             }
         }
@@ -176,8 +179,11 @@ impl Game {
     }
 
     /// Marks whether a connection holds `player`'s seat. Emits `Presence`
-    /// when that changes, unless the game is completed (no event follows
-    /// `GameOver`). A seat that left an active game cannot reconnect.
+    /// when that changes. A seat that left an active game cannot reconnect.
+    ///
+    /// In a completed game this accepts and changes nothing: the result is
+    /// frozen (no event follows `GameOver`, and a snapshot must equal the
+    /// events replayed on it).
     pub fn set_connected(
         &mut self,
         player: PlayerId,
@@ -185,7 +191,9 @@ impl Game {
         now: Timestamp,
     ) -> Result<(), GameError> {
         self.active_seat(player)?;
-        let completed = self.status == Status::Completed;
+        if self.status == Status::Completed {
+            return Ok(());
+        }
         let Some(seat) = self.seats[player.index()].as_mut() else {
             return Err(GameError::NotInGame);
         };
@@ -193,14 +201,12 @@ impl Game {
             return Ok(());
         }
         seat.player.connected = connected;
-        if !completed {
-            let seq = self.next_seq();
-            self.events.push_back(Event::Presence {
-                seq,
-                player,
-                connected,
-            });
-        }
+        let seq = self.next_seq();
+        self.events.push_back(Event::Presence {
+            seq,
+            player,
+            connected,
+        });
         if connected {
             self.unattended_since = None;
         } else {
