@@ -1,0 +1,180 @@
+/**
+ * Pure client-side game state.
+ *
+ * A `joined` snapshot replaces the whole state; broadcast events are applied in
+ * `seq` order. An event whose seq is not exactly `seq + 1` is either stale (already
+ * included, ignored) or reveals a gap (the caller must `resume` for a fresh
+ * snapshot; the state is left unchanged). Time is an argument (`now`, a monotonic
+ * local clock in ms such as `performance.now()`), never read here, so the round's
+ * deadline is derived only from the server's `remaining_ms` and the moment the
+ * message arrived — never from the local wall clock.
+ */
+import {
+  CELL_COUNT,
+  type GameEvent,
+  type GameOverReason,
+  type GameStatus,
+  type Player,
+  type PlayerId,
+  type Snapshot,
+} from "./protocol";
+
+/** Minimum connected players for the host to start (server default `min_players`). */
+export const MIN_PLAYERS = 2;
+
+export interface PlayerView extends Player {
+  /** Left an active game: the seat keeps its cells and score but is gone. */
+  left: boolean;
+}
+
+export interface GameState {
+  id: string;
+  status: GameStatus;
+  /** Seq of the last event included in this state. */
+  seq: number;
+  host: PlayerId;
+  maxPlayers: number;
+  durationMs: number;
+  /** Sorted by id. */
+  players: PlayerView[];
+  /** 81 bytes, 0 free, k+1 owned by player k. Never mutated in place. */
+  cells: Uint8Array;
+  /** This client's seat. */
+  you: PlayerId;
+  /** Local monotonic time at which the round ends (active only). */
+  deadline?: number;
+  winners?: PlayerId[];
+  reason?: GameOverReason;
+}
+
+export type ApplyOutcome = "applied" | "stale" | "gap";
+
+export interface ApplyResult {
+  state: GameState;
+  outcome: ApplyOutcome;
+}
+
+export function fromSnapshot(snap: Snapshot, you: PlayerId, now: number): GameState {
+  const state: GameState = {
+    id: snap.id,
+    status: snap.status,
+    seq: snap.seq,
+    host: snap.host,
+    maxPlayers: snap.max_players,
+    durationMs: snap.duration_ms,
+    players: sortPlayers(snap.players.map((p) => ({ ...p, left: false }))),
+    cells: new Uint8Array(snap.cells),
+    you,
+  };
+  if (snap.status === "active") {
+    // A snapshot of an active game should carry remaining_ms; if a server leaves it
+    // out, assume the full duration rather than showing no timer at all.
+    state.deadline = now + (snap.remaining_ms ?? snap.duration_ms);
+  }
+  if (snap.status === "completed") state.winners = [...(snap.winners ?? leaders(state))];
+  return state;
+}
+
+/** Apply one broadcast event, honouring seq order. */
+export function applyEvent(state: GameState, ev: GameEvent, now: number): ApplyResult {
+  if (ev.seq <= state.seq) return { state, outcome: "stale" };
+  if (ev.seq > state.seq + 1) return { state, outcome: "gap" };
+  return { state: { ...reduce(state, ev, now), seq: ev.seq }, outcome: "applied" };
+}
+
+function reduce(s: GameState, ev: GameEvent, now: number): GameState {
+  switch (ev.t) {
+    case "player_joined": {
+      const others = s.players.filter((p) => p.id !== ev.player.id);
+      return { ...s, players: sortPlayers([...others, { ...ev.player, left: false }]) };
+    }
+    case "player_left": {
+      if (s.status === "waiting") {
+        // The seat is freed; the lowest remaining id becomes host if the host left.
+        const players = s.players.filter((p) => p.id !== ev.player);
+        const host = s.host === ev.player && players.length > 0 ? players[0]!.id : s.host;
+        return { ...s, players, host };
+      }
+      return updatePlayer(s, ev.player, (p) => ({ ...p, left: true, connected: false }));
+    }
+    case "presence":
+      return updatePlayer(s, ev.player, (p) => ({ ...p, connected: ev.connected }));
+    case "started":
+      return { ...s, status: "active", deadline: now + ev.remaining_ms };
+    case "captured": {
+      const cells = new Uint8Array(s.cells);
+      cells[ev.cell] = ev.player + 1;
+      return updatePlayer({ ...s, cells }, ev.player, (p) => ({ ...p, score: ev.score }));
+    }
+    case "game_over": {
+      const players = s.players.map((p) => ({ ...p, score: ev.scores[p.id] ?? p.score }));
+      const next: GameState = { ...s, status: "completed", players, winners: [...ev.winners], reason: ev.reason };
+      delete next.deadline;
+      return next;
+    }
+  }
+}
+
+function updatePlayer(s: GameState, id: PlayerId, f: (p: PlayerView) => PlayerView): GameState {
+  if (!s.players.some((p) => p.id === id)) return s;
+  return { ...s, players: s.players.map((p) => (p.id === id ? f(p) : p)) };
+}
+
+function sortPlayers(players: PlayerView[]): PlayerView[] {
+  return players.sort((a, b) => a.id - b.id);
+}
+
+// ---- queries ---------------------------------------------------------------
+
+/** Milliseconds left in the round, counted down locally; null when not active. */
+export function remainingMs(s: GameState, now: number): number | null {
+  if (s.status !== "active" || s.deadline === undefined) return null;
+  return Math.max(0, s.deadline - now);
+}
+
+export function ownerOf(s: GameState, cell: number): PlayerId | null {
+  const v = s.cells[cell] ?? 0;
+  return v === 0 ? null : v - 1;
+}
+
+export function player(s: GameState, id: PlayerId): PlayerView | undefined {
+  return s.players.find((p) => p.id === id);
+}
+
+export function freeCells(s: GameState): number {
+  let free = 0;
+  for (let i = 0; i < CELL_COUNT; i++) if (s.cells[i] === 0) free++;
+  return free;
+}
+
+export function connectedCount(s: GameState): number {
+  return s.players.filter((p) => p.connected && !p.left).length;
+}
+
+export function isHost(s: GameState): boolean {
+  return s.host === s.you;
+}
+
+/** Why the Start button is disabled, or null when this client may start now. */
+export function startBlocker(s: GameState, minPlayers = MIN_PLAYERS): string | null {
+  if (s.status !== "waiting") return "The game has already started.";
+  if (!isHost(s)) return "Only the host can start the game.";
+  const n = connectedCount(s);
+  if (n < minPlayers) {
+    const missing = minPlayers - n;
+    return `Waiting for ${missing} more connected player${missing === 1 ? "" : "s"} (at least ${minPlayers} needed).`;
+  }
+  return null;
+}
+
+/** All tied leaders by score (empty when nobody scored). */
+export function leaders(s: GameState): PlayerId[] {
+  const best = Math.max(0, ...s.players.map((p) => p.score));
+  if (best === 0) return [];
+  return s.players.filter((p) => p.score === best).map((p) => p.id);
+}
+
+/** Players ranked for the scoreboard: score descending, then id. */
+export function ranking(s: GameState): PlayerView[] {
+  return [...s.players].sort((a, b) => b.score - a.score || a.id - b.id);
+}
