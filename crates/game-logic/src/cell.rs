@@ -81,3 +81,57 @@ impl fmt::Display for Cell {
         write!(f, "{}", self.0)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_index_below_81_is_a_cell_and_nothing_else_is() {
+        for v in 0..=u8::MAX {
+            let cell = Cell::try_from(v);
+            if v < 81 {
+                assert_eq!(cell.map(u8::from), Ok(v));
+            } else {
+                assert_eq!(cell, Err(GameError::OutOfRange), "{v}");
+            }
+        }
+    }
+
+    #[test]
+    fn any_client_integer_outside_0_to_80_is_out_of_range() {
+        for v in [-1, i64::MIN, 81, 256, 337, i64::MAX] {
+            assert_eq!(Cell::try_from(v), Err(GameError::OutOfRange), "{v}");
+        }
+        assert_eq!(Cell::try_from(0i64).map(Cell::index), Ok(0));
+        assert_eq!(Cell::try_from(80i64).map(Cell::index), Ok(80));
+    }
+
+    #[test]
+    fn rows_and_columns_round_trip() {
+        for cell in Cell::all() {
+            assert_eq!(Cell::from_row_col(cell.row(), cell.col()), Some(cell));
+            assert_eq!(
+                cell.index(),
+                usize::from(cell.row()) * 9 + usize::from(cell.col())
+            );
+        }
+        assert_eq!(Cell::from_row_col(9, 0), None);
+        assert_eq!(Cell::from_row_col(0, 9), None);
+        assert_eq!(Cell::from_row_col(2, 3).map(Cell::index), Some(21));
+    }
+
+    #[test]
+    fn all_lists_the_81_cells_in_order() {
+        let all: Vec<usize> = Cell::all().map(Cell::index).collect();
+        assert_eq!(all, (0..CELL_COUNT).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn display_is_the_index() {
+        assert_eq!(
+            Cell::from_row_col(8, 8).map(|c| c.to_string()),
+            Some("80".into())
+        );
+    }
+}

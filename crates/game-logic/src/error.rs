@@ -39,3 +39,28 @@ pub enum GameError {
     #[error("not enough connected players to start")]
     NotEnoughPlayers,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_refusal_has_its_own_message() {
+        let all = [
+            GameError::Taken,
+            GameError::NotActive,
+            GameError::OutOfRange,
+            GameError::InvalidName,
+            GameError::InvalidSettings,
+            GameError::GameFull,
+            GameError::AlreadyStarted,
+            GameError::NotInGame,
+            GameError::NotHost,
+            GameError::NotEnoughPlayers,
+        ];
+        let messages: std::collections::HashSet<String> =
+            all.iter().map(|e| e.to_string()).collect();
+        assert_eq!(messages.len(), all.len());
+        assert!(messages.iter().all(|m| !m.is_empty()));
+    }
+}

@@ -92,3 +92,54 @@ impl Event {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_util::{id, name};
+
+    #[test]
+    fn seq_reads_every_variant() {
+        let cell = Cell::try_from(3u8).expect("in range");
+        let events = [
+            Event::PlayerJoined {
+                seq: 1,
+                player: Player {
+                    id: id(1),
+                    name: name("b"),
+                    score: 0,
+                    connected: true,
+                },
+            },
+            Event::PlayerLeft {
+                seq: 2,
+                player: id(1),
+                host: id(0),
+            },
+            Event::Presence {
+                seq: 3,
+                player: id(0),
+                connected: false,
+            },
+            Event::Started {
+                seq: 4,
+                ends_at: Timestamp::from_unix_ms(9),
+                duration: Duration::from_secs(1),
+            },
+            Event::Captured {
+                seq: 5,
+                cell,
+                player: id(0),
+                score: 1,
+            },
+            Event::GameOver {
+                seq: 6,
+                reason: GameOverReason::Time,
+                scores: vec![1, 0],
+                winners: vec![id(0)],
+            },
+        ];
+        let seqs: Vec<u64> = events.iter().map(Event::seq).collect();
+        assert_eq!(seqs, [1, 2, 3, 4, 5, 6]);
+    }
+}

@@ -13,7 +13,7 @@ use crate::{
 pub const RETENTION: Duration = Duration::from_secs(60);
 
 /// One seat's state beyond what clients see.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Seat {
     player: Player,
     /// Left an active game: keeps cells and score, can no longer be resumed.
@@ -39,7 +39,10 @@ struct Seat {
 /// **Getters** — [`snapshot`](Self::snapshot), [`status`](Self::status),
 /// [`seq`](Self::seq), [`owner`](Self::owner), [`player`](Self::player),
 /// [`can_resume`](Self::can_resume), [`settings`](Self::settings).
-#[derive(Debug, Clone)]
+///
+/// `Game` is `Clone + Eq` so that a caller (or a test) can check that a
+/// refused command left it exactly as it was.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Game {
     /// Validated at creation; never changes.
     settings: Settings,
@@ -102,14 +105,19 @@ impl Game {
     ///
     /// If every seat is empty (all players left the waiting game), the
     /// newcomer also becomes host, so that someone can start the game.
+    ///
+    /// Refusals: `GameFull` when every seat is taken (such a game has
+    /// auto-started, but "full" is the more useful answer), otherwise
+    /// `AlreadyStarted` once the game is active or completed. A completed game
+    /// is still readable through [`snapshot`](Self::snapshot) until it expires.
     pub fn join(&mut self, name: PlayerName, now: Timestamp) -> Result<PlayerId, GameError> {
-        if self.status != Status::Waiting {
-            return Err(GameError::AlreadyStarted);
-        }
         let free = PlayerId::all()
             .take(usize::from(self.settings.max_players()))
             .find(|id| self.seats[id.index()].is_none())
             .ok_or(GameError::GameFull)?;
+        if self.status != Status::Waiting {
+            return Err(GameError::AlreadyStarted);
+        }
         if self.seats[self.host.index()].is_none() {
             self.host = free;
         }
@@ -451,5 +459,688 @@ impl Game {
         {
             self.unattended_since = Some(now);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_util::{Builder, Clock, T0, assert_refused, drain, id, name};
+
+    fn cell(i: u8) -> Cell {
+        Cell::try_from(i).expect("test cells are 0..=80")
+    }
+
+    fn seqs(events: &[Event]) -> Vec<u64> {
+        events.iter().map(Event::seq).collect()
+    }
+
+    // ---- creation ----
+
+    #[test]
+    fn a_new_game_waits_with_its_host_in_seat_0() {
+        let mut game = Game::new(Builder::new().settings(), name("ada"), T0);
+        assert_eq!(game.status(), Status::Waiting);
+        assert_eq!(game.seq(), 0);
+        assert_eq!(game.host(), id(0));
+        assert_eq!(game.ends_at(), None);
+        assert_eq!(game.poll_timeout(), None);
+        assert!(!game.is_expired(T0 + Duration::from_secs(3600)));
+        assert_eq!(game.poll_event(), None);
+        let snap = game.snapshot();
+        assert_eq!(snap.players.len(), 1);
+        assert_eq!(snap.players[0].name.as_str(), "ada");
+        assert!(snap.players[0].connected);
+        assert!(snap.cells.iter().all(|&c| c == 0));
+        assert!(Cell::all().all(|c| game.owner(c).is_none()));
+        assert_eq!(game.can_resume(id(0)), Ok(()));
+        assert_eq!(game.can_resume(id(1)), Err(GameError::NotInGame));
+    }
+
+    // ---- join ----
+
+    #[test]
+    fn join_takes_the_lowest_free_seat_and_announces_it() {
+        let clock = Clock::new();
+        let mut game = Builder::new().max_players(4).waiting(3, &clock);
+        assert_eq!(game.leave(id(1), clock.now()), Ok(()));
+        drain(&mut game);
+        assert_eq!(game.join(name("eve"), clock.now()), Ok(id(1)));
+        let events = drain(&mut game);
+        assert_eq!(events.len(), 1);
+        match &events[0] {
+            Event::PlayerJoined { seq, player } => {
+                assert_eq!(*seq, game.seq());
+                assert_eq!(player.id, id(1));
+                assert_eq!(player.name.as_str(), "eve");
+                assert_eq!(player.score, 0);
+                assert!(player.connected);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(game.status(), Status::Waiting);
+    }
+
+    #[test]
+    fn filling_the_last_seat_starts_the_round() {
+        let mut clock = Clock::new();
+        let mut game = Builder::new()
+            .max_players(3)
+            .duration_ms(10_000)
+            .waiting(2, &clock);
+        let now = clock.advance_ms(500);
+        assert_eq!(game.join(name("p2"), now), Ok(id(2)));
+        let events = drain(&mut game);
+        assert!(matches!(events[0], Event::PlayerJoined { .. }));
+        assert_eq!(
+            events[1],
+            Event::Started {
+                seq: events[0].seq() + 1,
+                ends_at: now + Duration::from_secs(10),
+                duration: Duration::from_secs(10),
+            }
+        );
+        assert_eq!(events.len(), 2);
+        assert_eq!(game.status(), Status::Active);
+        assert_eq!(game.ends_at(), Some(now + Duration::from_secs(10)));
+        assert_eq!(game.poll_timeout(), game.ends_at());
+    }
+
+    #[test]
+    fn auto_start_does_not_need_every_seat_connected() {
+        let clock = Clock::new();
+        let mut game = Builder::new().max_players(3).waiting(2, &clock);
+        assert_eq!(game.set_connected(id(1), false, clock.now()), Ok(()));
+        assert_eq!(game.join(name("p2"), clock.now()), Ok(id(2)));
+        assert_eq!(game.status(), Status::Active);
+    }
+
+    #[test]
+    fn join_is_refused_once_the_game_has_started() {
+        let mut clock = Clock::new();
+        let mut game = Builder::new().max_players(4).active(2, &clock);
+        assert_refused(&mut game, GameError::AlreadyStarted, |g| {
+            g.join(name("late"), clock.now())
+        });
+        let end = clock.set(game.ends_at().expect("active"));
+        game.handle_timeout(end);
+        drain(&mut game);
+        assert_refused(&mut game, GameError::AlreadyStarted, |g| {
+            g.join(name("later"), end)
+        });
+    }
+
+    #[test]
+    fn join_is_refused_when_every_seat_is_taken() {
+        let clock = Clock::new();
+        let mut game = Builder::new().max_players(2).active(2, &clock);
+        assert_refused(&mut game, GameError::GameFull, |g| {
+            g.join(name("third"), clock.now())
+        });
+        // A seat that left an active game is still taken: it keeps its cells.
+        assert_eq!(game.leave(id(1), clock.now()), Ok(()));
+        assert_refused(&mut game, GameError::GameFull, |g| {
+            g.join(name("third"), clock.now())
+        });
+    }
+
+    #[test]
+    fn a_newcomer_to_an_emptied_game_becomes_host() {
+        let mut clock = Clock::new();
+        let mut game = Builder::new().max_players(4).waiting(2, &clock);
+        assert_eq!(game.leave(id(0), clock.now()), Ok(()));
+        assert_eq!(game.host(), id(1));
+        assert_eq!(game.leave(id(1), clock.now()), Ok(()));
+        drain(&mut game);
+        let now = clock.advance_ms(1_000);
+        assert_eq!(game.join(name("new"), now), Ok(id(0)));
+        assert_eq!(game.host(), id(0), "the only player must be able to start");
+        assert_eq!(game.join(name("two"), now), Ok(id(1)));
+        assert_eq!(game.start(id(0), now), Ok(()));
+        assert_eq!(game.status(), Status::Active);
+    }
+
+    // ---- start ----
+
+    #[test]
+    fn the_host_starts_with_enough_connected_players() {
+        let mut clock = Clock::new();
+        let mut game = Builder::new()
+            .max_players(4)
+            .duration_ms(20_000)
+            .waiting(2, &clock);
+        let seq = game.seq();
+        let now = clock.advance_ms(1_234);
+        assert_eq!(game.start(id(0), now), Ok(()));
+        let ends_at = now + Duration::from_secs(20);
+        assert_eq!(
+            drain(&mut game),
+            vec![Event::Started {
+                seq: seq + 1,
+                ends_at,
+                duration: Duration::from_secs(20),
+            }]
+        );
+        assert_eq!(game.status(), Status::Active);
+        assert_eq!(game.poll_timeout(), Some(ends_at));
+        assert_eq!(
+            game.snapshot().remaining(now),
+            Some(Duration::from_secs(20))
+        );
+    }
+
+    #[test]
+    fn start_refusals_change_nothing() {
+        let clock = Clock::new();
+        let now = clock.now();
+        let mut alone = Builder::new().waiting(1, &clock);
+        assert_refused(&mut alone, GameError::NotEnoughPlayers, |g| {
+            g.start(id(0), now)
+        });
+
+        let mut game = Builder::new().max_players(4).waiting(2, &clock);
+        assert_refused(&mut game, GameError::NotHost, |g| g.start(id(1), now));
+        assert_refused(&mut game, GameError::NotInGame, |g| g.start(id(2), now));
+        assert_refused(&mut game, GameError::NotInGame, |g| g.start(id(7), now));
+
+        // Seated but disconnected players do not count.
+        assert_eq!(game.set_connected(id(1), false, now), Ok(()));
+        drain(&mut game);
+        assert_refused(&mut game, GameError::NotEnoughPlayers, |g| {
+            g.start(id(0), now)
+        });
+
+        let mut active = Builder::new().max_players(4).active(2, &clock);
+        assert_refused(&mut active, GameError::AlreadyStarted, |g| {
+            g.start(id(0), now)
+        });
+    }
+
+    #[test]
+    fn min_players_comes_from_the_operator_bounds() {
+        let clock = Clock::new();
+        let mut game = Builder::new()
+            .max_players(5)
+            .min_players(3)
+            .waiting(2, &clock);
+        assert_refused(&mut game, GameError::NotEnoughPlayers, |g| {
+            g.start(id(0), clock.now())
+        });
+        assert_eq!(game.join(name("p2"), clock.now()), Ok(id(2)));
+        assert_eq!(game.start(id(0), clock.now()), Ok(()));
+    }
+
+    #[test]
+    fn start_is_refused_in_a_completed_game() {
+        let mut clock = Clock::new();
+        let mut game = Builder::new().active(2, &clock);
+        let end = clock.set(game.ends_at().expect("active"));
+        game.handle_timeout(end);
+        drain(&mut game);
+        assert_refused(&mut game, GameError::AlreadyStarted, |g| {
+            g.start(id(0), end)
+        });
+    }
+
+    // ---- capture ----
+
+    #[test]
+    fn capturing_a_free_cell_gives_it_to_the_sender() {
+        let clock = Clock::new();
+        let mut game = Builder::new().active(2, &clock);
+        let seq = game.seq();
+        assert_eq!(game.capture(id(1), cell(40), clock.now()), Ok(()));
+        assert_eq!(game.capture(id(1), cell(0), clock.now()), Ok(()));
+        assert_eq!(
+            drain(&mut game),
+            vec![
+                Event::Captured {
+                    seq: seq + 1,
+                    cell: cell(40),
+                    player: id(1),
+                    score: 1,
+                },
+                Event::Captured {
+                    seq: seq + 2,
+                    cell: cell(0),
+                    player: id(1),
+                    score: 2,
+                },
+            ]
+        );
+        assert_eq!(game.owner(cell(40)), Some(id(1)));
+        assert_eq!(game.player(id(1)).map(|p| p.score), Some(2));
+        assert_eq!(game.player(id(0)).map(|p| p.score), Some(0));
+        assert_eq!(game.snapshot().cells[40], 2);
+    }
+
+    #[test]
+    fn the_first_writer_wins_and_a_cell_is_never_recaptured() {
+        let clock = Clock::new();
+        let mut game = Builder::new().active(2, &clock);
+        assert_eq!(game.capture(id(0), cell(7), clock.now()), Ok(()));
+        drain(&mut game);
+        assert_refused(&mut game, GameError::Taken, |g| {
+            g.capture(id(1), cell(7), clock.now())
+        });
+        assert_refused(&mut game, GameError::Taken, |g| {
+            g.capture(id(0), cell(7), clock.now())
+        });
+        assert_eq!(game.owner(cell(7)), Some(id(0)));
+    }
+
+    #[test]
+    fn capture_refusals_change_nothing() {
+        let mut clock = Clock::new();
+        let mut waiting = Builder::new().waiting(2, &clock);
+        assert_refused(&mut waiting, GameError::NotActive, |g| {
+            g.capture(id(0), cell(1), clock.now())
+        });
+
+        let mut game = Builder::new().max_players(4).active(3, &clock);
+        assert_refused(&mut game, GameError::NotInGame, |g| {
+            g.capture(id(3), cell(1), clock.now())
+        });
+        assert_refused(&mut game, GameError::NotInGame, |g| {
+            g.capture(id(7), cell(1), clock.now())
+        });
+        assert_eq!(game.leave(id(2), clock.now()), Ok(()));
+        drain(&mut game);
+        assert_refused(&mut game, GameError::NotInGame, |g| {
+            g.capture(id(2), cell(1), clock.now())
+        });
+
+        let end = game.ends_at().expect("active");
+        clock.set(end);
+        assert_refused(&mut game, GameError::NotActive, |g| {
+            g.capture(id(0), cell(1), end)
+        });
+        game.handle_timeout(end);
+        drain(&mut game);
+        assert_refused(&mut game, GameError::NotActive, |g| {
+            g.capture(id(0), cell(1), end)
+        });
+    }
+
+    #[test]
+    fn the_deadline_refuses_captures_even_before_the_timer_runs() {
+        let clock = Clock::new();
+        let mut game = Builder::new().duration_ms(1_000).active(2, &clock);
+        let end = game.ends_at().expect("active");
+        let just_before = Timestamp::from_unix_ms(end.as_unix_ms() - 1);
+        assert_eq!(game.capture(id(0), cell(3), just_before), Ok(()));
+        drain(&mut game);
+        assert_refused(&mut game, GameError::NotActive, |g| {
+            g.capture(id(1), cell(4), end)
+        });
+        let much_later = end + Duration::from_secs(3600);
+        assert_refused(&mut game, GameError::NotActive, |g| {
+            g.capture(id(1), cell(4), much_later)
+        });
+        assert_eq!(game.status(), Status::Active, "only the timer ends it");
+    }
+
+    // ---- completion ----
+
+    #[test]
+    fn the_round_ends_on_time_at_its_deadline_not_before() {
+        let mut clock = Clock::new();
+        let mut game = Builder::new().max_players(3).active(3, &clock);
+        game.capture(id(0), cell(0), clock.now())
+            .expect("free cell");
+        game.capture(id(2), cell(1), clock.now())
+            .expect("free cell");
+        game.capture(id(2), cell(2), clock.now())
+            .expect("free cell");
+        drain(&mut game);
+        let end = game.ends_at().expect("active");
+
+        let before = game.clone();
+        game.handle_timeout(Timestamp::from_unix_ms(end.as_unix_ms() - 1));
+        assert_eq!(game, before, "an early timer does nothing");
+
+        // Even a late timer completes the game as of the deadline.
+        let late = clock.set(end + Duration::from_secs(5));
+        game.handle_timeout(late);
+        assert_eq!(
+            drain(&mut game),
+            vec![Event::GameOver {
+                seq: before.seq() + 1,
+                reason: GameOverReason::Time,
+                scores: vec![1, 0, 2],
+                winners: vec![id(2)],
+            }]
+        );
+        assert_eq!(game.status(), Status::Completed);
+        assert_eq!(game.poll_timeout(), Some(end + RETENTION));
+
+        let after = game.clone();
+        game.handle_timeout(late);
+        assert_eq!(game, after, "a second timer does nothing");
+    }
+
+    #[test]
+    fn filling_the_board_ends_the_round() {
+        let mut clock = Clock::new();
+        let mut game = Builder::new().max_players(2).active(2, &clock);
+        let mut events = Vec::new();
+        for i in 0..CELL_COUNT as u8 {
+            assert_eq!(game.status(), Status::Active);
+            let now = clock.advance_ms(1);
+            // Seat 0 takes the even cells: 41 against 40.
+            assert_eq!(game.capture(id(i % 2), cell(i), now), Ok(()));
+            events.extend(drain(&mut game));
+        }
+        let now = clock.now();
+        assert_eq!(game.status(), Status::Completed);
+        assert_eq!(
+            events.last(),
+            Some(&Event::GameOver {
+                seq: game.seq(),
+                reason: GameOverReason::BoardFull,
+                scores: vec![41, 40],
+                winners: vec![id(0)],
+            })
+        );
+        assert_eq!(events.len(), CELL_COUNT + 1);
+        let snap = game.snapshot();
+        assert_eq!(snap.reason, Some(GameOverReason::BoardFull));
+        assert_eq!(snap.winners, Some(vec![id(0)]));
+        assert_eq!(game.poll_timeout(), Some(now + RETENTION));
+        // The deadline later passing adds nothing.
+        let end = game.ends_at().expect("started");
+        game.handle_timeout(end);
+        assert_eq!(game.poll_event(), None);
+    }
+
+    #[test]
+    fn winners_are_all_tied_leaders() {
+        let clock = Clock::new();
+        let mut game = Builder::new().max_players(4).active(3, &clock);
+        for (seat, c) in [(0, 0), (1, 1), (0, 2), (1, 3), (2, 4)] {
+            game.capture(id(seat), cell(c), clock.now()).expect("free");
+        }
+        game.handle_timeout(game.ends_at().expect("active"));
+        let over = drain(&mut game).pop();
+        match over {
+            Some(Event::GameOver {
+                scores, winners, ..
+            }) => {
+                assert_eq!(scores, vec![2, 2, 1, 0], "one entry per seat, 0 if empty");
+                assert_eq!(winners, vec![id(0), id(1)]);
+            }
+            other => panic!("expected GameOver, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn with_no_capture_every_seated_player_ties() {
+        let clock = Clock::new();
+        let mut game = Builder::new().max_players(4).active(2, &clock);
+        game.handle_timeout(game.ends_at().expect("active"));
+        assert_eq!(game.snapshot().winners, Some(vec![id(0), id(1)]));
+    }
+
+    #[test]
+    fn a_player_who_left_keeps_the_score_and_can_win() {
+        let clock = Clock::new();
+        let mut game = Builder::new().max_players(3).active(3, &clock);
+        game.capture(id(2), cell(10), clock.now()).expect("free");
+        game.capture(id(2), cell(11), clock.now()).expect("free");
+        game.capture(id(0), cell(12), clock.now()).expect("free");
+        assert_eq!(game.leave(id(2), clock.now()), Ok(()));
+        game.handle_timeout(game.ends_at().expect("active"));
+        let snap = game.snapshot();
+        assert_eq!(snap.winners, Some(vec![id(2)]));
+        assert_eq!(snap.player(id(2)).map(|p| p.score), Some(2));
+        assert_eq!(snap.cells[10], 3);
+    }
+
+    // ---- leave ----
+
+    #[test]
+    fn leaving_a_waiting_game_frees_the_seat() {
+        let clock = Clock::new();
+        let mut game = Builder::new().max_players(4).waiting(3, &clock);
+        let seq = game.seq();
+        assert_eq!(game.leave(id(1), clock.now()), Ok(()));
+        assert_eq!(
+            drain(&mut game),
+            vec![Event::PlayerLeft {
+                seq: seq + 1,
+                player: id(1),
+                host: id(0),
+            }]
+        );
+        assert_eq!(game.player(id(1)), None);
+        assert_eq!(game.snapshot().players.len(), 2);
+        assert_eq!(game.host(), id(0));
+        assert_refused(&mut game, GameError::NotInGame, |g| g.can_resume(id(1)));
+    }
+
+    #[test]
+    fn when_the_host_leaves_the_lowest_remaining_seat_hosts() {
+        let clock = Clock::new();
+        let mut game = Builder::new().max_players(5).waiting(4, &clock);
+        assert_eq!(game.leave(id(1), clock.now()), Ok(()));
+        assert_eq!(game.host(), id(0));
+        assert_eq!(game.leave(id(0), clock.now()), Ok(()));
+        assert_eq!(game.host(), id(2));
+        let events = drain(&mut game);
+        assert!(matches!(
+            events.last(),
+            Some(Event::PlayerLeft { host, player, .. }) if *host == id(2) && *player == id(0)
+        ));
+        assert_eq!(game.start(id(2), clock.now()), Ok(()));
+    }
+
+    #[test]
+    fn leaving_an_active_game_keeps_cells_and_score_but_not_the_seat() {
+        let clock = Clock::new();
+        let now = clock.now();
+        let mut game = Builder::new().max_players(4).active(3, &clock);
+        game.capture(id(1), cell(5), now).expect("free");
+        drain(&mut game);
+        let seq = game.seq();
+        assert_eq!(game.leave(id(1), now), Ok(()));
+        assert_eq!(
+            drain(&mut game),
+            vec![Event::PlayerLeft {
+                seq: seq + 1,
+                player: id(1),
+                host: id(0),
+            }]
+        );
+        let p = game.player(id(1)).expect("still listed");
+        assert_eq!((p.score, p.connected), (1, false));
+        assert_eq!(game.owner(cell(5)), Some(id(1)));
+        assert_refused(&mut game, GameError::NotInGame, |g| g.can_resume(id(1)));
+        assert_refused(&mut game, GameError::NotInGame, |g| g.leave(id(1), now));
+        assert_refused(&mut game, GameError::NotInGame, |g| {
+            g.set_connected(id(1), true, now)
+        });
+        assert_refused(&mut game, GameError::NotInGame, |g| {
+            g.capture(id(1), cell(6), now)
+        });
+    }
+
+    #[test]
+    fn the_host_leaving_an_active_game_changes_nothing_else() {
+        let clock = Clock::new();
+        let mut game = Builder::new().max_players(4).active(2, &clock);
+        assert_eq!(game.leave(id(0), clock.now()), Ok(()));
+        assert_eq!(game.status(), Status::Active);
+        assert_eq!(game.capture(id(1), cell(0), clock.now()), Ok(()));
+    }
+
+    #[test]
+    fn leaving_a_completed_game_announces_nothing() {
+        let clock = Clock::new();
+        let mut game = Builder::new().active(2, &clock);
+        let end = game.ends_at().expect("active");
+        game.handle_timeout(end);
+        drain(&mut game);
+        let snap = game.snapshot();
+        assert_eq!(game.leave(id(1), end), Ok(()));
+        assert_eq!(game.poll_event(), None);
+        assert_eq!(game.snapshot(), snap, "the result is frozen");
+        assert_refused(&mut game, GameError::NotInGame, |g| g.can_resume(id(1)));
+        assert_eq!(game.can_resume(id(0)), Ok(()));
+    }
+
+    #[test]
+    fn leave_refuses_an_empty_seat() {
+        let clock = Clock::new();
+        let mut game = Builder::new().max_players(4).waiting(2, &clock);
+        assert_refused(&mut game, GameError::NotInGame, |g| {
+            g.leave(id(2), clock.now())
+        });
+        assert_refused(&mut game, GameError::NotInGame, |g| {
+            g.leave(id(7), clock.now())
+        });
+    }
+
+    // ---- presence ----
+
+    #[test]
+    fn presence_is_announced_only_when_it_changes() {
+        let clock = Clock::new();
+        let now = clock.now();
+        let mut game = Builder::new().max_players(4).active(2, &clock);
+        let seq = game.seq();
+        assert_eq!(game.set_connected(id(1), true, now), Ok(()));
+        assert_eq!(game.poll_event(), None);
+        assert_eq!(game.set_connected(id(1), false, now), Ok(()));
+        assert_eq!(game.set_connected(id(1), false, now), Ok(()));
+        assert_eq!(game.set_connected(id(1), true, now), Ok(()));
+        assert_eq!(
+            drain(&mut game),
+            vec![
+                Event::Presence {
+                    seq: seq + 1,
+                    player: id(1),
+                    connected: false,
+                },
+                Event::Presence {
+                    seq: seq + 2,
+                    player: id(1),
+                    connected: true,
+                },
+            ]
+        );
+        assert_eq!(
+            game.can_resume(id(1)),
+            Ok(()),
+            "a disconnect is not a leave"
+        );
+        assert_refused(&mut game, GameError::NotInGame, |g| {
+            g.set_connected(id(3), true, now)
+        });
+    }
+
+    #[test]
+    fn presence_in_a_completed_game_changes_nothing() {
+        let clock = Clock::new();
+        let mut game = Builder::new().active(2, &clock);
+        let end = game.ends_at().expect("active");
+        game.handle_timeout(end);
+        drain(&mut game);
+        let before = game.clone();
+        assert_eq!(game.set_connected(id(0), false, end), Ok(()));
+        assert_eq!(game, before);
+    }
+
+    // ---- retention ----
+
+    #[test]
+    fn a_waiting_game_with_nobody_connected_expires_after_60_s() {
+        let mut clock = Clock::new();
+        let mut game = Builder::new().max_players(4).waiting(2, &clock);
+        game.set_connected(id(0), false, clock.now())
+            .expect("seated");
+        assert_eq!(game.poll_timeout(), None, "someone is still connected");
+        let alone = clock.advance_ms(10);
+        game.set_connected(id(1), false, alone).expect("seated");
+        assert_eq!(game.poll_timeout(), Some(alone + RETENTION));
+        // Another disconnect-like change does not push the expiry back.
+        clock.advance_ms(5_000);
+        game.leave(id(1), clock.now()).expect("seated");
+        assert_eq!(game.poll_timeout(), Some(alone + RETENTION));
+        let expiry = alone + RETENTION;
+        assert!(!game.is_expired(Timestamp::from_unix_ms(expiry.as_unix_ms() - 1)));
+        assert!(game.is_expired(expiry));
+    }
+
+    #[test]
+    fn a_reconnect_or_a_join_cancels_the_expiry() {
+        let mut clock = Clock::new();
+        let mut game = Builder::new().max_players(4).waiting(1, &clock);
+        game.set_connected(id(0), false, clock.now())
+            .expect("seated");
+        assert!(game.poll_timeout().is_some());
+        game.set_connected(id(0), true, clock.advance_ms(1))
+            .expect("seated");
+        assert_eq!(game.poll_timeout(), None);
+        assert!(!game.is_expired(clock.advance_ms(3_600_000)));
+
+        game.leave(id(0), clock.now()).expect("seated");
+        assert_eq!(game.poll_timeout(), Some(clock.now() + RETENTION));
+        game.join(name("back"), clock.advance_ms(1))
+            .expect("free seat");
+        assert_eq!(game.poll_timeout(), None);
+    }
+
+    #[test]
+    fn an_active_game_never_expires() {
+        let mut clock = Clock::new();
+        let mut game = Builder::new().active(2, &clock);
+        game.set_connected(id(0), false, clock.now())
+            .expect("seated");
+        game.set_connected(id(1), false, clock.now())
+            .expect("seated");
+        assert!(!game.is_expired(clock.advance_ms(10_000_000)));
+        assert_eq!(game.poll_timeout(), game.ends_at());
+    }
+
+    #[test]
+    fn a_completed_game_expires_60_s_after_it_ended() {
+        let clock = Clock::new();
+        let mut game = Builder::new().active(2, &clock);
+        let end = game.ends_at().expect("active");
+        // The timer runs late; retention still counts from the deadline.
+        game.handle_timeout(end + Duration::from_secs(2));
+        let expiry = end + RETENTION;
+        assert_eq!(game.poll_timeout(), Some(expiry));
+        assert!(!game.is_expired(Timestamp::from_unix_ms(expiry.as_unix_ms() - 1)));
+        assert!(game.is_expired(expiry));
+    }
+
+    // ---- seq ----
+
+    #[test]
+    fn seq_grows_by_one_per_event_and_the_snapshot_carries_the_last() {
+        let mut clock = Clock::new();
+        let mut game = Game::new(Builder::new().max_players(3).settings(), name("a"), T0);
+        let mut all = Vec::new();
+        game.join(name("b"), clock.now()).expect("free");
+        game.set_connected(id(1), false, clock.now())
+            .expect("seated");
+        game.set_connected(id(1), true, clock.now())
+            .expect("seated");
+        game.start(id(0), clock.now()).expect("host");
+        all.extend(drain(&mut game));
+        assert_eq!(game.snapshot().seq, 4);
+        for i in 0..5 {
+            game.capture(id(i % 2), cell(i), clock.advance_ms(10))
+                .expect("free");
+        }
+        game.leave(id(1), clock.now()).expect("seated");
+        all.extend(drain(&mut game));
+        game.handle_timeout(clock.advance_ms(60_000));
+        all.extend(drain(&mut game));
+        assert_eq!(seqs(&all), (1..=11).collect::<Vec<u64>>());
+        assert_eq!(game.seq(), 11);
+        assert_eq!(game.snapshot().seq, 11);
+        assert!(matches!(all.last(), Some(Event::GameOver { .. })));
     }
 }

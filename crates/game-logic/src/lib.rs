@@ -67,3 +67,6 @@ pub use player::{Player, PlayerId, PlayerName};
 pub use settings::{MAX_SEATS, MIN_SEATS, Settings, SettingsBounds};
 pub use snapshot::{Snapshot, Status};
 pub use time::Timestamp;
+
+#[cfg(test)]
+mod test_util;

@@ -97,3 +97,63 @@ pub struct Player {
     /// Whether a connection currently holds this seat.
     pub connected: bool,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seats_are_0_to_7() {
+        for v in 0..=u8::MAX {
+            let id = PlayerId::try_from(v);
+            if v < 8 {
+                assert_eq!(id.map(u8::from), Ok(v));
+            } else {
+                assert_eq!(id, Err(GameError::NotInGame), "{v}");
+            }
+        }
+        let all: Vec<usize> = PlayerId::all().map(PlayerId::index).collect();
+        assert_eq!(all, (0..8).collect::<Vec<_>>());
+        assert_eq!(PlayerId::FIRST.index(), 0);
+        assert_eq!(PlayerId::FIRST.to_string(), "0");
+    }
+
+    #[test]
+    fn names_are_trimmed() {
+        assert_eq!(
+            PlayerName::new(" \t ada lovelace  ").map(|n| n.to_string()),
+            Ok("ada lovelace".into())
+        );
+    }
+
+    #[test]
+    fn names_count_characters_not_bytes() {
+        let longest = "é".repeat(24);
+        assert_eq!(PlayerName::new(&longest).map(|n| n.as_str().len()), Ok(48));
+        assert_eq!(
+            PlayerName::new(&"é".repeat(25)),
+            Err(GameError::InvalidName)
+        );
+        assert!(PlayerName::new(&format!("  {}  ", "x".repeat(24))).is_ok());
+        assert_eq!(
+            PlayerName::new(&"x".repeat(25)),
+            Err(GameError::InvalidName)
+        );
+    }
+
+    #[test]
+    fn empty_names_and_control_characters_are_refused() {
+        for bad in [
+            "",
+            "   ",
+            "\n",
+            "a\u{0}b",
+            "a\nb",
+            "tab\there",
+            "del\u{7f}",
+            "c1\u{85}x",
+        ] {
+            assert_eq!(PlayerName::new(bad), Err(GameError::InvalidName), "{bad:?}");
+        }
+    }
+}

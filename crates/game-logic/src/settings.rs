@@ -109,3 +109,137 @@ impl Settings {
         self.min_players
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(ms: u64) -> Duration {
+        Duration::from_millis(ms)
+    }
+
+    #[test]
+    fn defaults_are_4_seats_and_30_s() {
+        let s = Settings::new(None, None, &SettingsBounds::default()).expect("defaults");
+        assert_eq!(
+            (s.max_players(), s.duration(), s.min_players()),
+            (4, ms(30_000), 2)
+        );
+    }
+
+    #[test]
+    fn max_players_must_be_2_to_8() {
+        let b = SettingsBounds::default();
+        for n in 2..=8 {
+            assert_eq!(
+                Settings::new(Some(n), None, &b).map(|s| s.max_players()),
+                Ok(n as u8)
+            );
+        }
+        for n in [i64::MIN, -1, 0, 1, 9, 256, 258, i64::MAX] {
+            assert_eq!(
+                Settings::new(Some(n), None, &b),
+                Err(GameError::InvalidSettings),
+                "{n}"
+            );
+        }
+    }
+
+    #[test]
+    fn duration_must_be_within_the_bounds() {
+        let b = SettingsBounds::default();
+        for d in [1_000, 1_001, 30_000, 300_000] {
+            assert_eq!(
+                Settings::new(None, Some(d), &b).map(|s| s.duration()),
+                Ok(ms(d as u64))
+            );
+        }
+        for d in [i64::MIN, -1, 0, 999, 300_001, i64::MAX] {
+            assert_eq!(
+                Settings::new(None, Some(d), &b),
+                Err(GameError::InvalidSettings),
+                "{d}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_operator_may_narrow_the_bounds() {
+        let b = SettingsBounds {
+            min_duration: ms(40_000),
+            max_duration: ms(60_000),
+            min_players: 5,
+        };
+        let s = Settings::new(None, None, &b).expect("defaults fit");
+        assert_eq!(
+            s.duration(),
+            ms(40_000),
+            "the default is clamped into the bounds"
+        );
+        assert_eq!(
+            s.max_players(),
+            5,
+            "the default seats are raised to min_players"
+        );
+        assert_eq!(s.min_players(), 5);
+        assert_eq!(
+            Settings::new(None, Some(30_000), &b),
+            Err(GameError::InvalidSettings)
+        );
+        assert_eq!(
+            Settings::new(None, Some(60_001), &b),
+            Err(GameError::InvalidSettings)
+        );
+        // Fewer seats than min_players could never start.
+        assert_eq!(
+            Settings::new(Some(4), None, &b),
+            Err(GameError::InvalidSettings)
+        );
+        assert!(Settings::new(Some(8), Some(60_000), &b).is_ok());
+
+        let short = SettingsBounds {
+            max_duration: ms(10_000),
+            ..SettingsBounds::default()
+        };
+        let s = Settings::new(None, None, &short).expect("defaults fit");
+        assert_eq!(s.duration(), ms(10_000));
+    }
+
+    #[test]
+    fn bounds_must_lie_inside_the_protocol() {
+        let ok = SettingsBounds::default();
+        assert_eq!(ok.validate(), Ok(ok));
+        let narrow = SettingsBounds {
+            min_duration: ms(5_000),
+            max_duration: ms(5_000),
+            min_players: 8,
+        };
+        assert_eq!(narrow.validate(), Ok(narrow));
+        let bad = [
+            SettingsBounds {
+                min_duration: ms(999),
+                ..ok
+            },
+            SettingsBounds {
+                max_duration: ms(300_001),
+                ..ok
+            },
+            SettingsBounds {
+                min_duration: ms(20_000),
+                max_duration: ms(10_000),
+                ..ok
+            },
+            SettingsBounds {
+                min_players: 1,
+                ..ok
+            },
+            SettingsBounds {
+                min_players: 9,
+                ..ok
+            },
+        ];
+        for b in bad {
+            assert_eq!(b.validate(), Err(GameError::InvalidSettings), "{b:?}");
+        }
+    }
+}

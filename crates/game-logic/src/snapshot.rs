@@ -121,3 +121,138 @@ impl Snapshot {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_util::{Builder, Clock, drain, id, name};
+    use crate::{Cell, Game};
+
+    /// Drains `game`, applies every event to `replica`, and checks that the
+    /// replica then equals a fresh snapshot.
+    #[track_caller]
+    fn catch_up(replica: &mut Snapshot, game: &mut Game) {
+        for event in drain(game) {
+            assert!(replica.apply(&event), "refused {event:?}");
+        }
+        assert_eq!(*replica, game.snapshot());
+    }
+
+    #[test]
+    fn replaying_every_event_rebuilds_the_snapshot() {
+        let mut clock = Clock::new();
+        let mut game = Game::new(
+            Builder::new().max_players(4).settings(),
+            name("a"),
+            clock.now(),
+        );
+        let mut replica = game.snapshot();
+        assert_eq!(replica.seq, 0);
+
+        for n in ["b", "c"] {
+            game.join(name(n), clock.advance_ms(5)).expect("free seat");
+            catch_up(&mut replica, &mut game);
+        }
+        game.set_connected(id(2), false, clock.now())
+            .expect("seated");
+        catch_up(&mut replica, &mut game);
+        game.leave(id(0), clock.now()).expect("seated"); // host hand-over
+        catch_up(&mut replica, &mut game);
+        assert_eq!(replica.host, id(1));
+        game.leave(id(1), clock.now()).expect("seated");
+        game.leave(id(2), clock.now()).expect("seated");
+        catch_up(&mut replica, &mut game);
+        assert!(replica.players.is_empty());
+        game.join(name("d"), clock.now()).expect("free seat"); // hosts the empty game
+        game.join(name("e"), clock.now()).expect("free seat");
+        catch_up(&mut replica, &mut game);
+        assert_eq!(replica.host, id(0));
+
+        game.start(id(0), clock.advance_ms(100)).expect("host");
+        catch_up(&mut replica, &mut game);
+        assert_eq!(replica.status, Status::Active);
+        for i in 0..10u8 {
+            let cell = Cell::try_from(i * 7).expect("in range");
+            game.capture(id(i % 2), cell, clock.advance_ms(3))
+                .expect("free");
+        }
+        catch_up(&mut replica, &mut game);
+        game.set_connected(id(1), false, clock.now())
+            .expect("seated");
+        game.set_connected(id(1), true, clock.now())
+            .expect("seated");
+        game.leave(id(1), clock.now()).expect("seated");
+        catch_up(&mut replica, &mut game);
+        assert_eq!(
+            replica.player(id(1)).map(|p| (p.score, p.connected)),
+            Some((5, false))
+        );
+
+        let end = game.ends_at().expect("active");
+        game.handle_timeout(clock.set(end));
+        catch_up(&mut replica, &mut game);
+        assert_eq!(replica.status, Status::Completed);
+        assert_eq!(replica.winners, Some(vec![id(0), id(1)]));
+        assert_eq!(replica.reason, Some(GameOverReason::Time));
+    }
+
+    #[test]
+    fn a_late_snapshot_catches_up_too() {
+        let clock = Clock::new();
+        let mut game = Builder::new().max_players(3).active(3, &clock);
+        let mut replica = game.snapshot();
+        for i in 0..CELL_COUNT as u8 {
+            let cell = Cell::try_from(i).expect("in range");
+            game.capture(id(i % 3), cell, clock.now()).expect("free");
+        }
+        catch_up(&mut replica, &mut game);
+        assert_eq!(replica.reason, Some(GameOverReason::BoardFull));
+        assert_eq!(replica.winners, Some(vec![id(0), id(1), id(2)]));
+    }
+
+    #[test]
+    fn a_gap_or_a_duplicate_is_refused_without_change() {
+        let clock = Clock::new();
+        let mut game = Builder::new().active(2, &clock);
+        let mut replica = game.snapshot();
+        for i in 0..3u8 {
+            let cell = Cell::try_from(i).expect("in range");
+            game.capture(id(0), cell, clock.now()).expect("free");
+        }
+        let events = drain(&mut game);
+        let before = replica.clone();
+        assert!(!replica.apply(&events[1]), "gap");
+        assert_eq!(replica, before);
+        assert!(replica.apply(&events[0]));
+        let once = replica.clone();
+        assert!(!replica.apply(&events[0]), "duplicate");
+        assert_eq!(replica, once);
+    }
+
+    #[test]
+    fn remaining_time_is_only_known_while_active() {
+        let mut clock = Clock::new();
+        let game = Builder::new().waiting(1, &clock);
+        assert_eq!(game.snapshot().remaining(clock.now()), None);
+        let mut game = Builder::new().duration_ms(10_000).active(2, &clock);
+        let snap = game.snapshot();
+        assert_eq!(
+            snap.remaining(clock.advance_ms(2_500)),
+            Some(Duration::from_millis(7_500))
+        );
+        assert_eq!(
+            snap.remaining(clock.advance_ms(60_000)),
+            Some(Duration::ZERO)
+        );
+        game.handle_timeout(clock.now());
+        assert_eq!(game.snapshot().remaining(clock.now()), None);
+    }
+
+    #[test]
+    fn player_finds_a_seat_by_id() {
+        let clock = Clock::new();
+        let snap = Builder::new().max_players(4).waiting(2, &clock).snapshot();
+        assert_eq!(snap.player(id(1)).map(|p| p.name.as_str()), Some("p1"));
+        assert_eq!(snap.player(id(2)), None);
+    }
+}

@@ -46,3 +46,34 @@ impl Sub<Timestamp> for Timestamp {
         self.saturating_duration_since(rhs)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arithmetic_saturates_instead_of_overflowing() {
+        let t = Timestamp::from_unix_ms(1_000);
+        assert_eq!((t + Duration::from_millis(500)).as_unix_ms(), 1_500);
+        assert_eq!(
+            (Timestamp::from_unix_ms(u64::MAX - 1) + Duration::from_secs(1)).as_unix_ms(),
+            u64::MAX
+        );
+        assert_eq!((t + Duration::MAX).as_unix_ms(), u64::MAX);
+        assert_eq!(
+            Timestamp::from_unix_ms(1_500) - t,
+            Duration::from_millis(500)
+        );
+        assert_eq!(t - Timestamp::from_unix_ms(1_500), Duration::ZERO);
+        assert_eq!(
+            t.saturating_duration_since(Timestamp::from_unix_ms(400)),
+            Duration::from_millis(600)
+        );
+    }
+
+    #[test]
+    fn timestamps_order_by_time() {
+        assert!(Timestamp::from_unix_ms(1) < Timestamp::from_unix_ms(2));
+        assert_eq!(Timestamp::default().as_unix_ms(), 0);
+    }
+}
