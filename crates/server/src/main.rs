@@ -1,1 +1,119 @@
-fn main() {}
+//! The `gridcap` command line.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use gridcap::config::ServeOptions;
+use tokio::net::TcpListener;
+
+/// gridcap: a real-time multiplayer 9x9 grid-capture game server.
+///
+/// Players race to capture the 81 cells of a grid in a timed round; every
+/// capture is broadcast over WebSocket as MessagePack (see docs/protocol.md).
+#[derive(Debug, Parser)]
+#[command(name = "gridcap", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a game server node: HTTP, the browser client and WebSocket on one port.
+    ///
+    /// Every setting is a flag, a GRIDCAP_* environment variable, or a key of
+    /// the --config TOML file (flag > variable > file > default).
+    Serve(Box<ServeOptions>),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(options) => serve(*options),
+    }
+}
+
+fn serve(options: ServeOptions) -> ExitCode {
+    let config = match options.merge_file().and_then(ServeOptions::resolve) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("gridcap: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    gridcap::telemetry::init_logging(config.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("gridcap: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let listener = match TcpListener::bind(config.listen).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("gridcap: cannot listen on {}: {e}", config.listen);
+                return ExitCode::FAILURE;
+            }
+        };
+        let addr = match listener.local_addr() {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!("gridcap: cannot read the bound address: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let mut out = std::io::stdout().lock();
+        let _ignored = writeln!(out, "gridcap: listening on http://{addr}");
+        if addr.ip().is_unspecified() {
+            let _ignored = writeln!(
+                out,
+                "gridcap: open http://127.0.0.1:{} to play",
+                addr.port()
+            );
+        }
+        let _ignored = out.flush();
+        drop(out);
+        match gridcap::server::run(listener, config, shutdown_signal()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("gridcap: server failed: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!("cannot listen for Ctrl-C: {e}");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+    tracing::info!("shutdown signal received");
+}

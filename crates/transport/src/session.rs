@@ -60,6 +60,8 @@ pub struct SessionLimits {
     pub outbox_capacity: usize,
     /// Longest a write to the socket may block before the connection is dropped.
     pub write_timeout: Duration,
+    /// How long to wait for the peer's close frame after sending ours.
+    pub close_timeout: Duration,
     /// tungstenite's eagerly allocated read buffer per connection.
     pub read_buffer_bytes: usize,
     /// tungstenite's write buffer target before it writes to the socket.
@@ -78,6 +80,7 @@ impl Default for SessionLimits {
             idle_timeout: Duration::from_secs(45),
             outbox_capacity: 256,
             write_timeout: Duration::from_secs(10),
+            close_timeout: Duration::from_secs(2),
             read_buffer_bytes: 1024,
             write_buffer_bytes: 4096,
         }
@@ -302,6 +305,6 @@ where
         }
         Ok::<(), WsError>(())
     };
-    let _ignored_peer_misbehaviour = timeout(limits.write_timeout, handshake).await;
+    let _ignored_peer_misbehaviour = timeout(limits.close_timeout, handshake).await;
     SessionEnd::Closed(code)
 }

@@ -1,0 +1,353 @@
+//! `gridcap serve` options: command-line flags, `GRIDCAP_*` environment
+//! variables and an optional TOML file, merged in that order of precedence,
+//! then defaults.
+//!
+//! One struct, [`ServeOptions`], is both the clap arguments and the TOML
+//! schema (every field optional), so a flag, its variable and its file key
+//! can never drift apart: `--max-message-bytes`, `GRIDCAP_MAX_MESSAGE_BYTES`
+//! and `max_message_bytes = 4096` are the same setting.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use game_logic::SettingsBounds;
+use serde::Deserialize;
+use transport::SessionLimits;
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Every setting of `gridcap serve`. Defaults are listed in each help text.
+#[derive(Debug, Clone, Default, Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeOptions {
+    /// TOML file with any of these settings (keys in snake_case, e.g.
+    /// `max_connections = 5000`). Flags and environment variables win over it.
+    #[arg(long, env = "GRIDCAP_CONFIG", value_name = "FILE")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+
+    /// Address and port to serve HTTP and WebSocket on [default: 0.0.0.0:8080].
+    /// Port 0 picks a free port; the chosen address is printed on stdout.
+    #[arg(long, env = "GRIDCAP_LISTEN", value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+
+    /// Directory of the built browser client served at `/`
+    /// [default: web-client/dist].
+    #[arg(long, env = "GRIDCAP_WEB_ROOT", value_name = "DIR")]
+    pub web_root: Option<PathBuf>,
+
+    /// Connected players needed before the host may start (2..=8) [default: 2].
+    #[arg(long, env = "GRIDCAP_MIN_PLAYERS", value_name = "N")]
+    pub min_players: Option<u8>,
+
+    /// Shortest round a client may create, in ms (>= 1000) [default: 1000].
+    #[arg(long, env = "GRIDCAP_MIN_DURATION_MS", value_name = "MS")]
+    pub min_duration_ms: Option<u64>,
+
+    /// Longest round a client may create, in ms (<= 300000) [default: 300000].
+    #[arg(long, env = "GRIDCAP_MAX_DURATION_MS", value_name = "MS")]
+    pub max_duration_ms: Option<u64>,
+
+    /// Largest WebSocket message accepted, in bytes; larger closes with 1009
+    /// [default: 4096].
+    #[arg(long, env = "GRIDCAP_MAX_MESSAGE_BYTES", value_name = "BYTES")]
+    pub max_message_bytes: Option<usize>,
+
+    /// Messages per second per connection, on average; 0 disables [default: 20].
+    #[arg(long, env = "GRIDCAP_RATE_LIMIT", value_name = "PER_SEC")]
+    pub rate_limit: Option<u32>,
+
+    /// Messages a connection may send in a burst [default: 40].
+    #[arg(long, env = "GRIDCAP_RATE_BURST", value_name = "N")]
+    pub rate_burst: Option<u32>,
+
+    /// Consecutive rate-limited messages before the connection is closed with
+    /// 1008 [default: 100].
+    #[arg(long, env = "GRIDCAP_RATE_STRIKES", value_name = "N")]
+    pub rate_strikes: Option<u32>,
+
+    /// Bad frames or messages before the connection is closed with 1008
+    /// [default: 20].
+    #[arg(long, env = "GRIDCAP_MAX_BAD_MESSAGES", value_name = "N")]
+    pub max_bad_messages: Option<u32>,
+
+    /// Interval between WebSocket pings, in ms [default: 15000].
+    #[arg(long, env = "GRIDCAP_PING_INTERVAL_MS", value_name = "MS")]
+    pub ping_interval_ms: Option<u64>,
+
+    /// Close a connection that sent nothing (not even a pong) for this long,
+    /// in ms [default: 45000].
+    #[arg(long, env = "GRIDCAP_IDLE_TIMEOUT_MS", value_name = "MS")]
+    pub idle_timeout_ms: Option<u64>,
+
+    /// Frames queued for one connection before it is closed as a slow
+    /// consumer (1008) [default: 256].
+    #[arg(long, env = "GRIDCAP_OUTBOX_CAPACITY", value_name = "FRAMES")]
+    pub outbox_capacity: Option<usize>,
+
+    /// Longest a socket write may block before the connection is dropped, in
+    /// ms [default: 10000].
+    #[arg(long, env = "GRIDCAP_WRITE_TIMEOUT_MS", value_name = "MS")]
+    pub write_timeout_ms: Option<u64>,
+
+    /// After sending a close frame, how long to wait for the client's, in ms
+    /// [default: 2000].
+    #[arg(long, env = "GRIDCAP_CLOSE_TIMEOUT_MS", value_name = "MS")]
+    pub close_timeout_ms: Option<u64>,
+
+    /// Per-connection WebSocket read buffer, in bytes [default: 1024].
+    #[arg(long, env = "GRIDCAP_WS_READ_BUFFER", value_name = "BYTES")]
+    pub ws_read_buffer: Option<usize>,
+
+    /// Per-connection WebSocket write buffer target, in bytes [default: 4096].
+    #[arg(long, env = "GRIDCAP_WS_WRITE_BUFFER", value_name = "BYTES")]
+    pub ws_write_buffer: Option<usize>,
+
+    /// Allowed `Origin`s for WebSocket handshakes, comma-separated (e.g.
+    /// `https://play.example.com`). A handshake with another Origin gets 403;
+    /// one without Origin is accepted. Empty: allow all [default: empty].
+    #[arg(
+        long,
+        env = "GRIDCAP_ALLOWED_ORIGINS",
+        value_name = "ORIGINS",
+        value_delimiter = ','
+    )]
+    pub allowed_origins: Option<Vec<String>>,
+
+    /// Most WebSocket connections at once; more get HTTP 503 [default: 10000].
+    #[arg(long, env = "GRIDCAP_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
+
+    /// On SIGTERM/Ctrl-C, how long active games may run on before sessions
+    /// are closed with 1001, in ms [default: 35000].
+    #[arg(long, env = "GRIDCAP_DRAIN_TIMEOUT_MS", value_name = "MS")]
+    pub drain_timeout_ms: Option<u64>,
+
+    /// Log format; the level comes from RUST_LOG (default `info`) [default: text].
+    #[arg(long, env = "GRIDCAP_LOG_FORMAT", value_enum, value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+}
+
+/// A configuration problem, reported before the server starts.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The TOML file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The TOML file is malformed or has an unknown key.
+    #[error("invalid config file {path}: {source}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: Box<toml::de::Error>,
+    },
+    /// A value is out of its range.
+    #[error("invalid setting: {0}")]
+    Invalid(String),
+}
+
+macro_rules! prefer {
+    ($cli:ident, $file:ident; $($field:ident),* $(,)?) => {
+        $( if $cli.$field.is_none() { $cli.$field = $file.$field; } )*
+    };
+}
+
+impl ServeOptions {
+    /// Fills every unset option from the `--config` file, if one was given.
+    pub fn merge_file(mut self) -> Result<ServeOptions, ConfigError> {
+        let Some(path) = self.config.clone() else {
+            return Ok(self);
+        };
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let file: ServeOptions = toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path,
+            source: Box::new(source),
+        })?;
+        prefer!(self, file; listen, web_root, min_players, min_duration_ms, max_duration_ms,
+            max_message_bytes, rate_limit, rate_burst, rate_strikes, max_bad_messages,
+            ping_interval_ms, idle_timeout_ms, outbox_capacity, write_timeout_ms, close_timeout_ms,
+            ws_read_buffer, ws_write_buffer, allowed_origins, max_connections,
+            drain_timeout_ms, log_format);
+        Ok(self)
+    }
+
+    /// Applies defaults and checks ranges.
+    pub fn resolve(self) -> Result<Config, ConfigError> {
+        let d = SessionLimits::default();
+        let invalid = |s: &str| Err(ConfigError::Invalid(s.to_owned()));
+        let bounds = SettingsBounds {
+            min_duration: Duration::from_millis(self.min_duration_ms.unwrap_or(1_000)),
+            max_duration: Duration::from_millis(self.max_duration_ms.unwrap_or(300_000)),
+            min_players: self.min_players.unwrap_or(2),
+        };
+        let Ok(bounds) = bounds.validate() else {
+            return invalid(
+                "min-players must be 2..=8 and 1000 <= min-duration-ms <= max-duration-ms <= 300000",
+            );
+        };
+        let ms = |v: Option<u64>, default: Duration| v.map_or(default, Duration::from_millis);
+        let limits = SessionLimits {
+            max_message_bytes: self.max_message_bytes.unwrap_or(d.max_message_bytes),
+            rate_per_sec: self.rate_limit.unwrap_or(d.rate_per_sec),
+            rate_burst: self.rate_burst.unwrap_or(d.rate_burst),
+            max_rate_strikes: self.rate_strikes.unwrap_or(d.max_rate_strikes),
+            max_bad_messages: self.max_bad_messages.unwrap_or(d.max_bad_messages),
+            ping_interval: ms(self.ping_interval_ms, d.ping_interval),
+            idle_timeout: ms(self.idle_timeout_ms, d.idle_timeout),
+            outbox_capacity: self.outbox_capacity.unwrap_or(d.outbox_capacity),
+            write_timeout: ms(self.write_timeout_ms, d.write_timeout),
+            close_timeout: ms(self.close_timeout_ms, d.close_timeout),
+            read_buffer_bytes: self.ws_read_buffer.unwrap_or(d.read_buffer_bytes),
+            write_buffer_bytes: self.ws_write_buffer.unwrap_or(d.write_buffer_bytes),
+        };
+        if limits.max_message_bytes < 64 {
+            return invalid("max-message-bytes must be at least 64");
+        }
+        if limits.rate_burst == 0 || limits.max_rate_strikes == 0 || limits.max_bad_messages == 0 {
+            return invalid("rate-burst, rate-strikes and max-bad-messages must be at least 1");
+        }
+        if limits.ping_interval.is_zero() || limits.idle_timeout < limits.ping_interval {
+            return invalid("ping-interval-ms must be > 0 and idle-timeout-ms >= ping-interval-ms");
+        }
+        if limits.outbox_capacity == 0 || limits.write_timeout.is_zero() {
+            return invalid("outbox-capacity and write-timeout-ms must be at least 1");
+        }
+        if limits.read_buffer_bytes < 128 {
+            return invalid("ws-read-buffer must be at least 128");
+        }
+        let max_connections = self.max_connections.unwrap_or(10_000);
+        if max_connections == 0 {
+            return invalid("max-connections must be at least 1");
+        }
+        Ok(Config {
+            listen: self
+                .listen
+                .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 8080))),
+            web_root: self
+                .web_root
+                .unwrap_or_else(|| PathBuf::from("web-client/dist")),
+            bounds,
+            limits,
+            allowed_origins: self
+                .allowed_origins
+                .unwrap_or_default()
+                .into_iter()
+                .map(|o| o.trim().trim_end_matches('/').to_owned())
+                .filter(|o| !o.is_empty())
+                .collect(),
+            max_connections,
+            drain_timeout: ms(self.drain_timeout_ms, Duration::from_secs(35)),
+            log_format: self.log_format.unwrap_or(LogFormat::Text),
+        })
+    }
+}
+
+/// The resolved configuration of one server.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// The browser client's files.
+    pub web_root: PathBuf,
+    /// What clients may ask for when creating games.
+    pub bounds: SettingsBounds,
+    /// Per-connection limits.
+    pub limits: SessionLimits,
+    /// Allowed Origins (normalised, no trailing slash); empty allows all.
+    pub allowed_origins: Vec<String>,
+    /// Most WebSocket connections at once.
+    pub max_connections: usize,
+    /// How long active games may finish during a shutdown.
+    pub drain_timeout: Duration,
+    /// Log output format.
+    pub log_format: LogFormat,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        match ServeOptions::default().resolve() {
+            Ok(c) => c,
+            Err(e) => unreachable!("the defaults are valid: {e}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_protocol() {
+        let c = Config::default();
+        assert_eq!(c.listen.port(), 8080);
+        assert_eq!(c.limits.max_message_bytes, 4096);
+        assert_eq!((c.limits.rate_per_sec, c.limits.rate_burst), (20, 40));
+        assert_eq!(c.limits.ping_interval, Duration::from_secs(15));
+        assert_eq!(c.limits.idle_timeout, Duration::from_secs(45));
+        assert_eq!(c.bounds.min_players, 2);
+        assert!(c.allowed_origins.is_empty());
+    }
+
+    #[test]
+    fn file_fills_what_flags_leave_unset() {
+        let dir = std::env::temp_dir().join(format!("gridcap-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("gridcap.toml");
+        std::fs::write(
+            &path,
+            "rate_limit = 5\nmax_connections = 7\nallowed_origins = [\"https://a.example/\"]\n",
+        )
+        .unwrap();
+        let cli = ServeOptions {
+            config: Some(path),
+            rate_limit: Some(9),
+            ..Default::default()
+        };
+        let c = cli.merge_file().unwrap().resolve().unwrap();
+        assert_eq!(c.limits.rate_per_sec, 9, "the flag wins");
+        assert_eq!(c.max_connections, 7, "the file fills the rest");
+        assert_eq!(c.allowed_origins, vec!["https://a.example".to_owned()]);
+    }
+
+    #[test]
+    fn unknown_file_keys_and_bad_ranges_are_errors() {
+        let dir = std::env::temp_dir().join(format!("gridcap-config-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("bad.toml");
+        std::fs::write(&path, "rate_limt = 5\n").unwrap();
+        let cli = ServeOptions {
+            config: Some(path),
+            ..Default::default()
+        };
+        assert!(matches!(cli.merge_file(), Err(ConfigError::Parse { .. })));
+        let bad = ServeOptions {
+            min_players: Some(9),
+            ..Default::default()
+        };
+        assert!(matches!(bad.resolve(), Err(ConfigError::Invalid(_))));
+        let bad = ServeOptions {
+            idle_timeout_ms: Some(10),
+            ..Default::default()
+        };
+        assert!(bad.resolve().is_err());
+    }
+}

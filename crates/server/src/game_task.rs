@@ -1,0 +1,456 @@
+//! One task owns one game: it drives the rules' state machine, its timer,
+//! and the fan-out of every event to the seats' outboxes.
+//!
+//! Sessions talk to the task through a bounded command queue; the task
+//! never waits on a session (pushes into outboxes never block), so one slow
+//! or misbehaving client cannot stall its game.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use bytes::Bytes;
+use game_logic::{Cell, Game, PlayerId, PlayerName, Status, Timestamp};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{Instant, sleep_until};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+use transport::convert::{event_message, game_snapshot, refusal_message};
+use transport::protocol::GameSnapshot;
+use transport::{Outbox, ServerMessage, codec};
+use uuid::Uuid;
+
+use crate::clock::Clock;
+use crate::error::ServerError;
+use crate::metrics as m;
+use crate::tokens::{self, TokenHash};
+
+/// Commands a game's task accepts.
+#[derive(Debug)]
+pub enum Command {
+    /// Seat a new player; the task sends `joined` to `outbox`.
+    Join {
+        /// Validated name.
+        name: PlayerName,
+        /// The joining connection.
+        outbox: Outbox,
+        /// The seat, or why not.
+        reply: oneshot::Sender<Result<PlayerId, ServerError>>,
+    },
+    /// Take back a seat by token; the task sends `joined` to `outbox`.
+    Resume {
+        /// The token as the client sent it.
+        token: String,
+        /// The resuming connection.
+        outbox: Outbox,
+        /// The seat, or why not.
+        reply: oneshot::Sender<Result<PlayerId, ServerError>>,
+    },
+    /// The host starts the round.
+    Start {
+        /// Who asks.
+        player: PlayerId,
+        /// The asking connection (ignored if it no longer holds the seat).
+        conn: u64,
+    },
+    /// A capture attempt.
+    Capture {
+        /// Who captures.
+        player: PlayerId,
+        /// The asking connection.
+        conn: u64,
+        /// The cell as sent.
+        cell: i64,
+        /// The client's `ref`, echoed on rejection.
+        reference: Option<u32>,
+        /// When the session received it, for the latency histogram.
+        received: Instant,
+    },
+    /// The player leaves (or detaches from a completed game).
+    Leave {
+        /// Who leaves.
+        player: PlayerId,
+        /// The leaving connection.
+        conn: u64,
+    },
+    /// The connection holding a seat ended without `leave`.
+    Disconnected {
+        /// The seat.
+        player: PlayerId,
+        /// The ended connection.
+        conn: u64,
+    },
+    /// The game as JSON-able wire snapshot (HTTP API).
+    Snapshot {
+        /// Where to send it.
+        reply: oneshot::Sender<GameSnapshot>,
+    },
+}
+
+/// The sending side of a game's task, kept in the registry and by sessions.
+#[derive(Debug, Clone)]
+pub struct GameHandle {
+    /// The game's id.
+    pub id: Uuid,
+    /// Bounded command queue into the task.
+    tx: mpsc::Sender<Command>,
+    /// The game's status, mirrored by the task for lock-free reads.
+    status: Arc<AtomicU8>,
+}
+
+impl GameHandle {
+    /// The game's status as last published by its task.
+    pub fn status(&self) -> Status {
+        match self.status.load(Ordering::Relaxed) {
+            0 => Status::Waiting,
+            1 => Status::Active,
+            _ => Status::Completed,
+        }
+    }
+
+    /// Sends a command; `UnknownGame` if the task has ended.
+    pub async fn send(&self, command: Command) -> Result<(), ServerError> {
+        self.tx
+            .send(command)
+            .await
+            .map_err(|_| ServerError::UnknownGame)
+    }
+
+    /// Sends a command and awaits its reply.
+    pub async fn request<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, ServerError>>) -> Command,
+    ) -> Result<T, ServerError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(make(reply)).await?;
+        answer.await.map_err(|_| ServerError::UnknownGame)?
+    }
+
+    /// The wire snapshot of the game, if its task is still running.
+    pub async fn snapshot(&self) -> Option<GameSnapshot> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Snapshot { reply }).await.ok()?;
+        answer.await.ok()
+    }
+}
+
+fn status_code(s: Status) -> u8 {
+    match s {
+        Status::Waiting => 0,
+        Status::Active => 1,
+        Status::Completed => 2,
+    }
+}
+
+/// What a seat holds beyond the rules: its token and its connection.
+#[derive(Debug)]
+struct SeatLink {
+    /// Hash of the seat's resume token.
+    token: TokenHash,
+    /// The connection holding the seat now, if any.
+    outbox: Option<Outbox>,
+}
+
+/// The state owned by one game's task.
+struct GameTask {
+    id: Uuid,
+    /// The id as sent on the wire, formatted once.
+    id_text: String,
+    game: Game,
+    /// Indexed by player id.
+    links: [Option<SeatLink>; 8],
+    clock: Clock,
+    status: Arc<AtomicU8>,
+    rx: mpsc::Receiver<Command>,
+}
+
+/// Starts the task of a new game whose host is connected on `host`, sends
+/// the host its `joined`, and returns the handle. `on_exit` runs when the
+/// task ends (the registry removes the game there).
+pub fn spawn(
+    id: Uuid,
+    game: Game,
+    host: Outbox,
+    clock: Clock,
+    queue: usize,
+    shutdown: CancellationToken,
+    on_exit: impl FnOnce() + Send + 'static,
+) -> GameHandle {
+    let (tx, rx) = mpsc::channel(queue.max(1));
+    let status = Arc::new(AtomicU8::new(status_code(game.status())));
+    let handle = GameHandle {
+        id,
+        tx,
+        status: status.clone(),
+    };
+    let host_id = game.host();
+    let mut task = GameTask {
+        id,
+        id_text: id.to_string(),
+        game,
+        links: Default::default(),
+        clock,
+        status,
+        rx,
+    };
+    let (token, hash) = tokens::issue();
+    task.links[host_id.index()] = Some(SeatLink {
+        token: hash,
+        outbox: Some(host.clone()),
+    });
+    task.send_joined(&host, host_id, token);
+    tokio::spawn(async move {
+        m::game_created();
+        task.run(shutdown).await;
+        m::game_dropped();
+        on_exit();
+    });
+    handle
+}
+
+impl GameTask {
+    async fn run(&mut self, shutdown: CancellationToken) {
+        let timer = sleep_until(Instant::now());
+        tokio::pin!(timer);
+        let mut armed: Option<Timestamp> = None;
+        loop {
+            let due = self.game.poll_timeout();
+            if due != armed {
+                if let Some(at) = due {
+                    timer.as_mut().reset(self.clock.instant(at));
+                }
+                armed = due;
+            }
+            tokio::select! {
+                command = self.rx.recv() => match command {
+                    Some(command) => self.handle(command),
+                    None => break,
+                },
+                () = &mut timer, if armed.is_some() => {
+                    let now = self.clock.now();
+                    self.game.handle_timeout(now);
+                    self.flush_events(None, now);
+                    if self.game.is_expired(now) {
+                        debug!(game = %self.id, "expired");
+                        break;
+                    }
+                    // Re-arm even when the deadline did not move (a timer that
+                    // fired early by a millisecond of rounding).
+                    armed = None;
+                }
+                () = shutdown.cancelled() => break,
+            }
+        }
+    }
+
+    fn handle(&mut self, command: Command) {
+        let now = self.clock.now();
+        match command {
+            Command::Join {
+                name,
+                outbox,
+                reply,
+            } => {
+                let result = self.join(name, &outbox, now);
+                if reply.send(result).is_err() {
+                    debug!(game = %self.id, "joiner went away before the reply");
+                }
+            }
+            Command::Resume {
+                token,
+                outbox,
+                reply,
+            } => {
+                let result = self.resume(token, &outbox, now);
+                if reply.send(result).is_err() {
+                    debug!(game = %self.id, "resumer went away before the reply");
+                }
+            }
+            Command::Start { player, conn } => {
+                if let Some(outbox) = self.current(player, conn) {
+                    match self.game.start(player, now) {
+                        Ok(()) => self.flush_events(None, now),
+                        Err(e) => self.reply(&outbox, &refusal_message(e, 0, None)),
+                    }
+                }
+            }
+            Command::Capture {
+                player,
+                conn,
+                cell,
+                reference,
+                received,
+            } => {
+                let Some(outbox) = self.current(player, conn) else {
+                    return;
+                };
+                let result = Cell::try_from(cell).and_then(|c| self.game.capture(player, c, now));
+                match result {
+                    Ok(()) => {
+                        m::capture_accepted();
+                        self.flush_events(None, now);
+                        m::capture_latency(received.elapsed());
+                    }
+                    Err(e) => {
+                        m::capture_rejected(e);
+                        self.reply(&outbox, &refusal_message(e, cell, reference));
+                    }
+                }
+            }
+            Command::Leave { player, conn } => {
+                if self.current(player, conn).is_some() {
+                    if let Err(e) = self.game.leave(player, now) {
+                        debug!(game = %self.id, "leave refused: {e}");
+                    }
+                    if self.game.player(player).is_some() {
+                        if let Some(link) = self.links[player.index()].as_mut() {
+                            link.outbox = None;
+                        }
+                    } else {
+                        self.links[player.index()] = None; // Seat freed.
+                    }
+                    self.flush_events(Some(conn), now);
+                }
+            }
+            Command::Disconnected { player, conn } => {
+                if self.current(player, conn).is_some() {
+                    if let Some(link) = self.links[player.index()].as_mut() {
+                        link.outbox = None;
+                    }
+                    if let Err(e) = self.game.set_connected(player, false, now) {
+                        debug!(game = %self.id, "presence refused: {e}");
+                    }
+                    self.flush_events(Some(conn), now);
+                }
+            }
+            Command::Snapshot { reply } => {
+                let snapshot = game_snapshot(&self.id_text, &self.game.snapshot(), now);
+                if reply.send(snapshot).is_err() {
+                    debug!(game = %self.id, "snapshot reader went away");
+                }
+            }
+        }
+        self.publish_status();
+    }
+
+    fn join(
+        &mut self,
+        name: PlayerName,
+        outbox: &Outbox,
+        now: Timestamp,
+    ) -> Result<PlayerId, ServerError> {
+        let player = self.game.join(name, now)?;
+        let (token, hash) = tokens::issue();
+        self.links[player.index()] = Some(SeatLink {
+            token: hash,
+            outbox: Some(outbox.clone()),
+        });
+        self.flush_events(Some(outbox.id()), now);
+        self.send_joined(outbox, player, token);
+        Ok(player)
+    }
+
+    fn resume(
+        &mut self,
+        token: String,
+        outbox: &Outbox,
+        now: Timestamp,
+    ) -> Result<PlayerId, ServerError> {
+        let hash = TokenHash::of(&token);
+        let player = PlayerId::all()
+            .find(|p| {
+                self.links[p.index()]
+                    .as_ref()
+                    .is_some_and(|l| l.token.matches(&hash))
+            })
+            .ok_or(ServerError::BadToken)?;
+        self.game.can_resume(player)?;
+        let link = self.links[player.index()]
+            .as_mut()
+            .ok_or(ServerError::BadToken)?;
+        if let Some(old) = link.outbox.replace(outbox.clone())
+            && old.id() != outbox.id()
+        {
+            old.close(transport::session::CLOSE_REPLACED, "session replaced");
+        }
+        self.game.set_connected(player, true, now)?;
+        self.flush_events(Some(outbox.id()), now);
+        self.send_joined(outbox, player, token);
+        Ok(player)
+    }
+
+    /// The outbox of `player` if connection `conn` still holds the seat;
+    /// commands from a replaced connection are dropped.
+    fn current(&self, player: PlayerId, conn: u64) -> Option<Outbox> {
+        self.links[player.index()]
+            .as_ref()
+            .and_then(|l| l.outbox.as_ref())
+            .filter(|o| o.id() == conn)
+            .cloned()
+    }
+
+    fn send_joined(&self, outbox: &Outbox, you: PlayerId, token: String) {
+        let now = self.clock.now();
+        let game = game_snapshot(&self.id_text, &self.game.snapshot(), now);
+        self.reply(
+            outbox,
+            &ServerMessage::Joined {
+                game,
+                you: u8::from(you),
+                token,
+            },
+        );
+    }
+
+    fn reply(&self, outbox: &Outbox, message: &ServerMessage) {
+        if let ServerMessage::Error { code, .. } = message {
+            m::error_sent(*code);
+        }
+        match codec::encode_server(message) {
+            Ok(frame) => {
+                if let Err(e) = outbox.push(frame) {
+                    debug!(game = %self.id, conn = outbox.id(), "reply dropped: {e}");
+                }
+            }
+            Err(e) => warn!(game = %self.id, "cannot encode reply: {e}"),
+        }
+    }
+
+    /// Broadcasts every queued event, encoded once, to every connected seat
+    /// except `skip` (a joiner whose `joined` snapshot already includes them).
+    fn flush_events(&mut self, skip: Option<u64>, now: Timestamp) {
+        while let Some(event) = self.game.poll_event() {
+            let frame: Bytes = match codec::encode_server(&event_message(&event, now)) {
+                Ok(f) => f,
+                Err(e) => {
+                    warn!(game = %self.id, "cannot encode event: {e}");
+                    continue;
+                }
+            };
+            let mut delivered = 0u64;
+            for outbox in self
+                .links
+                .iter()
+                .flatten()
+                .filter_map(|l| l.outbox.as_ref())
+            {
+                if Some(outbox.id()) == skip {
+                    continue;
+                }
+                match outbox.push(frame.clone()) {
+                    Ok(()) => delivered += 1,
+                    Err(e) => debug!(game = %self.id, conn = outbox.id(), "event not queued: {e}"),
+                }
+            }
+            m::deliveries(delivered);
+            if let game_logic::Event::GameOver { .. } = event {
+                m::game_over();
+            }
+        }
+        self.publish_status();
+    }
+
+    fn publish_status(&self) {
+        self.status
+            .store(status_code(self.game.status()), Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,114 @@
+//! Prometheus metrics: names, helpers, and the recorder behind `/metrics`.
+//!
+//! Recorded through the `metrics` facade; rendered by
+//! `metrics-exporter-prometheus`. The recorder is process-global, so several
+//! servers in one test process share it.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use game_logic::GameError;
+use metrics::{counter, gauge, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use transport::ErrorCode;
+use transport::convert::Refusal;
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the global recorder once; later calls reuse it. `None` if another
+/// recorder was installed first (metrics then go there).
+pub fn install() -> Option<PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full("gridcap_capture_broadcast_seconds".to_owned()),
+                    &[
+                        0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025,
+                        0.05, 0.1,
+                    ],
+                )
+                .ok()?
+                .build_recorder();
+            let handle = recorder.handle();
+            metrics::set_global_recorder(recorder).ok()?;
+            describe();
+            Some(handle)
+        })
+        .clone()
+}
+
+fn describe() {
+    metrics::describe_gauge!("gridcap_connections", "WebSocket connections open now");
+    metrics::describe_gauge!("gridcap_games", "Games in memory, by status");
+    metrics::describe_counter!("gridcap_games_created_total", "Games created");
+    metrics::describe_counter!(
+        "gridcap_games_completed_total",
+        "Games that reached game_over"
+    );
+    metrics::describe_counter!("gridcap_messages_in_total", "Binary messages received");
+    metrics::describe_counter!("gridcap_messages_out_total", "Frames sent to clients");
+    metrics::describe_counter!("gridcap_deliveries_total", "Event frames queued to players");
+    metrics::describe_counter!("gridcap_captures_total", "Accepted captures");
+    metrics::describe_counter!("gridcap_rejects_total", "Refused captures, by reason");
+    metrics::describe_counter!("gridcap_errors_total", "error messages sent, by code");
+    metrics::describe_histogram!(
+        "gridcap_capture_broadcast_seconds",
+        "From receiving a capture to queuing its broadcast"
+    );
+}
+
+/// A connection opened (+1) or closed (-1).
+pub fn connections(delta: f64) {
+    gauge!("gridcap_connections").increment(delta);
+}
+
+/// A game task started.
+pub fn game_created() {
+    counter!("gridcap_games_created_total").increment(1);
+}
+
+/// A game task ended.
+pub fn game_dropped() {}
+
+/// A game reached game_over.
+pub fn game_over() {
+    counter!("gridcap_games_completed_total").increment(1);
+}
+
+/// Publishes the games-by-status gauge.
+pub fn games(waiting: usize, active: usize, completed: usize) {
+    gauge!("gridcap_games", "status" => "waiting").set(waiting as f64);
+    gauge!("gridcap_games", "status" => "active").set(active as f64);
+    gauge!("gridcap_games", "status" => "completed").set(completed as f64);
+}
+
+/// A capture was accepted.
+pub fn capture_accepted() {
+    counter!("gridcap_captures_total").increment(1);
+}
+
+/// A capture was refused.
+pub fn capture_rejected(e: GameError) {
+    match Refusal::from(e) {
+        Refusal::Rejected(reason) => {
+            counter!("gridcap_rejects_total", "reason" => reason.as_str()).increment(1);
+        }
+        Refusal::Error(code) => error_sent(code),
+    }
+}
+
+/// Capture received → broadcast queued.
+pub fn capture_latency(d: Duration) {
+    histogram!("gridcap_capture_broadcast_seconds").record(d.as_secs_f64());
+}
+
+/// Event frames queued to players.
+pub fn deliveries(n: u64) {
+    counter!("gridcap_deliveries_total").increment(n);
+}
+
+/// An `error` message was sent.
+pub fn error_sent(code: ErrorCode) {
+    counter!("gridcap_errors_total", "code" => code.as_str()).increment(1);
+}

@@ -1,0 +1,88 @@
+//! The games this node holds, by id.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use game_logic::{Game, PlayerName, Settings, Status};
+use tokio_util::sync::CancellationToken;
+use transport::Outbox;
+use uuid::Uuid;
+
+use crate::clock::Clock;
+use crate::game_task::{self, GameHandle};
+
+/// Commands a game's queue holds before senders wait.
+const GAME_QUEUE: usize = 1024;
+
+/// Every game on this node. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    games: Arc<Mutex<HashMap<Uuid, GameHandle>>>,
+    /// Shared by every game task for timestamps.
+    clock: Clock,
+    /// Stops every game task when the server stops.
+    shutdown: CancellationToken,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new(clock: Clock, shutdown: CancellationToken) -> Registry {
+        Registry {
+            games: Arc::default(),
+            clock,
+            shutdown,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<Uuid, GameHandle>> {
+        // Each critical section is one map operation: a poisoned map is intact.
+        self.games.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Creates a game hosted by the connection behind `host`, which receives
+    /// its `joined` from the new game's task.
+    pub fn create(&self, settings: Settings, name: PlayerName, host: &Outbox) -> GameHandle {
+        let id = Uuid::new_v4();
+        let game = Game::new(settings, name, self.clock.now());
+        let registry = self.clone();
+        let handle = game_task::spawn(
+            id,
+            game,
+            host.clone(),
+            self.clock,
+            GAME_QUEUE,
+            self.shutdown.child_token(),
+            move || registry.remove(&id),
+        );
+        self.lock().insert(id, handle.clone());
+        handle
+    }
+
+    /// The game with this id, if this node has it.
+    pub fn get(&self, id: &Uuid) -> Option<GameHandle> {
+        self.lock().get(id).cloned()
+    }
+
+    fn remove(&self, id: &Uuid) {
+        self.lock().remove(id);
+    }
+
+    /// Games by status: (waiting, active, completed).
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let games = self.lock();
+        let mut counts = (0, 0, 0);
+        for g in games.values() {
+            match g.status() {
+                Status::Waiting => counts.0 += 1,
+                Status::Active => counts.1 += 1,
+                Status::Completed => counts.2 += 1,
+            }
+        }
+        counts
+    }
+
+    /// The clock games use.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+}

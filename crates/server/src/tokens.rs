@@ -1,0 +1,56 @@
+//! Resume tokens: 128 random bits, kept only as a SHA-256 hash.
+
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+/// The hash of a token, which is all the server keeps.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct TokenHash([u8; 32]);
+
+impl std::fmt::Debug for TokenHash {
+    /// Never prints the hash: logs must not help anyone guess tokens.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenHash(..)")
+    }
+}
+
+impl TokenHash {
+    /// The hash of `token`.
+    pub fn of(token: &str) -> TokenHash {
+        TokenHash(Sha256::digest(token.as_bytes()).into())
+    }
+
+    /// Compares without an early exit, so timing tells nothing.
+    pub fn matches(&self, other: &TokenHash) -> bool {
+        self.0
+            .iter()
+            .zip(other.0.iter())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+    }
+}
+
+/// A fresh token (32 hex characters = 128 bits) and its hash.
+pub fn issue() -> (String, TokenHash) {
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    let token = hex::encode(bytes);
+    let hash = TokenHash::of(&token);
+    (token, hash)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_unique_and_match_only_themselves() {
+        let (a, ha) = issue();
+        let (b, hb) = issue();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 32);
+        assert!(ha.matches(&TokenHash::of(&a)));
+        assert!(!ha.matches(&hb));
+        assert_eq!(format!("{ha:?}"), "TokenHash(..)");
+    }
+}

@@ -1,0 +1,172 @@
+//! The WebSocket handshake (RFC 6455 §4.2) on axum/hyper, checked against
+//! protocol §1, then handed to tokio-tungstenite and a session.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use hyper_util::rt::TokioIo;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::Role;
+use tracing::debug;
+use transport::{Outbox, SUBPROTOCOL, session};
+
+use crate::handler::PlayerSession;
+use crate::metrics as m;
+use crate::state::AppState;
+
+/// A refused handshake: status and a short plain-text reason.
+fn refuse(status: StatusCode, why: &'static str) -> Response {
+    (status, why).into_response()
+}
+
+fn header_has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+}
+
+/// What the checks decided about the subprotocol.
+enum Subprotocol {
+    /// None offered: accept without one.
+    None,
+    /// `gridcap.v1` offered: echo it.
+    Ours,
+}
+
+/// Protocol §1: no subprotocol, or one list that includes ours; `None`
+/// (answered 400) when only others are offered.
+fn choose_subprotocol(headers: &HeaderMap) -> Option<Subprotocol> {
+    let offered: Vec<&str> = headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    if offered.is_empty() {
+        Some(Subprotocol::None)
+    } else if offered.contains(&SUBPROTOCOL) {
+        Some(Subprotocol::Ours)
+    } else {
+        None
+    }
+}
+
+/// Protocol §1: a present Origin must be on the allow-list (when there is one).
+fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
+    if allowed.is_empty() {
+        return true;
+    }
+    match headers.get(header::ORIGIN) {
+        None => true,
+        Some(origin) => origin
+            .to_str()
+            .map(|o| {
+                allowed
+                    .iter()
+                    .any(|a| a.eq_ignore_ascii_case(o.trim_end_matches('/')))
+            })
+            .unwrap_or(false),
+    }
+}
+
+/// `GET /ws`: validates the handshake, answers 101 and runs the session.
+pub async fn upgrade(State(state): State<Arc<AppState>>, mut request: Request) -> Response {
+    let headers = request.headers();
+    if !header_has_token(headers, header::CONNECTION, "upgrade")
+        || !header_has_token(headers, header::UPGRADE, "websocket")
+    {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "expected a WebSocket upgrade request",
+        );
+    }
+    if headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .map(HeaderValue::as_bytes)
+        != Some(b"13")
+    {
+        let mut r = refuse(
+            StatusCode::UPGRADE_REQUIRED,
+            "WebSocket version 13 required",
+        );
+        r.headers_mut().insert(
+            header::SEC_WEBSOCKET_VERSION,
+            HeaderValue::from_static("13"),
+        );
+        return r;
+    }
+    let Some(key) = headers.get(header::SEC_WEBSOCKET_KEY) else {
+        return refuse(StatusCode::BAD_REQUEST, "missing Sec-WebSocket-Key");
+    };
+    let accept = derive_accept_key(key.as_bytes());
+    if !origin_allowed(headers, &state.config.allowed_origins) {
+        return refuse(StatusCode::FORBIDDEN, "origin not allowed");
+    }
+    let Some(subprotocol) = choose_subprotocol(headers) else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "unsupported subprotocol; offer gridcap.v1",
+        );
+    };
+    if state.is_draining() {
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server is draining; try another node",
+        );
+    }
+    let Ok(permit) = state.connections.clone().try_acquire_owned() else {
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many connections; try again later",
+        );
+    };
+    let on_upgrade = hyper::upgrade::on(&mut request);
+    let session_state = state.clone();
+    state.sessions.spawn(async move {
+        let upgraded = match on_upgrade.await {
+            Ok(u) => u,
+            Err(e) => {
+                debug!("upgrade failed: {e}");
+                return;
+            }
+        };
+        let limits = &session_state.config.limits;
+        let ws = WebSocketStream::from_raw_socket(
+            TokioIo::new(upgraded),
+            Role::Server,
+            Some(limits.websocket_config()),
+        )
+        .await;
+        let conn = session_state.next_conn_id();
+        let outbox = Outbox::new(conn, limits.outbox_capacity);
+        let handler = PlayerSession::new(session_state.clone(), conn);
+        m::connections(1.0);
+        let stop = session_state.close_sessions.clone();
+        let end = session::run(ws, outbox, limits, handler, stop.cancelled_owned()).await;
+        m::connections(-1.0);
+        debug!(conn, ?end, "session ended");
+        drop(permit);
+    });
+
+    let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    if let Ok(v) = HeaderValue::from_str(&accept) {
+        h.insert(header::SEC_WEBSOCKET_ACCEPT, v);
+    }
+    if let Subprotocol::Ours = subprotocol {
+        h.insert(
+            header::SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static(SUBPROTOCOL),
+        );
+    }
+    response
+}
