@@ -56,7 +56,7 @@ export class GameScreen {
       "div",
       { class: "game-head" },
       this.status,
-      h("span", { class: "clock" }, h("span", { class: "clock-icon", "aria-hidden": "true" }, "⏱"), this.timer),
+      h("span", { class: "clock" }, h("span", { class: "clock-icon", "aria-hidden": "true" }), this.timer),
       this.you,
       this.leaveBtn,
     );

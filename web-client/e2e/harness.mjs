@@ -1,0 +1,148 @@
+// Shared e2e harness: start the real gridcap server on a free port, launch
+// Debian's Chromium through playwright-core, and collect screenshots. Not a
+// test file itself (node --test only runs *.test.mjs here).
+import { spawn } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const webClientDir = resolve(here, "..");
+export const repoRoot = resolve(webClientDir, "..");
+export const distDir = resolve(webClientDir, "dist");
+export const artifactsDir = resolve(repoRoot, "tests/artifacts");
+
+/** Per-step limit: every wait in these tests is bounded by this or less. */
+export const STEP_MS = 10_000;
+
+/**
+ * Spawn `gridcap serve` on 127.0.0.1:0 and resolve with its base URL once it
+ * prints `listening on http://...`. `stop()` ends it (SIGTERM, then SIGKILL).
+ */
+export async function startServer(extraArgs = []) {
+  const bin = process.env.GRIDCAP_BIN ?? resolve(webClientDir, "../target/debug/gridcap");
+  const child = spawn(bin, ["serve", "--listen", "127.0.0.1:0", "--web-root", distDir, ...extraArgs], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn" },
+  });
+  let log = "";
+  const url = await new Promise((resolveUrl, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not print its address within 15 s:\n${log}`)), 15_000);
+    const onData = (chunk) => {
+      log += chunk.toString();
+      const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(log);
+      if (m) {
+        clearTimeout(timer);
+        resolveUrl(m[1]);
+      }
+    };
+    child.stdout.on("data", onData);
+    child.stderr.on("data", (c) => {
+      log += c.toString();
+    });
+    child.on("error", (e) => {
+      clearTimeout(timer);
+      reject(new Error(`cannot start ${bin} (build it with \`cargo build -p gridcap-server\`): ${e.message}`));
+    });
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited early with ${code}:\n${log}`));
+    });
+  });
+  // Keep draining the pipes so a chatty server never blocks on a full pipe.
+  child.stdout.removeAllListeners("data");
+  child.stdout.on("data", (c) => (log += c.toString()));
+  return {
+    url,
+    log: () => log,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((r) => child.once("exit", r));
+      child.kill("SIGTERM");
+      const t = setTimeout(() => child.kill("SIGKILL"), 5000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+}
+
+export async function launchBrowser() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
+    headless: true,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+    timeout: 30_000,
+  });
+}
+
+/** A fresh context + page with bounded waits; console errors are collected for the report. */
+export async function newPage(browser, options = {}) {
+  const context = await browser.newContext({ viewport: { width: 1200, height: 820 }, ...options });
+  const page = await context.newPage();
+  page.setDefaultTimeout(STEP_MS);
+  page.setDefaultNavigationTimeout(STEP_MS);
+  page.consoleErrors = [];
+  page.on("console", (m) => {
+    if (m.type() === "error" || m.type() === "warning") page.consoleErrors.push(m.text());
+  });
+  page.on("pageerror", (e) => page.consoleErrors.push(String(e)));
+  return page;
+}
+
+export async function screenshot(page, name) {
+  mkdirSync(artifactsDir, { recursive: true });
+  await page.screenshot({ path: resolve(artifactsDir, name), fullPage: true });
+}
+
+/** Poll `fn` until it returns a truthy value (no fixed sleeps). */
+export async function waitFor(fn, what, timeout = STEP_MS) {
+  const deadline = Date.now() + timeout;
+  let last;
+  for (;;) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (last: ${String(last)})`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export async function text(page, selector) {
+  return (await page.locator(selector).first().textContent())?.trim() ?? "";
+}
+
+/** Fill the home form and create a game; resolves with the share link. */
+export async function createGame(page, baseUrl, { name, seconds, players = 2 }) {
+  await page.goto(baseUrl);
+  await page.fill("[data-testid=name]", name);
+  await page.fill("[data-testid=max-players]", String(players));
+  await page.fill("[data-testid=duration]", String(seconds));
+  await page.click("[data-testid=create]");
+  await page.waitForSelector("[data-testid=status]:has-text('waiting')");
+  const link = await page.inputValue("[data-testid=share-link]");
+  return link;
+}
+
+/** Open a share link and join as `name`. */
+export async function joinGame(page, link, name) {
+  await page.goto(link);
+  await page.fill("[data-testid=name]", name);
+  await page.click("[data-testid=join]");
+  await page.waitForSelector("[data-testid=status]:has-text('waiting')");
+}
+
+export const cell = (n) => `button[data-cell="${n}"]`;
+export const owned = (n, k) => `button[data-cell="${n}"][data-owner="${k}"]`;
