@@ -25,12 +25,19 @@ enum Command {
     /// Every setting is a flag, a GRIDCAP_* environment variable, or a key of
     /// the --config TOML file (flag > variable > file > default).
     Serve(Box<ServeOptions>),
+    /// Drive bot players against one or more servers and report latencies.
+    ///
+    /// Bots play the real protocol over real WebSockets: the first bot of a
+    /// game creates it, the others join, the host starts, every bot captures
+    /// free cells at an open-loop rate. See docs/benchmarks.md for examples.
+    Bots(Box<bots::BotArgs>),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(options) => serve(*options),
+        Command::Bots(args) => run_bots(*args),
     }
 }
 
@@ -87,6 +94,24 @@ fn serve(options: ServeOptions) -> ExitCode {
             }
         }
     })
+}
+
+fn run_bots(args: bots::BotArgs) -> ExitCode {
+    gridcap::telemetry::init_logging(gridcap::config::LogFormat::Text);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("gridcap bots: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(bots::run(args)) {
+        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        Err(e) => {
+            eprintln!("gridcap bots: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Completes on Ctrl-C or SIGTERM.
