@@ -1,0 +1,62 @@
+# gridcap — the two commands: `make run` (a single node serving the browser
+# client on :8080) and `make test` (everything, installing what is missing).
+
+CARGO ?= cargo
+WEB := web-client
+WEB_SOURCES := $(shell find $(WEB)/src $(WEB)/index.html $(WEB)/vite.config.ts $(WEB)/tsconfig.json $(WEB)/package-lock.json -type f 2>/dev/null)
+
+.PHONY: run test test-rust test-web test-e2e lint fmt fmt-check clippy bench web deps clean help
+
+help:
+	@echo "make run    build the browser client if needed, then serve a single node on :8080"
+	@echo "make test   fmt check, clippy -D warnings, every Rust test, the web unit and browser tests"
+	@echo "make bench  the benchmarks behind docs/benchmarks.md (minutes; loopback only)"
+	@echo "make lint   fmt check + clippy;  make fmt   format the code;  make web   build the client"
+
+## The main command: one node, games in memory, no external service.
+run: web
+	$(CARGO) run --release -p gridcap-server -- serve $(ARGS)
+
+## Build the browser client when it is missing or older than its sources.
+web: $(WEB)/dist/index.html
+
+$(WEB)/dist/index.html: $(WEB_SOURCES)
+	scripts/ensure-deps.sh web
+	cd $(WEB) && npm run build
+
+deps:
+	scripts/ensure-deps.sh all
+
+## The test command.
+test: deps fmt-check clippy test-rust test-web test-e2e
+	@echo "make test: all passed"
+
+test-rust:
+	$(CARGO) test --workspace --all-targets
+	$(CARGO) test --workspace --doc
+
+test-web:
+	cd $(WEB) && npm run typecheck && npm test
+
+test-e2e: web
+	$(CARGO) build -p gridcap-server
+	cd $(WEB) && GRIDCAP_BIN=$(CURDIR)/target/debug/gridcap npm run test:e2e
+
+lint: fmt-check clippy
+
+fmt:
+	$(CARGO) fmt --all
+
+fmt-check:
+	$(CARGO) fmt --all -- --check
+
+clippy:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+bench:
+	taskset -c 1 $(CARGO) bench -p gridcap-game-logic --bench captures
+	@if [ -x scripts/bench/all.sh ]; then scripts/bench/all.sh; fi
+
+clean:
+	$(CARGO) clean
+	rm -rf $(WEB)/dist
