@@ -98,6 +98,12 @@ test("two players play a whole game and the right winner is shown", { timeout: 9
   assert.equal(new URL(host.url()).search, new URL(newLink).search, "the address bar follows the new game");
   assert.equal(await host.locator("button[data-cell][data-owner]").count(), 0, "the new board is empty");
 
+  // A reload after the end still shows the result (completed games stay readable).
+  await guest.reload();
+  await guest.waitForSelector("[data-testid=status]:has-text('completed')");
+  assert.match(await text(guest, "[data-testid=winners]"), /Winner: Ada$/);
+  assert.equal(await guest.locator("button[data-cell][data-owner='0']").count(), 6);
+
   assert.deepEqual(host.consoleErrors.filter((e) => !/favicon/.test(e)), []);
   assert.deepEqual(guest.consoleErrors.filter((e) => !/favicon/.test(e)), []);
 });
