@@ -12,6 +12,7 @@
 //! - [`error`]: [`error::ServerError`] and its one conversion to the wire.
 
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod game_task;
