@@ -26,15 +26,18 @@ export class Scoreboard {
     if (!g) return;
     setText(this.title, g.status === "waiting" ? "Players" : "Scores");
     setText(this.seats, g.status === "waiting" ? `${g.players.length} / ${g.maxPlayers} seats` : "");
-    const rows = (g.status === "waiting" ? g.players : ranking(g)).map((p) => this.row(g, p));
+    // Our own seat is only as online as our connection, whatever the last snapshot said.
+    const selfOnline = v.conn.status === "open";
+    const rows = (g.status === "waiting" ? g.players : ranking(g)).map((p) => this.row(g, p, selfOnline));
     this.list.replaceChildren(...rows);
   }
 
-  private row(g: GameState, p: PlayerView): HTMLLIElement {
+  private row(g: GameState, p: PlayerView, selfOnline: boolean): HTMLLIElement {
     const tags: string[] = [];
     if (p.id === g.you) tags.push("you");
     if (p.id === g.host) tags.push("host");
-    const state = p.left ? "left" : p.connected ? "online" : "offline";
+    const connected = p.id === g.you ? p.connected && selfOnline : p.connected;
+    const state = p.left ? "left" : connected ? "online" : "offline";
     const leading = g.status !== "waiting" && (g.winners ?? []).includes(p.id);
     return h(
       "li",
