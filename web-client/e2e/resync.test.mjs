@@ -1,0 +1,71 @@
+// A lost broadcast (seq gap) is repaired from a fresh snapshot. The guest's
+// WebSocket is routed through playwright, which drops one `captured` event on
+// its way to the browser; the client must notice the gap and resync.
+import { decode } from "@msgpack/msgpack";
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { cell, createGame, joinGame, launchBrowser, newPage, owned, startServer, waitFor } from "./harness.mjs";
+
+let server;
+let browser;
+
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+test("a seq gap triggers a resume and the board catches up", { timeout: 45_000 }, async () => {
+  const host = await newPage(browser);
+  const guest = await newPage(browser);
+  const seen = { connections: 0, dropped: null, resumes: 0 };
+  let dropNext = false;
+  await guest.routeWebSocket(/\/ws$/, (ws) => {
+    seen.connections++;
+    const upstream = ws.connectToServer();
+    ws.onMessage((m) => {
+      if (typeof m !== "string" && decode(m).t === "resume") seen.resumes++;
+      upstream.send(m);
+    });
+    upstream.onMessage((m) => {
+      if (typeof m !== "string" && dropNext) {
+        const msg = decode(m);
+        if (msg.t === "captured") {
+          dropNext = false;
+          seen.dropped = msg;
+          return;
+        }
+      }
+      ws.send(m);
+    });
+  });
+
+  const link = await createGame(host, server.url, { name: "Ada", seconds: 60, players: 3 });
+  await joinGame(guest, link, "Bob");
+  await host.click("[data-testid=start]:not([disabled])");
+  await guest.waitForSelector("[data-testid=status]:has-text('active')");
+
+  dropNext = true;
+  await host.click(cell(20));
+  await host.waitForSelector(owned(20, 0));
+  await waitFor(() => seen.dropped, "the proxy to drop the capture of cell 20");
+  assert.equal(seen.dropped.cell, 20);
+  assert.equal(await guest.locator(owned(20, 0)).count(), 0, "the guest missed it");
+
+  // The next event has seq = dropped + 2: a gap. The guest resyncs (in place,
+  // or through a new connection if the server refuses a resume on a connection
+  // that already holds the seat with already_in_game, as this server does).
+  await host.click(cell(21));
+  await guest.waitForSelector(owned(21, 0));
+  await guest.waitForSelector(owned(20, 0));
+  await guest.waitForSelector("[data-testid=score-0]:has-text('2')");
+  assert.ok(seen.resumes >= 1, "the client sent resume");
+
+  // Play goes on normally afterwards.
+  await guest.click(cell(22));
+  await host.waitForSelector(owned(22, 1));
+});
