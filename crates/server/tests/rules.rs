@@ -1,0 +1,495 @@
+//! Protocol §5 through the wire: the capture race, the two ways a game
+//! ends (with ties), and leaving waiting and active games.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use common::replica::assert_same_game;
+use common::*;
+use gridcap::config::ServeOptions;
+use tokio::time::Instant;
+use transport::protocol::{ErrorCode, GameStatus, OverReason, RejectReason, ServerMessage};
+
+async fn unlimited() -> TestServer {
+    TestServer::start_with(ServeOptions {
+        rate_limit: Some(0),
+        ..options()
+    })
+    .await
+}
+
+/// What one racer saw: its own answers and every capture.
+#[derive(Debug, Default)]
+struct Tally {
+    /// Cells this player captured (from `captured` with its id).
+    mine: BTreeSet<u8>,
+    /// Its refusals: cell -> reason.
+    rejected: BTreeMap<i64, RejectReason>,
+    /// Every `captured` seen: cell -> owner.
+    owners: BTreeMap<u8, u8>,
+    over: Option<ServerMessage>,
+}
+
+/// Reads until the game is over and each of `attempts` got its answer.
+async fn tally(c: &mut TestClient, attempts: &BTreeSet<i64>) -> Tally {
+    let me = c.me();
+    let mut t = Tally::default();
+    while t.over.is_none() || t.mine.len() + t.rejected.len() < attempts.len() {
+        match c.next().await {
+            ServerMessage::Captured { cell, player, .. } => {
+                assert!(t.owners.insert(cell, player).is_none(), "cell {cell} twice");
+                if player == me {
+                    assert!(attempts.contains(&i64::from(cell)));
+                    t.mine.insert(cell);
+                }
+            }
+            ServerMessage::Rejected {
+                cell,
+                reference,
+                reason,
+            } => {
+                assert_eq!(reference, u32::try_from(cell).ok(), "ref echoed");
+                assert!(attempts.contains(&cell));
+                assert!(t.rejected.insert(cell, reason).is_none(), "one answer each");
+            }
+            over @ ServerMessage::GameOver { .. } => t.over = Some(over),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    t
+}
+
+/// Every player tries every cell, all in the same order, at the same time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_captures_of_the_same_cells_have_exactly_one_winner() {
+    let server = unlimited().await;
+    let players = full_game(&server, 4, 30_000).await;
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(players.len()));
+    let all: BTreeSet<i64> = (0..81).collect();
+    let tasks: Vec<_> = players
+        .into_iter()
+        .map(|mut c| {
+            let barrier = barrier.clone();
+            let all = all.clone();
+            tokio::spawn(async move {
+                for cell in &all {
+                    c.feed(&capture_ref(*cell, *cell as u32)).await;
+                }
+                barrier.wait().await;
+                c.flush().await;
+                let t = tally(&mut c, &all).await;
+                (c, t)
+            })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for task in tasks {
+        results.push(task.await.expect("racer"));
+    }
+
+    let owners = &results[0].1.owners;
+    assert_eq!(owners.len(), 81, "every cell captured exactly once");
+    let mut taken = 0;
+    for (c, t) in &results {
+        assert_eq!(&t.owners, owners, "everyone saw the same captures");
+        // Every attempt got exactly one answer: captured or rejected.
+        let answered: BTreeSet<i64> = t
+            .mine
+            .iter()
+            .map(|&c| i64::from(c))
+            .chain(t.rejected.keys().copied())
+            .collect();
+        assert_eq!(answered, all);
+        assert!(t.mine.iter().all(|cell| owners[cell] == c.me()));
+        for (&cell, &reason) in &t.rejected {
+            match reason {
+                // Lost the race: someone else owns it.
+                RejectReason::Taken => {
+                    taken += 1;
+                    assert!(owners.contains_key(&(cell as u8)));
+                }
+                // Arrived after the board filled up.
+                RejectReason::NotActive => {}
+                RejectReason::OutOfRange => panic!("cell {cell} is in range"),
+            }
+        }
+        let ServerMessage::GameOver { reason, scores, .. } = t.over.clone().expect("over") else {
+            unreachable!()
+        };
+        assert_eq!(reason, OverReason::BoardFull);
+        assert_eq!(scores[usize::from(c.me())] as usize, t.mine.len());
+        assert_eq!(scores.iter().sum::<u32>(), 81);
+    }
+    assert!(taken > 0, "the players really raced");
+    let total: usize = results.iter().map(|(_, t)| t.mine.len()).sum();
+    assert_eq!(total, 81);
+    let reference = results[0].0.replica.clone().expect("joined");
+    for (c, _) in &results {
+        assert_same_game(c.replica.as_ref().expect("joined"), &reference);
+    }
+}
+
+/// Eight players all try cell 40 at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eight_players_one_cell_one_winner() {
+    let server = TestServer::start().await;
+    let players = full_game(&server, 8, 30_000).await;
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(players.len()));
+    let tasks: Vec<_> = players
+        .into_iter()
+        .map(|mut c| {
+            let barrier = barrier.clone();
+            tokio::spawn(async move {
+                c.feed(&capture_ref(40, u32::from(c.me()))).await;
+                barrier.wait().await;
+                c.flush().await;
+                let mut winner = None;
+                let mut mine = None;
+                while winner.is_none() || (mine.is_none() && winner != Some(c.me())) {
+                    match c.next().await {
+                        ServerMessage::Captured {
+                            cell: 40,
+                            player,
+                            score: 1,
+                            ..
+                        } => {
+                            assert!(winner.replace(player).is_none());
+                        }
+                        m @ ServerMessage::Rejected { .. } => mine = Some(m),
+                        other => panic!("unexpected {other:?}"),
+                    }
+                }
+                (c.me(), winner.expect("a winner"), mine)
+            })
+        })
+        .collect();
+    let mut winners = BTreeSet::new();
+    let mut losers = 0;
+    for task in tasks {
+        let (me, winner, rejection) = task.await.expect("racer");
+        winners.insert(winner);
+        if winner != me {
+            losers += 1;
+            assert_eq!(
+                rejection,
+                Some(ServerMessage::Rejected {
+                    cell: 40,
+                    reference: Some(u32::from(me)),
+                    reason: RejectReason::Taken
+                })
+            );
+        } else {
+            assert_eq!(rejection, None, "the winner is not rejected");
+        }
+    }
+    assert_eq!(winners.len(), 1, "everyone saw the same winner");
+    assert_eq!(losers, 7);
+}
+
+#[tokio::test]
+async fn time_runs_out_with_tied_winners() {
+    let server = TestServer::start().await;
+    let mut host = host_game(&server, 3, 1_000).await;
+    let mut guest = join_game(&server, &host.game_id(), "bob").await;
+    let mut third = join_game(&server, &host.game_id(), "cy").await;
+    let ServerMessage::Started { remaining_ms, .. } = host
+        .until(|m| matches!(m, ServerMessage::Started { .. }))
+        .await
+    else {
+        unreachable!()
+    };
+    let started = Instant::now();
+    assert!(remaining_ms <= 1_000);
+    host.send(&capture(0)).await;
+    host.send(&capture(1)).await;
+    guest.send(&capture(2)).await;
+    guest.send(&capture(3)).await;
+    third.send(&capture(4)).await;
+    let mut overs = Vec::new();
+    for c in [&mut host, &mut guest, &mut third] {
+        overs.push(
+            c.until(|m| matches!(m, ServerMessage::GameOver { .. }))
+                .await,
+        );
+    }
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed + Duration::from_millis(100) >= Duration::from_millis(remaining_ms),
+        "game over after {elapsed:?}, before the deadline ({remaining_ms} ms)"
+    );
+    assert!(
+        elapsed < Duration::from_secs(3),
+        "the timer is prompt: {elapsed:?}"
+    );
+    for over in &overs {
+        assert_eq!(over, &overs[0], "everyone gets the same game_over");
+    }
+    let ServerMessage::GameOver {
+        seq,
+        reason,
+        scores,
+        winners,
+    } = overs[0].clone()
+    else {
+        unreachable!()
+    };
+    assert_eq!(seq, 9, "2 joins, start, 5 captures, game over");
+    assert_eq!(reason, OverReason::Time);
+    assert_eq!(scores, vec![2, 2, 1]);
+    assert_eq!(winners, vec![0, 1]);
+    // After the deadline: not_active.
+    third.send(&capture_ref(5, 1)).await;
+    third.rejected(5, Some(1), RejectReason::NotActive).await;
+    let game = host.replica.clone().expect("joined");
+    assert_eq!(game.status, GameStatus::Completed);
+    assert_eq!(game.winners, Some(vec![0, 1]));
+}
+
+#[tokio::test]
+async fn nobody_scores_everybody_wins() {
+    let server = TestServer::start().await;
+    // Four seats, started with two: scores has a slot per seat.
+    let mut host = host_game(&server, 4, 1_000).await;
+    let mut guest = join_game(&server, &host.game_id(), "bob").await;
+    host.sync_to(1).await;
+    host.send(&START).await;
+    for c in [&mut host, &mut guest] {
+        let over = c
+            .until(|m| matches!(m, ServerMessage::GameOver { .. }))
+            .await;
+        let ServerMessage::GameOver {
+            reason,
+            scores,
+            winners,
+            ..
+        } = over
+        else {
+            unreachable!()
+        };
+        assert_eq!(reason, OverReason::Time);
+        assert_eq!(scores, vec![0, 0, 0, 0], "one score per seat");
+        assert_eq!(winners, vec![0, 1], "only seated players win");
+    }
+}
+
+/// Each player in `p` captures `counts[i]` cells from a shared list.
+async fn fill_board(p: &mut [TestClient], counts: &[usize]) -> ServerMessage {
+    assert_eq!(counts.iter().sum::<usize>(), 81);
+    let mut next = 0i64;
+    for (c, &n) in p.iter_mut().zip(counts) {
+        for _ in 0..n {
+            c.feed(&capture(next)).await;
+            next += 1;
+        }
+        c.flush().await;
+    }
+    let mut overs = Vec::new();
+    for c in p.iter_mut() {
+        overs.push(
+            c.until(|m| matches!(m, ServerMessage::GameOver { .. }))
+                .await,
+        );
+    }
+    for over in &overs {
+        assert_eq!(over, &overs[0]);
+    }
+    let game = p[0].replica.clone().expect("joined");
+    assert!(game.cells.iter().all(|&c| c != 0), "a full board");
+    for c in p.iter() {
+        assert_same_game(c.replica.as_ref().expect("joined"), &game);
+    }
+    overs.remove(0)
+}
+
+#[tokio::test]
+async fn a_full_board_ends_the_game_with_a_three_way_tie() {
+    let server = unlimited().await;
+    let mut p = full_game(&server, 3, 30_000).await;
+    let over = fill_board(&mut p, &[27, 27, 27]).await;
+    let ServerMessage::GameOver {
+        reason,
+        scores,
+        winners,
+        ..
+    } = over
+    else {
+        unreachable!()
+    };
+    assert_eq!(reason, OverReason::BoardFull);
+    assert_eq!(scores, vec![27, 27, 27]);
+    assert_eq!(winners, vec![0, 1, 2]);
+    // The game is over before its deadline: nothing more is accepted.
+    p[0].send(&capture_ref(0, 1)).await;
+    p[0].rejected(0, Some(1), RejectReason::NotActive).await;
+}
+
+#[tokio::test]
+async fn a_full_board_with_a_two_way_tie_and_a_loser() {
+    let server = unlimited().await;
+    let mut p = full_game(&server, 4, 30_000).await;
+    let over = fill_board(&mut p, &[30, 30, 21, 0]).await;
+    let ServerMessage::GameOver {
+        scores, winners, ..
+    } = over
+    else {
+        unreachable!()
+    };
+    assert_eq!(scores, vec![30, 30, 21, 0]);
+    assert_eq!(winners, vec![0, 1]);
+}
+
+#[tokio::test]
+async fn a_full_board_with_one_winner() {
+    let server = unlimited().await;
+    let mut p = full_game(&server, 2, 30_000).await;
+    let over = fill_board(&mut p, &[40, 41]).await;
+    let ServerMessage::GameOver {
+        scores, winners, ..
+    } = over
+    else {
+        unreachable!()
+    };
+    assert_eq!(scores, vec![40, 41]);
+    assert_eq!(winners, vec![1]);
+}
+
+#[tokio::test]
+async fn leaving_a_waiting_game_frees_the_seat_and_hands_over_the_host() {
+    let server = TestServer::start().await;
+    let mut host = host_game(&server, 4, 30_000).await;
+    let id = host.game_id();
+    let mut p1 = join_game(&server, &id, "one").await;
+    let mut p2 = join_game(&server, &id, "two").await;
+    host.sync_to(2).await;
+    p1.sync_to(2).await;
+
+    // Seat 1 leaves: freed, and the next joiner takes it.
+    p1.send(&LEAVE).await;
+    assert_eq!(p1.closed_now().await, Some(1000));
+    for c in [&mut host, &mut p2] {
+        assert_eq!(
+            c.next().await,
+            ServerMessage::PlayerLeft {
+                seq: 3,
+                player: 1,
+                host: Some(0)
+            }
+        );
+        assert_eq!(c.replica.as_ref().unwrap().players.len(), 2);
+    }
+    let mut again = join_game(&server, &id, "one again").await;
+    assert_eq!(again.me(), 1, "the freed seat is reused");
+    host.sync_to(4).await;
+    p2.sync_to(4).await;
+
+    // The host leaves: the lowest remaining seat hosts.
+    host.send(&LEAVE).await;
+    assert_eq!(host.closed_now().await, Some(1000));
+    for c in [&mut again, &mut p2] {
+        assert_eq!(
+            c.next().await,
+            ServerMessage::PlayerLeft {
+                seq: 5,
+                player: 0,
+                host: Some(1)
+            }
+        );
+        assert_eq!(c.replica.as_ref().unwrap().host, 1);
+    }
+    p2.send(&START).await;
+    p2.error(ErrorCode::NotHost).await;
+    again.send(&START).await;
+    for c in [&mut again, &mut p2] {
+        assert!(matches!(
+            c.next().await,
+            ServerMessage::Started { seq: 6, .. }
+        ));
+    }
+    // A fresh snapshot agrees with what the events built.
+    let watcher = resume_seat(&server, &id, p2.token.as_deref().unwrap()).await;
+    assert_same_game(
+        watcher.replica.as_ref().unwrap(),
+        again.replica.as_ref().unwrap(),
+    );
+}
+
+#[tokio::test]
+async fn a_newcomer_to_an_emptied_waiting_game_hosts_it() {
+    let server = TestServer::start().await;
+    let mut host = host_game(&server, 3, 30_000).await;
+    let id = host.game_id();
+    host.send(&LEAVE).await;
+    assert_eq!(host.closed_now().await, Some(1000));
+    host.ended().await;
+    let mut newcomer = join_game(&server, &id, "new").await;
+    let game = newcomer.replica.clone().unwrap();
+    assert_eq!((newcomer.me(), game.host), (0, 0));
+    assert_eq!(game.seq, 2, "the leave and the join");
+    let _second = join_game(&server, &id, "second").await;
+    newcomer.sync_to(3).await;
+    newcomer.send(&START).await;
+    assert!(matches!(
+        newcomer.next().await,
+        ServerMessage::Started { .. }
+    ));
+}
+
+#[tokio::test]
+async fn leaving_an_active_game_keeps_cells_and_score() {
+    let server = unlimited().await;
+    let mut p = full_game(&server, 3, 30_000).await;
+    let id = p[0].game_id();
+    for cell in [10, 11, 12] {
+        p[1].send(&capture(cell)).await;
+    }
+    let seq = p[0].seq() + 3;
+    sync_all(&mut p, seq).await;
+    let mut leaver = p.remove(1);
+    leaver.send(&LEAVE).await;
+    assert_eq!(leaver.closed_now().await, Some(1000));
+    for c in p.iter_mut() {
+        assert_eq!(
+            c.next().await,
+            ServerMessage::PlayerLeft {
+                seq: seq + 1,
+                player: 1,
+                host: Some(0)
+            }
+        );
+        let game = c.replica.as_ref().unwrap();
+        let gone = &game.players[1];
+        assert_eq!((gone.score, gone.connected), (3, false));
+        assert_eq!(&game.cells[10..13], &[2, 2, 2]);
+    }
+    // A fresh snapshot says the same.
+    let watcher = resume_seat(&server, &id, p[1].token.as_deref().unwrap()).await;
+    assert_same_game(
+        watcher.replica.as_ref().unwrap(),
+        p[0].replica.as_ref().unwrap(),
+    );
+    // The others finish the game; the leaver's score counts.
+    let mut p = vec![p.remove(0), watcher];
+    let mut next = 0;
+    for i in 0..78 {
+        while (10..13).contains(&next) {
+            next += 1;
+        }
+        p[i % 2].feed(&capture(next)).await;
+        next += 1;
+    }
+    for c in p.iter_mut() {
+        c.flush().await;
+    }
+    let ServerMessage::GameOver {
+        scores, winners, ..
+    } = p[0]
+        .until(|m| matches!(m, ServerMessage::GameOver { .. }))
+        .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(scores, vec![39, 3, 39]);
+    assert_eq!(winners, vec![0, 2]);
+}
