@@ -1,0 +1,379 @@
+//! `gridcap bots` flags, and their resolution into a checked [`Plan`].
+//!
+//! Parsing (clap) and checking are separate so the checks are plain
+//! functions with unit tests: [`parse_duration`] for `30s`-style values,
+//! [`Plan::resolve`] for ranges, URLs and the loopback rule.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use tokio_tungstenite::tungstenite::http::Uri;
+
+use crate::error::BotError;
+
+/// Options of `gridcap bots`.
+///
+/// Durations accept `ms`, `s`, `m` and `h` suffixes (`500ms`, `30s`, `2m`);
+/// a bare number is seconds.
+#[derive(Debug, Clone, Args)]
+pub struct BotArgs {
+    /// Server WebSocket URL; repeat it to spread the bots over several nodes
+    /// (bot i connects to URL i mod n).
+    #[arg(
+        long = "url",
+        value_name = "URL",
+        default_value = "ws://127.0.0.1:8080/ws"
+    )]
+    pub urls: Vec<String>,
+
+    /// Games played at once.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub games: u32,
+
+    /// Bots per game, 2..=8; the first creates the game, the others join, and
+    /// the game starts when all are in.
+    #[arg(long, value_name = "K", default_value_t = 4,
+          value_parser = clap::value_parser!(u8).range(2..=8))]
+    pub players: u8,
+
+    /// Capture attempts per second per bot, open loop: attempts follow a fixed
+    /// schedule whatever the answers, and latency is measured from each
+    /// attempt's scheduled instant (no coordinated omission).
+    #[arg(long, value_name = "R", default_value_t = 2.0)]
+    pub rate: f64,
+
+    /// Length of the whole run; games are re-created as they end.
+    #[arg(long, value_name = "D", default_value = "30s", value_parser = parse_duration)]
+    pub duration: Duration,
+
+    /// Round length asked for in `create` (the server accepts 1s..=300s by default).
+    #[arg(long, value_name = "D", default_value = "30s", value_parser = parse_duration)]
+    pub game_duration: Duration,
+
+    /// Spread the bots' first connections evenly over this time; rates in the
+    /// report are measured after it.
+    #[arg(long, value_name = "D", default_value = "1s", value_parser = parse_duration)]
+    pub ramp_up: Duration,
+
+    /// Local address to bind each connection to before connecting; repeat it
+    /// to go past ~28k connections per address (bot i uses address i mod n).
+    /// Default: chosen by the kernel.
+    #[arg(long = "source-ip", value_name = "ADDR")]
+    pub source_ips: Vec<IpAddr>,
+
+    /// Also write the report as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+
+    /// Exit with code 1 when the fan-out or the capture p99 latency is above
+    /// this many milliseconds. Default: no limit.
+    #[arg(long, value_name = "MS")]
+    pub max_p99_ms: Option<f64>,
+
+    /// Seed of every random choice (cells, schedule phases), for repeatable runs.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub seed: u64,
+
+    /// Idle players: connect, create or join, then stay connected without
+    /// capturing (games are created with one seat more than --players so they
+    /// never start). For connection-capacity benchmarks.
+    #[arg(long)]
+    pub idle: bool,
+
+    /// No live progress line on stderr (it is also off when stderr is not a terminal).
+    #[arg(long, short)]
+    pub quiet: bool,
+
+    /// Allow targets and source addresses outside 127.0.0.0/8 and ::1.
+    #[arg(long)]
+    pub allow_remote: bool,
+}
+
+/// Parses `500ms`, `30s`, `2m`, `1h`, or a bare number of seconds (decimals allowed).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let (number, unit) = match t.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
+        Some(i) => t.split_at(i),
+        None => (t, "s"),
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("not a duration: {text:?} (try 500ms, 30s, 2m)"))?;
+    let scale = match unit.trim() {
+        "ms" => 0.001,
+        "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        other => return Err(format!("unknown duration unit {other:?} in {text:?}")),
+    };
+    Duration::try_from_secs_f64(value * scale).map_err(|e| format!("{text:?}: {e}"))
+}
+
+/// One server to connect to.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The URL as given, used for the handshake's request line and `Host`.
+    pub url: String,
+    /// Resolved once at start so connects do not resolve names again.
+    pub addr: SocketAddr,
+}
+
+/// Checked settings of one run.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Servers; bot i uses `targets[i % n]`.
+    pub targets: Vec<Target>,
+    /// Local addresses; bot i binds `source_ips[i % n]` when not empty.
+    pub source_ips: Vec<IpAddr>,
+    /// Games played at once.
+    pub games: u32,
+    /// Bots per game.
+    pub players: u8,
+    /// Attempts per second per bot (0: never capture).
+    pub rate: f64,
+    /// Whole run.
+    pub duration: Duration,
+    /// Round length for `create`, in ms.
+    pub game_duration_ms: i64,
+    /// Connection spread.
+    pub ramp_up: Duration,
+    /// Seed of the random choices.
+    pub seed: u64,
+    /// Connect and sit.
+    pub idle: bool,
+    /// Latency limit for the exit code, in ms.
+    pub max_p99_ms: Option<f64>,
+    /// JSON report file.
+    pub json: Option<PathBuf>,
+    /// Show the live progress line (if stderr is a terminal).
+    pub progress: bool,
+}
+
+impl Plan {
+    /// Total number of bots.
+    pub fn bots(&self) -> usize {
+        self.games as usize * usize::from(self.players)
+    }
+
+    /// Checks `args`, resolves the URLs and enforces the loopback rule.
+    pub async fn resolve(args: BotArgs) -> Result<Plan, BotError> {
+        let invalid = |s: &str| Err(BotError::InvalidOption(s.to_owned()));
+        if args.games == 0 {
+            return invalid("--games must be at least 1");
+        }
+        if !(args.rate.is_finite() && (0.0..=10_000.0).contains(&args.rate)) {
+            return invalid("--rate must be between 0 and 10000 attempts per second");
+        }
+        if args.duration.is_zero() {
+            return invalid("--duration must be more than 0");
+        }
+        let game_ms = i64::try_from(args.game_duration.as_millis()).unwrap_or(i64::MAX);
+        if !(1_000..=300_000).contains(&game_ms) {
+            return invalid("--game-duration must be between 1s and 300s");
+        }
+        if let Some(limit) = args.max_p99_ms
+            && !(limit.is_finite() && limit > 0.0)
+        {
+            return invalid("--max-p99-ms must be a positive number");
+        }
+        if args.urls.is_empty() {
+            return invalid("give at least one --url");
+        }
+        let mut targets = Vec::with_capacity(args.urls.len());
+        for url in &args.urls {
+            let addrs = resolve_url(url).await?;
+            if !args.allow_remote
+                && let Some(remote) = addrs.iter().find(|a| !is_loopback(a.ip()))
+            {
+                return Err(BotError::NotLoopback {
+                    what: "target",
+                    addr: remote.ip(),
+                });
+            }
+            if let Some(&addr) = addrs.first() {
+                targets.push(Target {
+                    url: url.clone(),
+                    addr,
+                });
+            }
+        }
+        for &ip in &args.source_ips {
+            if !args.allow_remote && !is_loopback(ip) {
+                return Err(BotError::NotLoopback {
+                    what: "source",
+                    addr: ip,
+                });
+            }
+            if targets.iter().any(|t| t.addr.is_ipv4() != ip.is_ipv4()) {
+                return invalid("every --source-ip must be of the same IP family as every --url");
+            }
+        }
+        Ok(Plan {
+            targets,
+            source_ips: args.source_ips,
+            games: args.games,
+            players: args.players,
+            rate: if args.idle { 0.0 } else { args.rate },
+            duration: args.duration,
+            game_duration_ms: game_ms,
+            ramp_up: args.ramp_up,
+            seed: args.seed,
+            idle: args.idle,
+            max_p99_ms: args.max_p99_ms,
+            json: args.json,
+            progress: !args.quiet,
+        })
+    }
+}
+
+/// Whether `ip` is in 127.0.0.0/8 or is ::1 (or an IPv4-mapped loopback).
+pub fn is_loopback(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    }
+}
+
+/// Parses a `ws://` URL and resolves its host to every address it names (at
+/// least one); the caller checks them all against the loopback rule and
+/// connects to the first.
+async fn resolve_url(url: &str) -> Result<Vec<SocketAddr>, BotError> {
+    let bad = |why: &str| BotError::InvalidUrl {
+        url: url.to_owned(),
+        why: why.to_owned(),
+    };
+    let uri: Uri = url.parse().map_err(|e| bad(&format!("{e}")))?;
+    match uri.scheme_str() {
+        Some("ws") => {}
+        Some("wss") => return Err(bad("wss:// is not supported; bots speak plain ws://")),
+        _ => return Err(bad("expected ws://host:port/path")),
+    }
+    let host = uri.host().ok_or_else(|| bad("no host"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port = uri.port_u16().unwrap_or(80);
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port)).await?.collect();
+    if addrs.is_empty() {
+        return Err(bad("the host name resolves to nothing"));
+    }
+    Ok(addrs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: BotArgs,
+    }
+
+    fn args(line: &[&str]) -> BotArgs {
+        let mut argv = vec!["bots"];
+        argv.extend_from_slice(line);
+        Cli::try_parse_from(argv).unwrap().args
+    }
+
+    #[test]
+    fn durations_take_units_and_bare_seconds() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("s").is_err());
+        assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn defaults_are_as_documented() {
+        let a = args(&[]);
+        assert_eq!(a.urls, vec!["ws://127.0.0.1:8080/ws".to_owned()]);
+        assert_eq!((a.games, a.players, a.rate, a.seed), (10, 4, 2.0, 1));
+        assert_eq!(a.duration, Duration::from_secs(30));
+        assert_eq!(a.ramp_up, Duration::from_secs(1));
+        assert!(!a.idle && !a.allow_remote);
+        let a = args(&[
+            "--url",
+            "ws://127.0.0.1:1/ws",
+            "--url",
+            "ws://127.0.0.2:1/ws",
+        ]);
+        assert_eq!(a.urls.len(), 2, "repeated --url replaces the default");
+        assert!(Cli::try_parse_from(["bots", "--players", "9"]).is_err());
+        assert!(Cli::try_parse_from(["bots", "--players", "1"]).is_err());
+    }
+
+    #[tokio::test]
+    async fn loopback_rule() {
+        let plan = Plan::resolve(args(&[
+            "--url",
+            "ws://127.0.0.3:9/ws",
+            "--source-ip",
+            "127.0.0.2",
+        ]))
+        .await
+        .unwrap();
+        assert_eq!(plan.targets[0].addr, "127.0.0.3:9".parse().unwrap());
+        assert!(
+            Plan::resolve(args(&["--url", "ws://[::1]:9/ws"]))
+                .await
+                .is_ok()
+        );
+        let remote = Plan::resolve(args(&["--url", "ws://192.0.2.1:9/ws"])).await;
+        assert!(matches!(
+            remote,
+            Err(BotError::NotLoopback { what: "target", .. })
+        ));
+        let source = Plan::resolve(args(&[
+            "--url",
+            "ws://127.0.0.1:9/ws",
+            "--source-ip",
+            "192.0.2.1",
+        ]))
+        .await;
+        assert!(matches!(
+            source,
+            Err(BotError::NotLoopback { what: "source", .. })
+        ));
+        let allowed =
+            Plan::resolve(args(&["--url", "ws://192.0.2.1:9/ws", "--allow-remote"])).await;
+        assert!(allowed.is_ok());
+        let family = Plan::resolve(args(&[
+            "--url",
+            "ws://[::1]:9/ws",
+            "--source-ip",
+            "127.0.0.1",
+        ]))
+        .await;
+        assert!(matches!(family, Err(BotError::InvalidOption(_))));
+    }
+
+    #[tokio::test]
+    async fn ranges_are_checked() {
+        for bad in [
+            &["--games", "0"][..],
+            &["--rate=-1"],
+            &["--rate", "NaN"],
+            &["--duration", "0s"],
+            &["--game-duration", "500ms"],
+            &["--game-duration", "301s"],
+            &["--max-p99-ms", "0"],
+            &["--url", "http://127.0.0.1/ws"],
+            &["--url", "wss://127.0.0.1/ws"],
+        ] {
+            assert!(Plan::resolve(args(bad)).await.is_err(), "{bad:?}");
+        }
+        let idle = Plan::resolve(args(&["--idle", "--rate", "50"]))
+            .await
+            .unwrap();
+        assert_eq!(idle.rate, 0.0, "idle bots never capture");
+        assert_eq!(idle.game_duration_ms, 30_000);
+    }
+}
