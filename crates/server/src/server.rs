@@ -8,10 +8,11 @@ use std::future::{Future, IntoFuture};
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::time::{Instant, interval};
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::config::Config;
 use crate::http;
@@ -27,6 +28,15 @@ pub async fn run(
     let state = AppState::new(config, stop_games.clone());
     let stop_listening = CancellationToken::new();
     let app = http::router(state.clone());
+    // Game events are small frames written the moment they happen. With
+    // Nagle's algorithm a second frame written before the peer ACKed the
+    // first (a `rejected` right after the `captured` that beat it) waits
+    // for the peer's delayed ACK, ~40 ms on Linux.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            debug!("cannot set TCP_NODELAY: {e}");
+        }
+    });
     let serve = axum::serve(listener, app)
         .with_graceful_shutdown(stop_listening.clone().cancelled_owned())
         .into_future();

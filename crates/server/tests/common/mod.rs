@@ -150,7 +150,9 @@ pub fn ws_request(addr: SocketAddr) -> Request {
 /// A handshake with `request`; the error of a refused one carries the HTTP
 /// response (`tungstenite::Error::Http`).
 pub async fn handshake(request: Request) -> Result<(TestClient, Response), tungstenite::Error> {
-    let (ws, response) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request))
+    // TCP_NODELAY, as browsers set it for WebSockets.
+    let connect = tokio_tungstenite::connect_async_with_config(request, None, true);
+    let (ws, response) = tokio::time::timeout(WAIT, connect)
         .await
         .expect("handshake within WAIT")?;
     Ok((TestClient::new(ws), response))
