@@ -3,9 +3,11 @@
 //! The socket loop in [`session`](crate::session) wraps this; nothing here
 //! touches I/O, so the codec is tested (and fuzzed) on plain byte slices.
 
+use std::fmt;
+
 use bytes::Bytes;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use serde::de::{self, DeserializeOwned, IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::TransportError;
 use crate::protocol::{ClientMessage, ServerMessage};
@@ -38,9 +40,73 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, TransportError> {
     Ok(value)
 }
 
-/// Decodes a client's frame.
+/// Decodes a client's frame: one map with string keys whose `t` is a string
+/// (protocol §1), then the message it names.
 pub fn decode_client(bytes: &[u8]) -> Result<ClientMessage, TransportError> {
+    decode::<Envelope>(bytes)?;
     decode(bytes)
+}
+
+/// The shape every client message must have. serde's internally tagged
+/// enums alone also take an integer `t` as a variant index (`{t: 5}` was
+/// read as `leave`), an array instead of a map, and integer keys as field
+/// indices; such frames are malformed, not some other message.
+struct Envelope;
+
+impl<'de> Deserialize<'de> for Envelope {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Envelope, D::Error> {
+        d.deserialize_map(EnvelopeVisitor)
+    }
+}
+
+struct EnvelopeVisitor;
+
+impl<'de> Visitor<'de> for EnvelopeVisitor {
+    type Value = Envelope;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a map with string keys and a string `t`")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Envelope, A::Error> {
+        let mut tagged = false;
+        while let Some(Text(key)) = map.next_key::<Text>()? {
+            if key {
+                map.next_value::<Text>()?;
+                tagged = true;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        if tagged {
+            Ok(Envelope)
+        } else {
+            Err(de::Error::missing_field("t"))
+        }
+    }
+}
+
+/// A string and nothing else (not a number, not binary); `true` if it is "t".
+struct Text(bool);
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Text, D::Error> {
+        d.deserialize_str(TextVisitor)
+    }
+}
+
+struct TextVisitor;
+
+impl Visitor<'_> for TextVisitor {
+    type Value = Text;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Text, E> {
+        Ok(Text(v == "t"))
+    }
 }
 
 /// Decodes a server's frame (the client side: bots and tests).
@@ -152,6 +218,33 @@ mod tests {
         })
         .unwrap();
         assert!(decode_client(&bytes).is_err());
+    }
+
+    #[test]
+    fn only_a_map_with_string_keys_and_a_string_t_is_a_message() {
+        // {t: 5}: an integer tag once selected variant 5, `leave`.
+        let int_tag = [0x81, 0xa1, b't', 0x05];
+        // ["leave"]: an array instead of a map.
+        let array = [0x91, 0xa5, b'l', b'e', b'a', b'v', b'e'];
+        // {t: "ping", 0: 9}: an integer key once named field 0, `ts`.
+        let int_key = [0x82, 0xa1, b't', 0xa4, b'p', b'i', b'n', b'g', 0x00, 0x09];
+        // {t: bin "start"}: binary is not a string.
+        let bin_tag = [0x81, 0xa1, b't', 0xc4, 0x05, b's', b't', b'a', b'r', b't'];
+        for bad in [&int_tag[..], &array, &int_key, &bin_tag] {
+            assert!(decode_client(bad).is_err(), "{bad:?}");
+        }
+        // The same messages in the right shape.
+        let start = [0x81, 0xa1, b't', 0xa5, b's', b't', b'a', b'r', b't'];
+        assert_eq!(decode_client(&start).unwrap(), ClientMessage::Start {});
+        let ping = [
+            0x82, 0xa1, b't', 0xa4, b'p', b'i', b'n', b'g', 0xa2, b't', b's', 0x09,
+        ];
+        assert_eq!(
+            decode_client(&ping).unwrap(),
+            ClientMessage::Ping {
+                ts: Number::Unsigned(9)
+            }
+        );
     }
 
     #[test]
