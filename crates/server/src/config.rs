@@ -26,6 +26,47 @@ pub enum LogFormat {
     Json,
 }
 
+/// How games are placed across nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// One node, games in memory, no external service.
+    Single,
+    /// A cluster: each game lives in the memory of the node the hash ring
+    /// names; any node relays players to it.
+    Stateful,
+}
+
+/// One cluster member: its id and the address other nodes reach it at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    /// The node's id (as in its `--node-id`).
+    pub id: String,
+    /// `host:port` of its HTTP/WebSocket listener.
+    pub addr: String,
+}
+
+impl std::str::FromStr for Peer {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Peer, String> {
+        let (id, addr) = s
+            .split_once('=')
+            .ok_or_else(|| format!("peer {s:?} is not ID=HOST:PORT"))?;
+        let (id, addr) = (id.trim(), addr.trim());
+        let port_ok = addr
+            .rsplit_once(':')
+            .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
+        if id.is_empty() || !port_ok {
+            return Err(format!("peer {s:?} is not ID=HOST:PORT"));
+        }
+        Ok(Peer {
+            id: id.to_owned(),
+            addr: addr.to_owned(),
+        })
+    }
+}
+
 /// Every setting of `gridcap serve`. Defaults are listed in each help text.
 #[derive(Debug, Clone, Default, Args, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -35,6 +76,36 @@ pub struct ServeOptions {
     #[arg(long, env = "GRIDCAP_CONFIG", value_name = "FILE")]
     #[serde(skip)]
     pub config: Option<PathBuf>,
+
+    /// single: one node, games in memory. stateful: a cluster where each game
+    /// lives on the node the consistent-hash ring names, and every node
+    /// relays players to it (needs --node-id and --peers) [default: single].
+    #[arg(long, env = "GRIDCAP_MODE", value_enum, value_name = "MODE")]
+    pub mode: Option<Mode>,
+
+    /// This node's id in the cluster; must appear in --peers.
+    #[arg(long, env = "GRIDCAP_NODE_ID", value_name = "ID")]
+    pub node_id: Option<String>,
+
+    /// Every cluster member, this node included, as ID=HOST:PORT (comma-
+    /// separated), e.g. `a=10.0.0.1:8080,b=10.0.0.2:8080,c=10.0.0.3:8080`.
+    /// Every node must be given the same list.
+    #[arg(
+        long,
+        env = "GRIDCAP_PEERS",
+        value_name = "PEERS",
+        value_delimiter = ','
+    )]
+    pub peers: Option<Vec<String>>,
+
+    /// How often each node probes its peers' health, in ms [default: 1000].
+    #[arg(long, env = "GRIDCAP_PROBE_INTERVAL_MS", value_name = "MS")]
+    pub probe_interval_ms: Option<u64>,
+
+    /// Timeout for a probe or for opening a relay to a peer, in ms
+    /// [default: 2000].
+    #[arg(long, env = "GRIDCAP_PEER_TIMEOUT_MS", value_name = "MS")]
+    pub peer_timeout_ms: Option<u64>,
 
     /// Address and port to serve HTTP and WebSocket on [default: 0.0.0.0:8080].
     /// Port 0 picks a free port; the chosen address is printed on stdout.
@@ -182,7 +253,7 @@ impl ServeOptions {
             path,
             source: Box::new(source),
         })?;
-        prefer!(self, file; listen, web_root, min_players, min_duration_ms, max_duration_ms,
+        prefer!(self, file; mode, node_id, peers, probe_interval_ms, peer_timeout_ms, listen, web_root, min_players, min_duration_ms, max_duration_ms,
             max_message_bytes, rate_limit, rate_burst, rate_strikes, max_bad_messages,
             ping_interval_ms, idle_timeout_ms, outbox_capacity, write_timeout_ms, close_timeout_ms,
             ws_read_buffer, ws_write_buffer, allowed_origins, max_connections,
@@ -238,7 +309,9 @@ impl ServeOptions {
         if max_connections == 0 {
             return invalid("max-connections must be at least 1");
         }
+        let cluster = self.resolve_cluster()?;
         Ok(Config {
+            cluster,
             listen: self
                 .listen
                 .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 8080))),
@@ -261,9 +334,68 @@ impl ServeOptions {
     }
 }
 
+/// The resolved stateful-cluster settings.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// This node's id.
+    pub node_id: String,
+    /// Every member, this node included, sorted by id.
+    pub peers: Vec<Peer>,
+    /// Interval between health probes.
+    pub probe_interval: Duration,
+    /// Timeout of a probe or a relay connection.
+    pub peer_timeout: Duration,
+}
+
+impl ServeOptions {
+    fn resolve_cluster(&self) -> Result<Option<ClusterConfig>, ConfigError> {
+        let mode = self.mode.unwrap_or(Mode::Single);
+        if mode == Mode::Single {
+            if self.node_id.is_some() || self.peers.is_some() {
+                return Err(ConfigError::Invalid(
+                    "--node-id and --peers need --mode stateful".to_owned(),
+                ));
+            }
+            return Ok(None);
+        }
+        let node_id = self
+            .node_id
+            .clone()
+            .filter(|id| !id.trim().is_empty())
+            .ok_or_else(|| ConfigError::Invalid("--mode stateful needs --node-id".to_owned()))?;
+        let mut peers = Vec::new();
+        for raw in self.peers.iter().flatten() {
+            let peer: Peer = raw.parse().map_err(ConfigError::Invalid)?;
+            if peers.iter().any(|p: &Peer| p.id == peer.id) {
+                return Err(ConfigError::Invalid(format!(
+                    "peer id {:?} appears twice",
+                    peer.id
+                )));
+            }
+            peers.push(peer);
+        }
+        if !peers.iter().any(|p| p.id == node_id) {
+            return Err(ConfigError::Invalid(format!(
+                "--peers must include this node ({node_id:?}) as {node_id}=HOST:PORT"
+            )));
+        }
+        peers.sort_by(|a, b| a.id.cmp(&b.id));
+        let probe_interval = Duration::from_millis(self.probe_interval_ms.unwrap_or(1_000).max(10));
+        let peer_timeout = Duration::from_millis(self.peer_timeout_ms.unwrap_or(2_000).max(10));
+        Ok(Some(ClusterConfig {
+            node_id,
+            peers,
+            probe_interval,
+            peer_timeout,
+        }))
+    }
+}
+
 /// The resolved configuration of one server.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// Stateful-cluster settings; `None` in single mode.
+    pub cluster: Option<ClusterConfig>,
     /// Where to listen.
     pub listen: SocketAddr,
     /// The browser client's files.

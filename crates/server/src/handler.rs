@@ -1,44 +1,59 @@
 //! What a player's connection may do: the protocol's client messages routed
 //! to games. One `PlayerSession` per WebSocket connection.
+//!
+//! In stateful cluster mode a connection whose game lives on another node is
+//! relayed there (see [`crate::cluster::relay`]): from then on its frames
+//! are copied undecoded and this node only enforces the transport limits.
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use game_logic::{PlayerId, PlayerName, Settings, Status};
 use tokio::time::Instant;
 use tracing::debug;
 use transport::outbox::Outbox;
 use transport::protocol::ServerMessage;
-use transport::session::{CLOSE_NORMAL, Flow, Handler, push_error};
-use transport::{ClientMessage, codec};
+use transport::session::{CLOSE_INTERNAL, CLOSE_NORMAL, Flow, Handler, push_error};
+use transport::{ClientMessage, FrameOutcome, codec};
 use uuid::Uuid;
 
+use crate::cluster::Placement;
+use crate::cluster::membership::PeerState;
+use crate::cluster::relay::{MAX_HOPS, Relay};
+use crate::config::Peer;
 use crate::error::ServerError;
 use crate::game_task::{Command, GameHandle};
 use crate::state::AppState;
 
-/// The seat a connection holds.
+/// The seat a connection holds on this node.
 #[derive(Debug)]
 struct Seat {
     game: GameHandle,
     player: PlayerId,
 }
 
-/// One connection's view: which seat it holds, if any.
+/// One connection's view: which seat it holds, if any, or where it is relayed.
 #[derive(Debug)]
 pub struct PlayerSession {
     state: Arc<AppState>,
     /// This connection's id (the outbox id).
     conn: u64,
+    /// Relays this connection already passed through (0 for a player).
+    hops: u32,
     seat: Option<Seat>,
+    /// Set once the connection is relayed to the node owning its game.
+    relay: Option<Relay>,
 }
 
 impl PlayerSession {
-    /// A session holding no seat yet.
-    pub fn new(state: Arc<AppState>, conn: u64) -> PlayerSession {
+    /// A session holding no seat yet; `hops` counts relays before this node.
+    pub fn new(state: Arc<AppState>, conn: u64, hops: u32) -> PlayerSession {
         PlayerSession {
             state,
             conn,
+            hops,
             seat: None,
+            relay: None,
         }
     }
 
@@ -62,9 +77,57 @@ impl PlayerSession {
         Ok(())
     }
 
-    fn lookup(&self, game: &str) -> Result<GameHandle, ServerError> {
+    /// Where a game id points: a local handle, or the peer to relay to.
+    fn locate(&self, game: &str) -> Result<Located, ServerError> {
         let id = Uuid::parse_str(game).map_err(|_| ServerError::UnknownGame)?;
-        self.state.registry.get(&id).ok_or(ServerError::UnknownGame)
+        if let Some(cluster) = &self.state.cluster
+            && let Placement::Remote(peer) = cluster.place(&id)
+        {
+            return Ok(Located::Remote(peer));
+        }
+        self.state
+            .registry
+            .get(&id)
+            .map(Located::Local)
+            .ok_or(ServerError::UnknownGame)
+    }
+
+    /// Relays this connection to `peer`, starting with `frame`.
+    async fn relay_to(
+        &mut self,
+        peer: &Peer,
+        frame: Bytes,
+        outbox: &Outbox,
+    ) -> Result<(), ServerError> {
+        let cluster = self
+            .state
+            .cluster
+            .as_ref()
+            .ok_or(ServerError::UnknownGame)?;
+        if self.hops >= MAX_HOPS || cluster.state_of(&peer.id).state == PeerState::Down {
+            return Err(ServerError::UnknownGame);
+        }
+        let limits = &self.state.config.limits;
+        match Relay::open(
+            &peer.addr,
+            self.hops,
+            frame,
+            outbox.clone(),
+            limits,
+            cluster.peer_timeout,
+        )
+        .await
+        {
+            Ok(relay) => {
+                debug!(conn = self.conn, peer = %peer.id, "relaying");
+                self.relay = Some(relay);
+                Ok(())
+            }
+            Err(e) => {
+                debug!(conn = self.conn, peer = %peer.id, "cannot relay: {e}");
+                Err(ServerError::UnknownGame)
+            }
+        }
     }
 
     async fn create(
@@ -72,23 +135,46 @@ impl PlayerSession {
         name: &str,
         max_players: Option<i64>,
         duration_ms: Option<i64>,
+        frame: Bytes,
         outbox: &Outbox,
     ) -> Result<(), ServerError> {
         self.free_for_new_game().await?;
         let name = PlayerName::new(name)?;
         let settings = Settings::new(max_players, duration_ms, &self.state.config.bounds)?;
         if self.state.is_draining() {
-            return Err(ServerError::Overloaded);
+            // A draining node places no games; a cluster hands them to a peer.
+            let peer = self.state.cluster.as_ref().and_then(|c| c.ready_peer());
+            return match peer {
+                Some(peer) => self
+                    .relay_to(&peer, frame, outbox)
+                    .await
+                    .map_err(|_| ServerError::Overloaded),
+                None => Err(ServerError::Overloaded),
+            };
         }
-        let game = self.state.registry.create(settings, name, outbox);
-        let player = PlayerId::try_from(0u8)?;
+        let id = self
+            .state
+            .cluster
+            .as_ref()
+            .map_or_else(Uuid::new_v4, |c| c.new_local_id());
+        let game = self.state.registry.create(id, settings, name, outbox);
+        let player = game_logic::PlayerId::FIRST;
         self.seat = Some(Seat { game, player });
         Ok(())
     }
 
-    async fn join(&mut self, game: &str, name: &str, outbox: &Outbox) -> Result<(), ServerError> {
+    async fn join(
+        &mut self,
+        game: &str,
+        name: &str,
+        frame: Bytes,
+        outbox: &Outbox,
+    ) -> Result<(), ServerError> {
         self.free_for_new_game().await?;
-        let handle = self.lookup(game)?;
+        let handle = match self.locate(game)? {
+            Located::Local(handle) => handle,
+            Located::Remote(peer) => return self.relay_to(&peer, frame, outbox).await,
+        };
         let name = PlayerName::new(name)?;
         let outbox = outbox.clone();
         let player = handle
@@ -109,10 +195,22 @@ impl PlayerSession {
         &mut self,
         game: &str,
         token: String,
+        frame: Bytes,
         outbox: &Outbox,
     ) -> Result<(), ServerError> {
-        self.free_for_new_game().await?;
-        let handle = self.lookup(game)?;
+        let same_game = self
+            .seat
+            .as_ref()
+            .is_some_and(|s| Uuid::parse_str(game).is_ok_and(|id| id == s.game.id));
+        if !same_game {
+            // Resuming the seat this connection holds is a resync (after a
+            // seq gap), allowed at any time; another game needs a free connection.
+            self.free_for_new_game().await?;
+        }
+        let handle = match self.locate(game)? {
+            Located::Local(handle) => handle,
+            Located::Remote(peer) => return self.relay_to(&peer, frame, outbox).await,
+        };
         let outbox = outbox.clone();
         let player = handle
             .request(|reply| Command::Resume {
@@ -138,6 +236,12 @@ impl PlayerSession {
     }
 }
 
+/// A located game.
+enum Located {
+    Local(GameHandle),
+    Remote(Peer),
+}
+
 fn answer(outbox: &Outbox, result: Result<(), ServerError>) {
     if let Err(e) = result {
         match e.to_message() {
@@ -154,15 +258,32 @@ fn answer(outbox: &Outbox, result: Result<(), ServerError>) {
 }
 
 impl Handler for PlayerSession {
-    async fn on_message(&mut self, message: ClientMessage, outbox: &Outbox) -> Flow {
+    async fn on_frame(&mut self, frame: Bytes, _outbox: &Outbox) -> FrameOutcome {
+        match &self.relay {
+            None => FrameOutcome::Decode(frame),
+            Some(relay) if relay.forward(frame).await => FrameOutcome::Consumed(Flow::Continue),
+            Some(_) => {
+                self.relay = None;
+                FrameOutcome::Consumed(Flow::Close(
+                    CLOSE_INTERNAL,
+                    "the game's node went away".to_owned(),
+                ))
+            }
+        }
+    }
+
+    async fn on_message(&mut self, message: ClientMessage, frame: Bytes, outbox: &Outbox) -> Flow {
         let result = match message {
             ClientMessage::Create {
                 name,
                 max_players,
                 duration_ms,
-            } => self.create(&name, max_players, duration_ms, outbox).await,
-            ClientMessage::Join { game, name } => self.join(&game, &name, outbox).await,
-            ClientMessage::Resume { game, token } => self.resume(&game, token, outbox).await,
+            } => {
+                self.create(&name, max_players, duration_ms, frame, outbox)
+                    .await
+            }
+            ClientMessage::Join { game, name } => self.join(&game, &name, frame, outbox).await,
+            ClientMessage::Resume { game, token } => self.resume(&game, token, frame, outbox).await,
             ClientMessage::Start {} => {
                 self.to_game(|player, conn| Command::Start { player, conn })
                     .await
@@ -215,5 +336,6 @@ impl Handler for PlayerSession {
                 debug!(conn = self.conn, "disconnect after the game ended: {e}");
             }
         }
+        // Dropping the relay closes the connection to the game's node.
     }
 }

@@ -10,6 +10,8 @@ use axum::routing::get;
 use tower_http::services::ServeDir;
 use uuid::Uuid;
 
+use crate::cluster::Placement;
+use crate::cluster::membership::{self, PeerState};
 use crate::state::AppState;
 use crate::ws;
 
@@ -20,7 +22,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .route("/api/games/{id}", get(game));
+        .route("/api/games/{id}", get(game))
+        .route("/api/node", get(node))
+        .route("/api/cluster", get(cluster));
     let web_root = state.config.web_root.clone();
     let api = api.with_state(state);
     if web_root.join("index.html").is_file() {
@@ -69,7 +73,8 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
-/// `GET /api/games/{id}`: the snapshot as JSON (cells as 81 numbers).
+/// `GET /api/games/{id}`: the snapshot as JSON (cells as 81 numbers). In a
+/// cluster, a game owned by another node is fetched from it.
 async fn game(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
     let Ok(id) = Uuid::parse_str(&id) else {
         return (
@@ -78,6 +83,31 @@ async fn game(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Res
         )
             .into_response();
     };
+    if let Some(cluster) = &state.cluster
+        && let Placement::Remote(peer) = cluster.place(&id)
+    {
+        if cluster.state_of(&peer.id).state == PeerState::Down {
+            return (StatusCode::NOT_FOUND, "unknown game (its node is down)\n").into_response();
+        }
+        let client = membership::http_client(cluster.peer_timeout);
+        let path = format!("/api/games/{id}");
+        return match membership::get(&client, &peer.addr, &path, cluster.peer_timeout).await {
+            Ok((status, body)) => (
+                StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
+                [(header::CONTENT_TYPE, "application/json")],
+                body,
+            )
+                .into_response(),
+            Err(e) => {
+                tracing::debug!(peer = %peer.id, "cannot fetch a game: {e}");
+                (
+                    StatusCode::NOT_FOUND,
+                    "unknown game (its node is unreachable)\n",
+                )
+                    .into_response()
+            }
+        };
+    }
     let Some(handle) = state.registry.get(&id) else {
         return (StatusCode::NOT_FOUND, "unknown game\n").into_response();
     };
@@ -85,6 +115,66 @@ async fn game(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Res
         Some(snapshot) => axum::Json(snapshot).into_response(),
         None => (StatusCode::NOT_FOUND, "unknown game\n").into_response(),
     }
+}
+
+/// `GET /api/node`: this node's own report (what peers probe).
+async fn node(State(state): State<Arc<AppState>>) -> Response {
+    axum::Json(state.node_info()).into_response()
+}
+
+/// One member in `/api/cluster`.
+#[derive(Debug, serde::Serialize)]
+struct MemberView {
+    id: String,
+    addr: String,
+    state: PeerState,
+    games: u64,
+}
+
+/// `GET /api/cluster`: the ring's members as this node sees them.
+async fn cluster(State(state): State<Arc<AppState>>) -> Response {
+    let Some(cluster) = &state.cluster else {
+        return (
+            StatusCode::NOT_FOUND,
+            "not a cluster: this node runs in single mode\n",
+        )
+            .into_response();
+    };
+    let me = state.node_info();
+    let nodes: Vec<MemberView> = cluster
+        .peers
+        .iter()
+        .map(|p| {
+            if p.id == cluster.node_id {
+                let state = if me.draining {
+                    PeerState::Draining
+                } else {
+                    PeerState::Ready
+                };
+                let games = me.games.waiting + me.games.active + me.games.completed;
+                MemberView {
+                    id: p.id.clone(),
+                    addr: p.addr.clone(),
+                    state,
+                    games,
+                }
+            } else {
+                let s = cluster.state_of(&p.id);
+                MemberView {
+                    id: p.id.clone(),
+                    addr: p.addr.clone(),
+                    state: s.state,
+                    games: s.games,
+                }
+            }
+        })
+        .collect();
+    axum::Json(serde_json::json!({
+        "self": cluster.node_id,
+        "vnodes": crate::cluster::ring::VNODES,
+        "nodes": nodes,
+    }))
+    .into_response()
 }
 
 const PLACEHOLDER: &str = r#"<!doctype html>

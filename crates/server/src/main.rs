@@ -98,7 +98,10 @@ fn serve(options: ServeOptions) -> ExitCode {
 
 fn run_bots(args: bots::BotArgs) -> ExitCode {
     gridcap::telemetry::init_logging(gridcap::config::LogFormat::Text);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("gridcap bots: cannot start the async runtime: {e}");

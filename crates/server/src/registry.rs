@@ -39,10 +39,15 @@ impl Registry {
         self.games.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Creates a game hosted by the connection behind `host`, which receives
-    /// its `joined` from the new game's task.
-    pub fn create(&self, settings: Settings, name: PlayerName, host: &Outbox) -> GameHandle {
-        let id = Uuid::new_v4();
+    /// Creates game `id` hosted by the connection behind `host`, which
+    /// receives its `joined` from the new game's task.
+    pub fn create(
+        &self,
+        id: Uuid,
+        settings: Settings,
+        name: PlayerName,
+        host: &Outbox,
+    ) -> GameHandle {
         let game = Game::new(settings, name, self.clock.now());
         let registry = self.clone();
         let handle = game_task::spawn(

@@ -41,6 +41,10 @@ pub async fn run(
         .with_graceful_shutdown(stop_listening.clone().cancelled_owned())
         .into_future();
     let mut serve = tokio::spawn(serve);
+    if let Some(cluster) = &state.cluster {
+        let probes = crate::cluster::membership::probe_loop(cluster.clone(), stop_games.clone());
+        tokio::spawn(probes);
+    }
 
     tokio::select! {
         () = shutdown => {}

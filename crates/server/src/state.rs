@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::clock::Clock;
+use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::registry::Registry;
 
@@ -19,6 +20,8 @@ pub struct AppState {
     pub config: Config,
     /// The games of this node.
     pub registry: Registry,
+    /// The cluster this node belongs to; `None` in single mode.
+    pub cluster: Option<Arc<Cluster>>,
     /// One permit per open WebSocket connection (`max_connections`).
     pub connections: Arc<Semaphore>,
     /// Source of connection ids.
@@ -38,6 +41,7 @@ impl AppState {
     pub fn new(config: Config, stop_games: CancellationToken) -> Arc<AppState> {
         let clock = Clock::new();
         Arc::new(AppState {
+            cluster: config.cluster.as_ref().map(|c| Arc::new(Cluster::new(c))),
             connections: Arc::new(Semaphore::new(config.max_connections)),
             registry: Registry::new(clock, stop_games),
             config,
@@ -57,6 +61,38 @@ impl AppState {
     /// Whether the server is shutting down.
     pub fn is_draining(&self) -> bool {
         self.draining.load(Ordering::Relaxed)
+    }
+
+    /// WebSocket connections open now.
+    pub fn open_connections(&self) -> usize {
+        self.config
+            .max_connections
+            .saturating_sub(self.connections.available_permits())
+    }
+
+    /// This node's own report, as `/api/node` serves it.
+    pub fn node_info(&self) -> crate::cluster::membership::NodeInfo {
+        use crate::cluster::membership::{GameCounts, NodeInfo};
+        let (waiting, active, completed) = self.registry.counts();
+        NodeInfo {
+            id: self
+                .cluster
+                .as_ref()
+                .map_or_else(|| "single".to_owned(), |c| c.node_id.clone()),
+            mode: if self.cluster.is_some() {
+                "stateful"
+            } else {
+                "single"
+            }
+            .to_owned(),
+            draining: self.is_draining(),
+            games: GameCounts {
+                waiting: waiting as u64,
+                active: active as u64,
+                completed: completed as u64,
+            },
+            connections: self.open_connections() as u64,
+        }
     }
 
     /// Starts draining.

@@ -115,7 +115,15 @@ pub async fn upgrade(State(state): State<Arc<AppState>>, mut request: Request) -
             "unsupported subprotocol; offer gridcap.v1",
         );
     };
-    if state.is_draining() {
+    let hops = request
+        .headers()
+        .get(crate::cluster::relay::HOPS_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u32>().ok())
+        .unwrap_or(0);
+    // A draining node still takes relays from its peers: players of its
+    // running games may come back through another node.
+    if state.is_draining() && hops == 0 {
         return refuse(
             StatusCode::SERVICE_UNAVAILABLE,
             "server is draining; try another node",
@@ -146,7 +154,7 @@ pub async fn upgrade(State(state): State<Arc<AppState>>, mut request: Request) -
         .await;
         let conn = session_state.next_conn_id();
         let outbox = Outbox::new(conn, limits.outbox_capacity);
-        let handler = PlayerSession::new(session_state.clone(), conn);
+        let handler = PlayerSession::new(session_state.clone(), conn, hops);
         m::connections(1.0);
         let stop = session_state.close_sessions.clone();
         let end = session::run(ws, outbox, limits, handler, stop.cancelled_owned()).await;

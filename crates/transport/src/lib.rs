@@ -25,4 +25,4 @@ pub mod session;
 pub use error::TransportError;
 pub use outbox::Outbox;
 pub use protocol::{ClientMessage, ErrorCode, RejectReason, SUBPROTOCOL, ServerMessage};
-pub use session::{Flow, Handler, SessionLimits};
+pub use session::{Flow, FrameOutcome, Handler, SessionLimits};

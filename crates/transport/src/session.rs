@@ -109,13 +109,34 @@ pub enum Flow {
     Close(u16, String),
 }
 
+/// What the handler did with a raw frame offered to [`Handler::on_frame`].
+#[derive(Debug)]
+pub enum FrameOutcome {
+    /// The handler took the frame (e.g. relayed it undecoded to another node).
+    Consumed(Flow),
+    /// Decode the frame and pass it to [`Handler::on_message`].
+    Decode(Bytes),
+}
+
 /// The application behind a session: the server's game routing.
 pub trait Handler: Send {
-    /// One decoded message that passed the rate limit. Answers go through
+    /// Every binary frame that passed the rate limit, before decoding. The
+    /// default asks for decoding; a handler that relays a connection to
+    /// another node consumes frames here without decoding them.
+    fn on_frame(
+        &mut self,
+        frame: Bytes,
+        _outbox: &Outbox,
+    ) -> impl Future<Output = FrameOutcome> + Send {
+        std::future::ready(FrameOutcome::Decode(frame))
+    }
+
+    /// One decoded message; `frame` is its undecoded form. Answers go through
     /// `outbox` (so they stay in order with broadcasts).
     fn on_message(
         &mut self,
         message: ClientMessage,
+        frame: Bytes,
         outbox: &Outbox,
     ) -> impl Future<Output = Flow> + Send;
 
@@ -225,14 +246,24 @@ where
                 let decoded = match message {
                     Message::Binary(bytes) => {
                         metrics::counter!("gridcap_messages_in_total").increment(1);
-                        codec::decode_client(&bytes).map_err(|e| (ErrorCode::BadMessage, e.to_string()))
+                        match handler.on_frame(bytes, &outbox).await {
+                            FrameOutcome::Consumed(flow) => {
+                                if let Flow::Close(code, reason) = flow {
+                                    outbox.close(code, reason);
+                                }
+                                continue;
+                            }
+                            FrameOutcome::Decode(bytes) => codec::decode_client(&bytes)
+                                .map(|m| (m, bytes))
+                                .map_err(|e| (ErrorCode::BadMessage, e.to_string())),
+                        }
                     }
                     Message::Text(_) => Err((ErrorCode::BadFrame, "text frames are not accepted; send binary MessagePack".to_owned())),
                     _ => continue, // Ping (answered by tungstenite) and raw frames.
                 };
                 match decoded {
-                    Ok(msg) => {
-                        if let Flow::Close(code, reason) = handler.on_message(msg, &outbox).await {
+                    Ok((msg, frame)) => {
+                        if let Flow::Close(code, reason) = handler.on_message(msg, frame, &outbox).await {
                             outbox.close(code, reason);
                         }
                     }

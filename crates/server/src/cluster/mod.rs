@@ -1,5 +1,195 @@
-//! Stateful cluster mode: each game lives on the node the hash ring names.
+//! Stateful cluster mode: each game lives in the memory of the node the
+//! hash ring names; every node accepts every player and relays them there.
 //!
 //! - [`ring`]: the consistent-hash ring (stable across nodes and releases).
+//! - [`membership`]: health probes of the peers, and what they report.
+//! - [`relay`]: a player's connection relayed, undecoded, to the game's node.
+//!
+//! The ring is fixed by `--peers`: a node that is down or draining keeps its
+//! games (they are in its memory; a dead node's games are lost, the known
+//! trade-off of this mode), but gets no new ones, because a node only ever
+//! creates games it owns itself, and a draining node hands its players'
+//! `create`s to a ready peer.
 
+pub mod membership;
+pub mod relay;
 pub mod ring;
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use crate::config::{ClusterConfig, Peer};
+use membership::{PeerState, PeerStatus};
+use ring::HashRing;
+
+/// Where a game lives, as seen from this node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placement {
+    /// In this node's memory.
+    Local,
+    /// On another node.
+    Remote(Peer),
+}
+
+/// This node's view of its cluster.
+#[derive(Debug)]
+pub struct Cluster {
+    /// This node's id.
+    pub node_id: String,
+    /// Every member, this node included.
+    pub peers: Vec<Peer>,
+    ring: HashRing,
+    /// Last probe result of every other member.
+    status: Mutex<Vec<(String, PeerStatus)>>,
+    /// Interval between probes.
+    pub probe_interval: Duration,
+    /// Timeout of a probe or a relay connection.
+    pub peer_timeout: Duration,
+}
+
+impl Cluster {
+    /// The cluster described by `config`.
+    pub fn new(config: &ClusterConfig) -> Cluster {
+        let ring = HashRing::new(config.peers.iter().map(|p| p.id.as_str()));
+        let status = config
+            .peers
+            .iter()
+            .filter(|p| p.id != config.node_id)
+            .map(|p| (p.id.clone(), PeerStatus::default()))
+            .collect();
+        Cluster {
+            node_id: config.node_id.clone(),
+            peers: config.peers.clone(),
+            ring,
+            status: Mutex::new(status),
+            probe_interval: config.probe_interval,
+            peer_timeout: config.peer_timeout,
+        }
+    }
+
+    /// Where the game with canonical id `game` lives.
+    pub fn place(&self, game: &Uuid) -> Placement {
+        let key = game.to_string();
+        match self.ring.owner(&key) {
+            Some(owner) if owner != self.node_id => self
+                .peers
+                .iter()
+                .find(|p| p.id == owner)
+                .cloned()
+                .map_or(Placement::Local, Placement::Remote),
+            _ => Placement::Local,
+        }
+    }
+
+    /// A fresh game id this node owns (ids are drawn until the ring maps one
+    /// here; with n nodes that takes n draws on average).
+    pub fn new_local_id(&self) -> Uuid {
+        loop {
+            let id = Uuid::new_v4();
+            if self.place(&id) == Placement::Local {
+                return id;
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(String, PeerStatus)>> {
+        self.status.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The last known state of peer `id` (`Ready` for this node itself).
+    pub fn state_of(&self, id: &str) -> PeerStatus {
+        self.lock()
+            .iter()
+            .find(|(p, _)| p == id)
+            .map(|(_, s)| s.clone())
+            .unwrap_or(PeerStatus {
+                state: PeerState::Ready,
+                games: 0,
+            })
+    }
+
+    /// Records a probe result.
+    pub fn set_state(&self, id: &str, status: PeerStatus) {
+        if let Some(slot) = self.lock().iter_mut().find(|(p, _)| p == id) {
+            slot.1 = status;
+        }
+    }
+
+    /// The ready peer with the fewest games, for a draining node's creates.
+    pub fn ready_peer(&self) -> Option<Peer> {
+        let status = self.lock();
+        status
+            .iter()
+            .filter(|(_, s)| s.state == PeerState::Ready)
+            .min_by_key(|(_, s)| s.games)
+            .and_then(|(id, _)| self.peers.iter().find(|p| &p.id == id).cloned())
+    }
+
+    /// The members other than this node.
+    pub fn others(&self) -> impl Iterator<Item = &Peer> {
+        self.peers.iter().filter(|p| p.id != self.node_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cluster(me: &str) -> Cluster {
+        let peers = ["a", "b", "c"]
+            .iter()
+            .enumerate()
+            .map(|(i, id)| Peer {
+                id: (*id).to_owned(),
+                addr: format!("127.0.0.1:{}", 9001 + i),
+            })
+            .collect();
+        Cluster::new(&ClusterConfig {
+            node_id: me.to_owned(),
+            peers,
+            probe_interval: Duration::from_secs(1),
+            peer_timeout: Duration::from_secs(1),
+        })
+    }
+
+    #[test]
+    fn local_ids_are_owned_here_and_every_node_agrees() {
+        let (a, b, c) = (cluster("a"), cluster("b"), cluster("c"));
+        for _ in 0..200 {
+            let id = b.new_local_id();
+            assert_eq!(b.place(&id), Placement::Local);
+            assert!(matches!(a.place(&id), Placement::Remote(ref p) if p.id == "b"));
+            assert!(matches!(c.place(&id), Placement::Remote(ref p) if p.id == "b"));
+        }
+    }
+
+    #[test]
+    fn draining_and_down_peers_get_no_creates() {
+        let a = cluster("a");
+        a.set_state(
+            "b",
+            PeerStatus {
+                state: PeerState::Draining,
+                games: 0,
+            },
+        );
+        a.set_state(
+            "c",
+            PeerStatus {
+                state: PeerState::Down,
+                games: 0,
+            },
+        );
+        assert_eq!(a.ready_peer(), None);
+        a.set_state(
+            "c",
+            PeerStatus {
+                state: PeerState::Ready,
+                games: 5,
+            },
+        );
+        assert_eq!(a.ready_peer().map(|p| p.id), Some("c".to_owned()));
+    }
+}

@@ -1,0 +1,163 @@
+//! Health of the other nodes: each node probes every peer's `/api/node`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::Cluster;
+use super::relay::HOPS_HEADER;
+
+/// A peer as the last probe saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PeerState {
+    /// Answering and taking games.
+    Ready,
+    /// Answering but shutting down: no new games.
+    Draining,
+    /// Not answering: no new games, its games are unreachable.
+    Down,
+    /// Not probed yet; treated like ready for relaying, not for placing games.
+    Unknown,
+}
+
+/// A peer's last probe result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerStatus {
+    /// Its state.
+    pub state: PeerState,
+    /// Games in its memory (all statuses).
+    pub games: u64,
+}
+
+impl Default for PeerStatus {
+    fn default() -> Self {
+        PeerStatus {
+            state: PeerState::Unknown,
+            games: 0,
+        }
+    }
+}
+
+/// Games by status, as `/api/node` reports them.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct GameCounts {
+    /// Waiting for players.
+    pub waiting: u64,
+    /// Round running.
+    pub active: u64,
+    /// Finished, still retained.
+    pub completed: u64,
+}
+
+/// What `GET /api/node` answers: one node's own view of itself.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeInfo {
+    /// The node's id (`single` in single mode).
+    pub id: String,
+    /// `single` or `stateful`.
+    pub mode: String,
+    /// Whether it is shutting down.
+    pub draining: bool,
+    /// Its games.
+    pub games: GameCounts,
+    /// Its open WebSocket connections.
+    pub connections: u64,
+}
+
+/// A plain HTTP/1 client for talking to peers.
+pub type HttpClient = Client<HttpConnector, Empty<Bytes>>;
+
+/// A client with short timeouts, for probes and API forwarding.
+pub fn http_client(timeout: Duration) -> HttpClient {
+    let mut connector = HttpConnector::new();
+    connector.set_connect_timeout(Some(timeout));
+    connector.set_nodelay(true);
+    Client::builder(TokioExecutor::new()).build(connector)
+}
+
+/// GETs `http://addr{path}`: status and body, within `timeout`.
+pub async fn get(
+    client: &HttpClient,
+    addr: &str,
+    path: &str,
+    timeout: Duration,
+) -> Result<(u16, Bytes), String> {
+    let request = hyper::Request::get(format!("http://{addr}{path}"))
+        .header(HOPS_HEADER, "1")
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| e.to_string())?;
+    let exchange = async {
+        let response = client.request(request).await.map_err(|e| e.to_string())?;
+        let status = response.status().as_u16();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok::<_, String>((status, body.to_bytes()))
+    };
+    tokio::time::timeout(timeout, exchange)
+        .await
+        .map_err(|_| "timed out".to_owned())?
+}
+
+/// Probes every peer each `probe_interval` until `stop`.
+pub async fn probe_loop(cluster: Arc<Cluster>, stop: CancellationToken) {
+    let client = http_client(cluster.peer_timeout);
+    let mut tick = tokio::time::interval(cluster.probe_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let probes = cluster.others().map(|peer| {
+            let client = client.clone();
+            let peer = peer.clone();
+            let timeout = cluster.peer_timeout;
+            async move {
+                let status = match get(&client, &peer.addr, "/api/node", timeout).await {
+                    Ok((200, body)) => match serde_json::from_slice::<NodeInfo>(&body) {
+                        Ok(info) => PeerStatus {
+                            state: if info.draining {
+                                PeerState::Draining
+                            } else {
+                                PeerState::Ready
+                            },
+                            games: info.games.waiting + info.games.active + info.games.completed,
+                        },
+                        Err(_) => PeerStatus {
+                            state: PeerState::Down,
+                            games: 0,
+                        },
+                    },
+                    _ => PeerStatus {
+                        state: PeerState::Down,
+                        games: 0,
+                    },
+                };
+                (peer, status)
+            }
+        });
+        for (peer, status) in futures_util::future::join_all(probes).await {
+            let before = cluster.state_of(&peer.id).state;
+            if before != status.state {
+                if status.state == PeerState::Down {
+                    warn!(peer = %peer.id, addr = %peer.addr, "peer is down");
+                } else {
+                    info!(peer = %peer.id, state = ?status.state, "peer state changed");
+                }
+            }
+            cluster.set_state(&peer.id, status);
+        }
+    }
+}

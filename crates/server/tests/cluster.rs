@@ -1,0 +1,223 @@
+//! Stateful cluster mode, in process: three nodes on loopback, players of one
+//! game spread over them, relayed transparently to the game's owner.
+//! (Real processes behind HAProxy and NGINX are tested in tests/ at the root.)
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::net::SocketAddr;
+
+use common::*;
+use gridcap::config::{Mode, ServeOptions};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use transport::protocol::{ErrorCode, GameStatus, ServerMessage};
+
+struct Node {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Node {
+    async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        tokio::time::timeout(std::time::Duration::from_secs(30), self.task)
+            .await
+            .expect("node stops")
+            .expect("node task")
+            .expect("node result");
+    }
+}
+
+/// Three stateful nodes `a`, `b`, `c` that know each other.
+async fn cluster() -> Vec<Node> {
+    let mut listeners = Vec::new();
+    for _ in 0..3 {
+        listeners.push(TcpListener::bind("127.0.0.1:0").await.unwrap());
+    }
+    let ids = ["a", "b", "c"];
+    let peers: Vec<String> = listeners
+        .iter()
+        .zip(ids)
+        .map(|(l, id)| format!("{id}={}", l.local_addr().unwrap()))
+        .collect();
+    let mut nodes = Vec::new();
+    for (listener, id) in listeners.into_iter().zip(ids) {
+        let options = ServeOptions {
+            mode: Some(Mode::Stateful),
+            node_id: Some(id.to_owned()),
+            peers: Some(peers.clone()),
+            probe_interval_ms: Some(100),
+            ..options()
+        };
+        let config = options.resolve().expect("valid cluster config");
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(gridcap::server::run(listener, config, async move {
+            let _ = stopped.await;
+        }));
+        nodes.push(Node {
+            addr,
+            stop: Some(stop),
+            task,
+        });
+    }
+    nodes
+}
+
+#[tokio::test]
+async fn players_on_three_nodes_share_one_game() {
+    let nodes = cluster().await;
+    // The host creates on a; the game is a's. Guests join through b and c.
+    let mut host = connect(nodes[0].addr).await;
+    host.send(&create("host", Some(3), Some(30_000))).await;
+    let game = host.joined().await;
+    let mut b = connect(nodes[1].addr).await;
+    b.send(&join(&game.id, "via-b")).await;
+    b.joined().await;
+    let mut c = connect(nodes[2].addr).await;
+    c.send(&join(&game.id, "via-c")).await;
+    let snap = c.joined().await;
+    assert_eq!(
+        snap.status,
+        GameStatus::Active,
+        "the third seat filled the game"
+    );
+    let mut players = vec![host, b, c];
+    sync_all(&mut players, snap.seq).await;
+
+    // Captures from every node; everyone sees every event in one order.
+    for (i, p) in players.iter_mut().enumerate() {
+        p.send(&capture(i as i64 * 10)).await;
+    }
+    let target = snap.seq + 3;
+    sync_all(&mut players, target).await;
+    let boards: Vec<_> = players.iter().map(|p| p.replica.clone().unwrap()).collect();
+    assert!(
+        boards.windows(2).all(|w| w[0] == w[1]),
+        "identical replicas on every node"
+    );
+
+    // A relayed player races the owner's local player for one cell.
+    players[0].send(&capture(80)).await;
+    players[2].send(&capture(80)).await;
+    let winner = players[1]
+        .until(|m| matches!(m, ServerMessage::Captured { cell: 80, .. }))
+        .await;
+    let ServerMessage::Captured { player, .. } = winner else {
+        unreachable!()
+    };
+    let loser = if player == players[0].me() { 2 } else { 0 };
+    let refused = players[loser]
+        .until(|m| matches!(m, ServerMessage::Rejected { .. }))
+        .await;
+    assert!(
+        matches!(
+            refused,
+            ServerMessage::Rejected {
+                cell: 80,
+                reason: transport::RejectReason::Taken,
+                ..
+            }
+        ),
+        "{refused:?}"
+    );
+
+    // The HTTP API answers for the game on every node.
+    for node in &nodes {
+        let reply = common::http::get(node.addr, &format!("/api/games/{}", game.id)).await;
+        assert_eq!(reply.status, 200, "node {} serves the snapshot", node.addr);
+        let json = reply.json();
+        assert_eq!(json["cells"].as_array().unwrap().len(), 81);
+    }
+    for p in players {
+        p.close().await;
+    }
+    for n in nodes {
+        n.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn creates_land_on_the_receiving_node_and_unknown_ids_fail_fast() {
+    let nodes = cluster().await;
+    for node in &nodes {
+        let mut p = connect(node.addr).await;
+        p.send(&create("p", Some(2), Some(30_000))).await;
+        let game = p.joined().await;
+        let info = common::http::get(node.addr, "/api/node").await.json();
+        assert_eq!(
+            info["games"]["waiting"], 1,
+            "{} owns its own create ({})",
+            node.addr, game.id
+        );
+        p.close().await;
+    }
+    // An id nobody has, relayed or not, is unknown_game.
+    for node in &nodes {
+        let mut p = connect(node.addr).await;
+        p.send(&join(&uuid::Uuid::new_v4().to_string(), "x")).await;
+        p.error(ErrorCode::UnknownGame).await;
+        p.close().await;
+    }
+    let reply = common::http::get(nodes[0].addr, "/api/cluster").await;
+    assert_eq!(reply.status, 200);
+    let view = reply.json();
+    assert_eq!(view["nodes"].as_array().unwrap().len(), 3);
+    for n in nodes {
+        n.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_relayed_player_can_leave_and_resume() {
+    let nodes = cluster().await;
+    let mut host = connect(nodes[0].addr).await;
+    host.send(&create("host", Some(2), Some(30_000))).await;
+    let game = host.joined().await;
+    let mut guest = connect(nodes[1].addr).await;
+    guest.send(&join(&game.id, "guest")).await;
+    guest.joined().await;
+    let token = guest.token.clone().unwrap();
+    // Drop the relayed connection: the owner marks the seat disconnected.
+    drop(guest);
+    host.until(|m| {
+        matches!(
+            m,
+            ServerMessage::Presence {
+                connected: false,
+                ..
+            }
+        )
+    })
+    .await;
+    // Resume through the third node.
+    let mut back = connect(nodes[2].addr).await;
+    back.send(&resume(&game.id, &token)).await;
+    let snap = back.joined().await;
+    assert_eq!(snap.id, game.id);
+    host.until(|m| {
+        matches!(
+            m,
+            ServerMessage::Presence {
+                connected: true,
+                ..
+            }
+        )
+    })
+    .await;
+    back.send(&LEAVE).await;
+    assert_eq!(
+        back.closed().await,
+        Some(1000),
+        "leave closes with 1000 through the relay"
+    );
+    host.close().await;
+    for n in nodes {
+        n.stop().await;
+    }
+}
