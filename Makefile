@@ -31,7 +31,11 @@ deps:
 test: deps fmt-check clippy test-rust test-web test-e2e
 	@echo "make test: all passed"
 
+# Tests that need redis-server, haproxy or nginx fail (not skip) when they are
+# missing: `make test` installs them first.
+test-rust: export GRIDCAP_REQUIRE_SYSTEM_DEPS = 1
 test-rust:
+	$(CARGO) build -p gridcap-server
 	$(CARGO) test --workspace --all-targets
 	$(CARGO) test --workspace --doc
 

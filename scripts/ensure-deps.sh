@@ -9,13 +9,16 @@ what=${1:-all}
 
 # command -> Debian package providing it
 declare -A PACKAGES=(
-  [chromium]=chromium
+  [chromium]=chromium         # browser end-to-end tests (web-client/e2e)
+  [redis-server]=redis-server # stateless mode tests (redis-cli comes with it)
+  [haproxy]=haproxy           # cluster tests behind a load balancer
+  [nginx]=nginx               # cluster tests behind a load balancer
 )
 
 missing=()
 if [[ $what == system || $what == all ]]; then
   for cmd in "${!PACKAGES[@]}"; do
-    command -v "$cmd" >/dev/null 2>&1 || missing+=("${PACKAGES[$cmd]}")
+    command -v "$cmd" >/dev/null 2>&1 || [[ -x /usr/sbin/$cmd ]] || missing+=("${PACKAGES[$cmd]}")
   done
   if ((${#missing[@]})); then
     if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
