@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Benchmark 2, fan-out throughput: the most captured deliveries per second
+# the node sustains with fan-out p99 <= FANOUT_P99_MS (20) in 4-player games.
+#
+# Steps the per-bot capture rate over FANOUT_RATES with FANOUT_GAMES games
+# (default 200 games = 800 bots), a fresh server per step, each step
+# FANOUT_STEP long (2 s ramp-up included). Stops after two steps in a row
+# miss the p99 limit. Per step it records deliveries/s, fan-out p50/p99, the
+# bots' own send lag, and the server's and the bots' CPU-seconds per million
+# deliveries. Results: $OUT/fanout.tsv, $OUT/fanout.md, $OUT/fanout-max.env.
+# Takes one to three minutes.
+
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+GAMES=${FANOUT_GAMES:-200}
+RATES=${FANOUT_RATES:-"10 20 30 40 50 60 80 100 130 160"}
+STEP=${FANOUT_STEP:-10s}
+P99_MS=${FANOUT_P99_MS:-20}
+
+# The columns of the results table.
+HEADER='rate\tdeliveries_per_s\tp50_ms\tp99_ms\tsend_lag_p99_ms\tserver_cpu_pct\tserver_cpu_s_per_M\tbots_cpu_s_per_M\tbots_cpu_pct\terrors\tattempts\tanswered\n'
+
+# One step: run_step RATE -> appends a row to $TSV (default $OUT/fanout.tsv)
+# and sets STEP_DPS and STEP_P99 (µs).
+run_step() {
+    local rate=$1 json="$OUT/fanout-r$1.json"
+    start_server --rate-limit 0 --max-connections 20000
+    sleep 0.5
+    local c0 t0 c1 t1
+    c0=$(cpu_ticks "$SERVER_PID"); t0=$(date +%s.%N)
+    bots --games "$GAMES" --players 4 --rate "$rate" --duration "$STEP" --ramp-up 2s \
+        --game-duration 10s --json "$json" >"$OUT/fanout-r$rate.txt"
+    c1=$(cpu_ticks "$SERVER_PID"); t1=$(date +%s.%N)
+    stop_server
+    STEP_DPS=$(jget "$json" deliveries_per_sec)
+    STEP_P99=$(jget "$json" latency_us.fanout.p99)
+    local p50 lag99 total bot_cpu errors attempts answered
+    p50=$(jget "$json" latency_us.fanout.p50)
+    lag99=$(jget "$json" latency_us.send_lag.p99)
+    total=$(jget "$json" deliveries)
+    bot_cpu=$(jget "$json" bot_cpu_s)
+    errors=$(jget "$json" errors)
+    attempts=$(jget "$json" attempts)
+    answered=$(jget "$json" answered)
+    awk -v r="$rate" -v dps="$STEP_DPS" -v p50="$p50" -v p99="$STEP_P99" -v lag="$lag99" \
+        -v sc="$((c1 - c0))" -v hz="$CLK_TCK" -v wall="$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" \
+        -v total="$total" -v bc="$bot_cpu" -v err="$errors" -v att="$attempts" -v ans="$answered" 'BEGIN {
+            scpu = sc / hz
+            printf "%s\t%.0f\t%.2f\t%.2f\t%.2f\t%.0f\t%.2f\t%.2f\t%.2f\t%d\t%d\t%d\n",
+                r, dps, p50 / 1000, p99 / 1000, lag / 1000, 100 * scpu / wall,
+                (total > 0 ? scpu / (total / 1e6) : 0), (total > 0 ? bc / (total / 1e6) : 0),
+                bc / wall * 100, err, att, ans
+        }' >>"${TSV:-$OUT/fanout.tsv}"
+    tail -n 1 "${TSV:-$OUT/fanout.tsv}" >&2
+}
+
+main() {
+    build
+    log "fan-out: $GAMES games x 4 players, steps of $STEP, p99 limit $P99_MS ms"
+    printf "$HEADER" >"$OUT/fanout.tsv"
+    local best_rate=0 best_dps=0 misses=0
+    for rate in $RATES; do
+        run_step "$rate"
+        if awk -v p="$STEP_P99" -v l="$P99_MS" 'BEGIN { exit !(p <= l * 1000) }'; then
+            misses=0
+            if awk -v a="$STEP_DPS" -v b="$best_dps" 'BEGIN { exit !(a > b) }'; then
+                best_rate=$rate; best_dps=$STEP_DPS
+            fi
+        else
+            misses=$((misses + 1))
+            (( misses >= 2 )) && break
+        fi
+    done
+    printf 'MAX_RATE=%s\nMAX_DPS=%s\nGAMES=%s\n' "$best_rate" "$best_dps" "$GAMES" >"$OUT/fanout-max.env"
+    {
+        provenance
+        echo
+        echo "| rate/bot | deliveries/s | fan-out p50 ms | p99 ms | bots' send lag p99 ms | server CPU % | server CPU-s per M deliveries | bots CPU-s per M | bots CPU % | errors |"
+        echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+        tail -n +2 "$OUT/fanout.tsv" | awk -F'\t' '{ printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 }'
+        echo
+        echo "max with fan-out p99 <= $P99_MS ms: $best_dps deliveries/s at rate $best_rate ($GAMES games x 4 players)"
+    } | tee "$OUT/fanout.md"
+}
+
+# Sourced by curve.sh for run_step; run main only when executed.
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+    main
+fi

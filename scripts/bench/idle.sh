@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Benchmark 1, idle capacity: IDLE_CONNECTIONS (default 19,000) connected idle
+# players on one node; reports the server's user-space RSS per connection
+# (VmRSS delta / connections). Target: <= 2 KiB per connection.
+#
+# Bots run in idle mode (connect, create or join a game that never starts,
+# then only answer pings) in IDLE_PROCS bot processes (default 2), each with
+# its own pair of loopback source addresses, all pinned to BOTS_CPU.
+# Results: $OUT/idle.txt. Takes about a minute.
+
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+N=${IDLE_CONNECTIONS:-19000}
+PROCS=${IDLE_PROCS:-2}
+PLAYERS=4
+RAMP=${IDLE_RAMP:-20s}
+HOLD=${IDLE_HOLD:-45s}      # whole bot run: ramp-up + time to measure
+
+build
+log "idle: $N connections from $PROCS bot processes"
+start_server --max-connections $((N + 500))
+sleep 1
+rss_before=$(rss_kib "$SERVER_PID")
+
+per_proc=$((N / PROCS))
+games=$((per_proc / PLAYERS))
+total=$((games * PLAYERS * PROCS))
+for p in $(seq 0 $((PROCS - 1))); do
+    a=$((2 * p + 1)); b=$((2 * p + 2))
+    (raise_nofile; bots --idle --games "$games" --players $PLAYERS --ramp-up "$RAMP" --duration "$HOLD" \
+        --source-ip "127.0.0.$a" --source-ip "127.0.0.$b" --json "$OUT/idle-bots-$p.json" \
+        >"$OUT/idle-bots-$p.txt") &
+    BOT_PIDS+=($!)
+done
+
+# Wait until every connection is open (or the ramp-up is long over).
+open=0
+for _ in $(seq 600); do
+    open=$(metric gridcap_connections)
+    open=${open%.*}
+    (( open >= total )) && break
+    sleep 0.1
+done
+sleep 2  # let the last handshakes' transient buffers go
+open=$(metric gridcap_connections); open=${open%.*}
+rss_after=$(rss_kib "$SERVER_PID")
+cpu=$(cpu_ticks "$SERVER_PID")
+for pid in "${BOT_PIDS[@]}"; do wait "$pid" || true; done
+BOT_PIDS=()
+stop_server
+
+delta=$((rss_after - rss_before))
+per_conn=$(awk -v d="$delta" -v n="$open" 'BEGIN { if (n > 0) printf "%.0f", d * 1024 / n; else print "n/a" }')
+errors=0; disconnects=0
+for p in $(seq 0 $((PROCS - 1))); do
+    errors=$((errors + $(jget "$OUT/idle-bots-$p.json" errors)))
+    disconnects=$((disconnects + $(jget "$OUT/idle-bots-$p.json" disconnects)))
+done
+{
+    provenance
+    echo "connections open: $open of $total"
+    echo "server VmRSS before: ${rss_before} KiB, with connections: ${rss_after} KiB"
+    echo "RSS per connection: ${per_conn} bytes (target <= 2048)"
+    echo "server CPU ticks (total, ${CLK_TCK}/s): $cpu"
+    echo "bot errors: $errors, bot disconnects: $disconnects"
+    grep -h "connect+join" "$OUT"/idle-bots-*.txt | sed 's/^/bots /'
+} | tee "$OUT/idle.txt"
