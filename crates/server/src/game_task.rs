@@ -363,6 +363,12 @@ impl GameTask {
                     .is_some_and(|l| l.token.matches(&hash))
             })
             .ok_or(ServerError::BadToken)?;
+        // A connection holds one seat. Resuming its own seat is a resync;
+        // taking another seat of this game would link it to both (every
+        // event delivered twice, the first seat never disconnected).
+        if PlayerId::all().any(|p| p != player && self.current(p, outbox.id()).is_some()) {
+            return Err(ServerError::AlreadyInGame);
+        }
         self.game.can_resume(player)?;
         let link = self.links[player.index()]
             .as_mut()

@@ -120,10 +120,12 @@ async fn already_in_game_while_waiting_or_active() {
     let mut host = host_game(&server, 2, 30_000).await;
     let token = host.token.clone().expect("token");
     let id = host.game_id();
+    // (Resuming its own seat is a resync, allowed: see below.)
+    let _ = token;
     let attempts = [
         create("again", None, None),
         join(&other.game_id(), "again"),
-        resume(&id, &token),
+        join(&id, "again"),
         resume(&other.game_id(), other.token.as_deref().expect("token")),
     ];
     // Waiting.
@@ -306,4 +308,70 @@ async fn resume_after_leaving_an_active_game_is_not_in_game() {
     let mut c = server.connect().await;
     c.send(&resume(&p[0].game_id(), &token)).await;
     c.error(ErrorCode::NotInGame).await;
+}
+
+/// Protocol §2: a client that sees a seq gap sends `resume` for a fresh
+/// snapshot, on the connection that holds the seat.
+#[tokio::test]
+async fn resuming_the_seat_this_connection_holds_is_a_resync() {
+    let server = TestServer::start().await;
+    let mut host = host_game(&server, 2, 30_000).await;
+    let id = host.game_id();
+    let token = host.token.clone().expect("token");
+    // Waiting.
+    host.send(&resume(&id, &token)).await;
+    let snapshot = host.joined().await;
+    assert_eq!(snapshot.seq, 0);
+    assert_eq!(host.me(), 0);
+    // Active.
+    let mut guest = join_game(&server, &id, "bob").await;
+    host.sync_to(2).await;
+    guest.send(&capture(4)).await;
+    host.sync_to(3).await;
+    guest.sync_to(3).await;
+    host.send(&resume(&id, &token)).await;
+    let snapshot = host.joined().await;
+    assert_eq!((snapshot.seq, snapshot.cells[4]), (3, 2));
+    // Nothing was announced, nothing closed: both play on, seq contiguous.
+    host.send(&capture(5)).await;
+    for c in [&mut host, &mut guest] {
+        assert!(matches!(
+            c.next().await,
+            ServerMessage::Captured {
+                seq: 4,
+                cell: 5,
+                player: 0,
+                ..
+            }
+        ));
+    }
+}
+
+/// A connection holds one seat: another seat's token in the same game is
+/// not a resync. (It used to be accepted, leaving the connection linked to
+/// both seats: every event delivered twice, and the first seat shown
+/// connected forever.)
+#[tokio::test]
+async fn resuming_another_seat_of_the_same_game_is_already_in_game() {
+    let server = TestServer::start().await;
+    let mut p = full_game(&server, 3, 30_000).await;
+    let id = p[0].game_id();
+    let other = p[1].token.clone().expect("token");
+    p[0].send(&resume(&id, &other)).await;
+    p[0].error(ErrorCode::AlreadyInGame).await;
+    // The seat's holder keeps it, and events arrive once each.
+    p[2].send(&capture(9)).await;
+    for c in p.iter_mut() {
+        assert!(matches!(
+            c.next().await,
+            ServerMessage::Captured {
+                seq: 4,
+                cell: 9,
+                player: 2,
+                ..
+            }
+        ));
+    }
+    p[1].ping_pong(1).await;
+    p[0].ping_pong(2).await;
 }
