@@ -198,7 +198,19 @@ where
         tokio::select! {
             biased;
             () = &mut shutdown => {
-                break close(&mut ws, CLOSE_GOING_AWAY, "server shutting down", limits).await;
+                // Frames queued before the shutdown go out first: the drain
+                // closes sessions as soon as their game is over, possibly
+                // before its game_over was written. A close already
+                // requested (after `leave`, say) keeps its code.
+                let close_request = outbox.take(&mut pending);
+                let sent = pending.len();
+                if write_frames(&mut ws, &mut pending, limits.write_timeout).await.is_err() {
+                    break SessionEnd::WriteFailed;
+                }
+                metrics::counter!("gridcap_messages_out_total").increment(sent as u64);
+                let (code, reason) = close_request
+                    .unwrap_or_else(|| (CLOSE_GOING_AWAY, "server shutting down".to_owned()));
+                break close(&mut ws, code, &reason, limits).await;
             }
             () = outbox.ready() => {
                 let close_request = outbox.take(&mut pending);
@@ -338,4 +350,106 @@ where
     };
     let _ignored_peer_misbehaviour = timeout(limits.close_timeout, handshake).await;
     SessionEnd::Closed(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::pin::Pin;
+    use std::sync::{Arc, Mutex};
+    use std::task::{Context, Poll};
+
+    use super::*;
+
+    /// A socket that receives nothing until it has sent a close (then it
+    /// ends), and records everything sent.
+    #[derive(Default)]
+    struct FakeSocket {
+        sent: Arc<Mutex<Vec<Message>>>,
+    }
+
+    impl Stream for FakeSocket {
+        type Item = Result<Message, WsError>;
+
+        fn poll_next(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+            let sent = self.sent.lock().unwrap();
+            if sent.iter().any(|m| matches!(m, Message::Close(_))) {
+                Poll::Ready(None)
+            } else {
+                Poll::Pending
+            }
+        }
+    }
+
+    impl Sink<Message> for FakeSocket {
+        type Error = WsError;
+
+        fn poll_ready(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), WsError> {
+            self.sent.lock().unwrap().push(item);
+            Ok(())
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    struct Idle;
+
+    impl Handler for Idle {
+        async fn on_message(&mut self, _: ClientMessage, _: Bytes, _: &Outbox) -> Flow {
+            Flow::Continue
+        }
+
+        async fn on_close(self) {}
+    }
+
+    fn close_code(m: &Message) -> Option<u16> {
+        match m {
+            Message::Close(Some(frame)) => Some(u16::from(frame.code)),
+            _ => None,
+        }
+    }
+
+    /// A game's last events (its game_over) may be queued when the drain
+    /// closes the sessions: they are sent before the 1001.
+    #[tokio::test]
+    async fn frames_queued_before_a_shutdown_are_sent_before_the_close() {
+        let socket = FakeSocket::default();
+        let sent = socket.sent.clone();
+        let outbox = Outbox::new(1, 8);
+        outbox.push(Bytes::from_static(b"captured")).unwrap();
+        outbox.push(Bytes::from_static(b"game_over")).unwrap();
+        let limits = SessionLimits::default();
+        let end = run(socket, outbox, &limits, Idle, std::future::ready(())).await;
+        assert_eq!(end, SessionEnd::Closed(CLOSE_GOING_AWAY));
+        let sent = sent.lock().unwrap();
+        assert_eq!(sent.len(), 3, "{sent:?}");
+        assert_eq!(sent[0], Message::Binary(Bytes::from_static(b"captured")));
+        assert_eq!(sent[1], Message::Binary(Bytes::from_static(b"game_over")));
+        assert_eq!(close_code(&sent[2]), Some(CLOSE_GOING_AWAY));
+    }
+
+    /// A close already requested (here after `leave`) keeps its code.
+    #[tokio::test]
+    async fn a_requested_close_wins_over_the_shutdown() {
+        let socket = FakeSocket::default();
+        let sent = socket.sent.clone();
+        let outbox = Outbox::new(1, 8);
+        outbox.push(Bytes::from_static(b"last")).unwrap();
+        outbox.close(CLOSE_NORMAL, "left the game");
+        let limits = SessionLimits::default();
+        let end = run(socket, outbox, &limits, Idle, std::future::ready(())).await;
+        assert_eq!(end, SessionEnd::Closed(CLOSE_NORMAL));
+        let sent = sent.lock().unwrap();
+        assert_eq!(sent[0], Message::Binary(Bytes::from_static(b"last")));
+        assert_eq!(close_code(&sent[1]), Some(CLOSE_NORMAL));
+    }
 }
