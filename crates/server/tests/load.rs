@@ -1,0 +1,184 @@
+//! 1,000 concurrent connections in 250 games of 4, each played to game
+//! over, on the default settings (rate limit included).
+//!
+//! This is the only test of its binary, so `/metrics` here counts exactly
+//! its connections.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::replica::assert_same_game;
+use common::*;
+use tokio::sync::{Barrier, Semaphore};
+use tokio::time::Instant;
+use transport::protocol::{GameStatus, OverReason, RejectReason, ServerMessage};
+
+const GAMES: usize = 250;
+const SEATS: usize = 4;
+/// Captures each player tries: 4 x 30 overlapping ranges cover all 81.
+const ATTEMPTS: usize = 30;
+
+/// Connects, holding one of the permits that bound handshakes in flight.
+async fn connect_bounded(addr: SocketAddr, handshakes: &Semaphore) -> TestClient {
+    let _permit = handshakes.acquire().await.expect("open semaphore");
+    connect(addr).await
+}
+
+/// Player `k` tries cells 20k, 20k+1, ... (mod 81): ranges that overlap,
+/// so players race for the cells in between.
+fn attempts(k: usize) -> Vec<u8> {
+    (0..ATTEMPTS).map(|i| ((20 * k + i) % 81) as u8).collect()
+}
+
+/// Sends every attempt at once, then reads until the game is over and
+/// each attempt was answered; returns the cells this player won.
+async fn play(c: &mut TestClient, k: usize) -> BTreeSet<u8> {
+    let tried = attempts(k);
+    for &cell in &tried {
+        c.feed(&capture_ref(i64::from(cell), u32::from(cell))).await;
+    }
+    c.flush().await;
+    let me = c.me();
+    let mut won = BTreeSet::new();
+    let mut refused = BTreeSet::new();
+    let mut over = false;
+    while !over || won.len() + refused.len() < tried.len() {
+        match c.next().await {
+            ServerMessage::Captured { cell, player, .. } if player == me => {
+                assert!(tried.contains(&cell));
+                won.insert(cell);
+            }
+            ServerMessage::Captured { .. } => {}
+            ServerMessage::Rejected {
+                cell,
+                reference,
+                reason,
+            } => {
+                let cell = u8::try_from(cell).expect("a cell we sent");
+                assert_eq!(reference, Some(u32::from(cell)));
+                assert!(
+                    matches!(reason, RejectReason::Taken | RejectReason::NotActive),
+                    "{reason:?}"
+                );
+                assert!(refused.insert(cell), "one answer per attempt");
+            }
+            ServerMessage::GameOver { reason, .. } => {
+                assert_eq!(reason, OverReason::BoardFull);
+                over = true;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(won.is_disjoint(&refused));
+    won
+}
+
+/// One game from creation to game over; waits at `seated` with every
+/// player connected, and starts playing after `go`.
+async fn one_game(
+    addr: SocketAddr,
+    handshakes: Arc<Semaphore>,
+    seated: Arc<Barrier>,
+    go: Arc<Barrier>,
+) {
+    let mut host = connect_bounded(addr, &handshakes).await;
+    host.send(&create("host", Some(SEATS as i64), Some(60_000)))
+        .await;
+    host.joined().await;
+    let id = host.game_id();
+    let mut players = vec![host];
+    for i in 1..SEATS {
+        let mut c = connect_bounded(addr, &handshakes).await;
+        c.send(&join(&id, &format!("p{i}"))).await;
+        c.joined().await;
+        players.push(c);
+    }
+    // The last join filled the game, which started.
+    let started = players[SEATS - 1].seq();
+    for c in players.iter_mut() {
+        c.sync_to(started).await;
+        assert_eq!(c.replica.as_ref().unwrap().status, GameStatus::Active);
+    }
+    seated.wait().await;
+    go.wait().await;
+
+    let results = futures_util::future::join_all(
+        players
+            .iter_mut()
+            .enumerate()
+            .map(|(k, c)| async move { play(c, k).await }),
+    )
+    .await;
+    let mut all = BTreeSet::new();
+    for won in &results {
+        assert!(all.is_disjoint(won), "a cell won twice");
+        all.extend(won.iter().copied());
+    }
+    assert_eq!(all.len(), 81, "the board is full");
+    let game = players[0].replica.clone().expect("joined");
+    assert_eq!(game.status, GameStatus::Completed);
+    for (k, c) in players.iter().enumerate() {
+        let mine = game
+            .cells
+            .iter()
+            .filter(|&&o| usize::from(o) == k + 1)
+            .count();
+        assert_eq!(mine, results[k].len(), "player {k}'s cells");
+        assert_same_game(c.replica.as_ref().expect("joined"), &game);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_players_in_250_games_play_to_the_end() {
+    let server = TestServer::start().await;
+    let addr = server.addr;
+    let started = Instant::now();
+    let handshakes = Arc::new(Semaphore::new(100));
+    let seated = Arc::new(Barrier::new(GAMES + 1));
+    let go = Arc::new(Barrier::new(GAMES + 1));
+    let games: Vec<_> = (0..GAMES)
+        .map(|_| {
+            tokio::spawn(one_game(
+                addr,
+                handshakes.clone(),
+                seated.clone(),
+                go.clone(),
+            ))
+        })
+        .collect();
+
+    tokio::time::timeout(Duration::from_secs(60), seated.wait())
+        .await
+        .expect("every player seated within 60 s");
+    let seated_after = started.elapsed();
+    let metrics = common::http::get(addr, "/metrics").await.text();
+    let open: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("gridcap_connections "))
+        .expect("gridcap_connections")
+        .parse()
+        .expect("a number");
+    assert_eq!(open, (GAMES * SEATS) as f64, "all connections open at once");
+    let active = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("gridcap_games{status=\"active\"} "))
+        .expect("games by status");
+    assert_eq!(active, GAMES.to_string());
+
+    go.wait().await;
+    for game in games {
+        tokio::time::timeout(Duration::from_secs(60), game)
+            .await
+            .expect("every game over within 60 s")
+            .expect("the game's checks passed");
+    }
+    println!(
+        "{} connections seated in {seated_after:?}; {GAMES} games played to the end in {:?}",
+        GAMES * SEATS,
+        started.elapsed()
+    );
+}
