@@ -27,7 +27,7 @@ games=$((per_proc / PLAYERS))
 total=$((games * PLAYERS * PROCS))
 for p in $(seq 0 $((PROCS - 1))); do
     a=$((2 * p + 1)); b=$((2 * p + 2))
-    (raise_nofile; bots --idle --games "$games" --players $PLAYERS --ramp-up "$RAMP" --duration "$HOLD" \
+    (raise_nofile; BOTS_PIDFILE="$OUT/bots-$p.pid" bots --idle --games "$games" --players $PLAYERS --ramp-up "$RAMP" --duration "$HOLD" \
         --source-ip "127.0.0.$a" --source-ip "127.0.0.$b" --json "$OUT/idle-bots-$p.json" \
         >"$OUT/idle-bots-$p.txt") &
     BOT_PIDS+=($!)
