@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# A playable 3-node stateful gridcap cluster on loopback, behind HAProxy.
+#
+#   deploy/local/cluster-stateful.sh        (or: make cluster-stateful)
+#
+# Starts nodes a, b and c (`gridcap serve --mode stateful`) and HAProxy with
+# deploy/haproxy/haproxy.cfg, prints the URL to open, and stops everything on
+# Ctrl-C or when HAProxy exits. Logs go to target/cluster-stateful/.
+#
+# Environment:
+#   GRIDCAP_BIN      the binary (default: target/release/gridcap)
+#   PORT             HAProxy's port for players (default 8080, or a free one)
+#   GRIDCAP_WEB_ROOT the built browser client (default: web-client/dist)
+#   any other GRIDCAP_* setting of `gridcap serve` reaches every node, e.g.
+#   GRIDCAP_DRAIN_TIMEOUT_MS=5000 for quicker drains.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+bin=${GRIDCAP_BIN:-$root/target/release/gridcap}
+logs=$root/target/cluster-stateful
+export GRIDCAP_WEB_ROOT=${GRIDCAP_WEB_ROOT:-$root/web-client/dist}
+
+die() {
+  echo "cluster-stateful: $*" >&2
+  exit 1
+}
+
+[[ -x $bin ]] || die "no gridcap binary at $bin: run \`cargo build --release -p gridcap-server\` or set GRIDCAP_BIN"
+haproxy=$(PATH=$PATH:/usr/sbin:/sbin command -v haproxy) ||
+  die "HAProxy is not installed (Debian: apt-get install haproxy)"
+[[ -f $GRIDCAP_WEB_ROOT/index.html ]] ||
+  echo "cluster-stateful: no browser client in $GRIDCAP_WEB_ROOT (build it with \`make web\`); the nodes serve a placeholder page" >&2
+
+# Whether something accepts connections on 127.0.0.1:$1.
+listening() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# Sets REPLY to a port nothing listens on, from $1 upwards, skipping the
+# ones already handed out (no command substitution: it would run in a
+# subshell and forget them).
+taken=" "
+free_port() {
+  local port=$1
+  while listening "$port" || [[ $taken == *" $port "* ]]; do
+    port=$((port + 1))
+  done
+  taken+="$port "
+  REPLY=$port
+}
+
+# The HTTP status of GET $2 on 127.0.0.1:$1 (empty if nothing answers).
+http_status() {
+  local line
+  {
+    exec 3<>"/dev/tcp/127.0.0.1/$1" &&
+      printf 'GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' "$2" >&3 &&
+      IFS=' ' read -r -t 2 _ line _ <&3 &&
+      echo "$line"
+  } 2>/dev/null || true
+}
+
+pids=()
+cleanup() {
+  trap - EXIT INT TERM
+  if ((${#pids[@]})); then
+    echo
+    echo "cluster-stateful: stopping (SIGTERM: the nodes drain their games first)"
+    kill -TERM "${pids[@]}" 2>/dev/null || true
+    wait "${pids[@]}" 2>/dev/null || true
+  fi
+  echo "cluster-stateful: stopped; logs in $logs"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+mkdir -p "$logs"
+ids=(a b c)
+declare -A port
+peers=""
+for id in "${ids[@]}"; do
+  free_port 9001
+  port[$id]=$REPLY
+  peers+="${peers:+,}$id=127.0.0.1:$REPLY"
+done
+free_port "${PORT:-8080}"
+lb_port=$REPLY
+free_port 8404
+stats_port=$REPLY
+
+for id in "${ids[@]}"; do
+  "$bin" serve --mode stateful --node-id "$id" --peers "$peers" \
+    --listen "127.0.0.1:${port[$id]}" >"$logs/node-$id.log" 2>&1 &
+  pids+=("$!")
+done
+
+GRIDCAP_LB_BIND=127.0.0.1:$lb_port \
+  GRIDCAP_LB_STATS=127.0.0.1:$stats_port \
+  GRIDCAP_NODE_A=127.0.0.1:${port[a]} \
+  GRIDCAP_NODE_B=127.0.0.1:${port[b]} \
+  GRIDCAP_NODE_C=127.0.0.1:${port[c]} \
+  "$haproxy" -db -f "$root/deploy/haproxy/haproxy.cfg" >"$logs/haproxy.log" 2>&1 &
+haproxy_pid=$!
+pids+=("$haproxy_pid")
+
+# Ready when every node and HAProxy answer /readyz with 200 (10 s at most).
+for _ in $(seq 100); do
+  ready=0
+  for p in "${port[@]}" "$lb_port"; do
+    [[ $(http_status "$p" /readyz) == 200 ]] && ready=$((ready + 1))
+  done
+  ((ready == ${#ids[@]} + 1)) && break
+  for pid in "${pids[@]}"; do
+    kill -0 "$pid" 2>/dev/null || die "a process exited at start; see the logs in $logs"
+  done
+  sleep 0.1
+done
+((ready == ${#ids[@]} + 1)) || die "not ready after 10 s; see the logs in $logs"
+
+cat <<MSG
+
+  gridcap stateful cluster is up. Open:  http://127.0.0.1:$lb_port/
+
+  nodes:   a http://127.0.0.1:${port[a]}  (pid ${pids[0]})
+           b http://127.0.0.1:${port[b]}  (pid ${pids[1]})
+           c http://127.0.0.1:${port[c]}  (pid ${pids[2]})
+  cluster: curl http://127.0.0.1:${port[a]}/api/cluster
+  HAProxy: http://127.0.0.1:$stats_port/ (its view of the nodes)
+  logs:    $logs/
+  try:     kill -TERM ${pids[1]}   (drain node b)   kill -9 ${pids[2]}   (lose node c)
+
+  Ctrl-C stops everything.
+MSG
+
+# Until HAProxy exits or Ctrl-C (a trapped signal interrupts `wait`).
+wait "$haproxy_pid" || true
+echo "cluster-stateful: HAProxy exited; see $logs/haproxy.log" >&2
