@@ -100,7 +100,7 @@ cleanup() {
     for f in "$OUT"/bots*.pid; do
         [[ -s "$f" ]] || continue
         pid=$(cat "$f")
-        if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$BIN bots"; then
+        if [[ -r "/proc/$pid/cmdline" ]] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$BIN bots"; then
             kill -TERM "$pid" 2>/dev/null || true
         fi
         rm -f "$f"
