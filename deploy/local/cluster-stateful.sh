@@ -89,10 +89,12 @@ lb_port=$REPLY
 free_port 8404
 stats_port=$REPLY
 
+names=()
 for id in "${ids[@]}"; do
   "$bin" serve --mode stateful --node-id "$id" --peers "$peers" \
     --listen "127.0.0.1:${port[$id]}" >"$logs/node-$id.log" 2>&1 &
   pids+=("$!")
+  names+=("node-$id")
 done
 
 GRIDCAP_LB_BIND=127.0.0.1:$lb_port \
@@ -103,6 +105,7 @@ GRIDCAP_LB_BIND=127.0.0.1:$lb_port \
   "$haproxy" -db -f "$root/deploy/haproxy/haproxy.cfg" >"$logs/haproxy.log" 2>&1 &
 haproxy_pid=$!
 pids+=("$haproxy_pid")
+names+=(haproxy)
 
 # Ready when every node and HAProxy answer /readyz with 200 (10 s at most).
 for _ in $(seq 100); do
@@ -111,8 +114,11 @@ for _ in $(seq 100); do
     [[ $(http_status "$p" /readyz) == 200 ]] && ready=$((ready + 1))
   done
   ((ready == ${#ids[@]} + 1)) && break
-  for pid in "${pids[@]}"; do
-    kill -0 "$pid" 2>/dev/null || die "a process exited at start; see the logs in $logs"
+  for i in "${!pids[@]}"; do
+    if ! kill -0 "${pids[$i]}" 2>/dev/null; then
+      tail -n 5 "$logs/${names[$i]}.log" >&2
+      die "${names[$i]} exited at start (its log: $logs/${names[$i]}.log)"
+    fi
   done
   sleep 0.1
 done
