@@ -5,17 +5,23 @@ CARGO ?= cargo
 WEB := web-client
 WEB_SOURCES := $(shell find $(WEB)/src $(WEB)/index.html $(WEB)/vite.config.ts $(WEB)/tsconfig.json $(WEB)/package-lock.json -type f 2>/dev/null)
 
-.PHONY: run test test-rust test-web test-e2e lint fmt fmt-check clippy bench web deps clean help
+.PHONY: run test test-rust test-web test-e2e lint fmt fmt-check clippy bench web deps clean help cluster-stateful
 
 help:
 	@echo "make run    build the browser client if needed, then serve a single node on :8080"
 	@echo "make test   fmt check, clippy -D warnings, every Rust test, the web unit and browser tests"
 	@echo "make bench  the benchmarks behind docs/benchmarks.md (minutes; loopback only)"
 	@echo "make lint   fmt check + clippy;  make fmt   format the code;  make web   build the client"
+	@echo "make cluster-stateful   3 stateful nodes behind HAProxy on loopback (Ctrl-C stops them)"
 
 ## The main command: one node, games in memory, no external service.
 run: web
 	$(CARGO) run --release -p gridcap-server -- serve $(ARGS)
+
+## A playable 3-node stateful cluster behind HAProxy on loopback.
+cluster-stateful: web
+	$(CARGO) build --release -p gridcap-server
+	deploy/local/cluster-stateful.sh
 
 ## Build the browser client when it is missing or older than its sources.
 web: $(WEB)/dist/index.html

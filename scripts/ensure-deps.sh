@@ -18,14 +18,15 @@ declare -A PACKAGES=(
 missing=()
 if [[ $what == system || $what == all ]]; then
   for cmd in "${!PACKAGES[@]}"; do
-    command -v "$cmd" >/dev/null 2>&1 || [[ -x /usr/sbin/$cmd ]] || missing+=("${PACKAGES[$cmd]}")
+    PATH=$PATH:/usr/sbin:/sbin command -v "$cmd" >/dev/null 2>&1 || missing+=("${PACKAGES[$cmd]}")
   done
   if ((${#missing[@]})); then
     if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
       echo "ensure-deps: installing ${missing[*]} with apt-get"
       export DEBIAN_FRONTEND=noninteractive
       apt-get update -qq
-      apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+      # RUNLEVEL=1: the packages must not start their daemons (nginx on :80).
+      RUNLEVEL=1 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     else
       echo "ensure-deps: missing ${missing[*]}; install them (Debian: apt-get install ${missing[*]}) or run as root" >&2
       exit 1

@@ -424,6 +424,9 @@ impl GameTask {
     /// Broadcasts every queued event, encoded once, to every connected seat
     /// except `skip` (a joiner whose `joined` snapshot already includes them).
     fn flush_events(&mut self, skip: Option<u64>, now: Timestamp) {
+        // Publish the status before any event leaves: a client that reacts
+        // to `game_over` at once (play again) must find the game completed.
+        self.publish_status();
         while let Some(event) = self.game.poll_event() {
             let frame: Bytes = match codec::encode_server(&event_message(&event, now)) {
                 Ok(f) => f,
