@@ -16,6 +16,8 @@ use game_logic::SettingsBounds;
 use serde::Deserialize;
 use transport::SessionLimits;
 
+use crate::stateless::RedisTarget;
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -35,6 +37,9 @@ pub enum Mode {
     /// A cluster: each game lives in the memory of the node the hash ring
     /// names; any node relays players to it.
     Stateful,
+    /// A cluster: every game lives in Redis, every node serves every player,
+    /// Redis pub/sub carries the events between nodes.
+    Stateless,
 }
 
 /// One cluster member: its id and the address other nodes reach it at.
@@ -79,7 +84,9 @@ pub struct ServeOptions {
 
     /// single: one node, games in memory. stateful: a cluster where each game
     /// lives on the node the consistent-hash ring names, and every node
-    /// relays players to it (needs --node-id and --peers) [default: single].
+    /// relays players to it (needs --node-id and --peers). stateless: every
+    /// game lives in Redis and any node serves any player (needs --redis or
+    /// --redis-cluster) [default: single].
     #[arg(long, env = "GRIDCAP_MODE", value_enum, value_name = "MODE")]
     pub mode: Option<Mode>,
 
@@ -97,6 +104,22 @@ pub struct ServeOptions {
         value_delimiter = ','
     )]
     pub peers: Option<Vec<String>>,
+
+    /// Stateless mode: the Redis server holding the games, e.g.
+    /// `redis://10.0.0.5:6379`.
+    #[arg(long, env = "GRIDCAP_REDIS", value_name = "URL")]
+    pub redis: Option<String>,
+
+    /// Stateless mode: a Redis Cluster, as comma-separated node URLs (any
+    /// subset; the rest is discovered), e.g.
+    /// `redis://10.0.0.5:7000,redis://10.0.0.6:7000`.
+    #[arg(
+        long,
+        env = "GRIDCAP_REDIS_CLUSTER",
+        value_name = "URLS",
+        value_delimiter = ','
+    )]
+    pub redis_cluster: Option<Vec<String>>,
 
     /// How often each node probes its peers' health, in ms [default: 1000].
     #[arg(long, env = "GRIDCAP_PROBE_INTERVAL_MS", value_name = "MS")]
@@ -253,7 +276,7 @@ impl ServeOptions {
             path,
             source: Box::new(source),
         })?;
-        prefer!(self, file; mode, node_id, peers, probe_interval_ms, peer_timeout_ms, listen, web_root, min_players, min_duration_ms, max_duration_ms,
+        prefer!(self, file; mode, node_id, peers, redis, redis_cluster, probe_interval_ms, peer_timeout_ms, listen, web_root, min_players, min_duration_ms, max_duration_ms,
             max_message_bytes, rate_limit, rate_burst, rate_strikes, max_bad_messages,
             ping_interval_ms, idle_timeout_ms, outbox_capacity, write_timeout_ms, close_timeout_ms,
             ws_read_buffer, ws_write_buffer, allowed_origins, max_connections,
@@ -310,8 +333,10 @@ impl ServeOptions {
             return invalid("max-connections must be at least 1");
         }
         let cluster = self.resolve_cluster()?;
+        let stateless = self.resolve_stateless()?;
         Ok(Config {
             cluster,
+            stateless,
             listen: self
                 .listen
                 .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 8080))),
@@ -348,8 +373,60 @@ pub struct ClusterConfig {
 }
 
 impl ServeOptions {
+    fn resolve_stateless(&self) -> Result<Option<StatelessConfig>, ConfigError> {
+        let invalid = |s: &str| Err(ConfigError::Invalid(s.to_owned()));
+        let mode = self.mode.unwrap_or(Mode::Single);
+        if mode != Mode::Stateless {
+            if self.redis.is_some() || self.redis_cluster.is_some() {
+                return invalid("--redis and --redis-cluster need --mode stateless");
+            }
+            return Ok(None);
+        }
+        if self.peers.is_some() {
+            return invalid("--peers is for --mode stateful; stateless nodes only share Redis");
+        }
+        let check = |url: &str| -> Result<String, ConfigError> {
+            let url = url.trim();
+            match redis::Client::open(url) {
+                Ok(_) => Ok(url.to_owned()),
+                Err(e) => Err(ConfigError::Invalid(format!("bad Redis URL {url:?}: {e}"))),
+            }
+        };
+        let redis = match (&self.redis, &self.redis_cluster) {
+            (Some(url), None) => RedisTarget::Single(check(url)?),
+            (None, Some(urls)) => {
+                let urls: Vec<String> = urls
+                    .iter()
+                    .filter(|u| !u.trim().is_empty())
+                    .map(|u| check(u))
+                    .collect::<Result<_, _>>()?;
+                if urls.is_empty() {
+                    return invalid("--redis-cluster needs at least one URL");
+                }
+                RedisTarget::Cluster(urls)
+            }
+            (Some(_), Some(_)) => return invalid("give --redis or --redis-cluster, not both"),
+            (None, None) => {
+                return invalid(
+                    "--mode stateless needs --redis URL or --redis-cluster URL,URL,...",
+                );
+            }
+        };
+        Ok(Some(StatelessConfig {
+            node_id: self
+                .node_id
+                .clone()
+                .filter(|id| !id.trim().is_empty())
+                .unwrap_or_else(|| "stateless".to_owned()),
+            redis,
+        }))
+    }
+
     fn resolve_cluster(&self) -> Result<Option<ClusterConfig>, ConfigError> {
         let mode = self.mode.unwrap_or(Mode::Single);
+        if mode == Mode::Stateless {
+            return Ok(None);
+        }
         if mode == Mode::Single {
             if self.node_id.is_some() || self.peers.is_some() {
                 return Err(ConfigError::Invalid(
@@ -391,11 +468,22 @@ impl ServeOptions {
     }
 }
 
+/// The resolved stateless-cluster settings.
+#[derive(Debug, Clone)]
+pub struct StatelessConfig {
+    /// This node's name in logs and `/api/node` (`--node-id`, optional).
+    pub node_id: String,
+    /// Where the games live.
+    pub redis: RedisTarget,
+}
+
 /// The resolved configuration of one server.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Stateful-cluster settings; `None` in single mode.
+    /// Stateful-cluster settings; `None` in other modes.
     pub cluster: Option<ClusterConfig>,
+    /// Stateless-cluster settings; `None` in other modes.
+    pub stateless: Option<StatelessConfig>,
     /// Where to listen.
     pub listen: SocketAddr,
     /// The browser client's files.
@@ -458,6 +546,54 @@ mod tests {
         assert_eq!(c.limits.rate_per_sec, 9, "the flag wins");
         assert_eq!(c.max_connections, 7, "the file fills the rest");
         assert_eq!(c.allowed_origins, vec!["https://a.example".to_owned()]);
+    }
+
+    #[test]
+    fn stateless_mode_needs_exactly_one_redis_target() {
+        let ok = ServeOptions {
+            mode: Some(Mode::Stateless),
+            redis: Some("redis://127.0.0.1:6379".into()),
+            ..Default::default()
+        };
+        let c = ok.resolve().unwrap();
+        let s = c.stateless.unwrap();
+        assert_eq!(
+            s.redis,
+            RedisTarget::Single("redis://127.0.0.1:6379".into())
+        );
+        assert!(c.cluster.is_none());
+        let cluster = ServeOptions {
+            mode: Some(Mode::Stateless),
+            redis_cluster: Some(vec!["redis://a:1".into(), "redis://b:2".into()]),
+            ..Default::default()
+        };
+        assert!(matches!(
+            cluster.resolve().unwrap().stateless.unwrap().redis,
+            RedisTarget::Cluster(ref urls) if urls.len() == 2
+        ));
+        for bad in [
+            ServeOptions {
+                mode: Some(Mode::Stateless),
+                ..Default::default()
+            },
+            ServeOptions {
+                mode: Some(Mode::Stateless),
+                redis: Some("redis://a:1".into()),
+                redis_cluster: Some(vec!["redis://b:2".into()]),
+                ..Default::default()
+            },
+            ServeOptions {
+                mode: Some(Mode::Stateless),
+                redis: Some("not a url".into()),
+                ..Default::default()
+            },
+            ServeOptions {
+                redis: Some("redis://a:1".into()),
+                ..Default::default()
+            },
+        ] {
+            assert!(bad.resolve().is_err());
+        }
     }
 
     #[test]

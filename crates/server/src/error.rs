@@ -25,6 +25,10 @@ pub enum ServerError {
     /// The server cannot take this now (draining, or a game's queue is full).
     #[error("the server cannot take this now; try again later")]
     Overloaded,
+    /// Stateless mode: Redis, where the games live, did not answer; nothing
+    /// was changed that the client was told about.
+    #[error("the game store is unreachable; try again in a moment")]
+    StoreUnavailable,
 }
 
 impl ServerError {
@@ -36,7 +40,7 @@ impl ServerError {
             ServerError::BadToken => ErrorCode::BadToken,
             ServerError::AlreadyInGame => ErrorCode::AlreadyInGame,
             ServerError::NotInGame => ErrorCode::NotInGame,
-            ServerError::Overloaded => ErrorCode::Overloaded,
+            ServerError::Overloaded | ServerError::StoreUnavailable => ErrorCode::Overloaded,
         };
         error_message(code, self.to_string())
     }

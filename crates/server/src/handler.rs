@@ -4,6 +4,10 @@
 //! In stateful cluster mode a connection whose game lives on another node is
 //! relayed there (see [`crate::cluster::relay`]): from then on its frames
 //! are copied undecoded and this node only enforces the transport limits.
+//!
+//! Where a game is kept is behind one seam, [`Seat`]: a game task of this
+//! node (single and stateful modes) or Redis (stateless mode, see
+//! [`crate::stateless`]). The protocol logic above it is the same for both.
 
 use std::sync::Arc;
 
@@ -24,12 +28,25 @@ use crate::config::Peer;
 use crate::error::ServerError;
 use crate::game_task::{Command, GameHandle};
 use crate::state::AppState;
+use crate::stateless::{self, Backend};
 
-/// The seat a connection holds on this node.
+/// The seat a connection holds, in whichever backend keeps its game.
 #[derive(Debug)]
-struct Seat {
-    game: GameHandle,
-    player: PlayerId,
+enum Seat {
+    /// In a game task of this node.
+    Task { game: GameHandle, player: PlayerId },
+    /// In Redis (stateless mode).
+    Redis(stateless::Seat),
+}
+
+impl Seat {
+    /// Whether this seat's game is in `id`.
+    fn in_game(&self, id: &Uuid) -> bool {
+        match self {
+            Seat::Task { game, .. } => game.id == *id,
+            Seat::Redis(seat) => seat.game == *id,
+        }
+    }
 }
 
 /// One connection's view: which seat it holds, if any, or where it is relayed.
@@ -60,21 +77,48 @@ impl PlayerSession {
     /// Frees the connection for a new game: fine when it holds no seat or
     /// its game is completed (it then leaves that game), refused otherwise.
     async fn free_for_new_game(&mut self) -> Result<(), ServerError> {
-        let Some(seat) = &self.seat else {
-            return Ok(());
+        let completed = match &self.seat {
+            None => return Ok(()),
+            Some(Seat::Task { game, .. }) => game.status() == Status::Completed,
+            Some(Seat::Redis(seat)) => self
+                .backend()
+                .is_ok_and(|b| b.status(seat) == Some(Status::Completed)),
         };
-        if seat.game.status() != Status::Completed {
+        if !completed {
             return Err(ServerError::AlreadyInGame);
         }
-        let leave = Command::Leave {
-            player: seat.player,
-            conn: self.conn,
-        };
-        if let Err(e) = seat.game.send(leave).await {
-            debug!(conn = self.conn, "leaving a finished game: {e}");
+        if let Some(seat) = self.seat.take() {
+            self.leave_seat(seat).await;
         }
-        self.seat = None;
         Ok(())
+    }
+
+    /// Gives up `seat` (`leave`).
+    async fn leave_seat(&self, seat: Seat) {
+        match seat {
+            Seat::Task { game, player } => {
+                let leave = Command::Leave {
+                    player,
+                    conn: self.conn,
+                };
+                if let Err(e) = game.send(leave).await {
+                    debug!(conn = self.conn, "leave after the game ended: {e}");
+                }
+            }
+            Seat::Redis(seat) => {
+                if let Ok(backend) = self.backend() {
+                    backend.leave(seat, self.conn).await;
+                }
+            }
+        }
+    }
+
+    /// The stateless backend (only reached in stateless mode).
+    fn backend(&self) -> Result<&Arc<Backend>, ServerError> {
+        self.state
+            .stateless
+            .as_ref()
+            .ok_or(ServerError::UnknownGame)
     }
 
     /// Where a game id points: a local handle, or the peer to relay to.
@@ -152,6 +196,11 @@ impl PlayerSession {
                 None => Err(ServerError::Overloaded),
             };
         }
+        if let Some(backend) = &self.state.stateless {
+            let seat = backend.create(self.conn, outbox, name, settings).await?;
+            self.seat = Some(Seat::Redis(seat));
+            return Ok(());
+        }
         let id = self
             .state
             .cluster
@@ -159,7 +208,7 @@ impl PlayerSession {
             .map_or_else(Uuid::new_v4, |c| c.new_local_id());
         let game = self.state.registry.create(id, settings, name, outbox);
         let player = game_logic::PlayerId::FIRST;
-        self.seat = Some(Seat { game, player });
+        self.seat = Some(Seat::Task { game, player });
         Ok(())
     }
 
@@ -171,6 +220,12 @@ impl PlayerSession {
         outbox: &Outbox,
     ) -> Result<(), ServerError> {
         self.free_for_new_game().await?;
+        if let Some(backend) = &self.state.stateless {
+            let name = PlayerName::new(name)?;
+            let seat = backend.join(self.conn, outbox, game, name).await?;
+            self.seat = Some(Seat::Redis(seat));
+            return Ok(());
+        }
         let handle = match self.locate(game)? {
             Located::Local(handle) => handle,
             Located::Remote(peer) => return self.relay_to(&peer, frame, outbox).await,
@@ -184,7 +239,7 @@ impl PlayerSession {
                 reply,
             })
             .await?;
-        self.seat = Some(Seat {
+        self.seat = Some(Seat::Task {
             game: handle,
             player,
         });
@@ -201,11 +256,16 @@ impl PlayerSession {
         let same_game = self
             .seat
             .as_ref()
-            .is_some_and(|s| Uuid::parse_str(game).is_ok_and(|id| id == s.game.id));
+            .is_some_and(|s| Uuid::parse_str(game).is_ok_and(|id| s.in_game(&id)));
         if !same_game {
             // Resuming the seat this connection holds is a resync (after a
             // seq gap), allowed at any time; another game needs a free connection.
             self.free_for_new_game().await?;
+        }
+        if let Some(backend) = &self.state.stateless {
+            let seat = backend.resume(self.conn, outbox, game, token).await?;
+            self.seat = Some(Seat::Redis(seat));
+            return Ok(());
         }
         let handle = match self.locate(game)? {
             Located::Local(handle) => handle,
@@ -219,20 +279,52 @@ impl PlayerSession {
                 reply,
             })
             .await?;
-        self.seat = Some(Seat {
+        self.seat = Some(Seat::Task {
             game: handle,
             player,
         });
         Ok(())
     }
 
-    /// Sends a command for this connection's seat.
-    async fn to_game(
+    /// The host starts the round.
+    async fn start(&self) -> Result<(), ServerError> {
+        match self.seat.as_ref().ok_or(ServerError::NotInGame)? {
+            Seat::Task { game, player } => {
+                let start = Command::Start {
+                    player: *player,
+                    conn: self.conn,
+                };
+                game.send(start).await
+            }
+            Seat::Redis(seat) => self.backend()?.start(seat).await,
+        }
+    }
+
+    /// A capture attempt; refusals are answered `rejected` by the backend.
+    async fn capture(
         &self,
-        make: impl FnOnce(PlayerId, u64) -> Command,
+        cell: i64,
+        reference: Option<u32>,
+        outbox: &Outbox,
     ) -> Result<(), ServerError> {
-        let seat = self.seat.as_ref().ok_or(ServerError::NotInGame)?;
-        seat.game.send(make(seat.player, self.conn)).await
+        let received = Instant::now();
+        match self.seat.as_ref().ok_or(ServerError::NotInGame)? {
+            Seat::Task { game, player } => {
+                let capture = Command::Capture {
+                    player: *player,
+                    conn: self.conn,
+                    cell,
+                    reference,
+                    received,
+                };
+                game.send(capture).await
+            }
+            Seat::Redis(seat) => {
+                self.backend()?
+                    .capture(seat, cell, reference, received, outbox)
+                    .await
+            }
+        }
     }
 }
 
@@ -284,30 +376,13 @@ impl Handler for PlayerSession {
             }
             ClientMessage::Join { game, name } => self.join(&game, &name, frame, outbox).await,
             ClientMessage::Resume { game, token } => self.resume(&game, token, frame, outbox).await,
-            ClientMessage::Start {} => {
-                self.to_game(|player, conn| Command::Start { player, conn })
-                    .await
-            }
+            ClientMessage::Start {} => self.start().await,
             ClientMessage::Capture { cell, reference } => {
-                let received = Instant::now();
-                self.to_game(|player, conn| Command::Capture {
-                    player,
-                    conn,
-                    cell,
-                    reference,
-                    received,
-                })
-                .await
+                self.capture(cell, reference, outbox).await
             }
             ClientMessage::Leave {} => {
                 if let Some(seat) = self.seat.take() {
-                    let leave = Command::Leave {
-                        player: seat.player,
-                        conn: self.conn,
-                    };
-                    if let Err(e) = seat.game.send(leave).await {
-                        debug!(conn = self.conn, "leave after the game ended: {e}");
-                    }
+                    self.leave_seat(seat).await;
                 }
                 return Flow::Close(CLOSE_NORMAL, "left the game".to_owned());
             }
@@ -327,14 +402,22 @@ impl Handler for PlayerSession {
     }
 
     async fn on_close(self) {
-        if let Some(seat) = self.seat {
-            let gone = Command::Disconnected {
-                player: seat.player,
-                conn: self.conn,
-            };
-            if let Err(e) = seat.game.send(gone).await {
-                debug!(conn = self.conn, "disconnect after the game ended: {e}");
+        match self.seat {
+            Some(Seat::Task { game, player }) => {
+                let gone = Command::Disconnected {
+                    player,
+                    conn: self.conn,
+                };
+                if let Err(e) = game.send(gone).await {
+                    debug!(conn = self.conn, "disconnect after the game ended: {e}");
+                }
             }
+            Some(Seat::Redis(seat)) => {
+                if let Some(backend) = &self.state.stateless {
+                    backend.disconnect(seat, self.conn);
+                }
+            }
+            None => {}
         }
         // Dropping the relay closes the connection to the game's node.
     }

@@ -43,10 +43,13 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// 200 while this node takes games; 503 while draining.
+/// 200 while this node takes games; 503 while draining, or in stateless
+/// mode while Redis is unreachable.
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     if state.is_draining() {
         (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response()
+    } else if !state.is_ready() {
+        (StatusCode::SERVICE_UNAVAILABLE, "Redis unreachable\n").into_response()
     } else {
         (StatusCode::OK, "ready\n").into_response()
     }
@@ -54,7 +57,7 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
 
 /// Prometheus text format.
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    let (waiting, active, completed) = state.registry.counts();
+    let (waiting, active, completed) = state.game_counts();
     crate::metrics::games(waiting, active, completed);
     match &state.metrics {
         Some(handle) => (
@@ -83,6 +86,20 @@ async fn game(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Res
         )
             .into_response();
     };
+    if let Some(backend) = &state.stateless {
+        return match backend.snapshot(&id).await {
+            Ok(Some(snapshot)) => axum::Json(snapshot).into_response(),
+            Ok(None) => (StatusCode::NOT_FOUND, "unknown game\n").into_response(),
+            Err(e) => {
+                tracing::debug!("cannot read a game from Redis: {e}");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the game store is unreachable; try again in a moment\n",
+                )
+                    .into_response()
+            }
+        };
+    }
     if let Some(cluster) = &state.cluster
         && let Placement::Remote(peer) = cluster.place(&id)
     {

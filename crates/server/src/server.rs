@@ -70,7 +70,7 @@ async fn drain(state: &Arc<AppState>) {
     info!(timeout = ?state.config.drain_timeout, "draining: waiting for active games to finish");
     let mut tick = interval(Duration::from_millis(100));
     loop {
-        let (_, active, _) = state.registry.counts();
+        let (_, active, _) = state.game_counts();
         if active == 0 {
             break;
         }

@@ -12,6 +12,7 @@ use crate::clock::Clock;
 use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::registry::Registry;
+use crate::stateless::Backend;
 
 /// Shared state of one server instance.
 #[derive(Debug)]
@@ -22,6 +23,8 @@ pub struct AppState {
     pub registry: Registry,
     /// The cluster this node belongs to; `None` in single mode.
     pub cluster: Option<Arc<Cluster>>,
+    /// The Redis backend in stateless mode; `None` in the other modes.
+    pub stateless: Option<Arc<Backend>>,
     /// One permit per open WebSocket connection (`max_connections`).
     pub connections: Arc<Semaphore>,
     /// Source of connection ids.
@@ -42,6 +45,10 @@ impl AppState {
         let clock = Clock::new();
         Arc::new(AppState {
             cluster: config.cluster.as_ref().map(|c| Arc::new(Cluster::new(c))),
+            stateless: config
+                .stateless
+                .as_ref()
+                .map(|s| Backend::launch(s.redis.clone(), clock, stop_games.clone())),
             connections: Arc::new(Semaphore::new(config.max_connections)),
             registry: Registry::new(clock, stop_games),
             config,
@@ -70,21 +77,33 @@ impl AppState {
             .saturating_sub(self.connections.available_permits())
     }
 
+    /// Games by status (waiting, active, completed): in this node's memory,
+    /// or in stateless mode those this node has players in.
+    pub fn game_counts(&self) -> (usize, usize, usize) {
+        match &self.stateless {
+            Some(backend) => backend.counts(),
+            None => self.registry.counts(),
+        }
+    }
+
+    /// Whether the node takes games: not draining, and in stateless mode
+    /// Redis reachable.
+    pub fn is_ready(&self) -> bool {
+        !self.is_draining() && self.stateless.as_ref().is_none_or(|b| b.is_ready())
+    }
+
     /// This node's own report, as `/api/node` serves it.
     pub fn node_info(&self) -> crate::cluster::membership::NodeInfo {
         use crate::cluster::membership::{GameCounts, NodeInfo};
-        let (waiting, active, completed) = self.registry.counts();
+        let (waiting, active, completed) = self.game_counts();
+        let (id, mode) = match (&self.cluster, &self.config.stateless) {
+            (Some(c), _) => (c.node_id.clone(), "stateful"),
+            (None, Some(s)) => (s.node_id.clone(), "stateless"),
+            (None, None) => ("single".to_owned(), "single"),
+        };
         NodeInfo {
-            id: self
-                .cluster
-                .as_ref()
-                .map_or_else(|| "single".to_owned(), |c| c.node_id.clone()),
-            mode: if self.cluster.is_some() {
-                "stateful"
-            } else {
-                "single"
-            }
-            .to_owned(),
+            id,
+            mode: mode.to_owned(),
             draining: self.is_draining(),
             games: GameCounts {
                 waiting: waiting as u64,

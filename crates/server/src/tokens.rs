@@ -20,6 +20,12 @@ impl TokenHash {
         TokenHash(Sha256::digest(token.as_bytes()).into())
     }
 
+    /// The hash in lowercase hex, as stateless mode stores it in Redis
+    /// (where any node can check a resume against it).
+    pub fn hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
     /// Compares without an early exit, so timing tells nothing.
     pub fn matches(&self, other: &TokenHash) -> bool {
         self.0

@@ -1,0 +1,31 @@
+-- resume: ARGV[3] token hash, [4] holder. Game::can_resume then
+-- set_connected(true); the previous holder, on whatever node, is told to
+-- close with 4001 by a 'K<seat>,<new holder>' message on the channel.
+if redis.call('EXISTS', key) == 0 then
+  return refuse('unknown_game')
+end
+settle()
+local seat = nil
+for i = 0, 7 do
+  if redis.call('HGET', key, 'k' .. i) == ARGV[3] then seat = i break end
+end
+if seat == nil then
+  set_ttl()
+  return refuse('bad_token')
+end
+if redis.call('HGET', key, 'l' .. seat) == '1' then
+  set_ttl()
+  return refuse('not_in_game')
+end
+local old = redis.call('HGET', key, 'h' .. seat)
+redis.call('HSET', key, 'h' .. seat, ARGV[4])
+if old and old ~= ARGV[4] then
+  redis.call(publish, chan, 'K' .. seat .. ',' .. ARGV[4])
+end
+if redis.call('HGET', key, 'st') ~= 'c' and redis.call('HGET', key, 'c' .. seat) ~= '1' then
+  redis.call('HSET', key, 'c' .. seat, 1)
+  redis.call('HDEL', key, 'un')
+  emit({ t = 'presence', seq = next_seq(), player = seat, connected = true })
+end
+set_ttl()
+return with_state('ok', seat)

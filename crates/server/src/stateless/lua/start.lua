@@ -1,0 +1,34 @@
+-- start: ARGV[3] seat, [4] holder. Game::start.
+if redis.call('EXISTS', key) == 0 then
+  return refuse('unknown_game')
+end
+settle()
+local seat = tonumber(ARGV[3])
+if not holds(seat, ARGV[4]) then
+  set_ttl()
+  return refuse('stale')
+end
+if redis.call('HGET', key, 'l' .. seat) == '1' then
+  set_ttl()
+  return refuse('not_in_game')
+end
+local status = redis.call('HGET', key, 'st')
+local code = nil
+if status ~= 'w' then
+  code = 'already_started'
+elseif num('host') ~= seat then
+  code = 'not_host'
+else
+  local connected = 0
+  for i = 0, 7 do
+    if seated(i) and redis.call('HGET', key, 'c' .. i) == '1' then connected = connected + 1 end
+  end
+  if connected < num('minp') then code = 'not_enough_players' end
+end
+if code then
+  set_ttl()
+  return refuse(code)
+end
+begin()
+set_ttl()
+return refuse('ok')

@@ -1,0 +1,498 @@
+//! Stateless cluster mode: every game lives in Redis, every node serves
+//! every player, and Redis pub/sub carries the events between nodes.
+//!
+//! - [`scripts`]: the Lua scripts (in `lua/`), the only writers of game
+//!   state, and the parsing of their answers.
+//! - [`store`]: the command connection and the script calls.
+//! - [`pubsub`]: the subscription connection, its ordered subscribe and
+//!   unsubscribe, and its recovery after a drop.
+//! - [`rooms`]: the games this node has players in, and the fan-out of their
+//!   events, filtered by seq per connection.
+//! - [`timers`]: the finish timer every node runs for its active games.
+//!
+//! [`Backend`] ties them together for the session handler. What a node
+//! keeps in memory is only routing (who is connected here, to which game);
+//! losing a node loses no game: its players reconnect anywhere and resume.
+//! A node that cannot reach Redis answers `overloaded` and reports itself
+//! not ready; it never acknowledges what Redis did not.
+
+pub mod pubsub;
+pub mod rooms;
+pub mod scripts;
+pub mod store;
+pub mod timers;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use game_logic::{Cell, PlayerId, PlayerName, Settings, Status};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+use transport::convert::{game_snapshot, refusal_message};
+use transport::protocol::GameSnapshot;
+use transport::{Outbox, ServerMessage, codec};
+use uuid::Uuid;
+
+use crate::clock::Clock;
+use crate::error::ServerError;
+use crate::metrics as m;
+use crate::tokens::{self, TokenHash};
+use pubsub::{Push, Recovery, Subscriber};
+use rooms::{Followup, Member, Rooms};
+use scripts::{Answer, ChannelMessage, Code};
+use store::Store;
+
+/// Where Redis is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedisTarget {
+    /// One server, `redis://HOST:PORT`.
+    Single(String),
+    /// A Redis Cluster, any of its nodes' URLs.
+    Cluster(Vec<String>),
+}
+
+/// Why Redis could not serve a request. Players see `overloaded`.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Redis is unreachable, timed out or failed the command.
+    #[error("Redis unavailable: {0}")]
+    Unavailable(String),
+    /// Redis answered something the scripts never answer (a bug or a
+    /// foreign writer).
+    #[error("unexpected answer from Redis: {0}")]
+    Reply(String),
+}
+
+impl From<redis::RedisError> for StoreError {
+    fn from(e: redis::RedisError) -> StoreError {
+        StoreError::Unavailable(e.to_string())
+    }
+}
+
+/// Attempts at telling Redis a connection went away, while it is down.
+const DISCONNECT_ATTEMPTS: u32 = 20;
+
+/// The seat a connection holds in a game kept in Redis.
+#[derive(Debug)]
+pub struct Seat {
+    /// The game.
+    pub game: Uuid,
+    /// The seat.
+    pub player: PlayerId,
+    /// How the scripts know this connection (`<node instance>/<conn>`).
+    holder: String,
+}
+
+/// The stateless backend of one node.
+#[derive(Debug)]
+pub struct Backend {
+    /// Script calls.
+    store: Arc<Store>,
+    /// Local players by game.
+    rooms: Rooms,
+    /// The subscription task.
+    subscriber: Subscriber,
+    /// Unique per process, so that holders of different nodes (or of a
+    /// restarted node) never collide.
+    instance: String,
+}
+
+/// What the subscription task calls back into (without owning the backend).
+struct Hooks(std::sync::Weak<Backend>);
+
+impl Recovery for Hooks {
+    fn rooms(&self) -> Vec<Uuid> {
+        self.0.upgrade().map(|b| b.rooms.ids()).unwrap_or_default()
+    }
+
+    fn has_room(&self, id: &Uuid) -> bool {
+        self.0.upgrade().is_some_and(|b| b.rooms.contains(id))
+    }
+
+    fn resync_all(&self) {
+        if let Some(backend) = self.0.upgrade() {
+            for id in backend.rooms.mark_all_stale() {
+                backend.resync(id);
+            }
+        }
+    }
+}
+
+impl Backend {
+    /// Starts the backend's tasks (connections, health, pushes); they stop
+    /// with `stop`. Connections are made in the background: until Redis
+    /// answers, requests get `overloaded` and `/readyz` is 503.
+    pub fn launch(target: RedisTarget, clock: Clock, stop: CancellationToken) -> Arc<Backend> {
+        let (push_tx, mut push_rx) = mpsc::unbounded_channel();
+        let store = Arc::new(Store::new(&target, clock));
+        tokio::spawn(store.clone().run_health(target.clone(), stop.clone()));
+        let backend = Arc::new_cyclic(|weak: &std::sync::Weak<Backend>| {
+            let hooks: Arc<dyn Recovery> = Arc::new(Hooks(weak.clone()));
+            Backend {
+                store,
+                rooms: Rooms::new(),
+                subscriber: Subscriber::start(target, push_tx, hooks, stop.clone()),
+                instance: Uuid::new_v4().simple().to_string(),
+            }
+        });
+        let weak = Arc::downgrade(&backend);
+        tokio::spawn(async move {
+            loop {
+                let push = tokio::select! {
+                    () = stop.cancelled() => return,
+                    push = push_rx.recv() => match push {
+                        Some(p) => p,
+                        None => return,
+                    },
+                };
+                let Some(backend) = weak.upgrade() else {
+                    return;
+                };
+                match pubsub::classify(push) {
+                    Some(Push::Message(d)) => backend.deliver(d.game, &d.payload),
+                    Some(Push::Disconnected) => backend.subscriber.recover(),
+                    None => {}
+                }
+            }
+        });
+        backend
+    }
+
+    /// Whether both Redis connections answer (`/readyz`).
+    pub fn is_ready(&self) -> bool {
+        self.store.is_healthy() && self.subscriber.is_healthy()
+    }
+
+    /// Games with players here, by status: (waiting, active, completed).
+    pub fn counts(&self) -> (usize, usize, usize) {
+        self.rooms.counts()
+    }
+
+    fn holder(&self, conn: u64) -> String {
+        format!("{}/{conn}", self.instance)
+    }
+
+    fn deliver(self: &Arc<Self>, game: Uuid, payload: &bytes::Bytes) {
+        match ChannelMessage::parse(payload) {
+            Some(message) => {
+                let follow = self.rooms.dispatch(&game, message);
+                self.follow(game, follow);
+            }
+            None => warn!(%game, "malformed message on a game channel"),
+        }
+    }
+
+    fn follow(self: &Arc<Self>, game: Uuid, follow: Followup) {
+        if let Some(ends) = follow.timer {
+            timers::arm(self, game, ends);
+        }
+        if follow.resync {
+            self.resync(game);
+        }
+        if follow.unsubscribe {
+            self.subscriber.unsubscribe(game);
+        }
+    }
+
+    /// Brings the stale members of `game` up to date with a fresh snapshot,
+    /// retrying while Redis is unreachable.
+    fn resync(self: &Arc<Self>, game: Uuid) {
+        if !self.rooms.begin_resync(&game) {
+            return;
+        }
+        let backend = self.clone();
+        tokio::spawn(async move {
+            loop {
+                match backend.store.snapshot(&game).await {
+                    Ok(Answer {
+                        code: Code::Ok,
+                        game: Some(state),
+                        now,
+                        ..
+                    }) => {
+                        let follow = backend.rooms.resync(&game, &state, now);
+                        backend.follow(game, follow);
+                        return;
+                    }
+                    Ok(answer) => {
+                        debug!(%game, code = ?answer.code, "resync found no game");
+                        let follow = backend.rooms.drop_stale(&game);
+                        backend.follow(game, follow);
+                        return;
+                    }
+                    Err(e) => {
+                        debug!(%game, "resync failed, retrying: {e}");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        if !backend.rooms.contains(&game) {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    /// Seats `conn` in game `id` with `ask` (a create, join or resume
+    /// script): subscribes first, so that no event after the snapshot can
+    /// be missed, then queues `joined` and the events after it.
+    async fn seat(
+        self: &Arc<Self>,
+        id: Uuid,
+        conn: u64,
+        outbox: &Outbox,
+        token: String,
+        ask: Ask<'_>,
+    ) -> Result<Option<Seat>, ServerError> {
+        let subscribed = self.rooms.enter(id);
+        let subscriber = self.subscriber.clone();
+        if let Err(e) = subscribed
+            .get_or_try_init(|| subscriber.subscribe(id))
+            .await
+        {
+            debug!(game = %id, "cannot subscribe: {e}");
+            let follow = self.rooms.abandon(&id);
+            self.follow(id, follow);
+            return Err(ServerError::StoreUnavailable);
+        }
+        let holder = self.holder(conn);
+        let answer = match ask {
+            Ask::Create { name, settings } => {
+                let hash = TokenHash::of(&token).hex();
+                self.store.create(&id, name, settings, &hash, &holder).await
+            }
+            Ask::Join { name } => {
+                let hash = TokenHash::of(&token).hex();
+                self.store.join(&id, name, &hash, &holder).await
+            }
+            Ask::Resume => {
+                let hash = TokenHash::of(&token).hex();
+                self.store.resume(&id, &hash, &holder).await
+            }
+        };
+        let refused = |e: ServerError| {
+            let follow = self.rooms.abandon(&id);
+            self.follow(id, follow);
+            Err(e)
+        };
+        let answer = match answer {
+            Ok(a) => a,
+            Err(e) => {
+                debug!(game = %id, "seating failed: {e}");
+                return refused(ServerError::StoreUnavailable);
+            }
+        };
+        if answer.code == Code::Exists {
+            // A UUID collision: the caller draws another id.
+            let follow = self.rooms.abandon(&id);
+            self.follow(id, follow);
+            return Ok(None);
+        }
+        if let Err(e) = outcome(answer.code) {
+            return refused(e);
+        }
+        let (Some(player), Some(state)) = (answer.seat, answer.game.as_ref()) else {
+            return refused(ServerError::StoreUnavailable);
+        };
+        let joined = ServerMessage::Joined {
+            game: game_snapshot(&id.to_string(), &state.snapshot(), answer.now),
+            you: u8::from(player),
+            token: token.clone(),
+        };
+        let frame = match codec::encode_server(&joined) {
+            Ok(f) => f,
+            Err(e) => {
+                warn!("cannot encode joined: {e}");
+                return refused(ServerError::StoreUnavailable);
+            }
+        };
+        let member = Member::new(outbox.clone(), player, holder.clone(), token);
+        let follow = self.rooms.attach(id, conn, member, state, frame);
+        self.follow(id, follow);
+        Ok(Some(Seat {
+            game: id,
+            player,
+            holder,
+        }))
+    }
+
+    /// Creates a game hosted by `conn`.
+    pub async fn create(
+        self: &Arc<Self>,
+        conn: u64,
+        outbox: &Outbox,
+        name: PlayerName,
+        settings: Settings,
+    ) -> Result<Seat, ServerError> {
+        loop {
+            let id = Uuid::new_v4();
+            let (token, _) = tokens::issue();
+            let ask = Ask::Create {
+                name: &name,
+                settings: &settings,
+            };
+            if let Some(seat) = self.seat(id, conn, outbox, token, ask).await? {
+                m::game_created();
+                return Ok(seat);
+            }
+        }
+    }
+
+    /// Seats `conn` in the waiting game `game`.
+    pub async fn join(
+        self: &Arc<Self>,
+        conn: u64,
+        outbox: &Outbox,
+        game: &str,
+        name: PlayerName,
+    ) -> Result<Seat, ServerError> {
+        let id = Uuid::parse_str(game).map_err(|_| ServerError::UnknownGame)?;
+        let (token, _) = tokens::issue();
+        self.seat(id, conn, outbox, token, Ask::Join { name: &name })
+            .await?
+            .ok_or(ServerError::UnknownGame)
+    }
+
+    /// Gives `conn` the seat of `token` in `game`.
+    pub async fn resume(
+        self: &Arc<Self>,
+        conn: u64,
+        outbox: &Outbox,
+        game: &str,
+        token: String,
+    ) -> Result<Seat, ServerError> {
+        let id = Uuid::parse_str(game).map_err(|_| ServerError::UnknownGame)?;
+        self.seat(id, conn, outbox, token, Ask::Resume)
+            .await?
+            .ok_or(ServerError::UnknownGame)
+    }
+
+    /// The game's status as this node last saw it.
+    pub fn status(&self, seat: &Seat) -> Option<Status> {
+        self.rooms.status(&seat.game)
+    }
+
+    /// The host starts the round.
+    pub async fn start(&self, seat: &Seat) -> Result<(), ServerError> {
+        let answer = self
+            .store
+            .start(&seat.game, seat.player, &seat.holder)
+            .await
+            .map_err(|_| ServerError::StoreUnavailable)?;
+        outcome(answer.code)
+    }
+
+    /// A capture; refusals are answered `rejected` here, with the client's
+    /// cell and ref, as the game task does.
+    pub async fn capture(
+        &self,
+        seat: &Seat,
+        cell: i64,
+        reference: Option<u32>,
+        received: Instant,
+        outbox: &Outbox,
+    ) -> Result<(), ServerError> {
+        let result = match Cell::try_from(cell) {
+            Ok(c) => {
+                let answer = self
+                    .store
+                    .capture(&seat.game, seat.player, &seat.holder, c)
+                    .await
+                    .map_err(|_| ServerError::StoreUnavailable)?;
+                outcome(answer.code)
+            }
+            Err(e) => Err(ServerError::Game(e)),
+        };
+        match result {
+            Ok(()) => {
+                m::capture_accepted();
+                m::capture_latency(received.elapsed());
+                Ok(())
+            }
+            Err(ServerError::Game(e)) => {
+                m::capture_rejected(e);
+                match codec::encode_server(&refusal_message(e, cell, reference)) {
+                    Ok(frame) => {
+                        if let Err(e) = outbox.push(frame) {
+                            debug!(conn = outbox.id(), "rejection dropped: {e}");
+                        }
+                    }
+                    Err(e) => warn!("cannot encode a rejection: {e}"),
+                }
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `conn` leaves its seat (and stops hearing the game first).
+    pub async fn leave(self: &Arc<Self>, seat: Seat, conn: u64) {
+        let follow = self.rooms.detach(&seat.game, conn);
+        self.follow(seat.game, follow);
+        if let Err(e) = self
+            .store
+            .leave(&seat.game, seat.player, &seat.holder)
+            .await
+        {
+            warn!(game = %seat.game, "a leave was lost while Redis was unreachable: {e}");
+        }
+    }
+
+    /// `conn` ended without leaving: its seat is marked disconnected,
+    /// retried in the background while Redis is unreachable.
+    pub fn disconnect(self: &Arc<Self>, seat: Seat, conn: u64) {
+        let follow = self.rooms.detach(&seat.game, conn);
+        self.follow(seat.game, follow);
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            for attempt in 0..DISCONNECT_ATTEMPTS {
+                match store
+                    .disconnect(&seat.game, seat.player, &seat.holder)
+                    .await
+                {
+                    Ok(_) => return,
+                    Err(e) => {
+                        debug!(game = %seat.game, attempt, "disconnect not recorded yet: {e}");
+                        tokio::time::sleep(Duration::from_millis(250)).await;
+                    }
+                }
+            }
+            warn!(game = %seat.game, "gave up recording a disconnect");
+        });
+    }
+
+    /// The game as the HTTP API shows it; `Ok(None)` when unknown.
+    pub async fn snapshot(&self, id: &Uuid) -> Result<Option<GameSnapshot>, StoreError> {
+        let answer = self.store.snapshot(id).await?;
+        Ok(answer
+            .game
+            .filter(|_| answer.code == Code::Ok)
+            .map(|g| game_snapshot(&id.to_string(), &g.snapshot(), answer.now)))
+    }
+}
+
+/// Which script seats a connection.
+enum Ask<'a> {
+    Create {
+        name: &'a PlayerName,
+        settings: &'a Settings,
+    },
+    Join {
+        name: &'a PlayerName,
+    },
+    Resume,
+}
+
+/// A script's code as the session sees it: a stale command is dropped
+/// silently (the connection was replaced), as the game task does.
+fn outcome(code: Code) -> Result<(), ServerError> {
+    match code {
+        Code::Ok | Code::Stale => Ok(()),
+        Code::Refused(e) => Err(ServerError::Game(e)),
+        Code::UnknownGame => Err(ServerError::UnknownGame),
+        Code::BadToken => Err(ServerError::BadToken),
+        // Only `create` answers it, and `seat` handles it first.
+        Code::Exists => Err(ServerError::Overloaded),
+    }
+}

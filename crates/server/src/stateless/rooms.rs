@@ -1,0 +1,548 @@
+//! The games this node has players in ("rooms"), and the fan-out of their
+//! events to those players.
+//!
+//! A node subscribes to a game's channel while it has players in it. Events
+//! arrive already encoded; one `Bytes` is shared by every local outbox.
+//!
+//! **Ordering.** A joiner's `joined` snapshot is taken by the script at some
+//! seq N, while the events after N travel on the channel and may arrive
+//! before or after the script's answer. So each member keeps the seq it has
+//! seen: it gets exactly the events `> N`, in order. The room keeps its last
+//! few events so that events that overtook the answer are replayed when the
+//! member attaches. A gap (an event lost while the subscription was down)
+//! marks the member stale: it gets nothing until a fresh `joined` (a
+//! resync) brings it up to date, so no client ever applies events on top of
+//! a wrong board.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use game_logic::{PlayerId, Status, Timestamp};
+use tokio::sync::OnceCell;
+use tokio::task::AbortHandle;
+use tracing::debug;
+use transport::convert::game_snapshot;
+use transport::{Outbox, ServerMessage, codec};
+use uuid::Uuid;
+
+use super::scripts::{ChannelMessage, StoredGame};
+use crate::metrics as m;
+
+/// Events a room remembers for members that attach after them.
+const RECENT: usize = 64;
+
+/// One local connection holding a seat in a room's game.
+#[derive(Debug)]
+pub struct Member {
+    /// Where its frames go.
+    pub outbox: Outbox,
+    /// Its seat.
+    pub seat: PlayerId,
+    /// The holder id the scripts know it by (`<node instance>/<conn>`).
+    pub holder: String,
+    /// Its resume token, to put in a resync's `joined`. Never logged.
+    token: String,
+    /// The seq of the last event it has (from its snapshot or the channel).
+    last: u64,
+    /// Missed an event: waits for a fresh snapshot.
+    stale: bool,
+}
+
+impl Member {
+    /// A member about to attach.
+    pub fn new(outbox: Outbox, seat: PlayerId, holder: String, token: String) -> Member {
+        Member {
+            outbox,
+            seat,
+            holder,
+            token,
+            last: 0,
+            stale: false,
+        }
+    }
+
+    /// Queues `frame` if it is the next event for this member.
+    fn offer(&mut self, seq: u64, frame: &Bytes) -> Offer {
+        if self.stale || seq <= self.last {
+            return Offer::Skipped;
+        }
+        if seq != self.last + 1 {
+            self.stale = true;
+            return Offer::Gap;
+        }
+        self.last = seq;
+        match self.outbox.push(frame.clone()) {
+            Ok(()) => Offer::Queued,
+            Err(e) => {
+                debug!(conn = self.outbox.id(), "event not queued: {e}");
+                Offer::Skipped
+            }
+        }
+    }
+}
+
+enum Offer {
+    Queued,
+    Skipped,
+    Gap,
+}
+
+#[derive(Debug, Default)]
+struct Room {
+    /// Local connections in the game, by connection id.
+    members: HashMap<u64, Member>,
+    /// Sessions between `enter` and `attach`/`abandon`: keep the room (and
+    /// its subscription) while their script runs.
+    entering: usize,
+    /// Initialised once the channel subscription is confirmed.
+    subscribed: Arc<OnceCell<()>>,
+    /// Status, deadline and seq as of the newest event or snapshot seen.
+    status: Option<Status>,
+    ends_at: Option<Timestamp>,
+    seq: u64,
+    /// The last events, oldest first, for late attachers.
+    recent: VecDeque<(u64, Bytes)>,
+    /// The finish timer, once armed.
+    timer: Option<AbortHandle>,
+    timer_armed: bool,
+    /// A resync of stale members is under way.
+    resyncing: bool,
+}
+
+impl Room {
+    fn note(&mut self, seq: u64, status: Status, ends_at: Option<Timestamp>) {
+        if seq >= self.seq || self.status.is_none() {
+            self.seq = seq;
+            self.status = Some(status);
+            self.ends_at = ends_at;
+        }
+    }
+
+    /// The deadline to arm a timer for, once per room.
+    fn wants_timer(&mut self) -> Option<Timestamp> {
+        if self.status == Some(Status::Active) && !self.timer_armed {
+            let ends = self.ends_at?;
+            self.timer_armed = true;
+            return Some(ends);
+        }
+        None
+    }
+
+    fn idle(&self) -> bool {
+        self.members.is_empty() && self.entering == 0
+    }
+
+    /// Replays the remembered events after `member.last`.
+    fn replay(&self, member: &mut Member) {
+        for (seq, frame) in &self.recent {
+            if let Offer::Gap = member.offer(*seq, frame) {
+                break;
+            }
+        }
+    }
+}
+
+/// What a caller must do after a room operation.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Followup {
+    /// Arm the finish timer for this deadline.
+    pub timer: Option<Timestamp>,
+    /// A member missed events: fetch a snapshot and resync.
+    pub resync: bool,
+    /// The room is gone: unsubscribe from its channel.
+    pub unsubscribe: bool,
+}
+
+/// Every room of this node.
+#[derive(Debug, Default)]
+pub struct Rooms {
+    rooms: Mutex<HashMap<Uuid, Room>>,
+}
+
+impl Rooms {
+    /// No rooms.
+    pub fn new() -> Rooms {
+        Rooms::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<Uuid, Room>> {
+        // Critical sections leave the map consistent at every step.
+        self.rooms.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A session is about to seat a connection in game `id`: keeps the room
+    /// and returns its subscription cell (to initialise by subscribing).
+    pub fn enter(&self, id: Uuid) -> Arc<OnceCell<()>> {
+        let mut rooms = self.lock();
+        let room = rooms.entry(id).or_default();
+        room.entering += 1;
+        room.subscribed.clone()
+    }
+
+    /// The seat was refused: undoes [`enter`](Self::enter).
+    pub fn abandon(&self, id: &Uuid) -> Followup {
+        let mut rooms = self.lock();
+        if let Some(room) = rooms.get_mut(id) {
+            room.entering = room.entering.saturating_sub(1);
+        }
+        Self::drop_if_idle(&mut rooms, id)
+    }
+
+    fn drop_if_idle(rooms: &mut HashMap<Uuid, Room>, id: &Uuid) -> Followup {
+        if rooms.get(id).is_some_and(Room::idle)
+            && let Some(room) = rooms.remove(id)
+        {
+            if let Some(timer) = room.timer {
+                timer.abort();
+            }
+            return Followup {
+                unsubscribe: room.subscribed.initialized(),
+                ..Followup::default()
+            };
+        }
+        Followup::default()
+    }
+
+    /// Seats `conn` after [`enter`](Self::enter): queues its `joined`
+    /// (snapshot `game`), then the events after it that already arrived.
+    pub fn attach(
+        &self,
+        id: Uuid,
+        conn: u64,
+        mut member: Member,
+        game: &StoredGame,
+        joined: Bytes,
+    ) -> Followup {
+        let mut rooms = self.lock();
+        let room = rooms.entry(id).or_default();
+        room.entering = room.entering.saturating_sub(1);
+        room.note(game.seq, game.status, game.ends_at);
+        member.last = game.seq;
+        if let Err(e) = member.outbox.push(joined) {
+            debug!(conn, "joined not queued: {e}");
+        }
+        room.replay(&mut member);
+        let resync = member.stale;
+        room.members.insert(conn, member);
+        Followup {
+            timer: room.wants_timer(),
+            resync,
+            unsubscribe: false,
+        }
+    }
+
+    /// `conn` no longer holds a seat in game `id`.
+    pub fn detach(&self, id: &Uuid, conn: u64) -> Followup {
+        let mut rooms = self.lock();
+        if let Some(room) = rooms.get_mut(id) {
+            room.members.remove(&conn);
+        }
+        Self::drop_if_idle(&mut rooms, id)
+    }
+
+    /// One message from game `id`'s channel.
+    pub fn dispatch(&self, id: &Uuid, message: ChannelMessage) -> Followup {
+        let mut rooms = self.lock();
+        let Some(room) = rooms.get_mut(id) else {
+            return Followup::default();
+        };
+        match message {
+            ChannelMessage::Event {
+                seq,
+                status,
+                ends_at,
+                frame,
+            } => {
+                room.note(seq, status, ends_at);
+                if room.recent.len() == RECENT {
+                    room.recent.pop_front();
+                }
+                room.recent.push_back((seq, frame.clone()));
+                let mut delivered = 0u64;
+                let mut resync = false;
+                for member in room.members.values_mut() {
+                    match member.offer(seq, &frame) {
+                        Offer::Queued => delivered += 1,
+                        Offer::Skipped => {}
+                        Offer::Gap => resync = true,
+                    }
+                }
+                m::deliveries(delivered);
+                Followup {
+                    timer: room.wants_timer(),
+                    resync,
+                    unsubscribe: false,
+                }
+            }
+            ChannelMessage::Kick { seat, holder } => {
+                let replaced: Vec<u64> = room
+                    .members
+                    .iter()
+                    .filter(|(_, m)| u8::from(m.seat) == seat && m.holder != holder)
+                    .map(|(conn, _)| *conn)
+                    .collect();
+                for conn in replaced {
+                    if let Some(member) = room.members.remove(&conn) {
+                        member
+                            .outbox
+                            .close(transport::session::CLOSE_REPLACED, "session replaced");
+                    }
+                }
+                Self::drop_if_idle(&mut rooms, id)
+            }
+        }
+    }
+
+    /// Registers the finish timer of game `id` (aborted with the room).
+    pub fn set_timer(&self, id: &Uuid, timer: AbortHandle) {
+        match self.lock().get_mut(id) {
+            Some(room) => {
+                if let Some(old) = room.timer.replace(timer) {
+                    old.abort();
+                }
+            }
+            None => timer.abort(),
+        }
+    }
+
+    /// The finish timer of game `id` ended; a later `started` may re-arm.
+    pub fn timer_done(&self, id: &Uuid) {
+        if let Some(room) = self.lock().get_mut(id) {
+            room.timer = None;
+            if room.status == Some(Status::Active) {
+                room.timer_armed = false;
+            }
+        }
+    }
+
+    /// Marks every member of every room stale (the subscription was lost);
+    /// returns the rooms to resync.
+    pub fn mark_all_stale(&self) -> Vec<Uuid> {
+        let mut rooms = self.lock();
+        for room in rooms.values_mut() {
+            room.recent.clear();
+            for member in room.members.values_mut() {
+                member.stale = true;
+            }
+        }
+        rooms.keys().copied().collect()
+    }
+
+    /// Claims the resync of game `id`; `false` if one is under way or
+    /// nobody is stale.
+    pub fn begin_resync(&self, id: &Uuid) -> bool {
+        let mut rooms = self.lock();
+        match rooms.get_mut(id) {
+            Some(room) if !room.resyncing && room.members.values().any(|m| m.stale) => {
+                room.resyncing = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Gives every stale member of game `id` a fresh `joined` from `game`
+    /// (read at Redis time `now`) and the events after it. Returns whether
+    /// someone is still stale (an event was missed again meanwhile).
+    pub fn resync(&self, id: &Uuid, game: &StoredGame, now: Timestamp) -> Followup {
+        let mut rooms = self.lock();
+        let Some(room) = rooms.get_mut(id) else {
+            return Followup::default();
+        };
+        room.resyncing = false;
+        room.note(game.seq, game.status, game.ends_at);
+        let snapshot = game_snapshot(&id.to_string(), &game.snapshot(), now);
+        let mut members = std::mem::take(&mut room.members);
+        let mut again = false;
+        for member in members.values_mut().filter(|m| m.stale) {
+            let joined = ServerMessage::Joined {
+                game: snapshot.clone(),
+                you: u8::from(member.seat),
+                token: member.token.clone(),
+            };
+            match codec::encode_server(&joined) {
+                Ok(frame) => {
+                    if let Err(e) = member.outbox.push(frame) {
+                        debug!(conn = member.outbox.id(), "resync not queued: {e}");
+                    }
+                }
+                Err(e) => tracing::warn!("cannot encode a resync: {e}"),
+            }
+            member.stale = false;
+            member.last = game.seq;
+            room.replay(member);
+            again |= member.stale;
+        }
+        room.members = members;
+        Followup {
+            timer: room.wants_timer(),
+            resync: again,
+            unsubscribe: false,
+        }
+    }
+
+    /// The resync of game `id` gave up (the game is gone): forget its
+    /// stale members, who will hear `unknown_game` on their next command.
+    pub fn drop_stale(&self, id: &Uuid) -> Followup {
+        let mut rooms = self.lock();
+        if let Some(room) = rooms.get_mut(id) {
+            room.resyncing = false;
+            room.members.retain(|_, m| !m.stale);
+        }
+        Self::drop_if_idle(&mut rooms, id)
+    }
+
+    /// Whether game `id`'s room still exists.
+    pub fn contains(&self, id: &Uuid) -> bool {
+        self.lock().contains_key(id)
+    }
+
+    /// The status of game `id` as last seen here.
+    pub fn status(&self, id: &Uuid) -> Option<Status> {
+        self.lock().get(id).and_then(|r| r.status)
+    }
+
+    /// Every room's id (to resubscribe after a reconnection).
+    pub fn ids(&self) -> Vec<Uuid> {
+        self.lock().keys().copied().collect()
+    }
+
+    /// Rooms by status: (waiting, active, completed).
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let mut counts = (0, 0, 0);
+        for room in self.lock().values() {
+            match room.status {
+                Some(Status::Waiting) | None => counts.0 += 1,
+                Some(Status::Active) => counts.1 += 1,
+                Some(Status::Completed) => counts.2 += 1,
+            }
+        }
+        counts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use game_logic::{CELL_COUNT, Player, PlayerName};
+    use std::time::Duration;
+
+    fn game(seq: u64, status: Status) -> StoredGame {
+        StoredGame {
+            status,
+            seq,
+            host: PlayerId::FIRST,
+            max_players: 2,
+            duration: Duration::from_secs(30),
+            ends_at: (status == Status::Active).then(|| Timestamp::from_unix_ms(99)),
+            reason: None,
+            winners: None,
+            players: vec![Player {
+                id: PlayerId::FIRST,
+                name: PlayerName::new("a").unwrap(),
+                score: 0,
+                connected: true,
+            }],
+            cells: [0; CELL_COUNT],
+        }
+    }
+
+    fn event(seq: u64) -> ChannelMessage {
+        ChannelMessage::Event {
+            seq,
+            status: Status::Active,
+            ends_at: Some(Timestamp::from_unix_ms(99)),
+            frame: Bytes::from(format!("e{seq}")),
+        }
+    }
+
+    fn drain(outbox: &Outbox) -> Vec<Bytes> {
+        let mut v = Vec::new();
+        outbox.take(&mut v);
+        v
+    }
+
+    fn member(outbox: &Outbox) -> Member {
+        Member::new(outbox.clone(), PlayerId::FIRST, "n/1".into(), "tok".into())
+    }
+
+    #[test]
+    fn a_joiner_gets_its_snapshot_then_exactly_the_later_events() {
+        let rooms = Rooms::new();
+        let id = Uuid::new_v4();
+        let outbox = Outbox::new(1, 64);
+        rooms.enter(id);
+        // Events 5 and 6 overtake the script's answer (snapshot at 5).
+        let first = rooms.dispatch(&id, event(5));
+        assert_eq!(first.timer, Some(Timestamp::from_unix_ms(99)), "armed once");
+        assert_eq!(rooms.dispatch(&id, event(6)).timer, None);
+        let follow = rooms.attach(
+            id,
+            1,
+            member(&outbox),
+            &game(5, Status::Active),
+            Bytes::from_static(b"joined"),
+        );
+        assert_eq!(follow, Followup::default());
+        rooms.dispatch(&id, event(6)); // a duplicate is dropped
+        rooms.dispatch(&id, event(7));
+        assert_eq!(drain(&outbox), vec!["joined", "e6", "e7"]);
+    }
+
+    #[test]
+    fn a_gap_makes_the_member_stale_until_a_resync() {
+        let rooms = Rooms::new();
+        let id = Uuid::new_v4();
+        let outbox = Outbox::new(1, 64);
+        rooms.enter(id);
+        rooms.attach(
+            id,
+            1,
+            member(&outbox),
+            &game(2, Status::Active),
+            Bytes::from_static(b"joined"),
+        );
+        assert!(rooms.dispatch(&id, event(4)).resync, "3 was lost");
+        assert!(!rooms.dispatch(&id, event(5)).resync);
+        assert!(rooms.begin_resync(&id));
+        assert!(!rooms.begin_resync(&id), "one resync at a time");
+        let follow = rooms.resync(&id, &game(4, Status::Active), Timestamp::from_unix_ms(0));
+        assert!(!follow.resync);
+        let frames = drain(&outbox);
+        assert_eq!(frames.len(), 3, "joined, resync joined, e5: {frames:?}");
+        assert_eq!(frames[2], "e5");
+        assert!(matches!(
+            codec::decode_server(&frames[1]),
+            Ok(ServerMessage::Joined { ref token, .. }) if token == "tok"
+        ));
+    }
+
+    #[test]
+    fn a_kick_closes_other_holders_of_the_seat_and_empty_rooms_unsubscribe() {
+        let rooms = Rooms::new();
+        let id = Uuid::new_v4();
+        let outbox = Outbox::new(1, 64);
+        let cell = rooms.enter(id);
+        assert!(cell.set(()).is_ok());
+        rooms.attach(
+            id,
+            1,
+            member(&outbox),
+            &game(0, Status::Waiting),
+            Bytes::from_static(b"joined"),
+        );
+        let kick = ChannelMessage::Kick {
+            seat: 0,
+            holder: "n/1".into(),
+        };
+        assert_eq!(rooms.dispatch(&id, kick), Followup::default(), "its own");
+        let kick = ChannelMessage::Kick {
+            seat: 0,
+            holder: "m/9".into(),
+        };
+        assert!(rooms.dispatch(&id, kick).unsubscribe);
+        assert!(outbox.is_closing());
+        assert!(!rooms.contains(&id));
+    }
+}

@@ -1,0 +1,446 @@
+//! The Lua scripts that are the only writers of game state in Redis, and the
+//! parsing of what they answer.
+//!
+//! Each mutation is one script: atomic on the game's hash, timed by Redis's
+//! own `TIME`, assigning `seq` and publishing the event already encoded as
+//! the wire frame (`cmsgpack`). The sources live in `lua/`; `common.lua`, the
+//! shared prelude that mirrors `game_logic::Game`, is put in front of each.
+//! `tests/stateless_lua.rs` runs random command sequences through both the
+//! scripts and `game_logic::Game` and compares events and snapshots.
+//!
+//! Every script answers an array `[code, now_ms, ...]`. `code` is `ok` or a
+//! refusal (`game_full`, `taken`, …, or `stale` for a connection that no
+//! longer holds its seat). Scripts that seat a connection (create, join,
+//! resume) and `snapshot` add the seat and the whole hash (`HGETALL`).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use game_logic::{
+    CELL_COUNT, GameError, GameOverReason, Player, PlayerId, PlayerName, Snapshot, Status,
+    Timestamp,
+};
+use redis::{Script, Value};
+
+use super::StoreError;
+
+macro_rules! script {
+    ($file:literal) => {
+        Script::new(concat!(
+            include_str!("lua/common.lua"),
+            "\n",
+            include_str!(concat!("lua/", $file))
+        ))
+    };
+}
+
+/// Every script, loaded once per process (EVALSHA, falling back to EVAL
+/// after a Redis restart flushed the script cache).
+#[derive(Debug)]
+pub struct Scripts {
+    /// A new waiting game with its host in seat 0.
+    pub create: Script,
+    /// Takes the lowest free seat.
+    pub join: Script,
+    /// Takes a seat back by token.
+    pub resume: Script,
+    /// The host starts the round.
+    pub start: Script,
+    /// A capture attempt.
+    pub capture: Script,
+    /// A player leaves.
+    pub leave: Script,
+    /// The holding connection ended without leaving.
+    pub disconnect: Script,
+    /// Ends the round once its deadline has passed (idempotent).
+    pub finish: Script,
+    /// Reads the whole game.
+    pub snapshot: Script,
+}
+
+impl Scripts {
+    /// Compiles the sources into `Script`s (which only hashes them).
+    pub fn new() -> Scripts {
+        Scripts {
+            create: script!("create.lua"),
+            join: script!("join.lua"),
+            resume: script!("resume.lua"),
+            start: script!("start.lua"),
+            capture: script!("capture.lua"),
+            leave: script!("leave.lua"),
+            disconnect: script!("disconnect.lua"),
+            finish: script!("finish.lua"),
+            snapshot: script!("snapshot.lua"),
+        }
+    }
+}
+
+impl Default for Scripts {
+    fn default() -> Self {
+        Scripts::new()
+    }
+}
+
+/// What a script decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    /// Done.
+    Ok,
+    /// The rules refused it (the state is unchanged).
+    Refused(GameError),
+    /// No such game (never existed or expired).
+    UnknownGame,
+    /// The token matches no seat.
+    BadToken,
+    /// The connection no longer holds the seat: drop the command silently.
+    Stale,
+    /// `create` found the id taken (a UUID collision): draw another.
+    Exists,
+}
+
+impl Code {
+    fn parse(code: &str) -> Result<Code, StoreError> {
+        Ok(match code {
+            "ok" => Code::Ok,
+            "unknown_game" => Code::UnknownGame,
+            "bad_token" => Code::BadToken,
+            "stale" => Code::Stale,
+            "exists" => Code::Exists,
+            "game_full" => Code::Refused(GameError::GameFull),
+            "already_started" => Code::Refused(GameError::AlreadyStarted),
+            "not_in_game" => Code::Refused(GameError::NotInGame),
+            "not_host" => Code::Refused(GameError::NotHost),
+            "not_enough_players" => Code::Refused(GameError::NotEnoughPlayers),
+            "taken" => Code::Refused(GameError::Taken),
+            "not_active" => Code::Refused(GameError::NotActive),
+            other => return Err(StoreError::Reply(format!("unknown script code {other:?}"))),
+        })
+    }
+}
+
+/// A script's answer.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// What it decided.
+    pub code: Code,
+    /// Redis's clock when it ran.
+    pub now: Timestamp,
+    /// The seat it gave (create, join, resume).
+    pub seat: Option<PlayerId>,
+    /// The whole game after it ran (create, join, resume, snapshot).
+    pub game: Option<StoredGame>,
+    /// `finish` only: the status and deadline after it ran.
+    pub status: Option<(Status, Option<Timestamp>)>,
+}
+
+fn text(v: &Value) -> Result<String, StoreError> {
+    match v {
+        Value::BulkString(b) => String::from_utf8(b.clone())
+            .map_err(|_| StoreError::Reply("a script answered non-UTF-8 text".to_owned())),
+        Value::SimpleString(s) => Ok(s.clone()),
+        Value::Int(i) => Ok(i.to_string()),
+        Value::Okay => Ok("OK".to_owned()),
+        other => Err(StoreError::Reply(format!("expected text, got {other:?}"))),
+    }
+}
+
+fn bytes(v: &Value) -> Result<Vec<u8>, StoreError> {
+    match v {
+        Value::BulkString(b) => Ok(b.clone()),
+        Value::SimpleString(s) => Ok(s.as_bytes().to_vec()),
+        other => Err(StoreError::Reply(format!("expected bytes, got {other:?}"))),
+    }
+}
+
+fn number(v: &Value) -> Result<i64, StoreError> {
+    match v {
+        Value::Int(i) => Ok(*i),
+        other => text(other)?
+            .parse()
+            .map_err(|_| StoreError::Reply(format!("expected a number, got {other:?}"))),
+    }
+}
+
+fn status_of(s: &str) -> Result<Status, StoreError> {
+    match s {
+        "w" => Ok(Status::Waiting),
+        "a" => Ok(Status::Active),
+        "c" => Ok(Status::Completed),
+        other => Err(StoreError::Reply(format!("unknown status {other:?}"))),
+    }
+}
+
+impl Answer {
+    /// Parses a script's reply.
+    pub fn parse(reply: &Value) -> Result<Answer, StoreError> {
+        let Value::Array(items) = reply else {
+            return Err(StoreError::Reply(format!(
+                "a script answered {reply:?}, not an array"
+            )));
+        };
+        let (Some(code), Some(now)) = (items.first(), items.get(1)) else {
+            return Err(StoreError::Reply("a script answered too little".to_owned()));
+        };
+        let code = Code::parse(&text(code)?)?;
+        let now_ms = u64::try_from(number(now)?)
+            .map_err(|_| StoreError::Reply("negative time".to_owned()))?;
+        let mut answer = Answer {
+            code,
+            now: Timestamp::from_unix_ms(now_ms),
+            seat: None,
+            game: None,
+            status: None,
+        };
+        match items.len() {
+            2 => {}
+            4 => {
+                // finish: status and deadline.
+                let status = status_of(&text(&items[2])?)?;
+                let ends = number(&items[3]).ok().filter(|&e| e > 0);
+                answer.status = Some((
+                    status,
+                    ends.and_then(|e| u64::try_from(e).ok())
+                        .map(Timestamp::from_unix_ms),
+                ));
+            }
+            _ => {
+                let seat = number(&items[2])?;
+                answer.seat = u8::try_from(seat)
+                    .ok()
+                    .and_then(|s| PlayerId::try_from(s).ok());
+                answer.game = Some(StoredGame::parse(&items[3..])?);
+            }
+        }
+        Ok(answer)
+    }
+}
+
+/// One game as its Redis hash holds it, minus the secrets (token hashes,
+/// holders).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredGame {
+    /// Life-cycle state.
+    pub status: Status,
+    /// The last event's seq.
+    pub seq: u64,
+    /// The host's seat.
+    pub host: PlayerId,
+    /// Seats.
+    pub max_players: u8,
+    /// Round length.
+    pub duration: Duration,
+    /// The deadline, once started.
+    pub ends_at: Option<Timestamp>,
+    /// Why it ended, once completed.
+    pub reason: Option<GameOverReason>,
+    /// All tied leaders, once completed.
+    pub winners: Option<Vec<PlayerId>>,
+    /// Seated players by id.
+    pub players: Vec<Player>,
+    /// Owner by cell: 0 free, k + 1 seat k.
+    pub cells: [u8; CELL_COUNT],
+}
+
+impl StoredGame {
+    /// Parses a flat `HGETALL` list (field, value, field, value, …).
+    pub fn parse(flat: &[Value]) -> Result<StoredGame, StoreError> {
+        let mut fields: HashMap<String, &Value> = HashMap::with_capacity(flat.len() / 2);
+        for pair in flat.chunks_exact(2) {
+            fields.insert(text(&pair[0])?, &pair[1]);
+        }
+        let get = |name: &str| {
+            fields
+                .get(name)
+                .copied()
+                .ok_or_else(|| StoreError::Reply(format!("game field {name} missing")))
+        };
+        let int = |name: &str| -> Result<u64, StoreError> {
+            u64::try_from(number(get(name)?)?)
+                .map_err(|_| StoreError::Reply(format!("game field {name} negative")))
+        };
+        let seat = |n: u64| -> Result<PlayerId, StoreError> {
+            u8::try_from(n)
+                .ok()
+                .and_then(|s| PlayerId::try_from(s).ok())
+                .ok_or_else(|| StoreError::Reply(format!("seat {n} out of range")))
+        };
+        let status = status_of(&text(get("st")?)?)?;
+        let cells_raw = bytes(get("cells")?)?;
+        let cells: [u8; CELL_COUNT] = cells_raw
+            .try_into()
+            .map_err(|_| StoreError::Reply("cells are not 81 bytes".to_owned()))?;
+        let mut players = Vec::new();
+        for id in PlayerId::all() {
+            let i = id.index();
+            let Some(name) = fields.get(&format!("n{i}")) else {
+                continue;
+            };
+            let name = PlayerName::new(&text(name)?)
+                .map_err(|_| StoreError::Reply(format!("seat {i} has an invalid name")))?;
+            players.push(Player {
+                id,
+                name,
+                score: u32::try_from(int(&format!("s{i}"))?)
+                    .map_err(|_| StoreError::Reply("score overflow".to_owned()))?,
+                connected: int(&format!("c{i}"))? == 1,
+            });
+        }
+        let ends = int("ends")?;
+        let completed = status == Status::Completed;
+        let reason = if completed {
+            Some(match text(get("why")?)?.as_str() {
+                "board_full" => GameOverReason::BoardFull,
+                _ => GameOverReason::Time,
+            })
+        } else {
+            None
+        };
+        let winners = if completed {
+            let csv = text(get("win")?)?;
+            let mut winners = Vec::new();
+            for w in csv.split(',').filter(|w| !w.is_empty()) {
+                let n: u64 = w
+                    .parse()
+                    .map_err(|_| StoreError::Reply(format!("bad winner {w:?}")))?;
+                winners.push(seat(n)?);
+            }
+            Some(winners)
+        } else {
+            None
+        };
+        Ok(StoredGame {
+            status,
+            seq: int("seq")?,
+            host: seat(int("host")?)?,
+            max_players: u8::try_from(int("maxp")?)
+                .map_err(|_| StoreError::Reply("max players overflow".to_owned()))?,
+            duration: Duration::from_millis(int("dur")?),
+            ends_at: (ends > 0).then(|| Timestamp::from_unix_ms(ends)),
+            reason,
+            winners,
+            players,
+            cells,
+        })
+    }
+
+    /// The rules' snapshot of this game (what `game_logic::Game::snapshot`
+    /// would give for the same state).
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            status: self.status,
+            seq: self.seq,
+            host: self.host,
+            max_players: self.max_players,
+            duration: self.duration,
+            players: self.players.clone(),
+            cells: self.cells,
+            ends_at: self.ends_at,
+            reason: self.reason,
+            winners: self.winners.clone(),
+        }
+    }
+}
+
+/// One message on a game's channel, parsed without decoding the frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChannelMessage {
+    /// A broadcast event: `E<seq>,<status>,<ends_ms>,<frame>`.
+    Event {
+        /// Its seq.
+        seq: u64,
+        /// The game's status after it.
+        status: Status,
+        /// The game's deadline (None while waiting).
+        ends_at: Option<Timestamp>,
+        /// The wire frame, as clients receive it.
+        frame: bytes::Bytes,
+    },
+    /// `K<seat>,<holder>`: seat resumed by `holder`; any other connection
+    /// holding it must close with 4001.
+    Kick {
+        /// The seat.
+        seat: u8,
+        /// The connection that holds it now.
+        holder: String,
+    },
+}
+
+impl ChannelMessage {
+    /// Parses a payload; `None` for anything malformed.
+    pub fn parse(payload: &bytes::Bytes) -> Option<ChannelMessage> {
+        let (&kind, rest) = payload.split_first()?;
+        match kind {
+            b'E' => {
+                let mut parts = rest.splitn(4, |&b| b == b',');
+                let seq = std::str::from_utf8(parts.next()?).ok()?.parse().ok()?;
+                let status = status_of(std::str::from_utf8(parts.next()?).ok()?).ok()?;
+                let ends: u64 = std::str::from_utf8(parts.next()?).ok()?.parse().ok()?;
+                let frame = parts.next()?;
+                let offset = payload.len() - frame.len();
+                Some(ChannelMessage::Event {
+                    seq,
+                    status,
+                    ends_at: (ends > 0).then(|| Timestamp::from_unix_ms(ends)),
+                    frame: payload.slice(offset..),
+                })
+            }
+            b'K' => {
+                let text = std::str::from_utf8(rest).ok()?;
+                let (seat, holder) = text.split_once(',')?;
+                Some(ChannelMessage::Kick {
+                    seat: seat.parse().ok()?,
+                    holder: holder.to_owned(),
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channel_messages_parse_and_keep_the_frame_bytes() {
+        let payload = bytes::Bytes::from_static(b"E12,a,1700000000000,\x81\xa1t\xa1x");
+        assert_eq!(
+            ChannelMessage::parse(&payload),
+            Some(ChannelMessage::Event {
+                seq: 12,
+                status: Status::Active,
+                ends_at: Some(Timestamp::from_unix_ms(1_700_000_000_000)),
+                frame: bytes::Bytes::from_static(b"\x81\xa1t\xa1x"),
+            })
+        );
+        let waiting = bytes::Bytes::from_static(b"E1,w,0,,,");
+        assert!(matches!(
+            ChannelMessage::parse(&waiting),
+            Some(ChannelMessage::Event { ends_at: None, ref frame, .. }) if frame.as_ref() == b",,"
+        ));
+        let kick = bytes::Bytes::from_static(b"K3,node/7");
+        assert_eq!(
+            ChannelMessage::parse(&kick),
+            Some(ChannelMessage::Kick {
+                seat: 3,
+                holder: "node/7".to_owned()
+            })
+        );
+        for bad in [&b""[..], b"E", b"Ex,a,0,", b"E1,z,0,", b"K", b"Kx,y", b"Q1"] {
+            assert_eq!(
+                ChannelMessage::parse(&bytes::Bytes::copy_from_slice(bad)),
+                None
+            );
+        }
+    }
+
+    #[test]
+    fn refusal_codes_map_onto_the_rules_errors() {
+        assert_eq!(
+            Code::parse("taken").ok(),
+            Some(Code::Refused(GameError::Taken))
+        );
+        assert_eq!(Code::parse("stale").ok(), Some(Code::Stale));
+        assert!(Code::parse("nonsense").is_err());
+    }
+}
