@@ -1,0 +1,504 @@
+//! The Lua scripts against `game_logic::Game`: random command sequences are
+//! applied to both, on a real redis-server, and must give the same answers,
+//! the same events (byte frames decoded with the client codec) and the same
+//! snapshots.
+//!
+//! The model runs at the `now` each script reports (Redis's `TIME`), with
+//! `handle_timeout(now)` before every command, which is what a node's timer
+//! does by then; so the deadline is compared exactly, with 1 s rounds and
+//! one real wait past the deadline in some games.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod stateless_support;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use game_logic::{
+    Cell, Event, Game, GameError, PlayerId, PlayerName, Settings, SettingsBounds, Snapshot, Status,
+    Timestamp,
+};
+use gridcap::clock::Clock;
+use gridcap::stateless::RedisTarget;
+use gridcap::stateless::scripts::{Answer, ChannelMessage, Code};
+use gridcap::stateless::store::{Store, game_channel};
+use gridcap::tokens::TokenHash;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use stateless_support::RedisServer;
+use tokio::sync::{Mutex, mpsc};
+use transport::codec;
+use transport::convert::event_message;
+use transport::protocol::ServerMessage;
+use uuid::Uuid;
+
+/// Games played at once, and commands per game.
+const GAMES: u64 = 32;
+const COMMANDS: usize = 120;
+
+/// What the test sees on one game's channel.
+#[derive(Debug)]
+enum Heard {
+    Event(u64, ServerMessage),
+    Kick(u8),
+    Marker,
+}
+
+/// Routes every game channel's messages to the game's test task.
+type Routes = Arc<Mutex<HashMap<String, mpsc::UnboundedSender<Heard>>>>;
+
+async fn listen(redis: &RedisServer, routes: Routes) {
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut pubsub = client.get_async_pubsub().await.unwrap();
+    pubsub.psubscribe("gridcap:*").await.unwrap();
+    tokio::spawn(async move {
+        let mut stream = pubsub.on_message();
+        while let Some(msg) = stream.next().await {
+            let channel = msg.get_channel_name().to_owned();
+            let payload = bytes::Bytes::copy_from_slice(msg.get_payload_bytes());
+            let heard = if payload.as_ref() == b"marker" {
+                Heard::Marker
+            } else {
+                match ChannelMessage::parse(&payload).expect("a well-formed channel message") {
+                    ChannelMessage::Event { seq, frame, .. } => {
+                        let decoded = codec::decode_server(&frame)
+                            .expect("the Lua frame decodes with the client codec");
+                        Heard::Event(seq, decoded)
+                    }
+                    ChannelMessage::Kick { seat, .. } => Heard::Kick(seat),
+                }
+            };
+            if let Some(tx) = routes.lock().await.get(&channel) {
+                let _ = tx.send(heard);
+            }
+        }
+    });
+}
+
+/// One game played on both sides.
+struct Duel {
+    id: Uuid,
+    store: Arc<Store>,
+    model: Game,
+    /// Per seat: the token and the current holder.
+    tokens: HashMap<u8, String>,
+    holders: HashMap<u8, String>,
+    heard: mpsc::UnboundedReceiver<Heard>,
+    publisher: redis::aio::MultiplexedConnection,
+    rng: StdRng,
+    next_holder: u32,
+    log: Vec<String>,
+}
+
+fn seat(i: u8) -> PlayerId {
+    PlayerId::try_from(i).unwrap()
+}
+
+fn name(rng: &mut StdRng) -> PlayerName {
+    let names = ["ada", "bob", "ç", "éé", "x y", "long name of 24 chars xx"];
+    PlayerName::new(names[rng.random_range(0..names.len())]).unwrap()
+}
+
+impl Duel {
+    fn fresh_holder(&mut self) -> String {
+        self.next_holder += 1;
+        format!("test/{}", self.next_holder)
+    }
+
+    /// Applies a model command after the timer the node would have run.
+    fn model<T>(
+        &mut self,
+        now: Timestamp,
+        f: impl FnOnce(&mut Game, Timestamp) -> Result<T, GameError>,
+    ) -> Result<T, GameError> {
+        self.model.handle_timeout(now);
+        f(&mut self.model, now)
+    }
+
+    /// Checks one command's outcome: the script's code against the model's
+    /// result, the events on the channel against the model's, the stored
+    /// game against the model's snapshot.
+    async fn check<T: std::fmt::Debug>(
+        &mut self,
+        what: &str,
+        answer: &Answer,
+        model: Result<T, GameError>,
+        kicked: Option<u8>,
+    ) {
+        self.log
+            .push(format!("{what} -> {:?} / {model:?}", answer.code));
+        let ctx = || format!("game {} after:\n{}", self.id, self.log.join("\n"));
+        match (&answer.code, &model) {
+            (Code::Ok, Ok(_)) => {}
+            (Code::Refused(e), Err(m)) => assert_eq!(e, m, "{}", ctx()),
+            (code, model) => panic!("script {code:?} but model {model:?}; {}", ctx()),
+        }
+        let expected: Vec<Event> = std::iter::from_fn(|| self.model.poll_event()).collect();
+        let ctx = ctx();
+        self.expect_events(&expected, answer.now, kicked, &ctx)
+            .await;
+        self.compare_snapshot(&ctx).await;
+    }
+
+    async fn expect_events(
+        &mut self,
+        expected: &[Event],
+        now: Timestamp,
+        kicked: Option<u8>,
+        ctx: &str,
+    ) {
+        let _: i64 = redis::cmd("PUBLISH")
+            .arg(game_channel(&self.id))
+            .arg("marker")
+            .query_async(&mut self.publisher)
+            .await
+            .unwrap();
+        let mut events = Vec::new();
+        let mut kicks = Vec::new();
+        loop {
+            let heard = tokio::time::timeout(Duration::from_secs(5), self.heard.recv())
+                .await
+                .expect("the marker arrives")
+                .expect("listener alive");
+            match heard {
+                Heard::Marker => break,
+                Heard::Kick(s) => kicks.push(s),
+                Heard::Event(seq, m) => {
+                    assert_eq!(Some(seq), m.seq(), "header and frame agree; {ctx}");
+                    events.push(m);
+                }
+            }
+        }
+        let want: Vec<ServerMessage> = expected.iter().map(|e| event_message(e, now)).collect();
+        assert_eq!(events, want, "events; {ctx}");
+        assert_eq!(
+            kicks,
+            kicked.into_iter().collect::<Vec<_>>(),
+            "kicks; {ctx}"
+        );
+    }
+
+    async fn compare_snapshot(&mut self, ctx: &str) {
+        let answer = self.store.snapshot(&self.id).await.unwrap();
+        let model: Snapshot = self.model.snapshot();
+        match answer.game {
+            Some(stored) => assert_eq!(stored.snapshot(), model, "snapshot; {ctx}"),
+            None => panic!("the game vanished from Redis; {ctx}"),
+        }
+    }
+
+    fn random_seat(&mut self) -> u8 {
+        self.rng.random_range(0..8)
+    }
+
+    async fn step(&mut self) {
+        let roll = self.rng.random_range(0..100);
+        match roll {
+            0..12 => {
+                let name = name(&mut self.rng);
+                let (token, hash) = gridcap::tokens::issue();
+                let holder = self.fresh_holder();
+                let answer = self
+                    .store
+                    .join(&self.id, &name, &hash.hex(), &holder)
+                    .await
+                    .unwrap();
+                let model = self.model(answer.now, |g, now| g.join(name.clone(), now));
+                if let Ok(p) = &model {
+                    assert_eq!(answer.seat, Some(*p), "seat");
+                    self.tokens.insert(u8::from(*p), token);
+                    self.holders.insert(u8::from(*p), holder);
+                }
+                self.check("join", &answer, model, None).await;
+            }
+            12..20 => {
+                let Some((s, holder)) = self.held() else {
+                    return;
+                };
+                let answer = self.store.leave(&self.id, seat(s), &holder).await.unwrap();
+                let model = self.model(answer.now, |g, now| g.leave(seat(s), now));
+                self.holders.remove(&s);
+                if self.model.player(seat(s)).is_none() {
+                    self.tokens.remove(&s); // A waiting game freed the seat.
+                }
+                self.check(&format!("leave {s}"), &answer, model, None)
+                    .await;
+            }
+            20..30 => {
+                let Some((s, holder)) = self.held() else {
+                    return;
+                };
+                let answer = self
+                    .store
+                    .disconnect(&self.id, seat(s), &holder)
+                    .await
+                    .unwrap();
+                let model = self.model(answer.now, |g, now| g.set_connected(seat(s), false, now));
+                self.holders.remove(&s);
+                self.check(&format!("disconnect {s}"), &answer, model, None)
+                    .await;
+            }
+            30..40 => {
+                let s = self.random_seat();
+                let Some(token) = self.tokens.get(&s).cloned() else {
+                    return;
+                };
+                let holder = self.fresh_holder();
+                let hash = TokenHash::of(&token).hex();
+                let answer = self.store.resume(&self.id, &hash, &holder).await.unwrap();
+                let model = self.model(answer.now, |g, now| {
+                    g.can_resume(seat(s))?;
+                    g.set_connected(seat(s), true, now)
+                });
+                let kicked = if model.is_ok() {
+                    assert_eq!(answer.seat, Some(seat(s)));
+                    self.holders.insert(s, holder).map(|_| s)
+                } else {
+                    None
+                };
+                self.check(&format!("resume {s}"), &answer, model, kicked)
+                    .await;
+            }
+            40..43 => {
+                let holder = self.fresh_holder();
+                let answer = self
+                    .store
+                    .resume(&self.id, &TokenHash::of("not a token").hex(), &holder)
+                    .await
+                    .unwrap();
+                assert_eq!(answer.code, Code::BadToken);
+                self.model(answer.now, |_, _| Ok(())).unwrap();
+                let expected: Vec<Event> = std::iter::from_fn(|| self.model.poll_event()).collect();
+                self.expect_events(&expected, answer.now, None, "bad token")
+                    .await;
+            }
+            43..50 => {
+                let s = self.random_seat();
+                let holder = self.holders.get(&s).cloned();
+                let answer = self
+                    .store
+                    .start(&self.id, seat(s), holder.as_deref().unwrap_or("nobody"))
+                    .await
+                    .unwrap();
+                if holder.is_none() {
+                    return self.stale(&answer, "start").await;
+                }
+                let model = self.model(answer.now, |g, now| g.start(seat(s), now));
+                self.check(&format!("start {s}"), &answer, model, None)
+                    .await;
+            }
+            50..90 => {
+                let Some((s, holder)) = self.held() else {
+                    return;
+                };
+                let cell = Cell::try_from(self.rng.random_range(0..81u8)).unwrap();
+                let answer = self
+                    .store
+                    .capture(&self.id, seat(s), &holder, cell)
+                    .await
+                    .unwrap();
+                let model = self.model(answer.now, |g, now| g.capture(seat(s), cell, now));
+                self.check(&format!("capture {s} {cell}"), &answer, model, None)
+                    .await;
+            }
+            90..95 => {
+                let answer = self.store.finish(&self.id).await.unwrap();
+                let model = self.model(answer.now, |_, _| Ok(()));
+                self.check("finish", &answer, model, None).await;
+            }
+            _ => {
+                // A connection that no longer holds its seat changes nothing.
+                let Some((s, _)) = self.held() else { return };
+                let cell = Cell::try_from(0u8).unwrap();
+                let answer = self
+                    .store
+                    .capture(&self.id, seat(s), "replaced/0", cell)
+                    .await
+                    .unwrap();
+                self.stale(&answer, "stale capture").await;
+            }
+        }
+    }
+
+    /// A stale command: nothing changes but what the timer would have done.
+    async fn stale(&mut self, answer: &Answer, what: &str) {
+        assert_eq!(answer.code, Code::Stale, "{what}");
+        self.model(answer.now, |_, _| Ok(())).unwrap();
+        let expected: Vec<Event> = std::iter::from_fn(|| self.model.poll_event()).collect();
+        self.expect_events(&expected, answer.now, None, what).await;
+        self.compare_snapshot(what).await;
+    }
+
+    /// A random seat with a holder.
+    fn held(&mut self) -> Option<(u8, String)> {
+        let mut seats: Vec<(u8, String)> =
+            self.holders.iter().map(|(s, h)| (*s, h.clone())).collect();
+        seats.sort();
+        if seats.is_empty() {
+            return None;
+        }
+        let i = self.rng.random_range(0..seats.len());
+        Some(seats.swap_remove(i))
+    }
+}
+
+async fn play(
+    store: Arc<Store>,
+    routes: Routes,
+    publisher: redis::aio::MultiplexedConnection,
+    seed: u64,
+) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let id = Uuid::new_v4();
+    let (tx, heard) = mpsc::unbounded_channel();
+    routes.lock().await.insert(game_channel(&id), tx);
+    let bounds = SettingsBounds {
+        min_players: rng.random_range(2..=3),
+        ..SettingsBounds::default()
+    };
+    let max_players = rng.random_range(i64::from(bounds.min_players)..=5);
+    let settings = Settings::new(Some(max_players), Some(1_000), &bounds).unwrap();
+    let host = name(&mut rng);
+    let (token, hash) = gridcap::tokens::issue();
+    let answer = store
+        .create(&id, &host, &settings, &hash.hex(), "test/0")
+        .await
+        .unwrap();
+    assert_eq!(answer.code, Code::Ok);
+    let mut duel = Duel {
+        id,
+        store,
+        model: Game::new(settings, host, answer.now),
+        tokens: HashMap::from([(0, token)]),
+        holders: HashMap::from([(0, "test/0".to_owned())]),
+        heard,
+        publisher,
+        rng,
+        next_holder: 0,
+        log: vec![format!("seed {seed}: create {max_players} seats")],
+    };
+    duel.compare_snapshot("create").await;
+    // Half the games wait past their deadline once, two thirds through.
+    let wait_at = (seed % 2 == 0).then_some(COMMANDS * 2 / 3);
+    for i in 0..COMMANDS {
+        if Some(i) == wait_at
+            && let (Status::Active, Some(end)) = (duel.model.status(), duel.model.ends_at())
+        {
+            let local = duel.store.local_time(end);
+            let at = duel.store.clock().instant(local) + Duration::from_millis(20);
+            tokio::time::sleep_until(at).await;
+            duel.log.push("(past the deadline)".to_owned());
+        }
+        duel.step().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scripts_follow_the_rules_exactly() {
+    require_redis!();
+    let redis = RedisServer::start().await;
+    let target = RedisTarget::Single(redis.url());
+    let store = Arc::new(Store::new(&target, Clock::new()));
+    let stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(store.clone().run_health(target, stop.clone()));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !store.is_healthy() {
+        assert!(tokio::time::Instant::now() < deadline, "store connects");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let routes: Routes = Arc::default();
+    listen(&redis, routes.clone()).await;
+    let base: u64 = std::env::var("GRIDCAP_LUA_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
+    eprintln!(
+        "seeds {base}..{} (GRIDCAP_LUA_SEED={base} replays)",
+        base + GAMES
+    );
+    let mut games = Vec::new();
+    for i in 0..GAMES {
+        let publisher = redis.conn().await;
+        games.push(tokio::spawn(play(
+            store.clone(),
+            routes.clone(),
+            publisher,
+            base.wrapping_add(i),
+        )));
+    }
+    for g in games {
+        g.await.expect("a game diverged (see the panic above)");
+    }
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn a_full_board_and_the_retention_ttl() {
+    require_redis!();
+    let redis = RedisServer::start().await;
+    let target = RedisTarget::Single(redis.url());
+    let store = Arc::new(Store::new(&target, Clock::new()));
+    let stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(store.clone().run_health(target, stop.clone()));
+    while !store.is_healthy() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let id = Uuid::new_v4();
+    let settings = Settings::new(Some(2), Some(60_000), &SettingsBounds::default()).unwrap();
+    let host = PlayerName::new("a").unwrap();
+    let (_, hash) = gridcap::tokens::issue();
+    store
+        .create(&id, &host, &settings, &hash.hex(), "h/0")
+        .await
+        .unwrap();
+    let mut c = redis.conn().await;
+    let key = gridcap::stateless::store::game_key(&id);
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(&key)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert!(
+        ttl > 60_000,
+        "a waiting game with its host connected keeps the safety TTL: {ttl}"
+    );
+    store.disconnect(&id, seat(0), "h/0").await.unwrap();
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(&key)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert!((1..=60_000).contains(&ttl), "nobody connected: 60 s: {ttl}");
+    let (_, hash) = gridcap::tokens::issue();
+    let joined = store
+        .join(&id, &PlayerName::new("b").unwrap(), &hash.hex(), "h/1")
+        .await
+        .unwrap();
+    assert_eq!(joined.code, Code::Ok);
+    let game = joined.game.unwrap();
+    assert_eq!(
+        (game.status, game.host),
+        (Status::Active, seat(0)),
+        "a disconnect is not a leave; the second seat starts the game"
+    );
+    for cell in 0..81u8 {
+        let answer = store
+            .capture(&id, seat(1), "h/1", Cell::try_from(cell).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(answer.code, Code::Ok);
+    }
+    let done = store.snapshot(&id).await.unwrap().game.unwrap();
+    assert_eq!(done.status, Status::Completed);
+    assert_eq!(done.reason, Some(game_logic::GameOverReason::BoardFull));
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(&key)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert!((59_000..=60_000).contains(&ttl), "completed: 60 s: {ttl}");
+    stop.cancel();
+}
