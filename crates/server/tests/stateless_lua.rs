@@ -382,7 +382,7 @@ async fn play(
     };
     duel.compare_snapshot("create").await;
     // Half the games wait past their deadline once, two thirds through.
-    let wait_at = (seed % 2 == 0).then_some(COMMANDS * 2 / 3);
+    let wait_at = seed.is_multiple_of(2).then_some(COMMANDS * 2 / 3);
     for i in 0..COMMANDS {
         if Some(i) == wait_at
             && let (Status::Active, Some(end)) = (duel.model.status(), duel.model.ends_at())
