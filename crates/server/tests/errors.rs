@@ -2,6 +2,9 @@
 //! cause, each on a connection that stays usable afterwards. (bad_frame,
 //! bad_message and rate_limited are in limits.rs; overloaded in lifecycle.rs.)
 
+// Helpers outside #[test] functions are test code too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;

@@ -1,5 +1,8 @@
 //! Protocol §1, the handshake: subprotocol, Origin allow-list, capacity.
 
+// Helpers outside #[test] functions are test code too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;

@@ -5,6 +5,9 @@
 //! test binary, so only one test here reads `/metrics`, and it checks
 //! series and counter increments rather than exact totals.
 
+// Helpers outside #[test] functions are test code too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::http::{Reply, get};

@@ -3,6 +3,9 @@
 //! waiting). Retention is tested on the registry and game tasks with
 //! tokio's paused clock: no sockets are involved there.
 
+// Helpers outside #[test] functions are test code too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::time::Duration;

@@ -2,6 +2,9 @@
 //! size limit and the rate limit. Every abuser plays in a game with two
 //! well-behaved players, who must keep playing normally afterwards.
 
+// Helpers outside #[test] functions are test code too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;

@@ -3,6 +3,9 @@
 //! stays; a client that stops reading is closed (1008 "slow consumer") or
 //! dropped with bounded memory, and never delays the other players.
 
+// Helpers outside #[test] functions are test code too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::time::Duration;
@@ -233,6 +236,19 @@ async fn churn(
     (slowest, b)
 }
 
+/// Reads until `seat` shows as disconnected in the client's replica. The
+/// stalled seat may be dropped while `churn` is still running (the kernel
+/// trickles data into a stalled reader as it compacts its receive queue, so
+/// a blocked write can finish and the overflow close go out early), so this
+/// waits for the state rather than for the event.
+async fn until_disconnected(c: &mut TestClient, seat: u8) {
+    let connected =
+        |c: &TestClient| c.replica.as_ref().expect("joined").players[usize::from(seat)].connected;
+    while connected(c) {
+        c.next().await;
+    }
+}
+
 #[tokio::test]
 async fn a_stalled_reader_is_closed_as_a_slow_consumer_without_slowing_the_others() {
     // Writes may block up to 10 s: the overflow, not the timeout, ends it.
@@ -280,25 +296,19 @@ async fn a_stalled_reader_is_closed_as_a_slow_consumer_without_slowing_the_other
         String::from_utf8_lossy(&close.payload[2..]).contains("slow consumer"),
         "{close:?}"
     );
+    // How much reached it varies (the kernel lets a stalled reader's buffer
+    // fill in fits and starts), but everything after the overflow was
+    // dropped with the queue: far more than the 16 frames it may hold.
+    assert!(events > 0 && last_seen == joined_seq + events);
     assert!(
-        events < 300 && last_seen < last_seq - 300,
-        "the queue was dropped, not kept: received {events} events, up to seq {last_seen} of {last_seq}"
+        last_seen + 100 < last_seq,
+        "the queue was dropped, not kept: received up to seq {last_seen} of {last_seq}"
     );
     let _ = slow.send_frame(OP_CLOSE, &1000u16.to_be_bytes()).await;
 
     // The others see it go, and play on.
     for c in [&mut a, &mut b] {
-        c.until(|m| {
-            matches!(
-                m,
-                ServerMessage::Presence {
-                    player: 1,
-                    connected: false,
-                    ..
-                }
-            )
-        })
-        .await;
+        until_disconnected(c, 1).await;
     }
     a.send(&capture(80)).await;
     for c in [&mut a, &mut b] {
@@ -352,17 +362,7 @@ async fn a_reader_that_never_comes_back_is_dropped_after_the_write_timeout() {
         "a round trip took {slowest:?}"
     );
     let waited = Instant::now();
-    a.until(|m| {
-        matches!(
-            m,
-            ServerMessage::Presence {
-                player: 1,
-                connected: false,
-                ..
-            }
-        )
-    })
-    .await;
+    until_disconnected(&mut a, 1).await;
     assert!(waited.elapsed() < Duration::from_secs(5));
     drop(slow);
 }

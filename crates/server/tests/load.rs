@@ -4,6 +4,9 @@
 //! This is the only test of its binary, so `/metrics` here counts exactly
 //! its connections.
 
+// Helpers outside #[test] functions are test code too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::collections::BTreeSet;

@@ -1,6 +1,9 @@
 //! Protocol §3/§4: every client message on its happy path, and what each
 //! player sees. (Refusals are in errors.rs, the rules of play in rules.rs.)
 
+// Helpers outside #[test] functions are test code too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -1,6 +1,9 @@
 //! Protocol §5 through the wire: the capture race, the two ways a game
 //! ends (with ties), and leaving waiting and active games.
 
+// Helpers outside #[test] functions are test code too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -533,7 +536,7 @@ async fn leaving_an_active_game_keeps_cells_and_score() {
         p[0].replica.as_ref().unwrap(),
     );
     // The others finish the game; the leaver's score counts.
-    let mut p = vec![p.remove(0), watcher];
+    let mut p = [p.remove(0), watcher];
     let mut next = 0;
     for i in 0..78 {
         while (10..13).contains(&next) {

@@ -1,5 +1,8 @@
 //! A first whole game through real sockets.
 
+// Helpers outside #[test] functions are test code too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;
@@ -7,7 +10,13 @@ use transport::protocol::{GameStatus, OverReason, ServerMessage};
 
 #[tokio::test]
 async fn a_whole_game_by_full_board() {
-    let server = TestServer::start().await;
+    // 54 captures by one player, one per round trip: more than the default
+    // rate limit allows (bursts of 40, then 20/s), which limits.rs covers.
+    let server = TestServer::start_with(gridcap::config::ServeOptions {
+        rate_limit: Some(0),
+        ..options()
+    })
+    .await;
     let mut host = host_game(&server, 2, 30_000).await;
     let mut guest = join_game(&server, &host.game_id(), "guest").await;
     // The game filled up: it started. The guest's snapshot includes that.

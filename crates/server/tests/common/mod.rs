@@ -10,6 +10,9 @@
 //! Every wait is bounded by [`WAIT`]; nothing sleeps to wait for a timer.
 
 #![allow(dead_code, unreachable_pub)]
+// Test helpers are test code: clippy.toml's allow-*-in-tests only covers
+// #[test] functions, not helpers outside them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod http;
 pub mod raw;
