@@ -33,19 +33,15 @@ impl Player {
     async fn seat(addr: SocketAddr, message: ClientMessage) -> Player {
         let mut client = Client::connect(&format!("ws://{addr}/ws")).await.unwrap();
         client.send(&message).await.unwrap();
-        loop {
-            match client.next_message(Duration::from_secs(10)).await.unwrap() {
-                ServerMessage::Joined { game, token, .. } => {
-                    return Player {
-                        client,
-                        game,
-                        token,
-                        resumed: 0,
-                        gaps: 0,
-                    };
-                }
-                other => panic!("expected joined, got {other:?}"),
-            }
+        match client.next_message(Duration::from_secs(10)).await.unwrap() {
+            ServerMessage::Joined { game, token, .. } => Player {
+                client,
+                game,
+                token,
+                resumed: 0,
+                gaps: 0,
+            },
+            other => panic!("expected joined, got {other:?}"),
         }
     }
 
