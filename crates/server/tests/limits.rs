@@ -289,6 +289,33 @@ async fn a_message_over_a_configured_limit_closes_with_1009() {
     t.others_keep_playing(true).await;
 }
 
+/// The limit is on messages, not frames: fragments that are each small
+/// but add up to more than the limit close with 1009; a fragmented message
+/// within the limit is one message like any other.
+#[tokio::test]
+async fn the_size_limit_applies_to_whole_fragmented_messages() {
+    use common::raw::{OP_BINARY, RawConn};
+    let server = TestServer::start().await;
+    let mut raw = RawConn::connect(server.addr, None).await;
+    raw.send_fragmented(OP_BINARY, &ping_of_size(4096), 1000)
+        .await
+        .expect("send");
+    let frame = raw.read_frame(WAIT).await.expect("a frame").expect("open");
+    assert_eq!(frame.opcode, OP_BINARY);
+    let pong = codec::decode_server(&frame.payload).expect("decode");
+    assert!(matches!(pong, ServerMessage::Pong { .. }), "{pong:?}");
+
+    raw.send_fragmented(OP_BINARY, &ping_of_size(6000), 1000)
+        .await
+        .expect("send");
+    let frame = raw
+        .read_frame(WAIT)
+        .await
+        .expect("a frame")
+        .expect("a close");
+    assert_eq!(frame.close_code(), Some(1009));
+}
+
 /// A burst beyond the bucket: the excess is answered `rate_limited` and
 /// dropped, and the connection stays open.
 #[tokio::test]

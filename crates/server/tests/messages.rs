@@ -449,3 +449,37 @@ async fn play_again_by_resuming_another_game() {
     done[0].send(&capture(0)).await;
     done[0].rejected(0, None, RejectReason::NotActive).await;
 }
+
+/// Protocol §2: a token is never broadcast. Checked on the raw bytes every
+/// other player receives (a typed decoder would ignore an extra key).
+#[tokio::test]
+async fn a_token_only_ever_reaches_its_own_seat() {
+    use common::raw::{OP_BINARY, RawConn};
+    let server = TestServer::start().await;
+    let mut host = RawConn::connect(server.addr, None).await;
+    let create = transport::codec::encode(&create("host", Some(2), Some(30_000))).unwrap();
+    host.send_frame(OP_BINARY, &create).await.unwrap();
+    let joined = host.read_frame(WAIT).await.unwrap().unwrap();
+    let ServerMessage::Joined { game, token, .. } =
+        transport::codec::decode_server(&joined.payload).unwrap()
+    else {
+        panic!("expected joined")
+    };
+    let guest = join_game(&server, &game.id, "bob").await;
+    let guest_token = guest.token.clone().unwrap();
+    assert_ne!(guest_token, token);
+    // player_joined, then started.
+    for _ in 0..2 {
+        let frame = host.read_frame(WAIT).await.unwrap().unwrap();
+        assert_eq!(frame.opcode, OP_BINARY);
+        let event = transport::codec::decode_server(&frame.payload).unwrap();
+        assert!(event.seq().is_some(), "{event:?}");
+        assert!(
+            !frame
+                .payload
+                .windows(guest_token.len())
+                .any(|w| w == guest_token.as_bytes()),
+            "a broadcast carries the joiner's token: {event:?}"
+        );
+    }
+}

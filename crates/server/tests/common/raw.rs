@@ -11,6 +11,7 @@ use tokio::net::{TcpSocket, TcpStream};
 use super::WAIT;
 
 /// Frame opcodes (RFC 6455 §5.2).
+pub const OP_CONTINUATION: u8 = 0x0;
 pub const OP_BINARY: u8 = 0x2;
 pub const OP_CLOSE: u8 = 0x8;
 pub const OP_PING: u8 = 0x9;
@@ -110,6 +111,27 @@ impl RawConn {
     pub async fn send_frame(&mut self, opcode: u8, payload: &[u8]) -> std::io::Result<()> {
         let frame = encode_masked(opcode, payload);
         self.stream.write_all(&frame).await
+    }
+
+    /// Sends one message split into frames of at most `chunk` bytes (the
+    /// first with `opcode`, then continuation frames; FIN on the last).
+    pub async fn send_fragmented(
+        &mut self,
+        opcode: u8,
+        payload: &[u8],
+        chunk: usize,
+    ) -> std::io::Result<()> {
+        let parts: Vec<&[u8]> = payload.chunks(chunk).collect();
+        let mut wire = Vec::new();
+        for (i, part) in parts.iter().enumerate() {
+            let op = if i == 0 { opcode } else { OP_CONTINUATION };
+            let mut frame = encode_masked(op, part);
+            if i + 1 < parts.len() {
+                frame[0] &= 0x7f; // not the final fragment
+            }
+            wire.extend_from_slice(&frame);
+        }
+        self.stream.write_all(&wire).await
     }
 }
 
