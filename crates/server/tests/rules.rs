@@ -232,7 +232,8 @@ async fn try_and_hear(c: &mut TestClient, attempt: &ClientMessage, cell: u8) {
 /// Two players try the same cell at once, 40 times. The loser gets two
 /// frames back to back (the winner's `captured`, then its `rejected`): with
 /// Nagle's algorithm on the server's socket the second one waited for the
-/// client's delayed ACK, ~40 ms, in about half of the rounds.
+/// client's delayed ACK, ~40 ms, in about half of the rounds (23 of 40
+/// here); a few slow rounds are tolerated for a loaded machine.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_race_is_answered_without_waiting_for_an_ack() {
     let server = unlimited().await;
@@ -251,7 +252,7 @@ async fn a_lost_race_is_answered_without_waiting_for_an_ack() {
             slow_rounds.push(took);
         }
     }
-    assert!(slow_rounds.len() < 5, "rounds over 30 ms: {slow_rounds:?}");
+    assert!(slow_rounds.len() < 10, "rounds over 30 ms: {slow_rounds:?}");
 }
 
 #[tokio::test]
