@@ -378,3 +378,42 @@ async fn resuming_another_seat_of_the_same_game_is_already_in_game() {
     p[1].ping_pong(1).await;
     p[0].ping_pong(2).await;
 }
+
+/// Protocol §3: the operator may narrow the durations, and §5's
+/// min_players decides when a host may start.
+#[tokio::test]
+async fn settings_narrowed_by_configuration() {
+    let server = TestServer::start_with(gridcap::config::ServeOptions {
+        min_duration_ms: Some(5_000),
+        max_duration_ms: Some(10_000),
+        min_players: Some(3),
+        ..options()
+    })
+    .await;
+    let mut c = server.connect().await;
+    for (players, duration) in [
+        (None, Some(4_999)),
+        (None, Some(10_001)),
+        // Fewer seats than min_players could never start.
+        (Some(2), None),
+    ] {
+        c.send(&create("ada", players, duration)).await;
+        c.error(ErrorCode::InvalidSettings).await;
+    }
+    // The default duration is brought into the configured range.
+    c.send(&create("ada", None, None)).await;
+    let game = c.joined().await;
+    assert_eq!((game.max_players, game.duration_ms), (4, 10_000));
+    // Two connected players are not enough any more; three are.
+    let _b = join_game(&server, &game.id, "b").await;
+    c.sync_to(1).await;
+    c.send(&START).await;
+    c.error(ErrorCode::NotEnoughPlayers).await;
+    let _d = join_game(&server, &game.id, "d").await;
+    c.sync_to(2).await;
+    c.send(&START).await;
+    assert!(matches!(
+        c.next().await,
+        ServerMessage::Started { seq: 3, .. }
+    ));
+}
