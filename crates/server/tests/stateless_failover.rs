@@ -5,14 +5,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
-mod stateless_support;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::replica;
+use common::stateless::*;
 use rand::{Rng, SeedableRng};
-use stateless_support::*;
 use transport::client::{Client, Received};
 use transport::protocol::{ClientMessage, GameSnapshot, GameStatus, ServerMessage};
 
@@ -127,7 +126,9 @@ impl Player {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_killed_mid_game_loses_no_board() {
-    require_redis!();
+    if !redis_available() {
+        return;
+    }
     let redis = RedisServer::start().await;
     let target = Redis::Single(redis.url());
     let mut doomed = NodeProcess::start(&target, "a").await;

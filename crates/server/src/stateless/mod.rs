@@ -492,6 +492,7 @@ fn outcome(code: Code) -> Result<(), ServerError> {
         Code::Refused(e) => Err(ServerError::Game(e)),
         Code::UnknownGame => Err(ServerError::UnknownGame),
         Code::BadToken => Err(ServerError::BadToken),
+        Code::AlreadyInGame => Err(ServerError::AlreadyInGame),
         // Only `create` answers it, and `seat` handles it first.
         Code::Exists => Err(ServerError::Overloaded),
     }

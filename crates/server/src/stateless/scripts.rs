@@ -92,6 +92,8 @@ pub enum Code {
     UnknownGame,
     /// The token matches no seat.
     BadToken,
+    /// The connection holds another seat of this game.
+    AlreadyInGame,
     /// The connection no longer holds the seat: drop the command silently.
     Stale,
     /// `create` found the id taken (a UUID collision): draw another.
@@ -104,6 +106,7 @@ impl Code {
             "ok" => Code::Ok,
             "unknown_game" => Code::UnknownGame,
             "bad_token" => Code::BadToken,
+            "already_in_game" => Code::AlreadyInGame,
             "stale" => Code::Stale,
             "exists" => Code::Exists,
             "game_full" => Code::Refused(GameError::GameFull),

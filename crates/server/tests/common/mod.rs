@@ -8,6 +8,14 @@
 //! events and the snapshots agree.
 //!
 //! Every wait is bounded by [`WAIT`]; nothing sleeps to wait for a timer.
+//!
+//! **Stateless runs.** With `GRIDCAP_TEST_BACKEND=stateless`, or in a test
+//! binary whose name starts with `stateless_conformance` (see
+//! `stateless_conformance.rs`, which includes the conformance files),
+//! [`TestServer`] is a pair of stateless nodes sharing a redis-server it
+//! starts ([`stateless`]), and [`TestServer::connect`] alternates between
+//! them: the same tests then check that a client cannot tell the modes
+//! apart, with the players of each game spread over two nodes.
 
 #![allow(dead_code, unreachable_pub)]
 // Test helpers are test code: clippy.toml's allow-*-in-tests only covers
@@ -17,6 +25,7 @@
 pub mod http;
 pub mod raw;
 pub mod replica;
+pub mod stateless;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -59,6 +68,34 @@ pub struct TestServer {
     pub addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
+    /// Stateless runs: the second node (`addr` is the first) and Redis.
+    pair: Option<StatelessPair>,
+    /// Stateless runs: which node the next `connect` uses.
+    turn: std::sync::atomic::AtomicUsize,
+}
+
+/// What a stateless [`TestServer`] runs besides its first node.
+struct StatelessPair {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+    _redis: stateless::RedisServer,
+}
+
+/// Whether this run tests stateless mode (see the module docs). Without
+/// redis-server (and without GRIDCAP_REQUIRE_SYSTEM_DEPS=1) it says why and
+/// falls back to single mode.
+pub fn stateless_run() -> bool {
+    static RUN: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *RUN.get_or_init(|| {
+        let by_env = std::env::var("GRIDCAP_TEST_BACKEND").is_ok_and(|v| v == "stateless");
+        let by_name = std::env::current_exe().ok().is_some_and(|exe| {
+            exe.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("stateless_conformance"))
+        });
+        (by_env || by_name) && stateless::redis_available()
+    })
 }
 
 impl TestServer {
@@ -70,6 +107,9 @@ impl TestServer {
     /// Starts a server with `options` (the listen address is ignored).
     pub async fn start_with(options: ServeOptions) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        if stateless_run() {
+            return Self::start_stateless(options, listener).await;
+        }
         Self::start_on(options, listener)
     }
 
@@ -84,7 +124,34 @@ impl TestServer {
             .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
             .expect("bind");
         let listener = socket.listen(1024).expect("listen");
+        if stateless_run() {
+            return Self::start_stateless(options, listener).await;
+        }
         Self::start_on(options, listener)
+    }
+
+    /// Two stateless nodes with `options` sharing a fresh redis-server; the
+    /// first listens on `listener`.
+    async fn start_stateless(options: ServeOptions, listener: TcpListener) -> TestServer {
+        let redis = stateless::RedisServer::start().await;
+        let options = ServeOptions {
+            mode: Some(gridcap::config::Mode::Stateless),
+            redis: Some(redis.url()),
+            ..options
+        };
+        let mut first = Self::start_on(options.clone(), listener);
+        let second_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let second = Self::start_on(options, second_listener);
+        stateless::wait_ready(first.addr).await;
+        stateless::wait_ready(second.addr).await;
+        let mut second = second;
+        first.pair = Some(StatelessPair {
+            addr: second.addr,
+            stop: second.stop.take(),
+            task: second.task.take(),
+            _redis: redis,
+        });
+        first
     }
 
     fn start_on(options: ServeOptions, listener: TcpListener) -> TestServer {
@@ -98,6 +165,8 @@ impl TestServer {
             addr,
             stop: Some(stop),
             task: Some(task),
+            pair: None,
+            turn: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -105,9 +174,22 @@ impl TestServer {
         format!("ws://{}/ws", self.addr)
     }
 
-    /// A client that offered `gridcap.v1`.
+    /// A client that offered `gridcap.v1` (in stateless runs, on each node
+    /// in turn).
     pub async fn connect(&self) -> TestClient {
-        connect(self.addr).await
+        connect(self.next_addr()).await
+    }
+
+    /// The node the next client should use (always `addr` but in stateless
+    /// runs, where the two nodes alternate).
+    pub fn next_addr(&self) -> SocketAddr {
+        match &self.pair {
+            None => self.addr,
+            Some(pair) => {
+                let turn = self.turn.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if turn.is_multiple_of(2) { self.addr } else { pair.addr }
+            }
+        }
     }
 
     /// Starts the graceful shutdown and returns a task that finishes with it.
@@ -116,8 +198,19 @@ impl TestServer {
             let _ = stop.send(());
         }
         let task = self.task.take().expect("server task");
+        let mut pair = self.pair.take();
+        let second = pair.as_mut().and_then(|p| {
+            if let Some(stop) = p.stop.take() {
+                let _ = stop.send(());
+            }
+            p.task.take()
+        });
         tokio::spawn(async move {
             task.await.expect("server task").expect("server result");
+            if let Some(second) = second {
+                second.await.expect("server task").expect("server result");
+            }
+            drop(pair); // Redis stops last.
         })
     }
 
@@ -133,6 +226,9 @@ impl TestServer {
 impl Drop for TestServer {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(stop) = self.pair.as_mut().and_then(|p| p.stop.take()) {
             let _ = stop.send(());
         }
     }

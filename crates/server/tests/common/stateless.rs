@@ -5,8 +5,6 @@
 //! Without `redis-server` on the PATH the tests skip with a message, unless
 //! `GRIDCAP_REQUIRE_SYSTEM_DEPS=1` (as `make test` sets), where they fail.
 
-#![allow(dead_code, unreachable_pub)]
-
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -39,16 +37,6 @@ pub fn redis_available() -> bool {
         );
     }
     found
-}
-
-/// Returns from the test early (skipping it) when Redis is unavailable.
-#[macro_export]
-macro_rules! require_redis {
-    () => {
-        if !$crate::stateless_support::redis_available() {
-            return;
-        }
-    };
 }
 
 /// A free loopback port (bound then released).

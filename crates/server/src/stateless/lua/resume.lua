@@ -13,6 +13,14 @@ if seat == nil then
   set_ttl()
   return refuse('bad_token')
 end
+-- A connection holds one seat: resuming its own is a resync, another seat
+-- of the same game is refused (as the game task does).
+for i = 0, 7 do
+  if i ~= seat and redis.call('HGET', key, 'h' .. i) == ARGV[4] then
+    set_ttl()
+    return refuse('already_in_game')
+  end
+end
 if redis.call('HGET', key, 'l' .. seat) == '1' then
   set_ttl()
   return refuse('not_in_game')

@@ -1,0 +1,23 @@
+//! The conformance suite the single node passes, run against a pair of
+//! stateless nodes sharing one Redis.
+//!
+//! The files below are the single node's own tests, included unchanged. In
+//! this binary (its name starts with `stateless_conformance`) the harness's
+//! `TestServer` starts two stateless nodes and a redis-server, and
+//! alternates its clients between the nodes (see `common/mod.rs`), so the
+//! players of every game are spread over both nodes. Any of these files can
+//! also be run that way alone: `GRIDCAP_TEST_BACKEND=stateless cargo test
+//! -p gridcap-server --test rules`.
+//!
+//! Left out: lifecycle.rs (retention on tokio's paused clock, which Redis's
+//! TTLs do not follow), handshake.rs and limits.rs (per-node connection
+//! limits and socket buffers), liveness.rs (heartbeats, transport only).
+
+#[path = "errors.rs"]
+mod errors;
+#[path = "http.rs"]
+mod http_routes;
+#[path = "messages.rs"]
+mod messages;
+#[path = "rules.rs"]
+mod rules;
