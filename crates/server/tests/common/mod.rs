@@ -187,7 +187,11 @@ impl TestServer {
             None => self.addr,
             Some(pair) => {
                 let turn = self.turn.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if turn.is_multiple_of(2) { self.addr } else { pair.addr }
+                if turn.is_multiple_of(2) {
+                    self.addr
+                } else {
+                    pair.addr
+                }
             }
         }
     }
