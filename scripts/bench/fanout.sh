@@ -5,7 +5,8 @@
 # Steps the per-bot capture rate over FANOUT_RATES with FANOUT_GAMES games
 # (default 200 games = 800 bots), a fresh server per step, each step
 # FANOUT_STEP long (2 s ramp-up included). Stops after two steps in a row
-# miss the p99 limit. Per step it records deliveries/s, fan-out p50/p99, the
+# miss the p99 limit, then bisects FANOUT_BISECT times (default 2) between
+# the best passing rate and the first failing one. Per step it records deliveries/s, fan-out p50/p99, the
 # bots' own send lag, and the server's and the bots' CPU-seconds per million
 # deliveries. Results: $OUT/fanout.tsv, $OUT/fanout.md, $OUT/fanout-max.env.
 # Takes one to three minutes.
@@ -16,6 +17,7 @@ GAMES=${FANOUT_GAMES:-200}
 RATES=${FANOUT_RATES:-"10 20 30 40 50 60 80 100"}
 STEP=${FANOUT_STEP:-10s}
 P99_MS=${FANOUT_P99_MS:-20}
+BISECT=${FANOUT_BISECT:-2}
 
 # The columns of the results table.
 HEADER='rate\tdeliveries_per_s\tp50_ms\tp99_ms\tsend_lag_p99_ms\tserver_cpu_pct\tserver_cpu_s_per_M\tbots_cpu_s_per_M\tbots_cpu_pct\terrors\tattempts\tanswered\n'
@@ -58,17 +60,31 @@ main() {
     build
     log "fan-out: $GAMES games x 4 players, steps of $STEP, p99 limit $P99_MS ms"
     printf "$HEADER" >"$OUT/fanout.tsv"
-    local best_rate=0 best_dps=0 misses=0
+    local best_rate=0 best_dps=0 misses=0 first_miss=""
+    passes() { awk -v p="$STEP_P99" -v l="$P99_MS" 'BEGIN { exit !(p <= l * 1000) }'; }
+    better() { awk -v a="$STEP_DPS" -v b="$best_dps" 'BEGIN { exit !(a > b) }'; }
     for rate in $RATES; do
         run_step "$rate"
-        if awk -v p="$STEP_P99" -v l="$P99_MS" 'BEGIN { exit !(p <= l * 1000) }'; then
-            misses=0
-            if awk -v a="$STEP_DPS" -v b="$best_dps" 'BEGIN { exit !(a > b) }'; then
-                best_rate=$rate; best_dps=$STEP_DPS
-            fi
+        if passes; then
+            misses=0 first_miss=""
+            if better; then best_rate=$rate; best_dps=$STEP_DPS; fi
         else
             misses=$((misses + 1))
+            [[ -z "$first_miss" ]] && first_miss=$rate
             (( misses >= 2 )) && break
+        fi
+    done
+    # Narrow the gap between the best passing rate and the first miss.
+    local low=$best_rate high=${first_miss:-0} mid
+    for _ in $(seq "$BISECT"); do
+        awk -v l="$low" -v h="$high" 'BEGIN { exit !(h > l && l > 0) }' || break
+        mid=$(awk -v l="$low" -v h="$high" 'BEGIN { printf "%g", (l + h) / 2 }')
+        run_step "$mid"
+        if passes; then
+            low=$mid
+            if better; then best_rate=$mid; best_dps=$STEP_DPS; fi
+        else
+            high=$mid
         fi
     done
     printf 'MAX_RATE=%s\nMAX_DPS=%s\nGAMES=%s\n' "$best_rate" "$best_dps" "$GAMES" >"$OUT/fanout-max.env"
@@ -77,7 +93,7 @@ main() {
         echo
         echo "| rate/bot | deliveries/s | fan-out p50 ms | p99 ms | bots' send lag p99 ms | server CPU % | server CPU-s per M deliveries | bots CPU-s per M | bots CPU % | errors |"
         echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
-        tail -n +2 "$OUT/fanout.tsv" | awk -F'\t' '{ printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 }'
+        tail -n +2 "$OUT/fanout.tsv" | sort -t"$(printf '\t')" -k1,1g | awk -F'\t' '{ printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 }'
         echo
         echo "max with fan-out p99 <= $P99_MS ms: $best_dps deliveries/s at rate $best_rate ($GAMES games x 4 players)"
     } | tee "$OUT/fanout.md"

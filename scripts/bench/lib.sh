@@ -142,9 +142,10 @@ bots() {
     pinned "${BOTS_PIDFILE:-$OUT/bots.pid}" "$BOTS_CPU" "$BIN" bots --url "$URL" --quiet "$@"
 }
 
-# Date, commit and machine load, for the results files.
+# Date, commit (BENCH_COMMIT when the binary was built elsewhere) and
+# machine load, for the results files.
 provenance() {
     echo "date: $(date -u +%Y-%m-%dT%H:%MZ)"
-    echo "commit: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    echo "commit: ${BENCH_COMMIT:-$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)}"
     echo "cpus: $(nproc); load average at start: $(cut -d' ' -f1-3 /proc/loadavg); nice: $NICE"
 }
