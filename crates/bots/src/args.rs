@@ -92,6 +92,15 @@ pub struct BotArgs {
 }
 
 /// Parses `500ms`, `30s`, `2m`, `1h`, or a bare number of seconds (decimals allowed).
+///
+/// ```
+/// use std::time::Duration;
+/// use bots::args::parse_duration;
+///
+/// assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+/// assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+/// assert!(parse_duration("3 fortnights").is_err());
+/// ```
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     let (number, unit) = match t.find(|c: char| !(c.is_ascii_digit() || c == '.')) {

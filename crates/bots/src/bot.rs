@@ -13,7 +13,7 @@
 //! `resume` and its token. At the stop, bots stop capturing, wait (bounded)
 //! for the answers to their attempts, and close.
 //!
-//! Everything the server says is counted in [`Stats`](crate::stats::Stats);
+//! Everything the server says is counted in [`Stats`];
 //! nothing the network does can panic a bot.
 
 use std::collections::VecDeque;

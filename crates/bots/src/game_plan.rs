@@ -64,6 +64,18 @@ pub fn ramp_offset(index: u32, total: u32, ramp: Duration) -> Duration {
 /// whatever happened to the earlier ones. A caller that wakes late takes every
 /// overdue attempt at once, each keeping its own scheduled instant, so the
 /// latency it records includes the lateness (no coordinated omission).
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use bots::game_plan::Schedule;
+///
+/// let start = Instant::now();
+/// let mut s = Schedule::new(start, 100.0, 0.0).unwrap(); // every 10 ms
+/// // Woken 25 ms late: three attempts are due, each at its own instant.
+/// let now = start + Duration::from_millis(25);
+/// let due: Vec<Duration> = std::iter::from_fn(|| s.take_due(now)).map(|t| t - start).collect();
+/// assert_eq!(due, [0, 10, 20].map(Duration::from_millis));
+/// ```
 #[derive(Debug, Clone)]
 pub struct Schedule {
     /// Instant of attempt 0.
