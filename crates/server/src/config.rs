@@ -230,6 +230,61 @@ pub struct ServeOptions {
     /// Log format; the level comes from RUST_LOG (default `info`) [default: text].
     #[arg(long, env = "GRIDCAP_LOG_FORMAT", value_enum, value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
+
+    /// PEM certificate chain: serve https:// and wss:// natively (TLS 1.2 and
+    /// 1.3, rustls). Needs --tls-key.
+    #[arg(
+        long,
+        env = "GRIDCAP_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key for --tls-cert.
+    #[arg(
+        long,
+        env = "GRIDCAP_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
+
+    /// Time a new connection has for its TLS handshake and for sending its
+    /// HTTP request head (slowloris defence), in ms [default: 10000].
+    #[arg(long, env = "GRIDCAP_HANDSHAKE_TIMEOUT_MS", value_name = "MS")]
+    pub handshake_timeout_ms: Option<u64>,
+
+    /// Largest HTTP request head accepted, in bytes (at least 8192)
+    /// [default: 16384].
+    #[arg(long, env = "GRIDCAP_MAX_HEAD_BYTES", value_name = "BYTES")]
+    pub max_head_bytes: Option<usize>,
+
+    /// Most WebSocket connections from one client IP; more get HTTP 429.
+    /// 0 = no per-IP limit [default: 0]. Behind a proxy, list it in
+    /// --trusted-proxies so the client IP comes from X-Forwarded-For.
+    #[arg(long, env = "GRIDCAP_MAX_CONNECTIONS_PER_IP", value_name = "N")]
+    pub max_connections_per_ip: Option<usize>,
+
+    /// Proxy IPs whose X-Forwarded-For header is believed, comma-separated
+    /// (e.g. your HAProxy's address) [default: none].
+    #[arg(
+        long,
+        env = "GRIDCAP_TRUSTED_PROXIES",
+        value_name = "IPS",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Option<Vec<std::net::IpAddr>>,
+
+    /// Close (1008) a connection that has not sent a single protocol message
+    /// this long after connecting, in ms [default: 60000].
+    #[arg(long, env = "GRIDCAP_FIRST_MESSAGE_TIMEOUT_MS", value_name = "MS")]
+    pub first_message_timeout_ms: Option<u64>,
+
+    /// Most games this node holds at once; more `create`s get `overloaded`
+    /// [default: 100000].
+    #[arg(long, env = "GRIDCAP_MAX_GAMES", value_name = "N")]
+    pub max_games: Option<usize>,
 }
 
 /// A configuration problem, reported before the server starts.
@@ -280,7 +335,8 @@ impl ServeOptions {
             max_message_bytes, rate_limit, rate_burst, rate_strikes, max_bad_messages,
             ping_interval_ms, idle_timeout_ms, outbox_capacity, write_timeout_ms, close_timeout_ms,
             ws_read_buffer, ws_write_buffer, allowed_origins, max_connections,
-            drain_timeout_ms, log_format);
+            drain_timeout_ms, log_format, tls_cert, tls_key, handshake_timeout_ms, max_head_bytes,
+            max_connections_per_ip, trusted_proxies, first_message_timeout_ms, max_games);
         Ok(self)
     }
 
@@ -310,6 +366,7 @@ impl ServeOptions {
             outbox_capacity: self.outbox_capacity.unwrap_or(d.outbox_capacity),
             write_timeout: ms(self.write_timeout_ms, d.write_timeout),
             close_timeout: ms(self.close_timeout_ms, d.close_timeout),
+            first_message_timeout: ms(self.first_message_timeout_ms, d.first_message_timeout),
             read_buffer_bytes: self.ws_read_buffer.unwrap_or(d.read_buffer_bytes),
             write_buffer_bytes: self.ws_write_buffer.unwrap_or(d.write_buffer_bytes),
         };
@@ -355,6 +412,14 @@ impl ServeOptions {
             max_connections,
             drain_timeout: ms(self.drain_timeout_ms, Duration::from_secs(35)),
             log_format: self.log_format.unwrap_or(LogFormat::Text),
+            tls: self.tls_cert.zip(self.tls_key),
+            accept: crate::accept::AcceptLimits {
+                handshake_timeout: ms(self.handshake_timeout_ms, Duration::from_secs(10)),
+                max_head_bytes: self.max_head_bytes.unwrap_or(16 * 1024).max(8192),
+            },
+            max_connections_per_ip: self.max_connections_per_ip.unwrap_or(0),
+            trusted_proxies: self.trusted_proxies.unwrap_or_default(),
+            max_games: self.max_games.unwrap_or(100_000).max(1),
         })
     }
 }
@@ -500,6 +565,16 @@ pub struct Config {
     pub drain_timeout: Duration,
     /// Log output format.
     pub log_format: LogFormat,
+    /// PEM certificate chain and key, for native TLS.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Handshake and request-head limits of every accepted connection.
+    pub accept: crate::accept::AcceptLimits,
+    /// Most WebSocket connections per client IP (0 = unlimited).
+    pub max_connections_per_ip: usize,
+    /// Proxies whose X-Forwarded-For is believed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Most games held by this node.
+    pub max_games: usize,
 }
 
 impl Default for Config {

@@ -201,6 +201,9 @@ impl PlayerSession {
             self.seat = Some(Seat::Redis(seat));
             return Ok(());
         }
+        if self.state.registry.len() >= self.state.config.max_games {
+            return Err(ServerError::Overloaded);
+        }
         let id = self
             .state
             .cluster

@@ -14,6 +14,7 @@
 //! - [`clock`], [`tokens`], [`metrics`], [`telemetry`], [`state`]: support.
 //! - [`error`]: [`error::ServerError`] and its one conversion to the wire.
 
+pub mod accept;
 pub mod clock;
 pub mod cluster;
 pub mod config;
@@ -22,10 +23,12 @@ pub mod game_task;
 pub mod handler;
 pub mod http;
 pub mod metrics;
+pub mod per_ip;
 pub mod registry;
 pub mod server;
 pub mod state;
 pub mod stateless;
 pub mod telemetry;
+pub mod tls;
 pub mod tokens;
 pub mod ws;

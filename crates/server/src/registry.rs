@@ -72,6 +72,16 @@ impl Registry {
         self.lock().remove(id);
     }
 
+    /// Games held now, whatever their status.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether no game is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Games by status: (waiting, active, completed).
     pub fn counts(&self) -> (usize, usize, usize) {
         let games = self.lock();

@@ -4,15 +4,14 @@
 //! connections), let active games finish for up to the drain timeout, close
 //! every session with 1001, stop the listener, stop the game tasks.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::time::{Instant, interval};
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 use crate::config::Config;
 use crate::http;
@@ -28,18 +27,18 @@ pub async fn run(
     let state = AppState::new(config, stop_games.clone());
     let stop_listening = CancellationToken::new();
     let app = http::router(state.clone());
-    // Game events are small frames written the moment they happen. With
-    // Nagle's algorithm a second frame written before the peer ACKed the
-    // first (a `rejected` right after the `captured` that beat it) waits
-    // for the peer's delayed ACK, ~40 ms on Linux.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            debug!("cannot set TCP_NODELAY: {e}");
-        }
-    });
-    let serve = axum::serve(listener, app)
-        .with_graceful_shutdown(stop_listening.clone().cancelled_owned())
-        .into_future();
+    let tls = match &state.config.tls {
+        Some((cert, key)) => Some(crate::tls::acceptor(cert, key).map_err(std::io::Error::other)?),
+        None => None,
+    };
+    let serve = crate::accept::serve(
+        listener,
+        app,
+        tls,
+        state.config.accept.clone(),
+        stop_listening.clone(),
+        Duration::from_secs(5),
+    );
     let mut serve = tokio::spawn(serve);
     if let Some(cluster) = &state.cluster {
         let probes = crate::cluster::membership::probe_loop(cluster.clone(), stop_games.clone());
@@ -51,7 +50,7 @@ pub async fn run(
         result = &mut serve => {
             stop_games.cancel();
             return match result {
-                Ok(r) => r,
+                Ok(()) => Err(std::io::Error::other("the accept loop ended unexpectedly")),
                 Err(e) => Err(std::io::Error::other(e)),
             };
         }

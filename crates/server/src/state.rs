@@ -25,6 +25,8 @@ pub struct AppState {
     pub cluster: Option<Arc<Cluster>>,
     /// The Redis backend in stateless mode; `None` in the other modes.
     pub stateless: Option<Arc<Backend>>,
+    /// Open WebSocket connections by client IP (`max_connections_per_ip`).
+    pub per_ip: Arc<crate::per_ip::IpLimiter>,
     /// One permit per open WebSocket connection (`max_connections`).
     pub connections: Arc<Semaphore>,
     /// Source of connection ids.
@@ -49,6 +51,7 @@ impl AppState {
                 .stateless
                 .as_ref()
                 .map(|s| Backend::launch(s.redis.clone(), clock, stop_games.clone())),
+            per_ip: crate::per_ip::IpLimiter::new(config.max_connections_per_ip),
             connections: Arc::new(Semaphore::new(config.max_connections)),
             registry: Registry::new(clock, stop_games),
             config,

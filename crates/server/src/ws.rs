@@ -129,6 +129,24 @@ pub async fn upgrade(State(state): State<Arc<AppState>>, mut request: Request) -
             "server is draining; try another node",
         );
     }
+    let peer = request
+        .extensions()
+        .get::<crate::accept::Peer>()
+        .map(|c| c.0.ip())
+        .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
+    let ip = crate::per_ip::client_ip(peer, request.headers(), &state.config.trusted_proxies);
+    // Relays from cluster peers carry many players: no per-IP cap for them.
+    let ip_permit = if hops > 0 {
+        None
+    } else {
+        Some(state.per_ip.acquire(ip))
+    };
+    if let Some(None) = ip_permit {
+        return refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many connections from this address",
+        );
+    }
     let Ok(permit) = state.connections.clone().try_acquire_owned() else {
         return refuse(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -161,6 +179,7 @@ pub async fn upgrade(State(state): State<Arc<AppState>>, mut request: Request) -
         m::connections(-1.0);
         debug!(conn, ?end, "session ended");
         drop(permit);
+        drop(ip_permit);
     });
 
     let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();

@@ -5,10 +5,9 @@
 //!
 //! Where RFC 6455 says the server *should* (or *may*) send a close frame
 //! with a status code before dropping the connection, these tests expect it
-//! (1002 protocol error, 1007 invalid payload data). Those the server does
-//! not pass yet are `#[ignore]`d with the reason; the test
-//! `every_protocol_violation_ends_only_its_own_connection` checks what must
-//! hold meanwhile. Every wait is bounded by [`WAIT`].
+//! (1002 protocol error, 1007 invalid payload data), and
+//! `every_protocol_violation_ends_only_its_own_connection` checks that no
+//! violation disturbs other players. Every wait is bounded by [`WAIT`].
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -339,8 +338,6 @@ fn assert_closed_with(end: End, code: u16, what: &str) {
 // ---- protocol violations ----
 
 #[tokio::test]
-#[ignore = "server bug: tungstenite reports the violation as an error and the session drops \
-            the socket without sending close 1002 (transport/src/session.rs, ReadFailed)"]
 async fn an_unmasked_client_frame_is_closed_with_1002() {
     let server = TestServer::start().await;
     let mut c = open(server.addr).await;
@@ -351,8 +348,6 @@ async fn an_unmasked_client_frame_is_closed_with_1002() {
 }
 
 #[tokio::test]
-#[ignore = "server bug: invalid UTF-8 is a tungstenite Utf8 error and the session drops the \
-            socket without sending close 1007 (transport/src/session.rs, ReadFailed)"]
 async fn invalid_utf8_in_a_text_frame_is_closed_with_1007() {
     let server = TestServer::start().await;
     let mut c = open(server.addr).await;
@@ -368,8 +363,6 @@ async fn invalid_utf8_in_a_text_frame_is_closed_with_1007() {
 }
 
 #[tokio::test]
-#[ignore = "server bug: the session drops the socket without sending close 1002 \
-            (transport/src/session.rs, ReadFailed)"]
 async fn a_control_frame_with_more_than_125_bytes_is_closed_with_1002() {
     let server = TestServer::start().await;
     let mut c = open(server.addr).await;
@@ -378,8 +371,6 @@ async fn a_control_frame_with_more_than_125_bytes_is_closed_with_1002() {
 }
 
 #[tokio::test]
-#[ignore = "server bug: the session drops the socket without sending close 1002 \
-            (transport/src/session.rs, ReadFailed)"]
 async fn other_framing_errors_are_closed_with_1002() {
     let server = TestServer::start().await;
     let ping = ping_message(1);
@@ -570,14 +561,8 @@ async fn a_foreign_origin_gets_http_403_and_no_upgrade() {
 /// "Fuzzing"): one 4 KiB frame of nested MessagePack arrays needs about
 /// 3 MiB of stack to decode in a debug build, more than a tokio worker (or
 /// this test thread) has, and the overflow aborts the whole process. A
-/// release build needs about 120 KiB for it and passes. The fix belongs in
-/// `transport::codec::decode` (a small depth limit); until then this runs
-/// in release builds only.
+/// release build needs about 120 KiB for it and passes. `transport::codec::decode` now caps the depth (`MAX_DEPTH`).
 #[tokio::test]
-#[cfg_attr(
-    debug_assertions,
-    ignore = "known bug: deep nesting overflows the stack of a debug build (codec depth limit 1024)"
-)]
 async fn a_deeply_nested_message_is_a_bad_message_not_a_crash() {
     let server = TestServer::start().await;
     let mut c = open(server.addr).await;

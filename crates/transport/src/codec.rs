@@ -25,12 +25,21 @@ pub fn encode_server(message: &ServerMessage) -> Result<Bytes, TransportError> {
     encode(message)
 }
 
+/// Deepest nesting of arrays and maps accepted in a frame (a `joined`
+/// snapshot nests 4 levels: message, game, players, player).
+pub const MAX_DEPTH: usize = 32;
+
 /// Decodes exactly one MessagePack value from `bytes`; trailing bytes are an
 /// error, as the protocol puts one value in each frame.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, TransportError> {
     let mut rest = bytes;
-    let value = rmp_serde::from_read::<_, T>(&mut rest)
-        .map_err(|e| TransportError::Decode(e.to_string()))?;
+    let mut de = rmp_serde::Deserializer::new(&mut rest);
+    // rmp-serde's default (1024) lets a 4 KiB frame of nested arrays recurse
+    // deep enough to overflow a task's stack through serde's buffering of
+    // internally tagged enums; no protocol message nests beyond a few levels.
+    de.set_max_depth(MAX_DEPTH);
+    let value = T::deserialize(&mut de).map_err(|e| TransportError::Decode(e.to_string()))?;
+    drop(de);
     if !rest.is_empty() {
         return Err(TransportError::Decode(format!(
             "{} trailing bytes after the message",

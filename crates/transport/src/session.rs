@@ -28,6 +28,10 @@ use crate::ratelimit::TokenBucket;
 pub const CLOSE_NORMAL: u16 = 1000;
 /// Close code: the server is shutting down.
 pub const CLOSE_GOING_AWAY: u16 = 1001;
+/// Close code: the peer broke RFC 6455 (unmasked frame, oversized control frame…).
+pub const CLOSE_PROTOCOL: u16 = 1002;
+/// Close code: a text frame that is not UTF-8.
+pub const CLOSE_INVALID_DATA: u16 = 1007;
 /// Close code: policy violation (abuse, persistent flooding, slow consumer, idle).
 pub const CLOSE_POLICY: u16 = 1008;
 /// Close code: a message over the size limit.
@@ -62,6 +66,9 @@ pub struct SessionLimits {
     pub write_timeout: Duration,
     /// How long to wait for the peer's close frame after sending ours.
     pub close_timeout: Duration,
+    /// Close (1008) a connection that sent no binary message this long
+    /// after it opened: answering pings alone does not hold a slot forever.
+    pub first_message_timeout: Duration,
     /// tungstenite's eagerly allocated read buffer per connection.
     pub read_buffer_bytes: usize,
     /// tungstenite's write buffer target before it writes to the socket.
@@ -81,6 +88,7 @@ impl Default for SessionLimits {
             outbox_capacity: 256,
             write_timeout: Duration::from_secs(10),
             close_timeout: Duration::from_secs(2),
+            first_message_timeout: Duration::from_secs(60),
             read_buffer_bytes: 1024,
             write_buffer_bytes: 4096,
         }
@@ -191,7 +199,14 @@ where
     let mut rate_strikes = 0u32;
     let mut bucket = TokenBucket::new(limits.rate_per_sec, limits.rate_burst, Instant::now());
     let mut last_heard = Instant::now();
-    let heartbeat = sleep(limits.ping_interval.min(limits.idle_timeout));
+    // Until the first binary message, the connection must speak by this time.
+    let mut first_deadline = Some(last_heard + limits.first_message_timeout);
+    let heartbeat = sleep(
+        limits
+            .ping_interval
+            .min(limits.idle_timeout)
+            .min(limits.first_message_timeout),
+    );
     tokio::pin!(heartbeat, shutdown);
 
     let end = loop {
@@ -234,6 +249,16 @@ where
                     Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) => {
                         break SessionEnd::PeerClosed;
                     }
+                    // tungstenite reports a peer's protocol violation as an
+                    // error and leaves the close to us (RFC 6455 §7.4.1).
+                    Some(Err(WsError::Protocol(e))) => {
+                        debug!(conn = outbox.id(), "protocol violation: {e}");
+                        break close(&mut ws, CLOSE_PROTOCOL, "protocol error", limits).await;
+                    }
+                    Some(Err(WsError::Utf8(e))) => {
+                        debug!(conn = outbox.id(), "invalid UTF-8: {e}");
+                        break close(&mut ws, CLOSE_INVALID_DATA, "invalid UTF-8 in a text frame", limits).await;
+                    }
                     Some(Err(e)) => {
                         debug!(conn = outbox.id(), "read failed: {e}");
                         break SessionEnd::ReadFailed;
@@ -257,6 +282,7 @@ where
                 rate_strikes = 0;
                 let decoded = match message {
                     Message::Binary(bytes) => {
+                        first_deadline = None;
                         metrics::counter!("gridcap_messages_in_total").increment(1);
                         match handler.on_frame(bytes, &outbox).await {
                             FrameOutcome::Consumed(flow) => {
@@ -294,11 +320,15 @@ where
                 if now >= idle_deadline {
                     break close(&mut ws, CLOSE_POLICY, "idle timeout", limits).await;
                 }
+                if first_deadline.is_some_and(|d| now >= d) {
+                    break close(&mut ws, CLOSE_POLICY, "no message received", limits).await;
+                }
                 let sent = timeout(limits.write_timeout, ws.send(Message::Ping(Bytes::new()))).await;
                 if !matches!(sent, Ok(Ok(()))) {
                     break SessionEnd::WriteFailed;
                 }
-                heartbeat.as_mut().reset((now + limits.ping_interval).min(idle_deadline));
+                let next = (now + limits.ping_interval).min(idle_deadline);
+                heartbeat.as_mut().reset(first_deadline.map_or(next, |d| next.min(d)));
             }
         }
     };

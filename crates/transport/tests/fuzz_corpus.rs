@@ -191,14 +191,9 @@ fn deep_frames() -> Vec<(&'static str, Vec<u8>)> {
 /// SECURITY.md, "Fuzzing"): in a debug build, decoding one of these frames
 /// needs about 3.4 MiB of stack, so a single 1 KiB frame aborts a debug
 /// server whose sessions run on 2 MiB tokio workers. A release build needs
-/// about 380 KiB. The fix belongs in `transport::codec::decode` (a small
-/// `rmp_serde::Deserializer::set_max_depth`: no protocol message nests more
-/// than 3 levels); until then this test runs in release builds only.
+/// about 380 KiB. `transport::codec::decode` now caps the depth with
+/// `rmp_serde::Deserializer::set_max_depth` (`MAX_DEPTH`).
 #[test]
-#[cfg_attr(
-    debug_assertions,
-    ignore = "known bug: deep nesting overflows a 2 MiB stack in debug builds (codec depth limit 1024)"
-)]
 fn deeply_nested_frames_do_not_exhaust_a_worker_stack() {
     let frames = deep_frames();
     on_worker_stack(move || {
