@@ -18,7 +18,10 @@
 //!   scheduled instant of every capture, for exact fan-out latency.
 //! - [`wire`]: allocation-free encoding of `capture` and decoding of
 //!   `captured`/`rejected`, the hot messages.
-//! - [`bot`]: one bot's task: connect, create/join/resume, capture, repeat.
+//! - [`bot`]: one bot's task: create/join/resume, capture, repeat; its
+//!   `events` submodule reacts to what the server sends.
+//! - [`conn`]: connecting (source address, handshake), closing, and the
+//!   run-wide state every bot shares.
 //! - [`stats`]: counters and hdrhistograms; [`report`]: the final table and
 //!   JSON; [`progress`]: the live line on stderr.
 //! - [`error`]: [`BotError`], the crate's one error type.
@@ -52,6 +55,7 @@
 pub mod args;
 pub mod board;
 pub mod bot;
+pub mod conn;
 pub mod error;
 pub mod game_plan;
 pub mod progress;
@@ -66,7 +70,8 @@ use std::time::{Duration, Instant};
 
 pub use args::BotArgs;
 use args::Plan;
-use bot::{Bot, CLOSE_LIMIT, DRAIN_LIMIT, Shared};
+use bot::{Bot, DRAIN_LIMIT};
+use conn::{CLOSE_LIMIT, Shared};
 pub use error::BotError;
 use report::{Counts, Report, Settings, Times};
 use round::GameSlot;

@@ -1,0 +1,102 @@
+//! A bot's connection: the run-wide [`Shared`] state, the TCP connect
+//! (bound to a source address when asked) with the WebSocket handshake, and
+//! the polite close.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::time::timeout;
+use tokio_tungstenite::tungstenite::Error as WsError;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::{WebSocketStream, client_async_with_config};
+use tokio_util::sync::CancellationToken;
+use transport::SUBPROTOCOL;
+
+use crate::args::{Plan, Target};
+use crate::error::BotError;
+use crate::stats::Stats;
+
+/// A bot's WebSocket.
+pub type Ws = WebSocketStream<TcpStream>;
+
+/// Longest TCP connect or WebSocket handshake.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest close handshake.
+pub const CLOSE_LIMIT: Duration = Duration::from_secs(1);
+
+/// What every bot of a run shares.
+#[derive(Debug)]
+pub struct Shared {
+    /// The checked settings.
+    pub plan: Plan,
+    /// Counters and histograms (also read by the progress line).
+    pub stats: Arc<Stats>,
+    /// The run's clock origin: ramp-up offsets and round tables count from it.
+    pub epoch: Instant,
+    /// Cancelled at the stop.
+    pub stop: CancellationToken,
+    /// tungstenite buffers for bot connections.
+    pub ws_config: WebSocketConfig,
+}
+
+impl Shared {
+    /// Small buffers: a bot reads bursts of small frames and writes a few
+    /// captures at a time, and one process holds thousands of connections.
+    pub fn websocket_config() -> WebSocketConfig {
+        WebSocketConfig::default()
+            .read_buffer_size(4096)
+            .write_buffer_size(1024)
+            .max_write_buffer_size(64 * 1024)
+            .max_message_size(Some(64 * 1024))
+            .max_frame_size(Some(64 * 1024))
+    }
+}
+
+/// Connects to `target` from `source` (any local address when `None`),
+/// with Nagle off, and completes the WebSocket handshake offering `gridcap.v1`.
+pub async fn connect(
+    target: &Target,
+    source: Option<IpAddr>,
+    config: WebSocketConfig,
+) -> Result<Ws, BotError> {
+    let socket = if target.addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    if let Some(ip) = source {
+        socket.bind(SocketAddr::new(ip, 0))?;
+    }
+    let stream = timeout(CONNECT_TIMEOUT, socket.connect(target.addr))
+        .await
+        .map_err(|_| BotError::Timeout("connect"))??;
+    stream.set_nodelay(true)?;
+    let mut request = target.url.as_str().into_client_request()?;
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        HeaderValue::from_static(SUBPROTOCOL),
+    );
+    let handshake = client_async_with_config(request, stream, Some(config));
+    let (ws, _response) = timeout(CONNECT_TIMEOUT, handshake)
+        .await
+        .map_err(|_| BotError::Timeout("websocket handshake"))??;
+    Ok(ws)
+}
+
+/// Closes politely, within [`CLOSE_LIMIT`]: our close frame, then read until
+/// the server's close ends the stream.
+pub async fn close(ws: &mut Ws) {
+    let handshake = async {
+        ws.close(None).await?;
+        while let Some(frame) = ws.next().await {
+            frame?;
+        }
+        Ok::<(), WsError>(())
+    };
+    let _best_effort = timeout(CLOSE_LIMIT, handshake).await;
+}
