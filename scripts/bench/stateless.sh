@@ -10,8 +10,9 @@
 # game spans both nodes), a fresh Redis and fresh nodes per step, each step
 # STATELESS_STEP long (2 s ramp-up included). Stops after two steps in a row
 # miss the p99 limit (STATELESS_P99_MS, default 30). Results:
-# $OUT/stateless.tsv and $OUT/stateless.md. Nothing is pinned: Redis, both
-# nodes and the bots share the machine's cores (see `nproc` in the output).
+# $OUT/stateless.tsv and $OUT/stateless.md. Redis, both nodes and the bots
+# share all the machine's cores (STATELESS_CPUS, default all; see `nproc` in
+# the output), each in a session of its own with nice NICE (see lib.sh).
 #
 #   scripts/bench/stateless.sh                          (about two minutes)
 #   STATELESS_RATES="20 40" STATELESS_STEP=8s scripts/bench/stateless.sh
@@ -26,16 +27,31 @@ P99_MS=${STATELESS_P99_MS:-30}
 REDIS_PORT=${BENCH_REDIS_PORT:-28740}
 PORT_B=$((PORT + 1))
 REDIS_SERVER=${REDIS_SERVER:-redis-server}
+CPUS=${STATELESS_CPUS:-0-$(( $(nproc) - 1 ))}
 REDIS_PID=""
 NODE_PIDS=()
 
 command -v "$REDIS_SERVER" >/dev/null || { echo "redis-server is not installed (apt-get install redis-server)" >&2; exit 1; }
 command -v redis-benchmark >/dev/null || { echo "redis-benchmark is not installed (apt-get install redis-tools)" >&2; exit 1; }
 
+# boosted NAME COMMAND...: starts COMMAND in the background like lib.sh's
+# `pinned` (own session, nice NICE) on CPUS; sets BOOSTED_PID.
+boosted() {
+    local pidfile="$OUT/stateless-$1.pid"
+    shift
+    rm -f "$pidfile"
+    pinned "$pidfile" "$CPUS" "$@" &
+    for _ in $(seq 50); do
+        [[ -s "$pidfile" ]] && break
+        sleep 0.05
+    done
+    BOOSTED_PID=$(cat "$pidfile")
+}
+
 start_redis() {
-    "$REDIS_SERVER" --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
-        >"$OUT/redis.log" 2>&1 &
-    REDIS_PID=$!
+    boosted redis "$REDIS_SERVER" --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
+        >"$OUT/redis.log" 2>&1
+    REDIS_PID=$BOOSTED_PID
     for _ in $(seq 100); do
         redis-cli -p "$REDIS_PORT" PING >/dev/null 2>&1 && return 0
         sleep 0.05
@@ -47,7 +63,7 @@ start_redis() {
 stop_redis() {
     if [[ -n "$REDIS_PID" ]]; then
         kill -TERM "$REDIS_PID" 2>/dev/null || true
-        wait "$REDIS_PID" 2>/dev/null || true
+        while kill -0 "$REDIS_PID" 2>/dev/null; do sleep 0.05; done
     fi
     REDIS_PID=""
 }
@@ -58,11 +74,11 @@ start_nodes() {
     local id port
     for id in a b; do
         port=$PORT; [[ $id == b ]] && port=$PORT_B
-        nice -n "$NICE" "$BIN" serve --mode stateless --node-id "$id" \
+        boosted "node-$id" "$BIN" serve --mode stateless --node-id "$id" \
             --redis "redis://127.0.0.1:$REDIS_PORT" --listen "127.0.0.1:$port" \
             --rate-limit 0 --max-connections 20000 --drain-timeout-ms 1000 \
-            >"$OUT/stateless-node-$id.log" 2>&1 &
-        NODE_PIDS+=("$!")
+            >"$OUT/stateless-node-$id.log" 2>&1
+        NODE_PIDS+=("$BOOSTED_PID")
     done
     for port in "$PORT" "$PORT_B"; do
         for _ in $(seq 100); do
@@ -76,7 +92,9 @@ start_nodes() {
 stop_nodes() {
     local pid
     for pid in "${NODE_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${NODE_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    for pid in "${NODE_PIDS[@]}"; do
+        while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+    done
     NODE_PIDS=()
 }
 
@@ -109,7 +127,7 @@ run_step() {
     start_nodes
     local r0 t0 r1 t1 n0 n1
     r0=$(cpu_ticks "$REDIS_PID"); n0=$(( $(cpu_ticks "${NODE_PIDS[0]}") + $(cpu_ticks "${NODE_PIDS[1]}") )); t0=$(date +%s.%N)
-    nice -n "$NICE" "$BIN" bots --url "ws://127.0.0.1:$PORT/ws" --url "ws://127.0.0.1:$PORT_B/ws" --quiet \
+    BOTS_PIDFILE="$OUT/bots-stateless.pid" pinned "$OUT/bots-stateless.pid" "$CPUS" "$BIN" bots --url "ws://127.0.0.1:$PORT/ws" --url "ws://127.0.0.1:$PORT_B/ws" --quiet \
         --games "$GAMES" --players "$PLAYERS" --rate "$rate" --duration "$STEP" --ramp-up 2s \
         --game-duration 10s --json "$json" >"$OUT/stateless-r$rate.txt"
     r1=$(cpu_ticks "$REDIS_PID"); n1=$(( $(cpu_ticks "${NODE_PIDS[0]}") + $(cpu_ticks "${NODE_PIDS[1]}") )); t1=$(date +%s.%N)

@@ -1,13 +1,14 @@
 -- capture: ARGV[3] seat, [4] holder, [5] cell 0..=80 (range checked by the
 -- node). Game::capture: first writer wins; at or after the deadline the
 -- round is over even if no timer has run (settle() ends it first).
-local g = redis.call('HMGET', key, 'st', 'ends', 'cells')
+-- The hot path: one HMGET, one HSET, the publish and the TTL.
+local seat = tonumber(ARGV[3])
+local s = tostring(seat)
+local g = redis.call('HMGET', key, 'st', 'ends', 'cells', 'h' .. s, 's' .. s, 'own', 'seq')
 if not g[1] then
   return refuse('unknown_game')
 end
-local seat = tonumber(ARGV[3])
-local s = tostring(seat)
-if redis.call('HGET', key, 'h' .. s) ~= ARGV[4] then
+if g[4] ~= ARGV[4] then
   settle()
   set_ttl()
   return refuse('stale')
@@ -24,14 +25,16 @@ if string.byte(cells, cell + 1) ~= 0 then
   return refuse('taken')
 end
 cells = string.sub(cells, 1, cell) .. string.char(seat + 1) .. string.sub(cells, cell + 2)
-local score = redis.call('HINCRBY', key, 's' .. s, 1)
-local owned = redis.call('HINCRBY', key, 'own', 1)
-local seq = redis.call('HINCRBY', key, 'seq', 1)
-redis.call('HSET', key, 'cells', cells)
+local score = tonumber(g[5]) + 1
+local owned = tonumber(g[6]) + 1
+local seq = tonumber(g[7]) + 1
+redis.call('HSET', key, 'cells', cells, 's' .. s, score, 'own', owned, 'seq', seq)
 redis.call(publish, chan, 'E' .. seq .. ',a,' .. g[2] .. ',' ..
   cmsgpack.pack({ t = 'captured', seq = seq, cell = cell, player = seat, score = score }))
 if owned == CELLS then
   finish('board_full', now)
+  set_ttl()
+else
+  redis.call('PEXPIRE', key, safety)
 end
-set_ttl()
 return refuse('ok')
