@@ -30,7 +30,11 @@ struct Server {
 }
 
 async fn start_server() -> Server {
-    let config = ServeOptions::default().resolve().unwrap();
+    start_server_with(ServeOptions::default()).await
+}
+
+async fn start_server_with(options: ServeOptions) -> Server {
+    let config = options.resolve().unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
@@ -164,6 +168,36 @@ async fn idle_bots_take_seats_and_send_nothing_more() {
     assert_eq!(n(&r, "errors"), 0, "{r:#}");
     // One create or join per bot, nothing else.
     assert_eq!(n(&r, "messages_out"), 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_bots_answer_pings_and_outlive_the_idle_timeout() {
+    // Pings every 200 ms, and a connection that sends nothing for 600 ms is
+    // closed: only the pongs keep these idle bots connected for 2 s.
+    let server = start_server_with(ServeOptions {
+        ping_interval_ms: Some(200),
+        idle_timeout_ms: Some(600),
+        ..Default::default()
+    })
+    .await;
+    let url = format!("ws://{}/ws", server.addr);
+    let flags = [
+        "--url",
+        &url,
+        "--idle",
+        "--games",
+        "1",
+        "--players",
+        "2",
+        "--duration",
+        "2s",
+        "--ramp-up",
+        "0s",
+    ];
+    let (_, r) = run_bots(&flags, "pings.json").await;
+    assert_eq!(n(&r, "disconnects"), 0, "{r:#}");
+    assert_eq!(n(&r, "connections"), 2, "{r:#}");
+    assert_eq!(n(&r, "open_at_stop"), 2, "{r:#}");
 }
 
 /// A TCP proxy in front of the server that cuts every connection once,
