@@ -13,6 +13,10 @@
 //! TTLs do not follow), handshake.rs and limits.rs (per-node connection
 //! limits and socket buffers), liveness.rs (heartbeats, transport only).
 
+// Each included file declares its own `mod common;`, as in its own binary;
+// the copies are independent and identical.
+#![allow(clippy::duplicate_mod)]
+
 #[path = "errors.rs"]
 mod errors;
 #[path = "http.rs"]
