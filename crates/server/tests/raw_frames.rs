@@ -7,7 +7,9 @@
 //! with a status code before dropping the connection, these tests expect it
 //! (1002 protocol error, 1007 invalid payload data), and
 //! `every_protocol_violation_ends_only_its_own_connection` checks that no
-//! violation disturbs other players. Every wait is bounded by [`WAIT`].
+//! violation disturbs other players. A test of something the server does
+//! not do yet is `#[ignore]`d with the reason. Every wait is bounded by
+//! [`WAIT`].
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -496,12 +498,11 @@ async fn fragments_adding_up_to_more_than_the_size_limit_are_closed_with_1009() 
     })
     .await;
     let mut c = open(server.addr).await;
-    // Each fragment is under the limit; the message is not.
+    // Each fragment is under the limit; the message is not. Nothing more is
+    // sent, so that the server's close cannot race a write into a reset.
     let chunk = [0x90u8; 600];
     c.send(Out::new(OP_BINARY, &chunk).fin(false)).await;
     c.send(Out::new(OP_CONTINUATION, &chunk).fin(false)).await;
-    // The server may have closed by now; a failed write is fine.
-    let _ = c.write(&Out::new(OP_CONTINUATION, &chunk).bytes()).await;
     assert_closed_with(c.end().await, 1009, "a reassembled message over the limit");
 }
 
@@ -576,4 +577,32 @@ async fn a_deeply_nested_message_is_a_bad_message_not_a_crash() {
         other => panic!("expected error bad_message, got {other:?}"),
     }
     c.ping_pong(1).await;
+}
+
+// ---- headers a client must not be able to forge ----
+
+/// `x-gridcap-hops` marks a relay from a cluster peer, and relays are exempt
+/// from the per-IP limit (they carry many players). The header comes from
+/// the client's own request, so a client that sets it must not gain that
+/// exemption: not in single mode, where there are no peers at all.
+#[tokio::test]
+#[ignore = "server bug: ws.rs believes x-gridcap-hops from any client and skips the per-IP \
+            limit for it, in every mode"]
+async fn a_forged_relay_header_does_not_bypass_the_per_ip_limit() {
+    let server = TestServer::start_with(ServeOptions {
+        max_connections_per_ip: Some(1),
+        ..options()
+    })
+    .await;
+    let mut first = open(server.addr).await;
+    first.ping_pong(1).await;
+    let (head, _refused) = upgrade(server.addr, "").await;
+    assert!(head.starts_with("HTTP/1.1 429"), "the limit holds: {head}");
+    for hops in ["1", "2"] {
+        let (head, _c) = upgrade(server.addr, &format!("x-gridcap-hops: {hops}\r\n")).await;
+        assert!(
+            head.starts_with("HTTP/1.1 429"),
+            "a client claiming to be a relay ({hops} hops) got past the per-IP limit: {head}"
+        );
+    }
 }
