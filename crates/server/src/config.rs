@@ -199,7 +199,8 @@ pub struct ServeOptions {
     #[arg(long, env = "GRIDCAP_CLOSE_TIMEOUT_MS", value_name = "MS")]
     pub close_timeout_ms: Option<u64>,
 
-    /// Per-connection WebSocket read buffer, in bytes [default: 1024].
+    /// Per-connection WebSocket read buffer, in bytes (client messages are
+    /// tens of bytes; larger ones still arrive in several reads) [default: 256].
     #[arg(long, env = "GRIDCAP_WS_READ_BUFFER", value_name = "BYTES")]
     pub ws_read_buffer: Option<usize>,
 

@@ -322,10 +322,11 @@ impl PlayerSession {
                 };
                 game.send(capture).await
             }
+            // Boxed: a Redis round trip's future is large, and inline it
+            // would grow every connection's task in every mode.
             Seat::Redis(seat) => {
-                self.backend()?
-                    .capture(seat, cell, reference, received, outbox)
-                    .await
+                let backend = self.backend()?;
+                Box::pin(backend.capture(seat, cell, reference, received, outbox)).await
             }
         }
     }
@@ -368,24 +369,28 @@ impl Handler for PlayerSession {
     }
 
     async fn on_message(&mut self, message: ClientMessage, frame: Bytes, outbox: &Outbox) -> Flow {
+        // The rare, heavy requests (they may open a relay or talk to Redis)
+        // run boxed: their futures would otherwise be stored inline in every
+        // connection's session task, idle or not, and cost kilobytes each.
         let result = match message {
             ClientMessage::Create {
                 name,
                 max_players,
                 duration_ms,
-            } => {
-                self.create(&name, max_players, duration_ms, frame, outbox)
-                    .await
+            } => Box::pin(self.create(&name, max_players, duration_ms, frame, outbox)).await,
+            ClientMessage::Join { game, name } => {
+                Box::pin(self.join(&game, &name, frame, outbox)).await
             }
-            ClientMessage::Join { game, name } => self.join(&game, &name, frame, outbox).await,
-            ClientMessage::Resume { game, token } => self.resume(&game, token, frame, outbox).await,
-            ClientMessage::Start {} => self.start().await,
+            ClientMessage::Resume { game, token } => {
+                Box::pin(self.resume(&game, token, frame, outbox)).await
+            }
+            ClientMessage::Start {} => Box::pin(self.start()).await,
             ClientMessage::Capture { cell, reference } => {
                 self.capture(cell, reference, outbox).await
             }
             ClientMessage::Leave {} => {
                 if let Some(seat) = self.seat.take() {
-                    self.leave_seat(seat).await;
+                    Box::pin(self.leave_seat(seat)).await;
                 }
                 return Flow::Close(CLOSE_NORMAL, "left the game".to_owned());
             }

@@ -89,7 +89,7 @@ impl Default for SessionLimits {
             write_timeout: Duration::from_secs(10),
             close_timeout: Duration::from_secs(2),
             first_message_timeout: Duration::from_secs(60),
-            read_buffer_bytes: 1024,
+            read_buffer_bytes: 256,
             write_buffer_bytes: 4096,
         }
     }
