@@ -245,6 +245,10 @@ impl Backend {
         token: String,
         ask: Ask<'_>,
     ) -> Result<Option<Seat>, ServerError> {
+        if !self.is_ready() {
+            // Fail fast: the subscription task may be busy reconnecting.
+            return Err(ServerError::StoreUnavailable);
+        }
         let subscribed = self.rooms.enter(id);
         let subscriber = self.subscriber.clone();
         if let Err(e) = subscribed
