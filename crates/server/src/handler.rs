@@ -290,7 +290,7 @@ impl PlayerSession {
     }
 
     /// The host starts the round.
-    async fn start(&self) -> Result<(), ServerError> {
+    async fn start(&self, outbox: &Outbox) -> Result<(), ServerError> {
         match self.seat.as_ref().ok_or(ServerError::NotInGame)? {
             Seat::Task { game, player } => {
                 let start = Command::Start {
@@ -299,7 +299,7 @@ impl PlayerSession {
                 };
                 game.send(start).await
             }
-            Seat::Redis(seat) => self.backend()?.start(seat).await,
+            Seat::Redis(seat) => self.backend()?.start(seat, outbox).await,
         }
     }
 
@@ -384,7 +384,7 @@ impl Handler for PlayerSession {
             ClientMessage::Resume { game, token } => {
                 Box::pin(self.resume(&game, token, frame, outbox)).await
             }
-            ClientMessage::Start {} => Box::pin(self.start()).await,
+            ClientMessage::Start {} => Box::pin(self.start(outbox)).await,
             ClientMessage::Capture { cell, reference } => {
                 self.capture(cell, reference, outbox).await
             }

@@ -203,3 +203,56 @@ async fn a_node_killed_mid_game_loses_no_board() {
         "every player of the killed node resumed on the survivor: {resumed}"
     );
 }
+
+/// A player whose node died and who does not come back is shown leaving:
+/// the surviving node finds the dead node's lease expired and marks the seat
+/// disconnected (`presence`), as a closed socket does on one node.
+#[tokio::test]
+async fn the_seats_of_a_dead_node_are_marked_disconnected() {
+    if !redis_available() {
+        return;
+    }
+    let redis = RedisServer::start().await;
+    let target = Redis::Single(redis.url());
+    let mut doomed = NodeProcess::start(&target, "a").await;
+    let survivor = NodeProcess::start(&target, "b").await;
+    let host = Player::seat(
+        doomed.addr,
+        ClientMessage::Create {
+            name: "host".into(),
+            max_players: Some(3),
+            duration_ms: Some(30_000),
+        },
+    )
+    .await;
+    let mut guest = Player::seat(
+        survivor.addr,
+        ClientMessage::Join {
+            game: host.game.id.clone(),
+            name: "guest".into(),
+        },
+    )
+    .await;
+    doomed.kill().await;
+    // The lease (5 s) runs out, then a sweep (every 2 s) notices.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match guest
+            .client
+            .next_message(left)
+            .await
+            .expect("presence within 15 s")
+        {
+            ServerMessage::Presence {
+                player: 0,
+                connected: false,
+                ..
+            } => break,
+            other => {
+                guest.apply(other);
+            }
+        }
+    }
+    drop(host);
+}

@@ -405,7 +405,7 @@ async fn the_scripts_follow_the_rules_exactly() {
     let target = RedisTarget::Single(redis.url());
     let store = Arc::new(Store::new(&target, Clock::new()));
     let stop = tokio_util::sync::CancellationToken::new();
-    tokio::spawn(store.clone().run_health(target, stop.clone()));
+    tokio::spawn(store.clone().run_health(target, None, stop.clone()));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while !store.is_healthy() {
         assert!(tokio::time::Instant::now() < deadline, "store connects");
@@ -446,7 +446,7 @@ async fn a_full_board_and_the_retention_ttl() {
     let target = RedisTarget::Single(redis.url());
     let store = Arc::new(Store::new(&target, Clock::new()));
     let stop = tokio_util::sync::CancellationToken::new();
-    tokio::spawn(store.clone().run_health(target, stop.clone()));
+    tokio::spawn(store.clone().run_health(target, None, stop.clone()));
     while !store.is_healthy() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }

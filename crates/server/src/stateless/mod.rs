@@ -127,16 +127,22 @@ impl Backend {
     pub fn launch(target: RedisTarget, clock: Clock, stop: CancellationToken) -> Arc<Backend> {
         let (push_tx, mut push_rx) = mpsc::unbounded_channel();
         let store = Arc::new(Store::new(&target, clock));
-        tokio::spawn(store.clone().run_health(target.clone(), stop.clone()));
+        let instance = Uuid::new_v4().simple().to_string();
+        tokio::spawn(store.clone().run_health(
+            target.clone(),
+            Some(instance.clone()),
+            stop.clone(),
+        ));
         let backend = Arc::new_cyclic(|weak: &std::sync::Weak<Backend>| {
             let hooks: Arc<dyn Recovery> = Arc::new(Hooks(weak.clone()));
             Backend {
                 store,
                 rooms: Rooms::new(),
                 subscriber: Subscriber::start(target, push_tx, hooks, stop.clone()),
-                instance: Uuid::new_v4().simple().to_string(),
+                instance,
             }
         });
+        tokio::spawn(sweep_loop(Arc::downgrade(&backend), stop.clone()));
         let weak = Arc::downgrade(&backend);
         tokio::spawn(async move {
             loop {
@@ -378,19 +384,32 @@ impl Backend {
     }
 
     /// The host starts the round.
-    pub async fn start(&self, seat: &Seat) -> Result<(), ServerError> {
+    pub async fn start(self: &Arc<Self>, seat: &Seat, outbox: &Outbox) -> Result<(), ServerError> {
         let answer = self
             .store
             .start(&seat.game, seat.player, &seat.holder)
             .await
             .map_err(|_| ServerError::StoreUnavailable)?;
+        self.close_if_stale(answer.code, seat, outbox);
         outcome(answer.code)
+    }
+
+    /// A command answered `stale`: this connection lost its seat without
+    /// being told (a kick it missed, or a sweep that took its node for
+    /// dead). It is closed like a replaced session, so that its client
+    /// reconnects and resumes instead of playing on unheard.
+    fn close_if_stale(self: &Arc<Self>, code: Code, seat: &Seat, outbox: &Outbox) {
+        if code == Code::Stale {
+            outbox.close(transport::session::CLOSE_REPLACED, "session replaced");
+            let follow = self.rooms.detach(&seat.game, outbox.id());
+            self.follow(seat.game, follow);
+        }
     }
 
     /// A capture; refusals are answered `rejected` here, with the client's
     /// cell and ref, as the game task does.
     pub async fn capture(
-        &self,
+        self: &Arc<Self>,
         seat: &Seat,
         cell: i64,
         reference: Option<u32>,
@@ -404,6 +423,7 @@ impl Backend {
                     .capture(&seat.game, seat.player, &seat.holder, c)
                     .await
                     .map_err(|_| ServerError::StoreUnavailable)?;
+                self.close_if_stale(answer.code, seat, outbox);
                 outcome(answer.code)
             }
             Err(e) => Err(ServerError::Game(e)),
@@ -473,6 +493,65 @@ impl Backend {
             .game
             .filter(|_| answer.code == Code::Ok)
             .map(|g| game_snapshot(&id.to_string(), &g.snapshot(), answer.now)))
+    }
+}
+
+/// How often a node checks the holders of its games for dead nodes.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Marks seats held by dead nodes disconnected, so the other players see
+/// them go (`presence`) and a waiting game nobody holds can expire, as on a
+/// single node where the closed socket says so.
+async fn sweep_loop(backend: std::sync::Weak<Backend>, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(SWEEP_INTERVAL) => {}
+        }
+        let Some(backend) = backend.upgrade() else {
+            return;
+        };
+        backend.sweep().await;
+    }
+}
+
+impl Backend {
+    async fn sweep(&self) {
+        let mut verdicts: std::collections::HashMap<String, bool> = Default::default();
+        for id in self.rooms.ids() {
+            if self.rooms.status(&id) == Some(Status::Completed) {
+                continue;
+            }
+            let Ok(answer) = self.store.snapshot(&id).await else {
+                return; // Redis is in trouble: next time.
+            };
+            let Some(game) = answer.game.filter(|g| g.status != Status::Completed) else {
+                continue;
+            };
+            for (seat, holder) in &game.holders {
+                let Some((instance, _)) = holder.split_once('/') else {
+                    continue;
+                };
+                if instance == self.instance {
+                    continue;
+                }
+                let alive = match verdicts.get(instance) {
+                    Some(v) => *v,
+                    None => {
+                        // In doubt (Redis trouble), a node is alive.
+                        let v = self.store.alive(instance).await.unwrap_or(true);
+                        verdicts.insert(instance.to_owned(), v);
+                        v
+                    }
+                };
+                if !alive {
+                    debug!(game = %id, seat = %seat, "seat held by a dead node");
+                    if let Err(e) = self.store.disconnect(&id, *seat, holder).await {
+                        debug!(game = %id, "cannot release a dead node's seat: {e}");
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -445,6 +445,7 @@ mod tests {
                 connected: true,
             }],
             cells: [0; CELL_COUNT],
+            holders: Vec::new(),
         }
     }
 

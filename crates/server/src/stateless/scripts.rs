@@ -242,6 +242,8 @@ pub struct StoredGame {
     pub players: Vec<Player>,
     /// Owner by cell: 0 free, k + 1 seat k.
     pub cells: [u8; CELL_COUNT],
+    /// Which connection holds each held seat (`<node instance>/<conn>`).
+    pub holders: Vec<(PlayerId, String)>,
 }
 
 impl StoredGame {
@@ -273,8 +275,12 @@ impl StoredGame {
             .try_into()
             .map_err(|_| StoreError::Reply("cells are not 81 bytes".to_owned()))?;
         let mut players = Vec::new();
+        let mut holders = Vec::new();
         for id in PlayerId::all() {
             let i = id.index();
+            if let Some(holder) = fields.get(&format!("h{i}")) {
+                holders.push((id, text(holder)?));
+            }
             let Some(name) = fields.get(&format!("n{i}")) else {
                 continue;
             };
@@ -323,6 +329,7 @@ impl StoredGame {
             winners,
             players,
             cells,
+            holders,
         })
     }
 

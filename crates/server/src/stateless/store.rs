@@ -31,8 +31,16 @@ pub const RESPONSE_TIMEOUT: Duration = Duration::from_millis(2_000);
 /// Keys of a game live at most this long without a mutation (a backstop
 /// behind the 60 s retention the scripts set).
 pub const SAFETY_TTL: Duration = Duration::from_secs(3_600);
-/// How often the health check pings Redis.
+/// How often the health check pings Redis (and renews this node's lease).
 const HEALTH_INTERVAL: Duration = Duration::from_millis(500);
+/// A node whose lease key is this old is taken for dead: the seats it held
+/// are marked disconnected by the other nodes (see `Backend`'s sweep).
+pub const LEASE: Duration = Duration::from_secs(5);
+
+/// The key whose presence says node `instance` is alive.
+pub fn node_key(instance: &str) -> String {
+    format!("gridcap:node:{instance}")
+}
 
 /// The hash holding game `id`; the braces make it a cluster hash tag.
 pub fn game_key(id: &Uuid) -> String {
@@ -116,9 +124,16 @@ impl Connection {
             .map_err(|_| StoreError::Unavailable("request timed out".to_owned()))??)
     }
 
-    /// `PING`, bounded.
-    pub async fn ping(&mut self) -> Result<(), StoreError> {
-        let cmd = redis::cmd("PING");
+    /// `PING`, or with `lease`, `SET <lease> 1 PX <LEASE>`: bounded.
+    pub async fn ping(&mut self, lease: Option<&str>) -> Result<(), StoreError> {
+        let mut cmd = redis::cmd("PING");
+        if let Some(key) = lease {
+            cmd = redis::cmd("SET");
+            cmd.arg(key)
+                .arg(1)
+                .arg("PX")
+                .arg(u64::try_from(LEASE.as_millis()).unwrap_or(u64::MAX));
+        }
         let call = async {
             match self {
                 Connection::Single(c) => cmd.query_async::<Value>(c).await,
@@ -166,8 +181,15 @@ impl Store {
     }
 
     /// Connects (retrying until it works or `stop`), then pings every
-    /// half second to keep [`is_healthy`](Self::is_healthy) current.
-    pub async fn run_health(self: Arc<Self>, target: RedisTarget, stop: CancellationToken) {
+    /// half second to keep [`is_healthy`](Self::is_healthy) current; with
+    /// `instance`, each ping renews that node's lease.
+    pub async fn run_health(
+        self: Arc<Self>,
+        target: RedisTarget,
+        instance: Option<String>,
+        stop: CancellationToken,
+    ) {
+        let lease = instance.as_deref().map(node_key);
         let mut conn = loop {
             match Connection::open(&target).await {
                 Ok(c) => break c,
@@ -183,7 +205,7 @@ impl Store {
         *self.lock() = Some(conn.clone());
         info!("connected to Redis");
         loop {
-            let ok = conn.ping().await;
+            let ok = conn.ping(lease.as_deref()).await;
             let was = self.healthy.swap(ok.is_ok(), Ordering::Relaxed);
             match (&ok, was) {
                 (Err(e), true) => warn!("Redis unreachable: {e}"),
@@ -200,6 +222,26 @@ impl Store {
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Connection>> {
         // One assignment per critical section: a poisoned lock is intact.
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether node `instance`'s lease is current.
+    pub async fn alive(&self, instance: &str) -> Result<bool, StoreError> {
+        let mut conn = self
+            .lock()
+            .clone()
+            .ok_or_else(|| StoreError::Unavailable("not connected yet".to_owned()))?;
+        let mut cmd = redis::cmd("EXISTS");
+        cmd.arg(node_key(instance));
+        let call = async {
+            match &mut conn {
+                Connection::Single(c) => cmd.query_async::<i64>(c).await,
+                Connection::Cluster(c) => cmd.query_async::<i64>(c).await,
+            }
+        };
+        let n = tokio::time::timeout(RESPONSE_TIMEOUT, call)
+            .await
+            .map_err(|_| StoreError::Unavailable("EXISTS timed out".to_owned()))??;
+        Ok(n > 0)
     }
 
     /// Whether Redis answered the last health check.
