@@ -17,7 +17,9 @@ use tokio::time::Instant;
 use tracing::debug;
 use transport::outbox::Outbox;
 use transport::protocol::ServerMessage;
-use transport::session::{CLOSE_INTERNAL, CLOSE_NORMAL, Flow, Handler, push_error};
+use transport::session::{
+    CLOSE_INTERNAL, CLOSE_NORMAL, CLOSE_OVERLOADED, Flow, Handler, push_error,
+};
 use transport::{ClientMessage, FrameOutcome, codec};
 use uuid::Uuid;
 
@@ -87,14 +89,18 @@ impl PlayerSession {
         if !completed {
             return Err(ServerError::AlreadyInGame);
         }
-        if let Some(seat) = self.seat.take() {
-            self.leave_seat(seat).await;
+        if let Some(seat) = self.seat.take()
+            && let Err(seat) = self.leave_seat(seat).await
+        {
+            self.seat = Some(seat);
+            return Err(ServerError::StoreUnavailable);
         }
         Ok(())
     }
 
-    /// Gives up `seat` (`leave`).
-    async fn leave_seat(&self, seat: Seat) {
+    /// Gives up `seat` (`leave`); hands it back if that could not be
+    /// recorded (stateless mode with Redis unreachable).
+    async fn leave_seat(&self, seat: Seat) -> Result<(), Seat> {
         match seat {
             Seat::Task { game, player } => {
                 let leave = Command::Leave {
@@ -104,12 +110,12 @@ impl PlayerSession {
                 if let Err(e) = game.send(leave).await {
                     debug!(conn = self.conn, "leave after the game ended: {e}");
                 }
+                Ok(())
             }
-            Seat::Redis(seat) => {
-                if let Ok(backend) = self.backend() {
-                    backend.leave(seat, self.conn).await;
-                }
-            }
+            Seat::Redis(seat) => match self.backend() {
+                Ok(backend) => backend.leave(seat, self.conn).await.map_err(Seat::Redis),
+                Err(_) => Ok(()),
+            },
         }
     }
 
@@ -389,8 +395,17 @@ impl Handler for PlayerSession {
                 self.capture(cell, reference, outbox).await
             }
             ClientMessage::Leave {} => {
-                if let Some(seat) = self.seat.take() {
-                    Box::pin(self.leave_seat(seat)).await;
+                if let Some(seat) = self.seat.take()
+                    && let Err(seat) = Box::pin(self.leave_seat(seat)).await
+                {
+                    // Not recorded: the seat is still ours; closing with
+                    // 1013 (not 1000) tells the client to come back and
+                    // resume, and `on_close` marks the seat disconnected.
+                    self.seat = Some(seat);
+                    return Flow::Close(
+                        CLOSE_OVERLOADED,
+                        "the game store is unreachable; reconnect and resume".to_owned(),
+                    );
                 }
                 return Flow::Close(CLOSE_NORMAL, "left the game".to_owned());
             }

@@ -450,16 +450,22 @@ impl Backend {
         }
     }
 
-    /// `conn` leaves its seat (and stops hearing the game first).
-    pub async fn leave(self: &Arc<Self>, seat: Seat, conn: u64) {
+    /// `conn` leaves its seat (and stops hearing the game first). When
+    /// Redis cannot record it, the seat is handed back: the leave did not
+    /// happen, and the caller must not tell the client it did.
+    pub async fn leave(self: &Arc<Self>, seat: Seat, conn: u64) -> Result<(), Seat> {
         let follow = self.rooms.detach(&seat.game, conn);
         self.follow(seat.game, follow);
-        if let Err(e) = self
+        match self
             .store
             .leave(&seat.game, seat.player, &seat.holder)
             .await
         {
-            warn!(game = %seat.game, "a leave was lost while Redis was unreachable: {e}");
+            Ok(_) => Ok(()),
+            Err(e) => {
+                debug!(game = %seat.game, "a leave could not be recorded: {e}");
+                Err(seat)
+            }
         }
     }
 
