@@ -73,6 +73,13 @@ impl AppState {
         self.draining.load(Ordering::Relaxed)
     }
 
+    /// Whether `ip` is one of this cluster's nodes (their relays are trusted).
+    pub fn is_cluster_peer(&self, ip: std::net::IpAddr) -> bool {
+        self.cluster
+            .as_ref()
+            .is_some_and(|c| c.peer_ips.contains(&ip))
+    }
+
     /// WebSocket connections open now.
     pub fn open_connections(&self) -> usize {
         self.config

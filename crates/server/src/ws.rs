@@ -115,12 +115,24 @@ pub async fn upgrade(State(state): State<Arc<AppState>>, mut request: Request) -
             "unsupported subprotocol; offer gridcap.v1",
         );
     };
-    let hops = request
+    let peer = request
+        .extensions()
+        .get::<crate::accept::Peer>()
+        .map(|c| c.0.ip())
+        .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
+    // The relay header is believed only from a cluster peer's address:
+    // anyone else could send it to dodge the drain and per-IP limits.
+    let claimed_hops = request
         .headers()
         .get(crate::cluster::relay::HOPS_HEADER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u32>().ok())
         .unwrap_or(0);
+    let hops = if claimed_hops > 0 && state.is_cluster_peer(peer) {
+        claimed_hops
+    } else {
+        0
+    };
     // A draining node still takes relays from its peers: players of its
     // running games may come back through another node.
     if state.is_draining() && hops == 0 {
@@ -129,11 +141,6 @@ pub async fn upgrade(State(state): State<Arc<AppState>>, mut request: Request) -
             "server is draining; try another node",
         );
     }
-    let peer = request
-        .extensions()
-        .get::<crate::accept::Peer>()
-        .map(|c| c.0.ip())
-        .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
     let ip = crate::per_ip::client_ip(peer, request.headers(), &state.config.trusted_proxies);
     // Relays from cluster peers carry many players: no per-IP cap for them.
     let ip_permit = if hops > 0 {

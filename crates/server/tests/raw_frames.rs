@@ -7,9 +7,7 @@
 //! with a status code before dropping the connection, these tests expect it
 //! (1002 protocol error, 1007 invalid payload data), and
 //! `every_protocol_violation_ends_only_its_own_connection` checks that no
-//! violation disturbs other players. A test of something the server does
-//! not do yet is `#[ignore]`d with the reason. Every wait is bounded by
-//! [`WAIT`].
+//! violation disturbs other players. Every wait is bounded by [`WAIT`].
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -586,8 +584,6 @@ async fn a_deeply_nested_message_is_a_bad_message_not_a_crash() {
 /// the client's own request, so a client that sets it must not gain that
 /// exemption: not in single mode, where there are no peers at all.
 #[tokio::test]
-#[ignore = "server bug: ws.rs believes x-gridcap-hops from any client and skips the per-IP \
-            limit for it, in every mode"]
 async fn a_forged_relay_header_does_not_bypass_the_per_ip_limit() {
     let server = TestServer::start_with(ServeOptions {
         max_connections_per_ip: Some(1),

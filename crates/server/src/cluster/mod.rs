@@ -40,6 +40,9 @@ pub struct Cluster {
     pub node_id: String,
     /// Every member, this node included.
     pub peers: Vec<Peer>,
+    /// The members' addresses, resolved once at start: relays are trusted
+    /// only from these.
+    pub peer_ips: Vec<std::net::IpAddr>,
     ring: HashRing,
     /// Last probe result of every other member.
     status: Mutex<Vec<(String, PeerStatus)>>,
@@ -59,9 +62,17 @@ impl Cluster {
             .filter(|p| p.id != config.node_id)
             .map(|p| (p.id.clone(), PeerStatus::default()))
             .collect();
+        let peer_ips = config
+            .peers
+            .iter()
+            .filter_map(|p| std::net::ToSocketAddrs::to_socket_addrs(&p.addr).ok())
+            .flatten()
+            .map(|a| a.ip())
+            .collect();
         Cluster {
             node_id: config.node_id.clone(),
             peers: config.peers.clone(),
+            peer_ips,
             ring,
             status: Mutex::new(status),
             probe_interval: config.probe_interval,
