@@ -5,7 +5,7 @@ CARGO ?= cargo
 WEB := web-client
 WEB_SOURCES := $(shell find $(WEB)/src $(WEB)/index.html $(WEB)/vite.config.ts $(WEB)/tsconfig.json $(WEB)/package-lock.json -type f 2>/dev/null)
 
-.PHONY: run test test-rust test-web test-e2e lint fmt fmt-check clippy bench web deps clean help cluster-stateful
+.PHONY: run test test-rust test-web test-e2e lint fmt fmt-check clippy bench web deps clean help cluster-stateful cluster-stateless
 
 help:
 	@echo "make run    build the browser client if needed, then serve a single node on :8080"
@@ -13,6 +13,7 @@ help:
 	@echo "make bench  the benchmarks behind docs/benchmarks.md (minutes; loopback only)"
 	@echo "make lint   fmt check + clippy;  make fmt   format the code;  make web   build the client"
 	@echo "make cluster-stateful   3 stateful nodes behind HAProxy on loopback (Ctrl-C stops them)"
+	@echo "make cluster-stateless  Redis, 2 stateless nodes and HAProxy on loopback"
 
 ## The main command: one node, games in memory, no external service.
 run: web
@@ -22,6 +23,11 @@ run: web
 cluster-stateful: web
 	$(CARGO) build --release -p gridcap-server
 	deploy/local/cluster-stateful.sh
+
+## A stateless cluster on loopback: Redis, 2 nodes and HAProxy.
+cluster-stateless: web
+	$(CARGO) build --release -p gridcap-server
+	deploy/local/cluster-stateless.sh
 
 ## Build the browser client when it is missing or older than its sources.
 web: $(WEB)/dist/index.html

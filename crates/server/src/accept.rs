@@ -104,17 +104,17 @@ pub async fn serve(
     }
 }
 
+/// A plain or TLS connection. The TLS state is boxed: it is large (rustls'
+/// connection state), and unboxed it would size every plain connection too.
+type Io = Either<TcpStream, Box<tokio_rustls::server::TlsStream<TcpStream>>>;
+
 /// The TLS handshake, when configured, bounded by `limit`.
-async fn handshake(
-    tcp: TcpStream,
-    tls: Option<TlsAcceptor>,
-    limit: Duration,
-) -> Option<Either<TcpStream, tokio_rustls::server::TlsStream<TcpStream>>> {
+async fn handshake(tcp: TcpStream, tls: Option<TlsAcceptor>, limit: Duration) -> Option<Io> {
     let Some(acceptor) = tls else {
         return Some(Either::Left(tcp));
     };
     match tokio::time::timeout(limit, acceptor.accept(tcp)).await {
-        Ok(Ok(stream)) => Some(Either::Right(stream)),
+        Ok(Ok(stream)) => Some(Either::Right(Box::new(stream))),
         Ok(Err(e)) => {
             debug!("TLS handshake failed: {e}");
             None
