@@ -13,6 +13,8 @@
 #                   unsafe code, so ASan mostly watches the dependencies).
 #   FUZZ_JOBS       parallel libFuzzer processes per target (default 1).
 #   FUZZ_MAX_TIME   cap in seconds when LIMIT counts runs (default 7200).
+#   FUZZ_MAX_LEN    longest input in bytes (default 4096, the protocol's
+#                   default message limit; game_machine needs far less).
 #   FUZZ_MERGE=1    afterwards, merge what the run found into the committed
 #                   corpus fuzz/corpus/TARGET and minimize it (cargo fuzz cmin).
 #
@@ -33,6 +35,7 @@ if [ ${#targets[@]} -eq 0 ]; then targets=(decode_client game_machine); fi
 sanitizer="${FUZZ_SANITIZER:-address}"
 jobs="${FUZZ_JOBS:-1}"
 max_time="${FUZZ_MAX_TIME:-7200}"
+max_len="${FUZZ_MAX_LEN:-4096}"
 
 case "$limit" in
   *runs) runs="${limit%runs}"; bound=(-runs="$runs" -max_total_time="$max_time") ;;
@@ -57,7 +60,7 @@ for target in "${targets[@]}"; do
   if [ -f "dict/$target.dict" ]; then dict=(-dict="dict/$target.dict"); fi
   log="target/logs/$target.log"
   echo "fuzz.sh: $target (${bound[*]}, sanitizer $sanitizer, $jobs job(s)); log in fuzz/$log" >&2
-  args=(-max_len=4096 -timeout=10 -print_final_stats=1 "${dict[@]}" "${bound[@]}")
+  args=(-max_len="$max_len" -timeout=10 -print_final_stats=1 "${dict[@]}" "${bound[@]}")
   if [ "$jobs" -gt 1 ]; then args+=(-jobs="$jobs" -workers="$jobs"); fi
   start=$(date +%s)
   if ! cargo fuzz run --sanitizer "$sanitizer" "$target" "$work" "corpus/$target" -- "${args[@]}" >"$log" 2>&1; then
@@ -73,7 +76,7 @@ for target in "${targets[@]}"; do
   echo "fuzz.sh: $target ok: $runs_done inputs in ${elapsed}s; $(ls "$work" | wc -l) new inputs in fuzz/$work" >&2
   if [ "${FUZZ_MERGE:-0}" = 1 ]; then
     cp -n "$work"/* "corpus/$target"/ 2>/dev/null || true
-    cargo fuzz cmin --sanitizer "$sanitizer" "$target" "corpus/$target" -- -max_len=4096 >>"$log" 2>&1
+    cargo fuzz cmin --sanitizer "$sanitizer" "$target" "corpus/$target" -- -max_len="$max_len" >>"$log" 2>&1
     echo "fuzz.sh: corpus/$target minimized to $(ls "corpus/$target" | wc -l) files" >&2
   fi
 done

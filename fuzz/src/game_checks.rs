@@ -33,7 +33,12 @@ use game_logic::{
 };
 
 /// Steps run per input at most, so that one input stays fast.
-pub const MAX_STEPS: usize = 2_000;
+pub const MAX_STEPS: usize = 1_000;
+
+/// Steps still run once the game is completed. Everything after `GameOver`
+/// is refused or changes nothing, and a few steps check that; running the
+/// rest of a long input would only slow the fuzzer down.
+pub const STEPS_AFTER_GAME_OVER: usize = 8;
 
 /// One decoded fuzz input.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -353,7 +358,14 @@ pub fn run(script: &Script) -> Outcome {
         over: false,
     };
     let mut outcome = Outcome::default();
+    let mut after_game_over = 0;
     for (index, step) in script.steps.iter().enumerate() {
+        if state.over {
+            if after_game_over == STEPS_AFTER_GAME_OVER {
+                break;
+            }
+            after_game_over += 1;
+        }
         now = match step.time {
             TimeStep::Forward(ms) => now + Duration::from_millis(ms),
             TimeStep::Back(ms) => {
@@ -553,6 +565,18 @@ fn check_step(
     for p in &snap.players {
         let mine = state.owners.iter().filter(|o| **o == Some(p.id)).count();
         assert_eq!(p.score as usize, mine, "{at}: score of player {}", p.id);
+    }
+
+    // The round starts once, from waiting, and lasts the settings' duration.
+    for e in events {
+        if let Event::Started {
+            ends_at, duration, ..
+        } = e
+        {
+            assert_eq!(before.status(), Status::Waiting, "{at}: started twice");
+            assert_eq!(*duration, after.settings().duration(), "{at}: round length");
+            assert_eq!(*ends_at, at.now + *duration, "{at}: deadline");
+        }
     }
 
     check_capture(at, before, result, events);
