@@ -1,5 +1,6 @@
 //! A minimal HTTP/1.1 GET over a plain TCP socket (`Connection: close`,
-//! read to EOF), enough for the routes of protocol §6.
+//! read to EOF), enough for the routes of protocol §6. Over TLS in TLS runs
+//! (see [`tls`](super::tls)).
 
 use std::net::SocketAddr;
 
@@ -37,19 +38,34 @@ impl Reply {
 /// `GET path` with extra header lines (each ending in `\r\n`).
 pub async fn get_with(addr: SocketAddr, path: &str, extra_headers: &str) -> Reply {
     let exchange = async {
-        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        let stream = TcpStream::connect(addr).await.expect("connect");
+        let mut stream = super::tls::wrap(stream, addr).await;
         let request = format!(
             "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{extra_headers}\r\n"
         );
         stream.write_all(request.as_bytes()).await.expect("write");
         let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).await.expect("read");
-        raw
+        let truncated = match stream.read_to_end(&mut raw).await {
+            Ok(_) => false,
+            // TLS: the server closed without close_notify. Like browsers,
+            // accept it only when the response shows it is complete.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !raw.is_empty() => true,
+            Err(e) => panic!("read: {e}"),
+        };
+        (raw, truncated)
     };
-    let raw = tokio::time::timeout(WAIT, exchange)
+    let (raw, truncated) = tokio::time::timeout(WAIT, exchange)
         .await
         .expect("HTTP answer within WAIT");
-    parse(&raw)
+    let reply = parse(&raw);
+    if truncated {
+        let length = reply
+            .header("content-length")
+            .and_then(|v| v.parse::<usize>().ok())
+            .expect("a response ended without close_notify must have a Content-Length");
+        assert_eq!(length, reply.body.len(), "truncated response body");
+    }
+    reply
 }
 
 pub async fn get(addr: SocketAddr, path: &str) -> Reply {

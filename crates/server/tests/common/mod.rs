@@ -16,6 +16,11 @@
 //! starts ([`stateless`]), and [`TestServer::connect`] alternates between
 //! them: the same tests then check that a client cannot tell the modes
 //! apart, with the players of each game spread over two nodes.
+//!
+//! **TLS runs.** With `GRIDCAP_TEST_TLS=1`, or in a test binary whose name
+//! starts with `tls_conformance`, every server serves https/wss only with a
+//! self-signed certificate made by the test, and every client connects over
+//! TLS trusting exactly it ([`tls`]). The two switches combine.
 
 #![allow(dead_code, unreachable_pub)]
 // Test helpers are test code: clippy.toml's allow-*-in-tests only covers
@@ -26,6 +31,7 @@ pub mod http;
 pub mod raw;
 pub mod replica;
 pub mod stateless;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -60,6 +66,20 @@ pub fn options() -> ServeOptions {
         // A directory that does not exist: the placeholder page at `/`.
         web_root: Some(std::env::temp_dir().join("gridcap-tests-no-web-root")),
         ..ServeOptions::default()
+    }
+}
+
+/// In TLS runs, `options` with the test certificate (unless they already
+/// name one); otherwise `options` unchanged.
+fn with_test_tls(options: ServeOptions) -> ServeOptions {
+    if !tls::tls_run() || options.tls_cert.is_some() {
+        return options;
+    }
+    let material = tls::material();
+    ServeOptions {
+        tls_cert: Some(material.cert_path.clone()),
+        tls_key: Some(material.key_path.clone()),
+        ..options
     }
 }
 
@@ -106,6 +126,7 @@ impl TestServer {
 
     /// Starts a server with `options` (the listen address is ignored).
     pub async fn start_with(options: ServeOptions) -> TestServer {
+        let options = with_test_tls(options);
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         if stateless_run() {
             return Self::start_stateless(options, listener).await;
@@ -118,6 +139,7 @@ impl TestServer {
     /// client that stops reading blocks the server's writes after a few KiB
     /// instead of the megabytes loopback autotuning allows.
     pub async fn start_with_send_buffer(options: ServeOptions, bytes: u32) -> TestServer {
+        let options = with_test_tls(options);
         let socket = TcpSocket::new_v4().expect("socket");
         socket.set_send_buffer_size(bytes).expect("SO_SNDBUF");
         socket
@@ -171,7 +193,7 @@ impl TestServer {
     }
 
     pub fn ws_url(&self) -> String {
-        format!("ws://{}/ws", self.addr)
+        format!("{}://{}/ws", tls::ws_scheme(), self.addr)
     }
 
     /// A client that offered `gridcap.v1` (in stateless runs, on each node
@@ -240,7 +262,7 @@ impl Drop for TestServer {
 
 /// A WebSocket request for `/ws` on `addr`, offering `gridcap.v1`.
 pub fn ws_request(addr: SocketAddr) -> Request {
-    let mut request = format!("ws://{addr}/ws")
+    let mut request = format!("{}://{addr}/ws", tls::ws_scheme())
         .into_client_request()
         .expect("request");
     request.headers_mut().insert(
@@ -254,7 +276,8 @@ pub fn ws_request(addr: SocketAddr) -> Request {
 /// response (`tungstenite::Error::Http`).
 pub async fn handshake(request: Request) -> Result<(TestClient, Response), tungstenite::Error> {
     // TCP_NODELAY, as browsers set it for WebSockets.
-    let connect = tokio_tungstenite::connect_async_with_config(request, None, true);
+    let connect =
+        tokio_tungstenite::connect_async_tls_with_config(request, None, true, tls::ws_connector());
     let (ws, response) = tokio::time::timeout(WAIT, connect)
         .await
         .expect("handshake within WAIT")?;

@@ -1,12 +1,14 @@
 //! A raw WebSocket client over a plain TCP socket, for what a well-behaved
 //! library client cannot do: never answer pings (reading raw bytes does not
 //! pong, unlike tungstenite), or stop reading with a tiny receive buffer.
+//! Over TLS in TLS runs (see [`tls`](super::tls)).
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
+use tokio_tungstenite::MaybeTlsStream;
 
 use super::WAIT;
 
@@ -19,7 +21,7 @@ pub const OP_PING: u8 = 0x9;
 /// One WebSocket connection driven by hand.
 #[derive(Debug)]
 pub struct RawConn {
-    pub stream: TcpStream,
+    pub stream: MaybeTlsStream<TcpStream>,
     /// Bytes read but not yet parsed into frames.
     buf: Vec<u8>,
 }
@@ -47,10 +49,11 @@ impl RawConn {
         if let Some(size) = recv_buffer {
             socket.set_recv_buffer_size(size).expect("SO_RCVBUF");
         }
-        let mut stream = tokio::time::timeout(WAIT, socket.connect(addr))
+        let stream = tokio::time::timeout(WAIT, socket.connect(addr))
             .await
             .expect("connect within WAIT")
             .expect("connect");
+        let mut stream = super::tls::wrap(stream, addr).await;
         let request = format!(
             "GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
