@@ -5,10 +5,14 @@
 //! [`Plan::resolve`] for ranges, URLs and the loopback rule.
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+use tokio_rustls::rustls::{self, RootCertStore};
 use tokio_tungstenite::tungstenite::http::Uri;
 
 use crate::error::BotError;
@@ -19,8 +23,8 @@ use crate::error::BotError;
 /// a bare number is seconds.
 #[derive(Debug, Clone, Args)]
 pub struct BotArgs {
-    /// Server WebSocket URL; repeat it to spread the bots over several nodes
-    /// (bot i connects to URL i mod n).
+    /// Server WebSocket URL (`ws://` or `wss://`, see --ca-cert); repeat it
+    /// to spread the bots over several nodes (bot i connects to URL i mod n).
     #[arg(
         long = "url",
         value_name = "URL",
@@ -89,6 +93,12 @@ pub struct BotArgs {
     /// Allow targets and source addresses outside 127.0.0.0/8 and ::1.
     #[arg(long)]
     pub allow_remote: bool,
+
+    /// For `wss://` URLs: trust exactly the certificates in this PEM file
+    /// (e.g. a server's self-signed certificate) instead of the public web
+    /// roots.
+    #[arg(long = "ca-cert", value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
 }
 
 /// Parses `500ms`, `30s`, `2m`, `1h`, or a bare number of seconds (decimals allowed).
@@ -127,6 +137,8 @@ pub struct Target {
     pub url: String,
     /// Resolved once at start so connects do not resolve names again.
     pub addr: SocketAddr,
+    /// `wss://` targets: the TLS settings (the server name is the URL's host).
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// Checked settings of one run.
@@ -191,8 +203,9 @@ impl Plan {
             return invalid("give at least one --url");
         }
         let mut targets = Vec::with_capacity(args.urls.len());
+        let mut tls = None;
         for url in &args.urls {
-            let addrs = resolve_url(url).await?;
+            let (addrs, secure) = resolve_url(url).await?;
             if !args.allow_remote
                 && let Some(remote) = addrs.iter().find(|a| !is_loopback(a.ip()))
             {
@@ -201,12 +214,24 @@ impl Plan {
                     addr: remote.ip(),
                 });
             }
+            let tls = if secure {
+                if tls.is_none() {
+                    tls = Some(client_config(args.ca_cert.as_deref())?);
+                }
+                tls.clone()
+            } else {
+                None
+            };
             if let Some(&addr) = addrs.first() {
                 targets.push(Target {
                     url: url.clone(),
                     addr,
+                    tls,
                 });
             }
+        }
+        if args.ca_cert.is_some() && tls.is_none() {
+            return invalid("--ca-cert needs at least one wss:// --url");
         }
         for &ip in &args.source_ips {
             if !args.allow_remote && !is_loopback(ip) {
@@ -247,28 +272,59 @@ pub fn is_loopback(ip: IpAddr) -> bool {
     }
 }
 
-/// Parses a `ws://` URL and resolves its host to every address it names (at
-/// least one); the caller checks them all against the loopback rule and
-/// connects to the first.
-async fn resolve_url(url: &str) -> Result<Vec<SocketAddr>, BotError> {
+/// The TLS settings of `wss://` targets (rustls, ring): roots are the
+/// certificates of `ca_cert` when given, else the public web roots.
+fn client_config(ca_cert: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, BotError> {
+    let mut roots = RootCertStore::empty();
+    match ca_cert {
+        Some(path) => {
+            let bad = |why: String| {
+                BotError::InvalidOption(format!("--ca-cert {}: {why}", path.display()))
+            };
+            let certs = CertificateDer::pem_file_iter(path)
+                .map_err(|e| bad(e.to_string()))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| bad(e.to_string()))?;
+            if certs.is_empty() {
+                return Err(bad("no PEM certificate in the file".into()));
+            }
+            for cert in certs {
+                roots.add(cert).map_err(|e| bad(e.to_string()))?;
+            }
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| BotError::InvalidOption(format!("TLS: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// Parses a `ws://` or `wss://` URL and resolves its host to every address
+/// it names (at least one), and says whether it is `wss`; the caller checks
+/// the addresses against the loopback rule and connects to the first.
+async fn resolve_url(url: &str) -> Result<(Vec<SocketAddr>, bool), BotError> {
     let bad = |why: &str| BotError::InvalidUrl {
         url: url.to_owned(),
         why: why.to_owned(),
     };
     let uri: Uri = url.parse().map_err(|e| bad(&format!("{e}")))?;
-    match uri.scheme_str() {
-        Some("ws") => {}
-        Some("wss") => return Err(bad("wss:// is not supported; bots speak plain ws://")),
-        _ => return Err(bad("expected ws://host:port/path")),
-    }
+    let secure = match uri.scheme_str() {
+        Some("ws") => false,
+        Some("wss") => true,
+        _ => return Err(bad("expected ws://host:port/path or wss://host:port/path")),
+    };
     let host = uri.host().ok_or_else(|| bad("no host"))?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    let port = uri.port_u16().unwrap_or(80);
+    let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
     let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port)).await?.collect();
     if addrs.is_empty() {
         return Err(bad("the host name resolves to nothing"));
     }
-    Ok(addrs)
+    Ok((addrs, secure))
 }
 
 #[cfg(test)]
@@ -375,7 +431,13 @@ mod tests {
             &["--game-duration", "301s"],
             &["--max-p99-ms", "0"],
             &["--url", "http://127.0.0.1/ws"],
-            &["--url", "wss://127.0.0.1/ws"],
+            &[
+                "--url",
+                "wss://127.0.0.1/ws",
+                "--ca-cert",
+                "/nonexistent.pem",
+            ],
+            &["--url", "ws://127.0.0.1/ws", "--ca-cert", "/dev/null"],
         ] {
             assert!(Plan::resolve(args(bad)).await.is_err(), "{bad:?}");
         }
@@ -384,5 +446,28 @@ mod tests {
             .unwrap();
         assert_eq!(idle.rate, 0.0, "idle bots never capture");
         assert_eq!(idle.game_duration_ms, 30_000);
+    }
+
+    #[tokio::test]
+    async fn wss_urls_get_tls_settings_and_port_443() {
+        let plan = Plan::resolve(args(&[
+            "--url",
+            "wss://127.0.0.1/ws",
+            "--url",
+            "ws://127.0.0.1/ws",
+        ]))
+        .await
+        .unwrap();
+        assert!(plan.targets[0].tls.is_some());
+        assert_eq!(plan.targets[0].addr.port(), 443);
+        assert!(plan.targets[1].tls.is_none());
+        assert_eq!(plan.targets[1].addr.port(), 80);
+        let empty = Plan::resolve(args(&[
+            "--url",
+            "wss://127.0.0.1/ws",
+            "--ca-cert",
+            "/dev/null",
+        ]));
+        assert!(empty.await.is_err(), "a --ca-cert without certificates");
     }
 }

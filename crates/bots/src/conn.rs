@@ -13,7 +13,7 @@ use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::{WebSocketStream, client_async_with_config};
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream, client_async_tls_with_config};
 use tokio_util::sync::CancellationToken;
 use transport::SUBPROTOCOL;
 
@@ -21,8 +21,8 @@ use crate::args::{Plan, Target};
 use crate::error::BotError;
 use crate::stats::Stats;
 
-/// A bot's WebSocket.
-pub type Ws = WebSocketStream<TcpStream>;
+/// A bot's WebSocket (over TLS for `wss://` targets).
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Longest TCP connect or WebSocket handshake.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -58,7 +58,8 @@ impl Shared {
 }
 
 /// Connects to `target` from `source` (any local address when `None`),
-/// with Nagle off, and completes the WebSocket handshake offering `gridcap.v1`.
+/// with Nagle off, and completes the WebSocket handshake offering `gridcap.v1`
+/// (after the TLS handshake, for `wss://` targets).
 pub async fn connect(
     target: &Target,
     source: Option<IpAddr>,
@@ -81,7 +82,11 @@ pub async fn connect(
         "Sec-WebSocket-Protocol",
         HeaderValue::from_static(SUBPROTOCOL),
     );
-    let handshake = client_async_with_config(request, stream, Some(config));
+    let connector = match &target.tls {
+        Some(tls) => Connector::Rustls(tls.clone()),
+        None => Connector::Plain,
+    };
+    let handshake = client_async_tls_with_config(request, stream, Some(config), Some(connector));
     let (ws, _response) = timeout(CONNECT_TIMEOUT, handshake)
         .await
         .map_err(|_| BotError::Timeout("websocket handshake"))??;

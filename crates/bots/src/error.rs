@@ -12,7 +12,7 @@ pub enum BotError {
     /// A flag value is out of range or inconsistent with another.
     #[error("invalid option: {0}")]
     InvalidOption(String),
-    /// A `--url` that is not `ws://host[:port]/path`.
+    /// A `--url` that is not `ws://` or `wss://host[:port]/path`.
     #[error("invalid URL {url}: {why}")]
     InvalidUrl {
         /// The URL as given.
