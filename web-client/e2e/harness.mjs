@@ -31,7 +31,7 @@ export async function startServer(extraArgs = []) {
     const timer = setTimeout(() => reject(new Error(`server did not print its address within 15 s:\n${log}`)), 15_000);
     const onData = (chunk) => {
       log += chunk.toString();
-      const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(log);
+      const m = /listening on (https?:\/\/127\.0\.0\.1:\d+)/.exec(log);
       if (m) {
         clearTimeout(timer);
         resolveUrl(m[1]);
