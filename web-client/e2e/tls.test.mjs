@@ -25,6 +25,9 @@ function selfSigned(into) {
       "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
       "-days", "1", "-subj", "/CN=localhost",
       "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+      // An end-entity certificate (openssl's default is a CA, which rustls
+      // clients such as `gridcap bots --ca-cert` refuse as a server's).
+      "-addext", "basicConstraints=critical,CA:FALSE",
       "-keyout", key, "-out", cert,
     ],
     { stdio: ["ignore", "ignore", "pipe"], timeout: 10_000 },
