@@ -8,6 +8,9 @@
 //! exactly that certificate (see `common/tls.rs`). Any test file can also
 //! be run that way alone: `GRIDCAP_TEST_TLS=1 cargo test -p gridcap-server
 //! --test rules`.
+//!
+//! Left out: raw_frames.rs (its own hand-written TCP client), and the
+//! cluster, stateless and load files (their own servers and backends).
 
 // Each included file declares its own `mod common;`, as in its own binary;
 // the copies are independent and identical.
@@ -19,9 +22,15 @@ mod errors;
 mod handshake;
 #[path = "http.rs"]
 mod http_routes;
+#[path = "lifecycle.rs"]
+mod lifecycle;
 #[path = "limits.rs"]
 mod limits;
+#[path = "liveness.rs"]
+mod liveness;
 #[path = "messages.rs"]
 mod messages;
 #[path = "rules.rs"]
 mod rules;
+#[path = "smoke.rs"]
+mod smoke;
