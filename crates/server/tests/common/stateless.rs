@@ -330,12 +330,15 @@ pub async fn wait_ready(addr: SocketAddr) {
 pub async fn readyz(addr: SocketAddr) -> Option<u16> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let attempt = async {
-        let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
+        let s = tokio::net::TcpStream::connect(addr).await.ok()?;
+        // Over TLS in TLS runs (`super::tls`).
+        let mut s = super::tls::try_wrap(s, addr).await.ok()?;
         s.write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             .await
             .ok()?;
         let mut buf = Vec::new();
-        s.read_to_end(&mut buf).await.ok()?;
+        // A TLS peer may end without close_notify: the status line is enough.
+        let _ = s.read_to_end(&mut buf).await;
         let text = String::from_utf8_lossy(&buf);
         text.split_whitespace().nth(1)?.parse().ok()
     };

@@ -90,14 +90,23 @@ pub fn ws_scheme() -> &'static str {
 
 /// Wraps a connected socket in TLS (server name: `addr`'s IP) in TLS runs.
 pub async fn wrap(stream: TcpStream, addr: SocketAddr) -> MaybeTlsStream<TcpStream> {
+    tokio::time::timeout(WAIT, try_wrap(stream, addr))
+        .await
+        .expect("TLS handshake within WAIT")
+        .expect("TLS handshake")
+}
+
+/// [`wrap`], with the handshake's error returned and no time limit.
+pub async fn try_wrap(
+    stream: TcpStream,
+    addr: SocketAddr,
+) -> std::io::Result<MaybeTlsStream<TcpStream>> {
     if !tls_run() {
-        return MaybeTlsStream::Plain(stream);
+        return Ok(MaybeTlsStream::Plain(stream));
     }
     let connector = TlsConnector::from(material().client.clone());
     let name = ServerName::IpAddress(addr.ip().into());
-    let tls = tokio::time::timeout(WAIT, connector.connect(name, stream))
-        .await
-        .expect("TLS handshake within WAIT")
-        .expect("TLS handshake");
-    MaybeTlsStream::Rustls(tls)
+    Ok(MaybeTlsStream::Rustls(
+        connector.connect(name, stream).await?,
+    ))
 }
