@@ -44,8 +44,21 @@ pub struct Material {
 pub fn material() -> &'static Material {
     static MATERIAL: OnceLock<Material> = OnceLock::new();
     MATERIAL.get_or_init(|| {
-        let cert = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
-            .expect("self-signed certificate");
+        // A subject unique to this process: rcgen's default is the same for
+        // every certificate, so a client reaching another process's server
+        // would fail with a confusing BadSignature instead of UnknownIssuer.
+        let mut params =
+            rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])
+                .expect("certificate parameters");
+        params.distinguished_name.push(
+            rcgen::DnType::CommonName,
+            format!("gridcap test {}", std::process::id()),
+        );
+        let key = rcgen::KeyPair::generate().expect("key pair");
+        let cert = rcgen::CertifiedKey {
+            cert: params.self_signed(&key).expect("self-signed certificate"),
+            signing_key: key,
+        };
         let dir = std::env::temp_dir().join(format!(
             "gridcap-test-tls-{}-{}",
             std::process::id(),
