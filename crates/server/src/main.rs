@@ -76,11 +76,16 @@ fn serve(options: ServeOptions) -> ExitCode {
             }
         };
         let mut out = std::io::stdout().lock();
-        let _ignored = writeln!(out, "gridcap: listening on http://{addr}");
+        let scheme = if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let _ignored = writeln!(out, "gridcap: listening on {scheme}://{addr}");
         if addr.ip().is_unspecified() {
             let _ignored = writeln!(
                 out,
-                "gridcap: open http://127.0.0.1:{} to play",
+                "gridcap: open {scheme}://127.0.0.1:{} to play",
                 addr.port()
             );
         }
