@@ -5,7 +5,7 @@ CARGO ?= cargo
 WEB := web-client
 WEB_SOURCES := $(shell find $(WEB)/src $(WEB)/index.html $(WEB)/vite.config.ts $(WEB)/tsconfig.json $(WEB)/package-lock.json -type f 2>/dev/null)
 
-.PHONY: run test test-rust test-web test-e2e lint fmt fmt-check clippy bench web deps clean help cluster-stateful cluster-stateless
+.PHONY: run test test-rust test-web test-e2e lint fmt fmt-check clippy bench web deps clean help cluster-stateful cluster-stateless fuzz
 
 help:
 	@echo "make run    build the browser client if needed, then serve a single node on :8080"
@@ -14,6 +14,7 @@ help:
 	@echo "make lint   fmt check + clippy;  make fmt   format the code;  make web   build the client"
 	@echo "make cluster-stateful   3 stateful nodes behind HAProxy on loopback (Ctrl-C stops them)"
 	@echo "make cluster-stateless  Redis, 2 stateless nodes and HAProxy on loopback"
+	@echo "make fuzz   each cargo-fuzz target for FUZZ_TIME seconds (default 60); the corpus replay is in make test"
 
 ## The main command: one node, games in memory, no external service.
 run: web
@@ -73,6 +74,10 @@ bench:
 	taskset -c 1 $(CARGO) bench -p gridcap-game-logic --bench captures
 	@if [ -x scripts/bench/all.sh ]; then scripts/bench/all.sh; fi
 
+## Each fuzz target for FUZZ_TIME seconds (installs cargo-fuzz if missing).
+fuzz:
+	scripts/fuzz.sh $(or $(FUZZ_TIME),60)
+
 clean:
 	$(CARGO) clean
-	rm -rf $(WEB)/dist
+	rm -rf $(WEB)/dist fuzz/target fuzz/artifacts
