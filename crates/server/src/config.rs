@@ -391,6 +391,14 @@ impl ServeOptions {
             return invalid("max-connections must be at least 1");
         }
         let cluster = self.resolve_cluster()?;
+        if cluster.is_some() && self.tls_cert.is_some() {
+            // Relays and probes dial peers without TLS; refuse rather than
+            // start a cluster whose nodes cannot reach each other.
+            return invalid(
+                "--tls-cert with --mode stateful is not supported yet: terminate TLS at the \
+                 balancer (deploy/haproxy/haproxy-tls.cfg) and keep the nodes' network private",
+            );
+        }
         let stateless = self.resolve_stateless()?;
         Ok(Config {
             cluster,
@@ -693,5 +701,63 @@ mod tests {
             ..Default::default()
         };
         assert!(bad.resolve().is_err());
+    }
+
+    #[test]
+    fn stateful_nodes_refuse_native_tls() {
+        let o = ServeOptions {
+            mode: Some(Mode::Stateful),
+            node_id: Some("a".into()),
+            peers: Some(vec!["a=127.0.0.1:9001".into()]),
+            tls_cert: Some("c.pem".into()),
+            tls_key: Some("k.pem".into()),
+            ..Default::default()
+        };
+        assert!(matches!(o.resolve(), Err(ConfigError::Invalid(m)) if m.contains("balancer")));
+    }
+
+    #[test]
+    fn stateful_mode_needs_a_consistent_peer_list() {
+        let peers = |p: &[&str]| Some(p.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        let ok = ServeOptions {
+            mode: Some(Mode::Stateful),
+            node_id: Some("b".into()),
+            peers: peers(&["b=127.0.0.1:9002", "a=127.0.0.1:9001"]),
+            ..Default::default()
+        };
+        let c = ok.resolve().unwrap().cluster.unwrap();
+        assert_eq!(
+            c.peers[0],
+            Peer {
+                id: "a".into(),
+                addr: "127.0.0.1:9001".into()
+            }
+        );
+        for bad in [
+            ServeOptions {
+                mode: Some(Mode::Stateful),
+                ..Default::default()
+            },
+            ServeOptions {
+                mode: Some(Mode::Stateful),
+                node_id: Some("c".into()),
+                peers: peers(&["a=127.0.0.1:9001"]),
+                ..Default::default()
+            },
+            ServeOptions {
+                mode: Some(Mode::Stateful),
+                node_id: Some("a".into()),
+                peers: peers(&["a=127.0.0.1:9001", "a=127.0.0.1:9002"]),
+                ..Default::default()
+            },
+            ServeOptions {
+                mode: Some(Mode::Stateful),
+                node_id: Some("a".into()),
+                peers: peers(&["a=nowhere"]),
+                ..Default::default()
+            },
+        ] {
+            assert!(bad.resolve().is_err());
+        }
     }
 }
