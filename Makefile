@@ -57,7 +57,9 @@ test-web:
 
 test-e2e: web
 	$(CARGO) build -p gridcap-server
-	cd $(WEB) && GRIDCAP_BIN=$(CURDIR)/target/debug/gridcap npm run test:e2e
+	$(CARGO) build -p gridcap-system-tests --example make-cert
+	cd $(WEB) && GRIDCAP_BIN=$(CURDIR)/target/debug/gridcap \
+		GRIDCAP_MAKE_CERT=$(CURDIR)/target/debug/examples/make-cert npm run test:e2e
 
 lint: fmt-check clippy
 

@@ -1,5 +1,5 @@
 // The browser client over https/wss: the server runs with a self-signed
-// certificate made here by openssl, Chromium is told to accept it, and the
+// certificate made here by rcgen, Chromium is told to accept it, and the
 // page (being https) opens its WebSocket with wss automatically. A short
 // game: create, a second context joins by the share link, and a capture is
 // seen by both.
@@ -9,30 +9,20 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { cell, createGame, joinGame, launchBrowser, newPage, owned, startServer } from "./harness.mjs";
+import { cell, createGame, joinGame, launchBrowser, newPage, owned, repoRoot, startServer } from "./harness.mjs";
 
 let dir;
 let server;
 let browser;
 let baseUrl;
 
+// The certificate is made by rcgen, through the system-test crate's
+// `make-cert` example (built by `make test-e2e`; GRIDCAP_MAKE_CERT overrides),
+// so the test needs no openssl on the machine.
 function selfSigned(into) {
-  const cert = join(into, "cert.pem");
-  const key = join(into, "key.pem");
-  execFileSync(
-    "openssl",
-    [
-      "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-      "-days", "1", "-subj", "/CN=localhost",
-      "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-      // An end-entity certificate (openssl's default is a CA, which rustls
-      // clients such as `gridcap bots --ca-cert` refuse as a server's).
-      "-addext", "basicConstraints=critical,CA:FALSE",
-      "-keyout", key, "-out", cert,
-    ],
-    { stdio: ["ignore", "ignore", "pipe"], timeout: 10_000 },
-  );
-  return { cert, key };
+  const tool = process.env.GRIDCAP_MAKE_CERT ?? join(repoRoot, "target/debug/examples/make-cert");
+  execFileSync(tool, [into], { stdio: ["ignore", "ignore", "pipe"], timeout: 10_000 });
+  return { cert: join(into, "cert.pem"), key: join(into, "key.pem") };
 }
 
 before(async () => {
