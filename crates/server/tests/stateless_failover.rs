@@ -16,6 +16,11 @@ use transport::client::{Client, Received};
 use transport::protocol::{ClientMessage, GameSnapshot, GameStatus, ServerMessage};
 
 const GAMES: usize = 50;
+
+/// Captures seen by any player of this test, and a wake-up for each: the
+/// kill waits for play to be under way instead of sleeping a fixed time.
+static CAPTURES_SEEN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static CAPTURE_SEEN: tokio::sync::Notify = tokio::sync::Notify::const_new();
 const ROUND_MS: i64 = 4_000;
 
 /// One player: its connection, its replica, and how often it resumed.
@@ -69,6 +74,10 @@ impl Player {
                         return None; // resync
                     }
                     replica::apply(&mut self.game, &event);
+                    if let ServerMessage::Captured { .. } = event {
+                        CAPTURES_SEEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        CAPTURE_SEEN.notify_waiters();
+                    }
                 }
             }
         }
@@ -166,7 +175,20 @@ async fn a_node_killed_mid_game_loses_no_board() {
         .map(|(p, fallback)| tokio::spawn(p.play(fallback)))
         .collect();
 
-    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    // Kill once every game is likely under way (two captures seen per game
+    // on average), well before the 4 s rounds end.
+    let under_way = async {
+        while CAPTURES_SEEN.load(std::sync::atomic::Ordering::Relaxed) < 2 * GAMES {
+            let notified = CAPTURE_SEEN.notified();
+            if CAPTURES_SEEN.load(std::sync::atomic::Ordering::Relaxed) >= 2 * GAMES {
+                break;
+            }
+            notified.await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), under_way)
+        .await
+        .expect("play got under way");
     doomed.kill().await;
 
     let mut finished = Vec::new();
