@@ -36,33 +36,8 @@ redis=${REDIS_SERVER:-$(PATH=$PATH:/usr/sbin:/sbin command -v redis-server)} ||
 [[ -f $GRIDCAP_WEB_ROOT/index.html ]] ||
   echo "cluster-stateless: no browser client in $GRIDCAP_WEB_ROOT (build it with \`make web\`); the nodes serve a placeholder page" >&2
 
-# Whether something accepts connections on 127.0.0.1:$1.
-listening() {
-  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
-# Sets REPLY to a port nothing listens on, from $1 upwards, skipping the
-# ones already handed out.
-taken=" "
-free_port() {
-  local port=$1
-  while listening "$port" || [[ $taken == *" $port "* ]]; do
-    port=$((port + 1))
-  done
-  taken+="$port "
-  REPLY=$port
-}
-
-# The HTTP status of GET $2 on 127.0.0.1:$1 (empty if nothing answers).
-http_status() {
-  local line
-  {
-    exec 3<>"/dev/tcp/127.0.0.1/$1" &&
-      printf 'GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' "$2" >&3 &&
-      IFS=' ' read -r -t 2 _ line _ <&3 &&
-      echo "$line"
-  } 2>/dev/null || true
-}
+# shellcheck source=deploy/local/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 pids=()
 redis_pid=""

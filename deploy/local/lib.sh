@@ -1,0 +1,31 @@
+# shellcheck shell=bash
+# Helpers shared by the local cluster launchers (sourced, not run).
+
+# Whether something accepts connections on 127.0.0.1:$1.
+listening() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# Sets REPLY to a port nothing listens on, from $1 upwards, skipping the
+# ones already handed out (no command substitution: it would run in a
+# subshell and forget them).
+taken=" "
+free_port() {
+  local port=$1
+  while listening "$port" || [[ $taken == *" $port "* ]]; do
+    port=$((port + 1))
+  done
+  taken+="$port "
+  REPLY=$port
+}
+
+# The HTTP status of GET $2 on 127.0.0.1:$1 (empty if nothing answers).
+http_status() {
+  local line
+  {
+    exec 3<>"/dev/tcp/127.0.0.1/$1" &&
+      printf 'GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' "$2" >&3 &&
+      IFS=' ' read -r -t 2 _ line _ <&3 &&
+      echo "$line"
+  } 2>/dev/null || true
+}
