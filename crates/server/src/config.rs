@@ -16,7 +16,7 @@ use game_logic::SettingsBounds;
 use serde::Deserialize;
 use transport::SessionLimits;
 
-use crate::stateless::RedisTarget;
+use crate::games::redis::RedisTarget;
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
@@ -422,7 +422,7 @@ impl ServeOptions {
             drain_timeout: ms(self.drain_timeout_ms, Duration::from_secs(35)),
             log_format: self.log_format.unwrap_or(LogFormat::Text),
             tls: self.tls_cert.zip(self.tls_key),
-            accept: crate::accept::AcceptLimits {
+            accept: crate::edge::accept::AcceptLimits {
                 handshake_timeout: ms(self.handshake_timeout_ms, Duration::from_secs(10)),
                 max_head_bytes: self.max_head_bytes.unwrap_or(16 * 1024).max(8192),
             },
@@ -577,7 +577,7 @@ pub struct Config {
     /// PEM certificate chain and key, for native TLS.
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Handshake and request-head limits of every accepted connection.
-    pub accept: crate::accept::AcceptLimits,
+    pub accept: crate::edge::accept::AcceptLimits,
     /// Most WebSocket connections per client IP (0 = unlimited).
     pub max_connections_per_ip: usize,
     /// Proxies whose X-Forwarded-For is believed.

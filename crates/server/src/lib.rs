@@ -1,34 +1,34 @@
-//! The gridcap server: HTTP and WebSocket on one port, games in memory.
+//! The gridcap server: HTTP and WebSocket on one port; games kept by one of
+//! three backends (this process, a ring of nodes, or Redis).
 //!
 //! # Layout
 //!
-//! - [`server`]: `run(listener, config, shutdown)` and the graceful drain.
-//! - [`http`]: the routes of protocol §6; [`ws`]: the WebSocket handshake.
-//! - [`handler`]: what a connection may do (create, join, resume, …).
-//! - [`registry`]: the games of this node; [`game_task`]: one task per game,
-//!   driving the rules of `game_logic` and fanning events out (single and
-//!   stateful modes).
-//! - [`cluster`]: stateful cluster mode (games in the memory of their ring
-//!   owner); [`stateless`]: stateless cluster mode (games in Redis).
+//! - [`server`]: `run(listener, config, shutdown)`: picks the backend from
+//!   the configured topology, serves, and drains gracefully.
+//! - [`edge`]: the network side: accept loop, TLS, HTTP routes, the
+//!   WebSocket handshake, per-IP limits.
+//! - [`session`]: what one player's connection may do (create, join,
+//!   resume, …), asked of [`games::Games`] only.
+//! - [`games`]: the seam, and one folder per mode: [`games::local`] (single
+//!   node), [`games::ring`] (stateful cluster), [`games::redis`] (stateless
+//!   cluster).
+//! - [`outgoing`]: the one place server messages are built and queued.
 //! - [`config`]: flags, `GRIDCAP_*` variables and the TOML file.
-//! - [`clock`], [`tokens`], [`metrics`], [`telemetry`], [`state`]: support.
+//! - [`state`]: what every request and session shares.
+//! - [`clock`], [`tokens`], [`metrics`], [`telemetry`]: support.
 //! - [`error`]: [`error::ServerError`] and its one conversion to the wire.
+//!
+//! docs/architecture.md follows one capture through each mode.
 
-pub mod accept;
 pub mod clock;
-pub mod cluster;
 pub mod config;
+pub mod edge;
 pub mod error;
-pub mod game_task;
-pub mod handler;
-pub mod http;
+pub mod games;
 pub mod metrics;
-pub mod per_ip;
-pub mod registry;
+pub mod outgoing;
 pub mod server;
+pub mod session;
 pub mod state;
-pub mod stateless;
 pub mod telemetry;
-pub mod tls;
 pub mod tokens;
-pub mod ws;

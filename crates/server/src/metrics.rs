@@ -10,8 +10,9 @@ use std::time::Duration;
 use game_logic::GameError;
 use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use transport::ErrorCode;
 use transport::convert::Refusal;
+
+use crate::games::GameCounts;
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -77,10 +78,10 @@ pub fn game_over() {
 }
 
 /// Publishes the games-by-status gauge.
-pub fn games(waiting: usize, active: usize, completed: usize) {
-    gauge!("gridcap_games", "status" => "waiting").set(waiting as f64);
-    gauge!("gridcap_games", "status" => "active").set(active as f64);
-    gauge!("gridcap_games", "status" => "completed").set(completed as f64);
+pub fn games(counts: GameCounts) {
+    gauge!("gridcap_games", "status" => "waiting").set(counts.waiting as f64);
+    gauge!("gridcap_games", "status" => "active").set(counts.active as f64);
+    gauge!("gridcap_games", "status" => "completed").set(counts.completed as f64);
 }
 
 /// A capture was accepted.
@@ -88,13 +89,11 @@ pub fn capture_accepted() {
     counter!("gridcap_captures_total").increment(1);
 }
 
-/// A capture was refused.
+/// A capture was refused (a refusal answered with `error` is counted in
+/// `gridcap_errors_total` when it is sent, by `transport`).
 pub fn capture_rejected(e: GameError) {
-    match Refusal::from(e) {
-        Refusal::Rejected(reason) => {
-            counter!("gridcap_rejects_total", "reason" => reason.as_str()).increment(1);
-        }
-        Refusal::Error(code) => error_sent(code),
+    if let Refusal::Rejected(reason) = Refusal::from(e) {
+        counter!("gridcap_rejects_total", "reason" => reason.as_str()).increment(1);
     }
 }
 
@@ -106,9 +105,4 @@ pub fn capture_latency(d: Duration) {
 /// Event frames queued to players.
 pub fn deliveries(n: u64) {
     counter!("gridcap_deliveries_total").increment(n);
-}
-
-/// An `error` message was sent.
-pub fn error_sent(code: ErrorCode) {
-    counter!("gridcap_errors_total", "code" => code.as_str()).increment(1);
 }

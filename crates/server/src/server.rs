@@ -13,25 +13,57 @@ use tokio::time::{Instant, interval};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use crate::clock::Clock;
 use crate::config::Config;
-use crate::http;
+use crate::edge::{accept, http, tls};
+use crate::games::Games;
+use crate::games::local::LocalGames;
+use crate::games::redis::RedisGames;
+use crate::games::ring::RingGames;
 use crate::state::AppState;
 
 /// Serves on `listener` until `shutdown` completes, then drains and returns.
+/// The configured topology picks where games are kept; from there on,
+/// nothing depends on the mode.
 pub async fn run(
     listener: TcpListener,
     config: Config,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let stop_games = CancellationToken::new();
-    let state = AppState::new(config, stop_games.clone());
+    let clock = Clock::new();
+    let local = LocalGames::new(clock, config.max_games, stop_games.clone());
+    match (&config.cluster, &config.stateless) {
+        (Some(cluster), _) => {
+            let limits = config.limits.clone();
+            let games = RingGames::launch(cluster, local, limits, stop_games.clone());
+            serve(listener, config, games, shutdown, stop_games).await
+        }
+        (None, Some(stateless)) => {
+            let (target, node_id) = (stateless.redis.clone(), stateless.node_id.clone());
+            let games = RedisGames::launch(target, node_id, clock, stop_games.clone());
+            serve(listener, config, games, shutdown, stop_games).await
+        }
+        (None, None) => serve(listener, config, local, shutdown, stop_games).await,
+    }
+}
+
+/// [`run`] with the backend chosen.
+async fn serve<G: Games>(
+    listener: TcpListener,
+    config: Config,
+    games: G,
+    shutdown: impl Future<Output = ()>,
+    stop_games: CancellationToken,
+) -> std::io::Result<()> {
+    let state = AppState::new(config, games);
     let stop_listening = CancellationToken::new();
     let app = http::router(state.clone());
     let tls = match &state.config.tls {
-        Some((cert, key)) => Some(crate::tls::acceptor(cert, key).map_err(std::io::Error::other)?),
+        Some((cert, key)) => Some(tls::acceptor(cert, key).map_err(std::io::Error::other)?),
         None => None,
     };
-    let serve = crate::accept::serve(
+    let serve = accept::serve(
         listener,
         app,
         tls,
@@ -40,10 +72,6 @@ pub async fn run(
         Duration::from_secs(5),
     );
     let mut serve = tokio::spawn(serve);
-    if let Some(cluster) = &state.cluster {
-        let probes = crate::cluster::membership::probe_loop(cluster.clone(), stop_games.clone());
-        tokio::spawn(probes);
-    }
 
     tokio::select! {
         () = shutdown => {}
@@ -63,13 +91,13 @@ pub async fn run(
     Ok(())
 }
 
-async fn drain(state: &Arc<AppState>) {
+async fn drain<G: Games>(state: &Arc<AppState<G>>) {
     state.set_draining();
     let deadline = Instant::now() + state.config.drain_timeout;
     info!(timeout = ?state.config.drain_timeout, "draining: waiting for active games to finish");
     let mut tick = interval(Duration::from_millis(100));
     loop {
-        let (_, active, _) = state.game_counts();
+        let active = state.games.counts().active;
         if active == 0 {
             break;
         }

@@ -4,29 +4,24 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use metrics_exporter_prometheus::PrometheusHandle;
+use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::clock::Clock;
-use crate::cluster::Cluster;
 use crate::config::Config;
-use crate::registry::Registry;
-use crate::stateless::Backend;
+use crate::edge::per_ip::IpLimiter;
+use crate::games::{GameCounts, Games};
 
-/// Shared state of one server instance.
+/// Shared state of one server instance, whatever keeps its games.
 #[derive(Debug)]
-pub struct AppState {
+pub struct AppState<G> {
     /// The resolved configuration.
     pub config: Config,
-    /// The games of this node.
-    pub registry: Registry,
-    /// The cluster this node belongs to; `None` in single mode.
-    pub cluster: Option<Arc<Cluster>>,
-    /// The Redis backend in stateless mode; `None` in the other modes.
-    pub stateless: Option<Arc<Backend>>,
+    /// Where the games are: the one seam between sessions and the mode.
+    pub games: G,
     /// Open WebSocket connections by client IP (`max_connections_per_ip`).
-    pub per_ip: Arc<crate::per_ip::IpLimiter>,
+    pub per_ip: Arc<IpLimiter>,
     /// One permit per open WebSocket connection (`max_connections`).
     pub connections: Arc<Semaphore>,
     /// Source of connection ids.
@@ -41,19 +36,29 @@ pub struct AppState {
     pub metrics: Option<PrometheusHandle>,
 }
 
-impl AppState {
-    /// State for a server with `config`; `stop_games` ends every game task.
-    pub fn new(config: Config, stop_games: CancellationToken) -> Arc<AppState> {
-        let clock = Clock::new();
+/// What `GET /api/node` answers: one node's own view of itself (and what
+/// stateful peers probe).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeInfo {
+    /// The node's id (`single` in single mode).
+    pub id: String,
+    /// `single`, `stateful` or `stateless`.
+    pub mode: String,
+    /// Whether it is shutting down.
+    pub draining: bool,
+    /// Its games.
+    pub games: GameCounts,
+    /// Its open WebSocket connections.
+    pub connections: u64,
+}
+
+impl<G: Games> AppState<G> {
+    /// State for a server with `config` whose games are kept by `games`.
+    pub fn new(config: Config, games: G) -> Arc<AppState<G>> {
         Arc::new(AppState {
-            cluster: config.cluster.as_ref().map(|c| Arc::new(Cluster::new(c))),
-            stateless: config
-                .stateless
-                .as_ref()
-                .map(|s| Backend::launch(s.redis.clone(), clock, stop_games.clone())),
-            per_ip: crate::per_ip::IpLimiter::new(config.max_connections_per_ip),
+            per_ip: IpLimiter::new(config.max_connections_per_ip),
             connections: Arc::new(Semaphore::new(config.max_connections)),
-            registry: Registry::new(clock, stop_games),
+            games,
             config,
             next_conn: AtomicU64::new(1),
             draining: AtomicBool::new(false),
@@ -73,11 +78,9 @@ impl AppState {
         self.draining.load(Ordering::Relaxed)
     }
 
-    /// Whether `ip` is one of this cluster's nodes (their relays are trusted).
-    pub fn is_cluster_peer(&self, ip: std::net::IpAddr) -> bool {
-        self.cluster
-            .as_ref()
-            .is_some_and(|c| c.peer_ips.contains(&ip))
+    /// Starts draining.
+    pub fn set_draining(&self) {
+        self.draining.store(true, Ordering::Relaxed);
     }
 
     /// WebSocket connections open now.
@@ -87,45 +90,19 @@ impl AppState {
             .saturating_sub(self.connections.available_permits())
     }
 
-    /// Games by status (waiting, active, completed): in this node's memory,
-    /// or in stateless mode those this node has players in.
-    pub fn game_counts(&self) -> (usize, usize, usize) {
-        match &self.stateless {
-            Some(backend) => backend.counts(),
-            None => self.registry.counts(),
-        }
-    }
-
-    /// Whether the node takes games: not draining, and in stateless mode
-    /// Redis reachable.
+    /// Whether the node takes games: not draining, and its backend ready.
     pub fn is_ready(&self) -> bool {
-        !self.is_draining() && self.stateless.as_ref().is_none_or(|b| b.is_ready())
+        !self.is_draining() && self.games.is_ready()
     }
 
     /// This node's own report, as `/api/node` serves it.
-    pub fn node_info(&self) -> crate::cluster::membership::NodeInfo {
-        use crate::cluster::membership::{GameCounts, NodeInfo};
-        let (waiting, active, completed) = self.game_counts();
-        let (id, mode) = match (&self.cluster, &self.config.stateless) {
-            (Some(c), _) => (c.node_id.clone(), "stateful"),
-            (None, Some(s)) => (s.node_id.clone(), "stateless"),
-            (None, None) => ("single".to_owned(), "single"),
-        };
+    pub fn node_info(&self) -> NodeInfo {
         NodeInfo {
-            id,
-            mode: mode.to_owned(),
+            id: self.games.node_id().to_owned(),
+            mode: G::MODE.to_owned(),
             draining: self.is_draining(),
-            games: GameCounts {
-                waiting: waiting as u64,
-                active: active as u64,
-                completed: completed as u64,
-            },
+            games: self.games.counts(),
             connections: self.open_connections() as u64,
         }
-    }
-
-    /// Starts draining.
-    pub fn set_draining(&self) {
-        self.draining.store(true, Ordering::Relaxed);
     }
 }

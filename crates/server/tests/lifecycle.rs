@@ -15,8 +15,9 @@ use common::*;
 use game_logic::{PlayerId, PlayerName, Settings, SettingsBounds};
 use gridcap::clock::Clock;
 use gridcap::config::ServeOptions;
-use gridcap::game_task::Command;
-use gridcap::registry::Registry;
+use gridcap::games::local::task::Command;
+use gridcap::games::GameCounts;
+use gridcap::games::local::registry::Registry;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use transport::protocol::{ErrorCode, GameStatus, OverReason, ServerMessage};
@@ -265,7 +266,8 @@ async fn a_completed_game_stays_readable_for_60_s() {
 
     // The round's timer fires on paused time.
     tokio::time::advance(Duration::from_millis(1_000)).await;
-    settle(|| registry.counts() == (0, 0, 1)).await;
+    let over = GameCounts { waiting: 0, active: 0, completed: 1 };
+    settle(|| registry.counts() == over).await;
     let snapshot = game.snapshot().await.expect("readable");
     assert_eq!(snapshot.status, GameStatus::Completed);
     assert_eq!(snapshot.winners, Some(vec![0, 1]));

@@ -23,9 +23,10 @@ use game_logic::{
     Timestamp,
 };
 use gridcap::clock::Clock;
-use gridcap::stateless::RedisTarget;
-use gridcap::stateless::scripts::{Answer, ChannelMessage, Code};
-use gridcap::stateless::store::{Store, game_channel};
+use gridcap::games::redis::RedisTarget;
+use gridcap::games::redis::scripts::{Answer, ChannelMessage, Code};
+use gridcap::games::redis::layout::game_channel;
+use gridcap::games::redis::store::Store;
 use gridcap::tokens::TokenHash;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -459,7 +460,7 @@ async fn a_full_board_and_the_retention_ttl() {
         .await
         .unwrap();
     let mut c = redis.conn().await;
-    let key = gridcap::stateless::store::game_key(&id);
+    let key = gridcap::games::redis::layout::game_key(&id);
     let ttl: i64 = redis::cmd("PTTL")
         .arg(&key)
         .query_async(&mut c)

@@ -1,97 +1,41 @@
-//! Stateless cluster mode: every game lives in Redis, every node serves
-//! every player, and Redis pub/sub carries the events between nodes.
-//!
-//! - [`scripts`]: the Lua scripts (in `lua/`), the only writers of game
-//!   state, and the parsing of their answers.
-//! - [`store`]: the command connection and the script calls.
-//! - [`pubsub`]: the subscription connection, its ordered subscribe and
-//!   unsubscribe, and its recovery after a drop.
-//! - [`rooms`]: the games this node has players in, and the fan-out of their
-//!   events, filtered by seq per connection.
-//! - [`timers`]: the finish timer every node runs for its active games.
-//!
-//! [`Backend`] ties them together for the session handler. What a node
-//! keeps in memory is only routing (who is connected here, to which game);
-//! losing a node loses no game: its players reconnect anywhere and resume.
-//! A node that cannot reach Redis answers `overloaded` and reports itself
-//! not ready; it never acknowledges what Redis did not.
-
-pub mod pubsub;
-pub mod rooms;
-pub mod scripts;
-pub mod store;
-pub mod timers;
+//! The stateless backend's state and its requests to Redis: seating (with
+//! the subscription made first), commands, the resync of stale rooms, and
+//! the sweep of seats held by dead nodes.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use game_logic::{Cell, PlayerId, PlayerName, Settings, Status};
+use game_logic::{PlayerName, Settings, Status};
 use tokio::sync::mpsc;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
-use transport::convert::{game_snapshot, refusal_message};
+use transport::convert::game_snapshot;
 use transport::protocol::GameSnapshot;
-use transport::{Outbox, ServerMessage, codec};
+use transport::{Outbox, codec};
 use uuid::Uuid;
 
+use super::pubsub::{self, Push, Recovery, Subscriber};
+use super::rooms::{Followup, Member, Rooms};
+use super::scripts::{Answer, ChannelMessage, Code};
+use super::store::Store;
+use super::{RedisTarget, Seat, StoreError, timers};
 use crate::clock::Clock;
 use crate::error::ServerError;
+use crate::games::{Capture, GameCounts, GameRef};
 use crate::metrics as m;
+use crate::outgoing;
 use crate::tokens::{self, TokenHash};
-use pubsub::{Push, Recovery, Subscriber};
-use rooms::{Followup, Member, Rooms};
-use scripts::{Answer, ChannelMessage, Code};
-use store::Store;
-
-/// Where Redis is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RedisTarget {
-    /// One server, `redis://HOST:PORT`.
-    Single(String),
-    /// A Redis Cluster, any of its nodes' URLs.
-    Cluster(Vec<String>),
-}
-
-/// Why Redis could not serve a request. Players see `overloaded`.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// Redis is unreachable, timed out or failed the command.
-    #[error("Redis unavailable: {0}")]
-    Unavailable(String),
-    /// Redis answered something the scripts never answer (a bug or a
-    /// foreign writer).
-    #[error("unexpected answer from Redis: {0}")]
-    Reply(String),
-}
-
-impl From<redis::RedisError> for StoreError {
-    fn from(e: redis::RedisError) -> StoreError {
-        StoreError::Unavailable(e.to_string())
-    }
-}
 
 /// Attempts at telling Redis a connection went away, while it is down.
 const DISCONNECT_ATTEMPTS: u32 = 20;
 
-/// The seat a connection holds in a game kept in Redis.
-#[derive(Debug)]
-pub struct Seat {
-    /// The game.
-    pub game: Uuid,
-    /// The seat.
-    pub player: PlayerId,
-    /// How the scripts know this connection (`<node instance>/<conn>`).
-    holder: String,
-}
-
-/// The stateless backend of one node.
+/// The stateless backend of one node (shared by its tasks).
 #[derive(Debug)]
 pub struct Backend {
     /// Script calls.
-    store: Arc<Store>,
+    pub(super) store: Arc<Store>,
     /// Local players by game.
-    rooms: Rooms,
+    pub(super) rooms: Rooms,
     /// The subscription task.
     subscriber: Subscriber,
     /// Unique per process, so that holders of different nodes (or of a
@@ -172,8 +116,13 @@ impl Backend {
     }
 
     /// Games with players here, by status: (waiting, active, completed).
-    pub fn counts(&self) -> (usize, usize, usize) {
+    pub fn counts(&self) -> GameCounts {
         self.rooms.counts()
+    }
+
+    /// The clock the node's timestamps come from.
+    pub fn clock(&self) -> &Clock {
+        self.store.clock()
     }
 
     fn holder(&self, conn: u64) -> String {
@@ -305,11 +254,13 @@ impl Backend {
         let (Some(player), Some(state)) = (answer.seat, answer.game.as_ref()) else {
             return refused(ServerError::StoreUnavailable);
         };
-        let joined = ServerMessage::Joined {
-            game: game_snapshot(&id.to_string(), &state.snapshot(), answer.now),
-            you: u8::from(player),
-            token: token.clone(),
-        };
+        let joined = outgoing::joined(
+            &id.to_string(),
+            &state.snapshot(),
+            answer.now,
+            player,
+            token.clone(),
+        );
         let frame = match codec::encode_server(&joined) {
             Ok(f) => f,
             Err(e) => {
@@ -354,12 +305,11 @@ impl Backend {
         self: &Arc<Self>,
         conn: u64,
         outbox: &Outbox,
-        game: &str,
+        game: GameRef,
         name: PlayerName,
     ) -> Result<Seat, ServerError> {
-        let id = Uuid::parse_str(game).map_err(|_| ServerError::UnknownGame)?;
         let (token, _) = tokens::issue();
-        self.seat(id, conn, outbox, token, Ask::Join { name: &name })
+        self.seat(game.id(), conn, outbox, token, Ask::Join { name: &name })
             .await?
             .ok_or(ServerError::UnknownGame)
     }
@@ -369,11 +319,10 @@ impl Backend {
         self: &Arc<Self>,
         conn: u64,
         outbox: &Outbox,
-        game: &str,
+        game: GameRef,
         token: String,
     ) -> Result<Seat, ServerError> {
-        let id = Uuid::parse_str(game).map_err(|_| ServerError::UnknownGame)?;
-        self.seat(id, conn, outbox, token, Ask::Resume)
+        self.seat(game.id(), conn, outbox, token, Ask::Resume)
             .await?
             .ok_or(ServerError::UnknownGame)
     }
@@ -411,39 +360,23 @@ impl Backend {
     pub async fn capture(
         self: &Arc<Self>,
         seat: &Seat,
-        cell: i64,
-        reference: Option<u32>,
-        received: Instant,
+        capture: Capture,
         outbox: &Outbox,
     ) -> Result<(), ServerError> {
-        let result = match Cell::try_from(cell) {
-            Ok(c) => {
-                let answer = self
-                    .store
-                    .capture(&seat.game, seat.player, &seat.holder, c)
-                    .await
-                    .map_err(|_| ServerError::StoreUnavailable)?;
-                self.close_if_stale(answer.code, seat, outbox);
-                outcome(answer.code)
-            }
-            Err(e) => Err(ServerError::Game(e)),
-        };
-        match result {
+        let answer = self
+            .store
+            .capture(&seat.game, seat.player, &seat.holder, capture.cell)
+            .await
+            .map_err(|_| ServerError::StoreUnavailable)?;
+        self.close_if_stale(answer.code, seat, outbox);
+        match outcome(answer.code) {
             Ok(()) => {
                 m::capture_accepted();
-                m::capture_latency(received.elapsed());
+                m::capture_latency(capture.received.elapsed());
                 Ok(())
             }
             Err(ServerError::Game(e)) => {
-                m::capture_rejected(e);
-                match codec::encode_server(&refusal_message(e, cell, reference)) {
-                    Ok(frame) => {
-                        if let Err(e) = outbox.push(frame) {
-                            debug!(conn = outbox.id(), "rejection dropped: {e}");
-                        }
-                    }
-                    Err(e) => warn!("cannot encode a rejection: {e}"),
-                }
+                outgoing::refuse(outbox, e, &capture);
                 Ok(())
             }
             Err(e) => Err(e),

@@ -13,8 +13,9 @@ use tokio_tungstenite::tungstenite::protocol::Role;
 use tracing::debug;
 use transport::{Outbox, SUBPROTOCOL, session};
 
-use crate::handler::PlayerSession;
+use crate::games::Games;
 use crate::metrics as m;
+use crate::session::PlayerSession;
 use crate::state::AppState;
 
 /// A refused handshake: status and a short plain-text reason.
@@ -77,7 +78,10 @@ fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
 }
 
 /// `GET /ws`: validates the handshake, answers 101 and runs the session.
-pub async fn upgrade(State(state): State<Arc<AppState>>, mut request: Request) -> Response {
+pub async fn upgrade<G: Games>(
+    State(state): State<Arc<AppState<G>>>,
+    mut request: Request,
+) -> Response {
     let headers = request.headers();
     if !header_has_token(headers, header::CONNECTION, "upgrade")
         || !header_has_token(headers, header::UPGRADE, "websocket")
@@ -117,18 +121,18 @@ pub async fn upgrade(State(state): State<Arc<AppState>>, mut request: Request) -
     };
     let peer = request
         .extensions()
-        .get::<crate::accept::Peer>()
+        .get::<super::accept::Peer>()
         .map(|c| c.0.ip())
         .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
     // The relay header is believed only from a cluster peer's address:
     // anyone else could send it to dodge the drain and per-IP limits.
     let claimed_hops = request
         .headers()
-        .get(crate::cluster::relay::HOPS_HEADER)
+        .get(crate::games::HOPS_HEADER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u32>().ok())
         .unwrap_or(0);
-    let hops = if claimed_hops > 0 && state.is_cluster_peer(peer) {
+    let hops = if claimed_hops > 0 && state.games.is_peer(peer) {
         claimed_hops
     } else {
         0
@@ -141,7 +145,7 @@ pub async fn upgrade(State(state): State<Arc<AppState>>, mut request: Request) -
             "server is draining; try another node",
         );
     }
-    let ip = crate::per_ip::client_ip(peer, request.headers(), &state.config.trusted_proxies);
+    let ip = super::per_ip::client_ip(peer, request.headers(), &state.config.trusted_proxies);
     // Relays from cluster peers carry many players: no per-IP cap for them.
     let ip_permit = if hops > 0 {
         None

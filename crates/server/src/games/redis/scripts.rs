@@ -23,15 +23,26 @@ use game_logic::{
 use redis::{Script, Value};
 
 use super::StoreError;
+use super::layout::{self, field, seat};
 
-macro_rules! script {
-    ($file:literal) => {
-        Script::new(concat!(
-            include_str!("lua/common.lua"),
-            "\n",
-            include_str!(concat!("lua/", $file))
-        ))
-    };
+/// Every Lua source, by file name: the shared prelude first.
+pub const SOURCES: [(&str, &str); 10] = [
+    ("common.lua", include_str!("lua/common.lua")),
+    ("create.lua", include_str!("lua/create.lua")),
+    ("join.lua", include_str!("lua/join.lua")),
+    ("resume.lua", include_str!("lua/resume.lua")),
+    ("start.lua", include_str!("lua/start.lua")),
+    ("capture.lua", include_str!("lua/capture.lua")),
+    ("leave.lua", include_str!("lua/leave.lua")),
+    ("disconnect.lua", include_str!("lua/disconnect.lua")),
+    ("finish.lua", include_str!("lua/finish.lua")),
+    ("snapshot.lua", include_str!("lua/snapshot.lua")),
+];
+
+/// A script: the definitions generated from [`layout`], the shared prelude,
+/// then the script's own source.
+fn script(prelude: &str, source: &str) -> Script {
+    Script::new(&format!("{prelude}\n{source}"))
 }
 
 /// Every script, loaded once per process (EVALSHA, falling back to EVAL
@@ -61,16 +72,29 @@ pub struct Scripts {
 impl Scripts {
     /// Compiles the sources into `Script`s (which only hashes them).
     pub fn new() -> Scripts {
+        let prelude = format!("{}\n{}", layout::lua_prelude(), SOURCES[0].1);
+        let [
+            _,
+            create,
+            join,
+            resume,
+            start,
+            capture,
+            leave,
+            disconnect,
+            finish,
+            snapshot,
+        ] = SOURCES.map(|(_, source)| script(&prelude, source));
         Scripts {
-            create: script!("create.lua"),
-            join: script!("join.lua"),
-            resume: script!("resume.lua"),
-            start: script!("start.lua"),
-            capture: script!("capture.lua"),
-            leave: script!("leave.lua"),
-            disconnect: script!("disconnect.lua"),
-            finish: script!("finish.lua"),
-            snapshot: script!("snapshot.lua"),
+            create,
+            join,
+            resume,
+            start,
+            capture,
+            leave,
+            disconnect,
+            finish,
+            snapshot,
         }
     }
 }
@@ -165,12 +189,7 @@ fn number(v: &Value) -> Result<i64, StoreError> {
 }
 
 fn status_of(s: &str) -> Result<Status, StoreError> {
-    match s {
-        "w" => Ok(Status::Waiting),
-        "a" => Ok(Status::Active),
-        "c" => Ok(Status::Completed),
-        other => Err(StoreError::Reply(format!("unknown status {other:?}"))),
-    }
+    layout::parse_status(s).ok_or_else(|| StoreError::Reply(format!("unknown status {s:?}")))
 }
 
 impl Answer {
@@ -269,8 +288,8 @@ impl StoredGame {
                 .and_then(|s| PlayerId::try_from(s).ok())
                 .ok_or_else(|| StoreError::Reply(format!("seat {n} out of range")))
         };
-        let status = status_of(&text(get("st")?)?)?;
-        let cells_raw = bytes(get("cells")?)?;
+        let status = status_of(&text(get(field::STATUS)?)?)?;
+        let cells_raw = bytes(get(field::CELLS)?)?;
         let cells: [u8; CELL_COUNT] = cells_raw
             .try_into()
             .map_err(|_| StoreError::Reply("cells are not 81 bytes".to_owned()))?;
@@ -278,10 +297,10 @@ impl StoredGame {
         let mut holders = Vec::new();
         for id in PlayerId::all() {
             let i = id.index();
-            if let Some(holder) = fields.get(&format!("h{i}")) {
+            if let Some(holder) = fields.get(&seat::of(seat::HOLDER, i)) {
                 holders.push((id, text(holder)?));
             }
-            let Some(name) = fields.get(&format!("n{i}")) else {
+            let Some(name) = fields.get(&seat::of(seat::NAME, i)) else {
                 continue;
             };
             let name = PlayerName::new(&text(name)?)
@@ -289,15 +308,15 @@ impl StoredGame {
             players.push(Player {
                 id,
                 name,
-                score: u32::try_from(int(&format!("s{i}"))?)
+                score: u32::try_from(int(&seat::of(seat::SCORE, i))?)
                     .map_err(|_| StoreError::Reply("score overflow".to_owned()))?,
-                connected: int(&format!("c{i}"))? == 1,
+                connected: int(&seat::of(seat::CONNECTED, i))? == 1,
             });
         }
-        let ends = int("ends")?;
+        let ends = int(field::ENDS)?;
         let completed = status == Status::Completed;
         let reason = if completed {
-            Some(match text(get("why")?)?.as_str() {
+            Some(match text(get(field::REASON)?)?.as_str() {
                 "board_full" => GameOverReason::BoardFull,
                 _ => GameOverReason::Time,
             })
@@ -305,7 +324,7 @@ impl StoredGame {
             None
         };
         let winners = if completed {
-            let csv = text(get("win")?)?;
+            let csv = text(get(field::WINNERS)?)?;
             let mut winners = Vec::new();
             for w in csv.split(',').filter(|w| !w.is_empty()) {
                 let n: u64 = w
@@ -319,11 +338,11 @@ impl StoredGame {
         };
         Ok(StoredGame {
             status,
-            seq: int("seq")?,
-            host: seat(int("host")?)?,
-            max_players: u8::try_from(int("maxp")?)
+            seq: int(field::SEQ)?,
+            host: seat(int(field::HOST)?)?,
+            max_players: u8::try_from(int(field::MAX_PLAYERS)?)
                 .map_err(|_| StoreError::Reply("max players overflow".to_owned()))?,
-            duration: Duration::from_millis(int("dur")?),
+            duration: Duration::from_millis(int(field::DURATION)?),
             ends_at: (ends > 0).then(|| Timestamp::from_unix_ms(ends)),
             reason,
             winners,
@@ -380,7 +399,7 @@ impl ChannelMessage {
     pub fn parse(payload: &bytes::Bytes) -> Option<ChannelMessage> {
         let (&kind, rest) = payload.split_first()?;
         match kind {
-            b'E' => {
+            layout::EVENT_PREFIX => {
                 let mut parts = rest.splitn(4, |&b| b == b',');
                 let seq = std::str::from_utf8(parts.next()?).ok()?.parse().ok()?;
                 let status = status_of(std::str::from_utf8(parts.next()?).ok()?).ok()?;
@@ -394,7 +413,7 @@ impl ChannelMessage {
                     frame: payload.slice(offset..),
                 })
             }
-            b'K' => {
+            layout::KICK_PREFIX => {
                 let text = std::str::from_utf8(rest).ok()?;
                 let (seat, holder) = text.split_once(',')?;
                 Some(ChannelMessage::Kick {

@@ -12,8 +12,9 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::Cluster;
+use super::cluster::Cluster;
 use super::relay::HOPS_HEADER;
+use crate::state::NodeInfo;
 
 /// A peer as the last probe saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,32 +46,6 @@ impl Default for PeerStatus {
             games: 0,
         }
     }
-}
-
-/// Games by status, as `/api/node` reports them.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
-pub struct GameCounts {
-    /// Waiting for players.
-    pub waiting: u64,
-    /// Round running.
-    pub active: u64,
-    /// Finished, still retained.
-    pub completed: u64,
-}
-
-/// What `GET /api/node` answers: one node's own view of itself.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct NodeInfo {
-    /// The node's id (`single` in single mode).
-    pub id: String,
-    /// `single` or `stateful`.
-    pub mode: String,
-    /// Whether it is shutting down.
-    pub draining: bool,
-    /// Its games.
-    pub games: GameCounts,
-    /// Its open WebSocket connections.
-    pub connections: u64,
 }
 
 /// A plain HTTP/1 client for talking to peers.
@@ -133,7 +108,7 @@ pub async fn probe_loop(cluster: Arc<Cluster>, stop: CancellationToken) {
                             } else {
                                 PeerState::Ready
                             },
-                            games: info.games.waiting + info.games.active + info.games.completed,
+                            games: info.games.total(),
                         },
                         Err(_) => PeerStatus {
                             state: PeerState::Down,

@@ -1,25 +1,20 @@
--- Shared prelude of every gridcap script (concatenated in front of each one;
--- see scripts.rs). It mirrors crates/game-logic: keep the two in step, the
+-- Shared prelude of every gridcap script (concatenated in front of each one,
+-- after the definitions generated from layout.rs: CELLS, RETENTION,
+-- LAST_SEAT, EVENT, KICK, CHANNEL_SUFFIX and the field names F (the game's
+-- hash), S (per-seat prefixes, followed by the seat index) and ST (status
+-- letters)). It mirrors crates/game-logic: keep the two in step, the
 -- differential test (tests/stateless_lua.rs) compares them.
 --
 -- KEYS[1]  the game's hash, `gridcap:{<game-id>}`; the event channel is
---          KEYS[1] .. ':ev' (same hash tag, so the same cluster slot)
+--          KEYS[1] .. CHANNEL_SUFFIX (same hash tag, so the same cluster slot)
 -- ARGV[1]  'PUBLISH' or 'SPUBLISH' (Redis Cluster: sharded pub/sub)
 -- ARGV[2]  the safety TTL in ms, refreshed by every mutation
 -- ARGV[3..] the script's own arguments
---
--- Fields of the hash: st (w|a|c), seq, host, maxp, minp, dur, ends, done,
--- why, win (csv), own (cells owned), un (waiting with nobody connected
--- since), cells (81 bytes, 0 free, k+1 owned by seat k), and per seat i:
--- n<i> name, s<i> score, c<i> connected (1|0), l<i> left (1), k<i> token
--- hash, h<i> holder (the node and connection holding the seat).
 
 local key = KEYS[1]
-local chan = key .. ':ev'
+local chan = key .. CHANNEL_SUFFIX
 local publish = ARGV[1]
 local safety = tonumber(ARGV[2])
-local RETENTION = 60000
-local CELLS = 81
 
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
@@ -35,80 +30,80 @@ end
 -- Publishes one event: 'E<seq>,<status>,<ends>,' then the wire frame,
 -- MessagePack as transport::codec decodes it, so nodes relay the bytes as is.
 local function emit(msg)
-  local g = redis.call('HMGET', key, 'st', 'ends')
-  local header = 'E' .. ms(msg.seq) .. ',' .. g[1] .. ',' .. (g[2] or '0') .. ','
+  local g = redis.call('HMGET', key, F.status, F.ends)
+  local header = EVENT .. ms(msg.seq) .. ',' .. g[1] .. ',' .. (g[2] or '0') .. ','
   redis.call(publish, chan, header .. cmsgpack.pack(msg))
 end
 
 local function next_seq()
-  return redis.call('HINCRBY', key, 'seq', 1)
+  return redis.call('HINCRBY', key, F.seq, 1)
 end
 
 local function seated(i)
-  return redis.call('HEXISTS', key, 'n' .. i) == 1
+  return redis.call('HEXISTS', key, S.name .. i) == 1
 end
 
 -- Game::begin: the round starts now.
 local function begin()
-  local dur = num('dur')
+  local dur = num(F.duration)
   local ends = now + dur
-  redis.call('HSET', key, 'st', 'a', 'ends', ms(ends))
-  redis.call('HDEL', key, 'un')
+  redis.call('HSET', key, F.status, ST.active, F.ends, ms(ends))
+  redis.call('HDEL', key, F.unattended)
   emit({ t = 'started', seq = next_seq(), ends_at_ms = ends, remaining_ms = dur })
 end
 
 -- Game::finish: scores by seat, winners = every seated player on the top score.
 local function finish(reason, at)
-  local maxp = num('maxp')
+  local maxp = num(F.max_players)
   local scores, top = {}, 0
   for i = 0, maxp - 1 do
     scores[i + 1] = 0
   end
-  for i = 0, 7 do
+  for i = 0, LAST_SEAT do
     if seated(i) then
-      local s = num('s' .. i)
+      local s = num(S.score .. i)
       if i < maxp then scores[i + 1] = s end
       if s > top then top = s end
     end
   end
   local winners, csv = {}, {}
-  for i = 0, 7 do
-    if seated(i) and num('s' .. i) == top then
+  for i = 0, LAST_SEAT do
+    if seated(i) and num(S.score .. i) == top then
       winners[#winners + 1] = i
       csv[#csv + 1] = tostring(i)
     end
   end
-  redis.call('HSET', key, 'st', 'c', 'done', ms(at), 'why', reason, 'win', table.concat(csv, ','))
+  redis.call('HSET', key, F.status, ST.completed, F.done, ms(at), F.reason, reason, F.winners, table.concat(csv, ','))
   emit({ t = 'game_over', seq = next_seq(), reason = reason, scores = scores, winners = winners })
 end
 
 -- Game::handle_timeout at `now`, run before every command: what a node's
 -- timer would have done by now, whichever node's timer is late.
 local function settle()
-  if redis.call('HGET', key, 'st') == 'a' then
-    local ends = num('ends')
+  if redis.call('HGET', key, F.status) == ST.active then
+    local ends = num(F.ends)
     if now >= ends then finish('time', ends) end
   end
 end
 
 -- Game::note_unattended: a waiting game with nobody connected starts expiring.
 local function note_unattended()
-  if redis.call('HGET', key, 'st') ~= 'w' or redis.call('HEXISTS', key, 'un') == 1 then
+  if redis.call('HGET', key, F.status) ~= ST.waiting or redis.call('HEXISTS', key, F.unattended) == 1 then
     return
   end
-  for i = 0, 7 do
-    if seated(i) and redis.call('HGET', key, 'c' .. i) == '1' then return end
+  for i = 0, LAST_SEAT do
+    if seated(i) and redis.call('HGET', key, S.connected .. i) == '1' then return end
   end
-  redis.call('HSET', key, 'un', ms(now))
+  redis.call('HSET', key, F.unattended, ms(now))
 end
 
 -- Retention: completed games 60 s after they ended, unattended waiting games
 -- 60 s after the last one left; anything else the safety TTL.
 local function set_ttl()
-  local g = redis.call('HMGET', key, 'st', 'done', 'un')
-  if g[1] == 'c' then
+  local g = redis.call('HMGET', key, F.status, F.done, F.unattended)
+  if g[1] == ST.completed then
     redis.call('PEXPIREAT', key, ms(tonumber(g[2]) + RETENTION))
-  elseif g[1] == 'w' and g[3] then
+  elseif g[1] == ST.waiting and g[3] then
     redis.call('PEXPIREAT', key, ms(tonumber(g[3]) + RETENTION))
   else
     redis.call('PEXPIRE', key, safety)
@@ -131,5 +126,5 @@ end
 -- A command from a connection that no longer holds the seat (replaced by a
 -- resume, or detached): dropped without an answer, as the game task does.
 local function holds(seat, holder)
-  return redis.call('HGET', key, 'h' .. seat) == holder
+  return redis.call('HGET', key, S.holder .. seat) == holder
 end

@@ -27,6 +27,7 @@ use transport::{Outbox, ServerMessage, codec};
 use uuid::Uuid;
 
 use super::scripts::{ChannelMessage, StoredGame};
+use crate::games::GameCounts;
 use crate::metrics as m;
 
 /// Events a room remembers for members that attach after them.
@@ -409,14 +410,10 @@ impl Rooms {
     }
 
     /// Rooms by status: (waiting, active, completed).
-    pub fn counts(&self) -> (usize, usize, usize) {
-        let mut counts = (0, 0, 0);
+    pub fn counts(&self) -> GameCounts {
+        let mut counts = GameCounts::default();
         for room in self.lock().values() {
-            match room.status {
-                Some(Status::Waiting) | None => counts.0 += 1,
-                Some(Status::Active) => counts.1 += 1,
-                Some(Status::Completed) => counts.2 += 1,
-            }
+            counts.add(room.status.unwrap_or(Status::Waiting));
         }
         counts
     }

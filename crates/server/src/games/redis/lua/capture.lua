@@ -4,7 +4,7 @@
 -- The hot path: one HMGET, one HSET, the publish and the TTL.
 local seat = tonumber(ARGV[3])
 local s = tostring(seat)
-local g = redis.call('HMGET', key, 'st', 'ends', 'cells', 'h' .. s, 's' .. s, 'own', 'seq')
+local g = redis.call('HMGET', key, F.status, F.ends, F.cells, S.holder .. s, S.score .. s, F.owned, F.seq)
 if not g[1] then
   return refuse('unknown_game')
 end
@@ -13,7 +13,7 @@ if g[4] ~= ARGV[4] then
   set_ttl()
   return refuse('stale')
 end
-if g[1] ~= 'a' or now >= tonumber(g[2]) then
+if g[1] ~= ST.active or now >= tonumber(g[2]) then
   settle()
   set_ttl()
   return refuse('not_active')
@@ -28,8 +28,8 @@ cells = string.sub(cells, 1, cell) .. string.char(seat + 1) .. string.sub(cells,
 local score = tonumber(g[5]) + 1
 local owned = tonumber(g[6]) + 1
 local seq = tonumber(g[7]) + 1
-redis.call('HSET', key, 'cells', cells, 's' .. s, score, 'own', owned, 'seq', seq)
-redis.call(publish, chan, 'E' .. seq .. ',a,' .. g[2] .. ',' ..
+redis.call('HSET', key, F.cells, cells, S.score .. s, score, F.owned, owned, F.seq, seq)
+redis.call(publish, chan, EVENT .. seq .. ',' .. ST.active .. ',' .. g[2] .. ',' ..
   cmsgpack.pack({ t = 'captured', seq = seq, cell = cell, player = seat, score = score }))
 if owned == CELLS then
   finish('board_full', now)

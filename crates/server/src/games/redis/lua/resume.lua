@@ -6,8 +6,8 @@ if redis.call('EXISTS', key) == 0 then
 end
 settle()
 local seat = nil
-for i = 0, 7 do
-  if redis.call('HGET', key, 'k' .. i) == ARGV[3] then seat = i break end
+for i = 0, LAST_SEAT do
+  if redis.call('HGET', key, S.token .. i) == ARGV[3] then seat = i break end
 end
 if seat == nil then
   set_ttl()
@@ -15,24 +15,24 @@ if seat == nil then
 end
 -- A connection holds one seat: resuming its own is a resync, another seat
 -- of the same game is refused (as the game task does).
-for i = 0, 7 do
-  if i ~= seat and redis.call('HGET', key, 'h' .. i) == ARGV[4] then
+for i = 0, LAST_SEAT do
+  if i ~= seat and redis.call('HGET', key, S.holder .. i) == ARGV[4] then
     set_ttl()
     return refuse('already_in_game')
   end
 end
-if redis.call('HGET', key, 'l' .. seat) == '1' then
+if redis.call('HGET', key, S.left .. seat) == '1' then
   set_ttl()
   return refuse('not_in_game')
 end
-local old = redis.call('HGET', key, 'h' .. seat)
-redis.call('HSET', key, 'h' .. seat, ARGV[4])
+local old = redis.call('HGET', key, S.holder .. seat)
+redis.call('HSET', key, S.holder .. seat, ARGV[4])
 if old and old ~= ARGV[4] then
-  redis.call(publish, chan, 'K' .. seat .. ',' .. ARGV[4])
+  redis.call(publish, chan, KICK .. seat .. ',' .. ARGV[4])
 end
-if redis.call('HGET', key, 'st') ~= 'c' and redis.call('HGET', key, 'c' .. seat) ~= '1' then
-  redis.call('HSET', key, 'c' .. seat, 1)
-  redis.call('HDEL', key, 'un')
+if redis.call('HGET', key, F.status) ~= ST.completed and redis.call('HGET', key, S.connected .. seat) ~= '1' then
+  redis.call('HSET', key, S.connected .. seat, 1)
+  redis.call('HDEL', key, F.unattended)
   emit({ t = 'presence', seq = next_seq(), player = seat, connected = true })
 end
 set_ttl()

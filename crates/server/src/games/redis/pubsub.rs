@@ -27,7 +27,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 use uuid::Uuid;
 
-use super::store::{CONNECT_TIMEOUT, RESPONSE_TIMEOUT, channel_game, game_channel};
+use super::layout::{channel_game, game_channel};
+use super::store::{CONNECT_TIMEOUT, RESPONSE_TIMEOUT};
 use super::{RedisTarget, StoreError};
 
 /// Queued subscription operations.

@@ -9,9 +9,9 @@ if not holds(seat, ARGV[4]) then
   set_ttl()
   return refuse('stale')
 end
-redis.call('HDEL', key, 'h' .. seat)
-if redis.call('HGET', key, 'st') ~= 'c' and redis.call('HGET', key, 'c' .. seat) == '1' then
-  redis.call('HSET', key, 'c' .. seat, 0)
+redis.call('HDEL', key, S.holder .. seat)
+if redis.call('HGET', key, F.status) ~= ST.completed and redis.call('HGET', key, S.connected .. seat) == '1' then
+  redis.call('HSET', key, S.connected .. seat, 0)
   emit({ t = 'presence', seq = next_seq(), player = seat, connected = false })
   note_unattended()
 end

@@ -8,22 +8,22 @@ if not holds(seat, ARGV[4]) then
   set_ttl()
   return refuse('stale')
 end
-if redis.call('HGET', key, 'l' .. seat) == '1' then
+if redis.call('HGET', key, S.left .. seat) == '1' then
   set_ttl()
   return refuse('not_in_game')
 end
-local status = redis.call('HGET', key, 'st')
+local status = redis.call('HGET', key, F.status)
 local code = nil
-if status ~= 'w' then
+if status ~= ST.waiting then
   code = 'already_started'
-elseif num('host') ~= seat then
+elseif num(F.host) ~= seat then
   code = 'not_host'
 else
   local connected = 0
-  for i = 0, 7 do
-    if seated(i) and redis.call('HGET', key, 'c' .. i) == '1' then connected = connected + 1 end
+  for i = 0, LAST_SEAT do
+    if seated(i) and redis.call('HGET', key, S.connected .. i) == '1' then connected = connected + 1 end
   end
-  if connected < num('minp') then code = 'not_enough_players' end
+  if connected < num(F.min_players) then code = 'not_enough_players' end
 end
 if code then
   set_ttl()

@@ -1,28 +1,15 @@
-//! Stateful cluster mode: each game lives in the memory of the node the
-//! hash ring names; every node accepts every player and relays them there.
-//!
-//! - [`ring`]: the consistent-hash ring (stable across nodes and releases).
-//! - [`membership`]: health probes of the peers, and what they report.
-//! - [`relay`]: a player's connection relayed, undecoded, to the game's node.
-//!
-//! The ring is fixed by `--peers`: a node that is down or draining keeps its
-//! games (they are in its memory; a dead node's games are lost, the known
-//! trade-off of this mode), but gets no new ones, because a node only ever
-//! creates games it owns itself, and a draining node hands its players'
-//! `create`s to a ready peer.
-
-pub mod membership;
-pub mod relay;
-pub mod ring;
+//! This node's view of its stateful cluster: the members, the ring over
+//! them, and the last probe result of each.
 
 use std::sync::Mutex;
 use std::time::Duration;
 
 use uuid::Uuid;
 
+use super::hash::HashRing;
+use super::membership::{PeerState, PeerStatus};
 use crate::config::{ClusterConfig, Peer};
-use membership::{PeerState, PeerStatus};
-use ring::HashRing;
+use crate::state::NodeInfo;
 
 /// Where a game lives, as seen from this node.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +18,15 @@ pub enum Placement {
     Local,
     /// On another node.
     Remote(Peer),
+}
+
+/// One member in `/api/cluster`.
+#[derive(Debug, serde::Serialize)]
+struct MemberView {
+    id: String,
+    addr: String,
+    state: PeerState,
+    games: u64,
 }
 
 /// This node's view of its cluster.
@@ -136,6 +132,41 @@ impl Cluster {
             .filter(|(_, s)| s.state == PeerState::Ready)
             .min_by_key(|(_, s)| s.games)
             .and_then(|(id, _)| self.peers.iter().find(|p| &p.id == id).cloned())
+    }
+
+    /// `/api/cluster`: every member as this node sees it, itself as `me`
+    /// reports.
+    pub fn view(&self, me: &NodeInfo) -> serde_json::Value {
+        let nodes: Vec<MemberView> = self
+            .peers
+            .iter()
+            .map(|p| {
+                let status = if p.id == self.node_id {
+                    let state = if me.draining {
+                        PeerState::Draining
+                    } else {
+                        PeerState::Ready
+                    };
+                    PeerStatus {
+                        state,
+                        games: me.games.total(),
+                    }
+                } else {
+                    self.state_of(&p.id)
+                };
+                MemberView {
+                    id: p.id.clone(),
+                    addr: p.addr.clone(),
+                    state: status.state,
+                    games: status.games,
+                }
+            })
+            .collect();
+        serde_json::json!({
+            "self": self.node_id,
+            "vnodes": super::hash::VNODES,
+            "nodes": nodes,
+        })
     }
 
     /// The members other than this node.

@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 use uuid::Uuid;
 
+use super::layout::{game_key, node_key};
 use super::scripts::{Answer, Scripts};
 use super::{RedisTarget, StoreError};
 use crate::clock::Clock;
@@ -37,26 +38,6 @@ const HEALTH_INTERVAL: Duration = Duration::from_millis(500);
 /// are marked disconnected by the other nodes (see `Backend`'s sweep).
 pub const LEASE: Duration = Duration::from_secs(5);
 
-/// The key whose presence says node `instance` is alive.
-pub fn node_key(instance: &str) -> String {
-    format!("gridcap:node:{instance}")
-}
-
-/// The hash holding game `id`; the braces make it a cluster hash tag.
-pub fn game_key(id: &Uuid) -> String {
-    format!("gridcap:{{{id}}}")
-}
-
-/// The channel carrying game `id`'s events (same hash tag, same slot).
-pub fn game_channel(id: &Uuid) -> String {
-    format!("gridcap:{{{id}}}:ev")
-}
-
-/// The game id of a channel named by [`game_channel`].
-pub fn channel_game(channel: &str) -> Option<Uuid> {
-    let inner = channel.strip_prefix("gridcap:{")?.strip_suffix("}:ev")?;
-    Uuid::parse_str(inner).ok()
-}
 
 /// A command connection of either kind.
 #[derive(Clone)]
@@ -395,19 +376,5 @@ impl Store {
     /// The whole game, read-only.
     pub async fn snapshot(&self, id: &Uuid) -> Result<Answer, StoreError> {
         self.run(&self.scripts.snapshot, id, &[]).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_and_channels_share_the_hash_tag() {
-        let id = Uuid::new_v4();
-        assert_eq!(game_key(&id), format!("gridcap:{{{id}}}"));
-        assert_eq!(channel_game(&game_channel(&id)), Some(id));
-        assert_eq!(channel_game("gridcap:{nope}:ev"), None);
-        assert_eq!(channel_game("other"), None);
     }
 }

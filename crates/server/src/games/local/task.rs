@@ -9,19 +9,21 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use bytes::Bytes;
-use game_logic::{Cell, Game, PlayerId, PlayerName, Status, Timestamp};
+use game_logic::{Game, PlayerId, PlayerName, Status, Timestamp};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 use transport::convert::{event_message, game_snapshot, refusal_message};
 use transport::protocol::GameSnapshot;
-use transport::{Outbox, ServerMessage, codec};
+use transport::{Outbox, codec};
 use uuid::Uuid;
 
 use crate::clock::Clock;
 use crate::error::ServerError;
+use crate::games::Capture;
 use crate::metrics as m;
+use crate::outgoing;
 use crate::tokens::{self, TokenHash};
 
 /// Commands a game's task accepts.
@@ -58,12 +60,8 @@ pub enum Command {
         player: PlayerId,
         /// The asking connection.
         conn: u64,
-        /// The cell as sent.
-        cell: i64,
-        /// The client's `ref`, echoed on rejection.
-        reference: Option<u32>,
-        /// When the session received it, for the latency histogram.
-        received: Instant,
+        /// The cell, its `ref` and when it was received.
+        capture: Capture,
     },
     /// The player leaves (or detaches from a completed game).
     Leave {
@@ -269,31 +267,25 @@ impl GameTask {
                 if let Some(outbox) = self.current(player, conn) {
                     match self.game.start(player, now) {
                         Ok(()) => self.flush_events(None, now),
-                        Err(e) => self.reply(&outbox, &refusal_message(e, 0, None)),
+                        Err(e) => outgoing::send(&outbox, &refusal_message(e, 0, None)),
                     }
                 }
             }
             Command::Capture {
                 player,
                 conn,
-                cell,
-                reference,
-                received,
+                capture,
             } => {
                 let Some(outbox) = self.current(player, conn) else {
                     return;
                 };
-                let result = Cell::try_from(cell).and_then(|c| self.game.capture(player, c, now));
-                match result {
+                match self.game.capture(player, capture.cell, now) {
                     Ok(()) => {
                         m::capture_accepted();
                         self.flush_events(None, now);
-                        m::capture_latency(received.elapsed());
+                        m::capture_latency(capture.received.elapsed());
                     }
-                    Err(e) => {
-                        m::capture_rejected(e);
-                        self.reply(&outbox, &refusal_message(e, cell, reference));
-                    }
+                    Err(e) => outgoing::refuse(&outbox, e, &capture),
                 }
             }
             Command::Leave { player, conn } => {
@@ -396,29 +388,8 @@ impl GameTask {
 
     fn send_joined(&self, outbox: &Outbox, you: PlayerId, token: String) {
         let now = self.clock.now();
-        let game = game_snapshot(&self.id_text, &self.game.snapshot(), now);
-        self.reply(
-            outbox,
-            &ServerMessage::Joined {
-                game,
-                you: u8::from(you),
-                token,
-            },
-        );
-    }
-
-    fn reply(&self, outbox: &Outbox, message: &ServerMessage) {
-        if let ServerMessage::Error { code, .. } = message {
-            m::error_sent(*code);
-        }
-        match codec::encode_server(message) {
-            Ok(frame) => {
-                if let Err(e) = outbox.push(frame) {
-                    debug!(game = %self.id, conn = outbox.id(), "reply dropped: {e}");
-                }
-            }
-            Err(e) => warn!(game = %self.id, "cannot encode reply: {e}"),
-        }
+        let joined = outgoing::joined(&self.id_text, &self.game.snapshot(), now, you, token);
+        outgoing::send(outbox, &joined);
     }
 
     /// Broadcasts every queued event, encoded once, to every connected seat

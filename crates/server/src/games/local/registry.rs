@@ -3,13 +3,14 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use game_logic::{Game, PlayerName, Settings, Status};
+use game_logic::{Game, PlayerName, Settings};
 use tokio_util::sync::CancellationToken;
 use transport::Outbox;
 use uuid::Uuid;
 
 use crate::clock::Clock;
-use crate::game_task::{self, GameHandle};
+use super::task::{self as game_task, GameHandle};
+use crate::games::GameCounts;
 
 /// Commands a game's queue holds before senders wait.
 const GAME_QUEUE: usize = 1024;
@@ -82,16 +83,11 @@ impl Registry {
         self.len() == 0
     }
 
-    /// Games by status: (waiting, active, completed).
-    pub fn counts(&self) -> (usize, usize, usize) {
-        let games = self.lock();
-        let mut counts = (0, 0, 0);
-        for g in games.values() {
-            match g.status() {
-                Status::Waiting => counts.0 += 1,
-                Status::Active => counts.1 += 1,
-                Status::Completed => counts.2 += 1,
-            }
+    /// Games by status.
+    pub fn counts(&self) -> GameCounts {
+        let mut counts = GameCounts::default();
+        for g in self.lock().values() {
+            counts.add(g.status());
         }
         counts
     }

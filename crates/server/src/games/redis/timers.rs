@@ -15,7 +15,7 @@ use game_logic::{Status, Timestamp};
 use tracing::debug;
 use uuid::Uuid;
 
-use super::Backend;
+use super::backend::Backend;
 use super::scripts::Code;
 
 /// Pause before retrying while Redis is unreachable.

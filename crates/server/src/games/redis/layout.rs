@@ -1,0 +1,271 @@
+//! How a game is laid out in Redis, in one place for Rust and Lua.
+//!
+//! The keys and channels, the fields of a game's hash, the status letters,
+//! the channel message prefixes and the rules' constants the scripts need
+//! are defined here; [`lua_prelude`] turns them into the Lua definitions put
+//! in front of every script at load, so the scripts name fields as `F.status`
+//! or `S.score .. seat`, never as string literals, and never re-type a
+//! constant of the rules. A unit test fails when a script spells one out
+//! itself; `tests/stateless_layout.rs` asks a real Redis what the scripts see.
+//!
+//! A game `id` is the hash [`game_key`] (the braces are a Redis Cluster hash
+//! tag) with these fields:
+//!
+//! | field | meaning |
+//! | --- | --- |
+//! | `st` | status letter: `w`aiting, `a`ctive, `c`ompleted |
+//! | `seq` | the last event's seq |
+//! | `host`, `maxp`, `minp`, `dur` | host seat, seats, min players, round ms |
+//! | `ends`, `done` | the round's deadline; when it ended (unix ms) |
+//! | `why`, `win` | game-over reason; winners as comma-separated seats |
+//! | `own` | cells owned |
+//! | `un` | waiting with nobody connected since (unix ms) |
+//! | `cells` | 81 bytes: 0 free, k + 1 owned by seat k |
+//! | `n<i>`, `s<i>`, `c<i>` | seat i's name, score, connected (1/0) |
+//! | `l<i>`, `k<i>`, `h<i>` | seat i left (1), its token hash, its holder |
+
+use std::fmt::Write as _;
+
+use game_logic::{CELL_COUNT, MAX_SEATS, RETENTION, Status};
+use uuid::Uuid;
+
+/// Cells on a board.
+pub const CELLS: usize = CELL_COUNT;
+/// How long a completed or unattended waiting game is kept, in ms.
+pub const RETENTION_MS: u128 = RETENTION.as_millis();
+/// The highest seat index.
+pub const LAST_SEAT: usize = MAX_SEATS as usize - 1;
+
+/// Fields of a game's hash (Lua: `F.<name>`).
+pub const FIELDS: [(&str, &str); 13] = [
+    ("status", field::STATUS),
+    ("seq", field::SEQ),
+    ("host", field::HOST),
+    ("max_players", field::MAX_PLAYERS),
+    ("min_players", field::MIN_PLAYERS),
+    ("duration", field::DURATION),
+    ("ends", field::ENDS),
+    ("done", field::DONE),
+    ("reason", field::REASON),
+    ("winners", field::WINNERS),
+    ("owned", field::OWNED),
+    ("unattended", field::UNATTENDED),
+    ("cells", field::CELLS),
+];
+
+/// Per-seat field prefixes (Lua: `S.<name> .. seat`).
+pub const SEAT_FIELDS: [(&str, &str); 6] = [
+    ("name", seat::NAME),
+    ("score", seat::SCORE),
+    ("connected", seat::CONNECTED),
+    ("left", seat::LEFT),
+    ("token", seat::TOKEN),
+    ("holder", seat::HOLDER),
+];
+
+/// Status letters (Lua: `ST.<name>`).
+pub const STATUSES: [(&str, &str); 3] = [
+    ("waiting", status::WAITING),
+    ("active", status::ACTIVE),
+    ("completed", status::COMPLETED),
+];
+
+/// Names of the game hash's fields.
+pub mod field {
+    /// Status letter.
+    pub const STATUS: &str = "st";
+    /// The last event's seq.
+    pub const SEQ: &str = "seq";
+    /// The host's seat.
+    pub const HOST: &str = "host";
+    /// Seats.
+    pub const MAX_PLAYERS: &str = "maxp";
+    /// Connected players needed to start.
+    pub const MIN_PLAYERS: &str = "minp";
+    /// Round length, ms.
+    pub const DURATION: &str = "dur";
+    /// The round's deadline, unix ms (0 before the start).
+    pub const ENDS: &str = "ends";
+    /// When the game ended, unix ms.
+    pub const DONE: &str = "done";
+    /// Game-over reason.
+    pub const REASON: &str = "why";
+    /// Winners, comma-separated seats.
+    pub const WINNERS: &str = "win";
+    /// Cells owned.
+    pub const OWNED: &str = "own";
+    /// Waiting with nobody connected since, unix ms.
+    pub const UNATTENDED: &str = "un";
+    /// The board, one byte per cell.
+    pub const CELLS: &str = "cells";
+}
+
+/// Prefixes of the per-seat fields (followed by the seat index).
+pub mod seat {
+    /// Name.
+    pub const NAME: &str = "n";
+    /// Score.
+    pub const SCORE: &str = "s";
+    /// Connected: `1` or `0`.
+    pub const CONNECTED: &str = "c";
+    /// Left an active or completed game: `1`.
+    pub const LEFT: &str = "l";
+    /// Hash of the resume token.
+    pub const TOKEN: &str = "k";
+    /// The connection holding the seat (`<node instance>/<conn>`).
+    pub const HOLDER: &str = "h";
+
+    /// The field of `prefix` for seat `index`.
+    pub fn of(prefix: &str, index: usize) -> String {
+        format!("{prefix}{index}")
+    }
+}
+
+/// Status letters.
+pub mod status {
+    /// Waiting.
+    pub const WAITING: &str = "w";
+    /// Active.
+    pub const ACTIVE: &str = "a";
+    /// Completed.
+    pub const COMPLETED: &str = "c";
+}
+
+/// The rules' status of a status letter.
+pub fn parse_status(letter: &str) -> Option<Status> {
+    match letter {
+        status::WAITING => Some(Status::Waiting),
+        status::ACTIVE => Some(Status::Active),
+        status::COMPLETED => Some(Status::Completed),
+        _ => None,
+    }
+}
+
+/// First byte of an event on a game's channel: `E<seq>,<status>,<ends>,<frame>`.
+pub const EVENT_PREFIX: u8 = b'E';
+/// First byte of a kick on a game's channel: `K<seat>,<holder>`.
+pub const KICK_PREFIX: u8 = b'K';
+
+/// What a game's channel adds to its key.
+pub const CHANNEL_SUFFIX: &str = ":ev";
+
+/// The key whose presence says node `instance` is alive.
+pub fn node_key(instance: &str) -> String {
+    format!("gridcap:node:{instance}")
+}
+
+/// The hash holding game `id`; the braces make it a cluster hash tag.
+pub fn game_key(id: &Uuid) -> String {
+    format!("gridcap:{{{id}}}")
+}
+
+/// The channel carrying game `id`'s events (same hash tag, same slot).
+pub fn game_channel(id: &Uuid) -> String {
+    format!("{}{CHANNEL_SUFFIX}", game_key(id))
+}
+
+/// The game id of a channel named by [`game_channel`].
+pub fn channel_game(channel: &str) -> Option<Uuid> {
+    let inner = channel
+        .strip_prefix("gridcap:{")?
+        .strip_suffix(CHANNEL_SUFFIX)?
+        .strip_suffix('}')?;
+    Uuid::parse_str(inner).ok()
+}
+
+/// The Lua definitions of everything above, put in front of every script.
+pub fn lua_prelude() -> String {
+    let table = |name: &str, entries: &[(&str, &str)]| {
+        let body: Vec<String> = entries.iter().map(|(k, v)| format!("{k} = '{v}'")).collect();
+        format!("local {name} = {{ {} }}\n", body.join(", "))
+    };
+    let mut lua = String::from("-- Generated from crates/server/src/games/redis/layout.rs.\n");
+    // Writing to a String cannot fail.
+    let _ = writeln!(lua, "local CELLS = {CELLS}");
+    let _ = writeln!(lua, "local RETENTION = {RETENTION_MS}");
+    let _ = writeln!(lua, "local LAST_SEAT = {LAST_SEAT}");
+    let _ = writeln!(lua, "local EVENT = '{}'", char::from(EVENT_PREFIX));
+    let _ = writeln!(lua, "local KICK = '{}'", char::from(KICK_PREFIX));
+    let _ = writeln!(lua, "local CHANNEL_SUFFIX = '{CHANNEL_SUFFIX}'");
+    lua.push_str(&table("F", &FIELDS));
+    lua.push_str(&table("S", &SEAT_FIELDS));
+    lua.push_str(&table("ST", &STATUSES));
+    lua
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::games::redis::scripts::SOURCES;
+
+    /// Every quoted string of a Lua source, as (line number, text).
+    fn quoted(source: &str) -> Vec<(usize, String)> {
+        let mut out = Vec::new();
+        for (n, line) in source.lines().enumerate() {
+            let code = line.split("--").next().unwrap_or("");
+            let mut parts = code.split('\'');
+            parts.next();
+            while let (Some(text), _) = (parts.next(), parts.next()) {
+                out.push((n + 1, text.to_owned()));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn scripts_spell_no_layout_name_or_rule_constant_themselves() {
+        let mut names: Vec<&str> = FIELDS.iter().map(|(_, v)| *v).collect();
+        names.extend(STATUSES.iter().map(|(_, v)| *v));
+        names.extend(SEAT_FIELDS.iter().map(|(_, v)| *v));
+        let prefixes = [char::from(EVENT_PREFIX), char::from(KICK_PREFIX)].map(String::from);
+        names.extend(prefixes.iter().map(String::as_str));
+        names.push(CHANNEL_SUFFIX);
+        for (file, source) in SOURCES {
+            for (line, text) in quoted(source) {
+                let seat_field = SEAT_FIELDS
+                    .iter()
+                    .any(|(_, p)| text.strip_prefix(p).is_some_and(|i| i.parse::<u8>().is_ok()));
+                assert!(
+                    !names.contains(&text.as_str()) && !seat_field,
+                    "{file}:{line} spells '{text}': use the generated F/S/ST/EVENT/KICK/CHANNEL_SUFFIX names"
+                );
+                assert!(
+                    !text.contains(",a,") && !text.contains(",w,"),
+                    "{file}:{line} spells a status letter inside '{text}'"
+                );
+            }
+            for constant in [format!("{CELLS}"), format!("{RETENTION_MS}"), format!("0, {LAST_SEAT}")] {
+                assert!(
+                    !source.lines().any(|l| l.split("--").next().unwrap_or("").contains(&constant)),
+                    "{file} re-types the rules' constant {constant}: use CELLS/RETENTION/LAST_SEAT"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_prelude_defines_every_name_once() {
+        let lua = lua_prelude();
+        for (name, value) in FIELDS.iter().chain(&SEAT_FIELDS).chain(&STATUSES) {
+            assert!(lua.contains(&format!("{name} = '{value}'")), "{name} missing");
+        }
+        assert!(lua.contains("local CELLS = 81\n"));
+        assert!(lua.contains("local RETENTION = 60000\n"));
+        assert!(lua.contains("local LAST_SEAT = 7\n"));
+        let letters: Vec<&str> = STATUSES.iter().map(|(_, v)| *v).collect();
+        assert_eq!(letters.len(), 3);
+        for letter in letters {
+            assert!(parse_status(letter).is_some());
+        }
+    }
+
+    #[test]
+    fn keys_and_channels_share_the_hash_tag() {
+        let id = Uuid::new_v4();
+        assert_eq!(game_key(&id), format!("gridcap:{{{id}}}"));
+        assert_eq!(game_channel(&id), format!("gridcap:{{{id}}}:ev"));
+        assert_eq!(channel_game(&game_channel(&id)), Some(id));
+        assert_eq!(channel_game("gridcap:{nope}:ev"), None);
+        assert_eq!(channel_game("other"), None);
+    }
+}

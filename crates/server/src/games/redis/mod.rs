@@ -1,0 +1,219 @@
+//! Stateless cluster mode: every game lives in Redis, every node serves
+//! every player, and Redis pub/sub carries the events between nodes.
+//!
+//! - [`layout`]: the keys, the game hash's fields and the rules' constants
+//!   the Lua scripts use, in one Rust module (the scripts' prelude is
+//!   generated from it).
+//! - [`scripts`]: the Lua scripts (in `lua/`), the only writers of game
+//!   state, and the parsing of their answers.
+//! - [`store`]: the command connection and the script calls.
+//! - [`pubsub`]: the subscription connection, its ordered subscribe and
+//!   unsubscribe, and its recovery after a drop.
+//! - [`rooms`]: the games this node has players in, and the fan-out of their
+//!   events, filtered by seq per connection.
+//! - [`timers`]: the finish timer every node runs for its active games.
+//! - [`backend`]: ties them together.
+//!
+//! [`RedisGames`] is what the sessions see. What a node keeps in memory is
+//! only routing (who is connected here, to which game); losing a node loses
+//! no game: its players reconnect anywhere and resume. A node that cannot
+//! reach Redis answers `overloaded` and reports itself not ready; it never
+//! acknowledges what Redis did not.
+
+pub mod backend;
+pub mod layout;
+pub mod pubsub;
+pub mod rooms;
+pub mod scripts;
+pub mod store;
+pub mod timers;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use game_logic::{PlayerId, PlayerName, Settings, Status};
+use tokio_util::sync::CancellationToken;
+use tracing::debug;
+use transport::Outbox;
+use uuid::Uuid;
+
+use super::{Capture, GameCounts, GameRef, Games, Lookup, Placed, Requester};
+use crate::clock::Clock;
+use crate::error::ServerError;
+use crate::state::NodeInfo;
+use backend::Backend;
+
+/// Where Redis is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedisTarget {
+    /// One server, `redis://HOST:PORT`.
+    Single(String),
+    /// A Redis Cluster, any of its nodes' URLs.
+    Cluster(Vec<String>),
+}
+
+/// Why Redis could not serve a request. Players see `overloaded`.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Redis is unreachable, timed out or failed the command.
+    #[error("Redis unavailable: {0}")]
+    Unavailable(String),
+    /// Redis answered something the scripts never answer (a bug or a
+    /// foreign writer).
+    #[error("unexpected answer from Redis: {0}")]
+    Reply(String),
+}
+
+impl From<redis::RedisError> for StoreError {
+    fn from(e: redis::RedisError) -> StoreError {
+        StoreError::Unavailable(e.to_string())
+    }
+}
+
+/// The seat a connection holds in a game kept in Redis.
+#[derive(Debug)]
+pub struct Seat {
+    /// The game.
+    pub game: Uuid,
+    /// The seat.
+    pub player: PlayerId,
+    /// How the scripts know this connection (`<node instance>/<conn>`).
+    holder: String,
+}
+
+/// One stateless node's games: those in Redis.
+#[derive(Debug)]
+pub struct RedisGames {
+    /// The connections, rooms and tasks (shared with those tasks).
+    backend: Arc<Backend>,
+    /// This node's name in `/api/node` (`--node-id`).
+    node_id: String,
+}
+
+impl RedisGames {
+    /// Connects to `target` in the background and starts the backend's
+    /// tasks, which stop with `stop`. Until Redis answers, requests get
+    /// `overloaded` and the node is not ready.
+    pub fn launch(
+        target: RedisTarget,
+        node_id: String,
+        clock: Clock,
+        stop: CancellationToken,
+    ) -> RedisGames {
+        RedisGames {
+            backend: Backend::launch(target, clock, stop),
+            node_id,
+        }
+    }
+}
+
+impl Games for RedisGames {
+    type Seat = Seat;
+    const MODE: &'static str = "stateless";
+
+    async fn create(
+        &self,
+        who: Requester<'_>,
+        name: PlayerName,
+        settings: Settings,
+        draining: bool,
+    ) -> Result<Placed<Seat>, ServerError> {
+        if draining {
+            return Err(ServerError::Overloaded);
+        }
+        let seat = self
+            .backend
+            .create(who.conn, who.outbox, name, settings)
+            .await?;
+        Ok(Placed::Seat(seat))
+    }
+
+    async fn join(
+        &self,
+        who: Requester<'_>,
+        game: GameRef,
+        name: PlayerName,
+    ) -> Result<Placed<Seat>, ServerError> {
+        let seat = self.backend.join(who.conn, who.outbox, game, name).await?;
+        Ok(Placed::Seat(seat))
+    }
+
+    async fn resume(
+        &self,
+        who: Requester<'_>,
+        game: GameRef,
+        token: String,
+    ) -> Result<Placed<Seat>, ServerError> {
+        let seat = self
+            .backend
+            .resume(who.conn, who.outbox, game, token)
+            .await?;
+        Ok(Placed::Seat(seat))
+    }
+
+    fn game_of(seat: &Seat) -> Uuid {
+        seat.game
+    }
+
+    fn status(&self, seat: &Seat) -> Option<Status> {
+        self.backend.status(seat)
+    }
+
+    async fn start(&self, seat: &Seat, _conn: u64, outbox: &Outbox) -> Result<(), ServerError> {
+        self.backend.start(seat, outbox).await
+    }
+
+    async fn capture(
+        &self,
+        seat: &Seat,
+        capture: Capture,
+        outbox: &Outbox,
+    ) -> Result<(), ServerError> {
+        // Boxed: a Redis round trip's future is large, and inline it would
+        // grow every connection's task, idle or not.
+        Box::pin(self.backend.capture(seat, capture, outbox)).await
+    }
+
+    async fn leave(&self, seat: Seat, conn: u64) -> Result<(), Seat> {
+        self.backend.leave(seat, conn).await
+    }
+
+    async fn disconnect(&self, seat: Seat, conn: u64) {
+        self.backend.disconnect(seat, conn);
+    }
+
+    async fn lookup(&self, game: GameRef) -> Lookup {
+        match self.backend.snapshot(&game.id()).await {
+            Ok(Some(snapshot)) => Lookup::Found(snapshot),
+            Ok(None) => Lookup::Unknown("unknown game"),
+            Err(e) => {
+                debug!("cannot read a game from Redis: {e}");
+                Lookup::Unavailable
+            }
+        }
+    }
+
+    fn counts(&self) -> GameCounts {
+        self.backend.counts()
+    }
+
+    fn is_ready(&self) -> bool {
+        self.backend.is_ready()
+    }
+
+    fn node_id(&self) -> &str {
+        &self.node_id
+    }
+
+    fn is_peer(&self, _ip: IpAddr) -> bool {
+        false
+    }
+
+    fn cluster_view(&self, _me: &NodeInfo) -> Option<serde_json::Value> {
+        None
+    }
+
+    fn clock(&self) -> &Clock {
+        self.backend.clock()
+    }
+}

@@ -1,0 +1,223 @@
+//! Stateful cluster mode: each game lives in the memory of the node the
+//! hash ring names; every node accepts every player and relays them there.
+//!
+//! - [`hash`]: the consistent-hash ring (stable across nodes and releases).
+//! - [`cluster`]: the members, the ring over them, their last known state.
+//! - [`membership`]: health probes of the peers, and what they report.
+//! - [`relay`]: a player's connection relayed, undecoded, to the game's node.
+//!
+//! [`RingGames`] is local games (`super::local`) for the games this node
+//! owns, and a relay for the others. The ring is fixed by `--peers`: a node
+//! that is down or draining keeps its games (they are in its memory; a dead
+//! node's games are lost, the known trade-off of this mode), but gets no new
+//! ones, because a node only ever creates games it owns itself, and a
+//! draining node hands its players' `create`s to a ready peer.
+
+pub mod cluster;
+pub mod hash;
+pub mod membership;
+pub mod relay;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use game_logic::{PlayerName, Settings, Status};
+use tokio_util::sync::CancellationToken;
+use tracing::debug;
+use transport::{Outbox, SessionLimits};
+use uuid::Uuid;
+
+use super::local::{LocalGames, LocalSeat};
+use super::{Capture, GameCounts, GameRef, Games, Lookup, Placed, Requester};
+use crate::clock::Clock;
+use crate::config::{ClusterConfig, Peer};
+use crate::error::ServerError;
+use crate::state::NodeInfo;
+use cluster::{Cluster, Placement};
+use membership::PeerState;
+use relay::{MAX_HOPS, Relay};
+
+/// One stateful cluster node's games: its own, and the way to the others'.
+#[derive(Debug)]
+pub struct RingGames {
+    /// The games this node owns.
+    local: LocalGames,
+    /// The members and the ring.
+    cluster: Arc<Cluster>,
+    /// A relay's internal WebSocket gets the same limits as a player's.
+    limits: SessionLimits,
+}
+
+impl RingGames {
+    /// The node described by `config`; starts probing the peers until `stop`.
+    pub fn launch(
+        config: &ClusterConfig,
+        local: LocalGames,
+        limits: SessionLimits,
+        stop: CancellationToken,
+    ) -> RingGames {
+        let cluster = Arc::new(Cluster::new(config));
+        tokio::spawn(membership::probe_loop(cluster.clone(), stop));
+        RingGames {
+            local,
+            cluster,
+            limits,
+        }
+    }
+
+    /// Relays the requester to `peer`, starting with its request frame.
+    async fn relay_to(&self, peer: &Peer, who: Requester<'_>) -> Result<Relay, ServerError> {
+        if who.hops >= MAX_HOPS || self.cluster.state_of(&peer.id).state == PeerState::Down {
+            return Err(ServerError::UnknownGame);
+        }
+        let opened = Relay::open(
+            &peer.addr,
+            who.hops,
+            who.frame,
+            who.outbox.clone(),
+            &self.limits,
+            self.cluster.peer_timeout,
+        )
+        .await;
+        match opened {
+            Ok(relay) => {
+                debug!(conn = who.conn, peer = %peer.id, "relaying");
+                Ok(relay)
+            }
+            Err(e) => {
+                debug!(conn = who.conn, peer = %peer.id, "cannot relay: {e}");
+                Err(ServerError::UnknownGame)
+            }
+        }
+    }
+
+    /// The peer owning `game`, or `None` when it is this node.
+    fn owner(&self, game: &GameRef) -> Option<Peer> {
+        match self.cluster.place(&game.id()) {
+            Placement::Remote(peer) => Some(peer),
+            Placement::Local => None,
+        }
+    }
+}
+
+impl Games for RingGames {
+    type Seat = LocalSeat;
+    const MODE: &'static str = "stateful";
+
+    async fn create(
+        &self,
+        who: Requester<'_>,
+        name: PlayerName,
+        settings: Settings,
+        draining: bool,
+    ) -> Result<Placed<LocalSeat>, ServerError> {
+        if draining {
+            // A draining node places no games: a ready peer creates it.
+            let peer = self.cluster.ready_peer().ok_or(ServerError::Overloaded)?;
+            return match self.relay_to(&peer, who).await {
+                Ok(relay) => Ok(Placed::Relayed(relay)),
+                Err(_) => Err(ServerError::Overloaded),
+            };
+        }
+        let id = self.cluster.new_local_id();
+        self.local
+            .create_with_id(id, who.outbox, name, settings)
+            .map(Placed::Seat)
+    }
+
+    async fn join(
+        &self,
+        who: Requester<'_>,
+        game: GameRef,
+        name: PlayerName,
+    ) -> Result<Placed<LocalSeat>, ServerError> {
+        match self.owner(&game) {
+            Some(peer) => self.relay_to(&peer, who).await.map(Placed::Relayed),
+            None => self.local.join(who, game, name).await,
+        }
+    }
+
+    async fn resume(
+        &self,
+        who: Requester<'_>,
+        game: GameRef,
+        token: String,
+    ) -> Result<Placed<LocalSeat>, ServerError> {
+        match self.owner(&game) {
+            Some(peer) => self.relay_to(&peer, who).await.map(Placed::Relayed),
+            None => self.local.resume(who, game, token).await,
+        }
+    }
+
+    fn game_of(seat: &LocalSeat) -> Uuid {
+        LocalGames::game_of(seat)
+    }
+
+    fn status(&self, seat: &LocalSeat) -> Option<Status> {
+        self.local.status(seat)
+    }
+
+    async fn start(&self, seat: &LocalSeat, conn: u64, outbox: &Outbox) -> Result<(), ServerError> {
+        self.local.start(seat, conn, outbox).await
+    }
+
+    async fn capture(
+        &self,
+        seat: &LocalSeat,
+        capture: Capture,
+        outbox: &Outbox,
+    ) -> Result<(), ServerError> {
+        self.local.capture(seat, capture, outbox).await
+    }
+
+    async fn leave(&self, seat: LocalSeat, conn: u64) -> Result<(), LocalSeat> {
+        self.local.leave(seat, conn).await
+    }
+
+    async fn disconnect(&self, seat: LocalSeat, conn: u64) {
+        self.local.disconnect(seat, conn).await;
+    }
+
+    async fn lookup(&self, game: GameRef) -> Lookup {
+        let Some(peer) = self.owner(&game) else {
+            return self.local.lookup(game).await;
+        };
+        if self.cluster.state_of(&peer.id).state == PeerState::Down {
+            return Lookup::Unknown("unknown game (its node is down)");
+        }
+        let timeout = self.cluster.peer_timeout;
+        let client = membership::http_client(timeout);
+        let path = format!("/api/games/{}", game.id());
+        match membership::get(&client, &peer.addr, &path, timeout).await {
+            Ok((status, body)) => Lookup::Forwarded { status, body },
+            Err(e) => {
+                debug!(peer = %peer.id, "cannot fetch a game: {e}");
+                Lookup::Unknown("unknown game (its node is unreachable)")
+            }
+        }
+    }
+
+    fn counts(&self) -> GameCounts {
+        self.local.counts()
+    }
+
+    fn is_ready(&self) -> bool {
+        true
+    }
+
+    fn node_id(&self) -> &str {
+        &self.cluster.node_id
+    }
+
+    fn is_peer(&self, ip: IpAddr) -> bool {
+        self.cluster.peer_ips.contains(&ip)
+    }
+
+    fn cluster_view(&self, me: &NodeInfo) -> Option<serde_json::Value> {
+        Some(self.cluster.view(me))
+    }
+
+    fn clock(&self) -> &Clock {
+        self.local.clock()
+    }
+}

@@ -1,0 +1,251 @@
+//! What a player's connection may do: the protocol's client messages routed
+//! to the games. One [`PlayerSession`] per WebSocket connection.
+//!
+//! The session knows nothing of the server mode: it asks [`Games`] (see
+//! [`crate::games`]) and keeps what the backend gives back: a seat, or a
+//! relay to the node that owns the game. A relayed connection's frames are
+//! copied there undecoded; this node then only enforces the transport limits.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use game_logic::{Cell, PlayerName, Settings, Status};
+use tokio::time::Instant;
+use transport::outbox::Outbox;
+use transport::protocol::ServerMessage;
+use transport::session::{CLOSE_INTERNAL, CLOSE_NORMAL, CLOSE_OVERLOADED, Flow, Handler};
+use transport::{ClientMessage, FrameOutcome};
+
+use crate::error::ServerError;
+use crate::games::{Capture, GameRef, Games, Placed, Relay, Requester};
+use crate::outgoing;
+use crate::state::AppState;
+
+/// One connection's view: which seat it holds, if any, or where it is relayed.
+#[derive(Debug)]
+pub struct PlayerSession<G: Games> {
+    state: Arc<AppState<G>>,
+    /// This connection's id (the outbox id).
+    conn: u64,
+    /// Relays this connection already passed through (0 for a player).
+    hops: u32,
+    /// The seat held, if any.
+    seat: Option<G::Seat>,
+    /// Set once the connection is relayed to the node owning its game.
+    relay: Option<Relay>,
+}
+
+/// A seating request as the client sent it.
+enum Seating {
+    Join { game: String, name: String },
+    Resume { game: String, token: String },
+}
+
+impl<G: Games> PlayerSession<G> {
+    /// A session holding no seat yet; `hops` counts relays before this node.
+    pub fn new(state: Arc<AppState<G>>, conn: u64, hops: u32) -> PlayerSession<G> {
+        PlayerSession {
+            state,
+            conn,
+            hops,
+            seat: None,
+            relay: None,
+        }
+    }
+
+    fn games(&self) -> &G {
+        &self.state.games
+    }
+
+    fn requester<'a>(&self, outbox: &'a Outbox, frame: Bytes) -> Requester<'a> {
+        Requester {
+            conn: self.conn,
+            outbox,
+            frame,
+            hops: self.hops,
+        }
+    }
+
+    /// Frees the connection for a new game: fine when it holds no seat or
+    /// its game is completed (it then leaves that game), refused otherwise.
+    async fn free_for_new_game(&mut self) -> Result<(), ServerError> {
+        let Some(seat) = &self.seat else {
+            return Ok(());
+        };
+        if self.games().status(seat) != Some(Status::Completed) {
+            return Err(ServerError::AlreadyInGame);
+        }
+        if let Some(seat) = self.seat.take()
+            && let Err(seat) = self.games().leave(seat, self.conn).await
+        {
+            self.seat = Some(seat);
+            return Err(ServerError::StoreUnavailable);
+        }
+        Ok(())
+    }
+
+    /// Keeps what seating gave: a seat, or a relay.
+    fn placed(&mut self, placed: Placed<G::Seat>) {
+        match placed {
+            Placed::Seat(seat) => self.seat = Some(seat),
+            Placed::Relayed(relay) => self.relay = Some(relay),
+        }
+    }
+
+    async fn create(
+        &mut self,
+        name: &str,
+        max_players: Option<i64>,
+        duration_ms: Option<i64>,
+        frame: Bytes,
+        outbox: &Outbox,
+    ) -> Result<(), ServerError> {
+        self.free_for_new_game().await?;
+        let name = PlayerName::new(name)?;
+        let settings = Settings::new(max_players, duration_ms, &self.state.config.bounds)?;
+        let who = self.requester(outbox, frame);
+        let draining = self.state.is_draining();
+        let placed = self.games().create(who, name, settings, draining).await?;
+        self.placed(placed);
+        Ok(())
+    }
+
+    /// `join` and `resume`: resuming the seat this connection holds is a
+    /// resync (after a seq gap), allowed at any time; any other seating
+    /// needs a connection free for a new game.
+    async fn seat(
+        &mut self,
+        seating: Seating,
+        frame: Bytes,
+        outbox: &Outbox,
+    ) -> Result<(), ServerError> {
+        let resync = match &seating {
+            Seating::Resume { game, .. } => self.seat.as_ref().is_some_and(|s| {
+                GameRef::parse(game).is_ok_and(|game| G::game_of(s) == game.id())
+            }),
+            Seating::Join { .. } => false,
+        };
+        if !resync {
+            self.free_for_new_game().await?;
+        }
+        let who = self.requester(outbox, frame);
+        let placed = match seating {
+            Seating::Join { game, name } => {
+                let game = GameRef::parse(&game)?;
+                let name = PlayerName::new(&name)?;
+                self.games().join(who, game, name).await?
+            }
+            Seating::Resume { game, token } => {
+                let game = GameRef::parse(&game)?;
+                self.games().resume(who, game, token).await?
+            }
+        };
+        self.placed(placed);
+        Ok(())
+    }
+
+    /// The seat held, or `not_in_game`.
+    fn held(&self) -> Result<&G::Seat, ServerError> {
+        self.seat.as_ref().ok_or(ServerError::NotInGame)
+    }
+
+    /// A capture attempt: the cell is decoded here, once; the backend
+    /// answers refusals of the rules with `rejected`.
+    async fn capture(
+        &self,
+        cell: i64,
+        reference: Option<u32>,
+        outbox: &Outbox,
+    ) -> Result<(), ServerError> {
+        let received = Instant::now();
+        let seat = self.held()?;
+        let cell = match Cell::try_from(cell) {
+            Ok(cell) => cell,
+            Err(e) => {
+                outgoing::refuse_capture(outbox, e, cell, reference);
+                return Ok(());
+            }
+        };
+        let capture = Capture {
+            cell,
+            reference,
+            received,
+        };
+        self.games().capture(seat, capture, outbox).await
+    }
+
+    /// `leave`: gives up the seat and closes 1000; when the backend could
+    /// not record it, the seat is still ours and the close is 1013, which
+    /// tells the client to come back and resume.
+    async fn leave(&mut self) -> Flow {
+        if let Some(seat) = self.seat.take()
+            && let Err(seat) = self.games().leave(seat, self.conn).await
+        {
+            self.seat = Some(seat);
+            return Flow::Close(
+                CLOSE_OVERLOADED,
+                "the game store is unreachable; reconnect and resume".to_owned(),
+            );
+        }
+        Flow::Close(CLOSE_NORMAL, "left the game".to_owned())
+    }
+}
+
+impl<G: Games> Handler for PlayerSession<G> {
+    async fn on_frame(&mut self, frame: Bytes, _outbox: &Outbox) -> FrameOutcome {
+        match &self.relay {
+            None => FrameOutcome::Decode(frame),
+            Some(relay) if relay.forward(frame).await => FrameOutcome::Consumed(Flow::Continue),
+            Some(_) => {
+                self.relay = None;
+                FrameOutcome::Consumed(Flow::Close(
+                    CLOSE_INTERNAL,
+                    "the game's node went away".to_owned(),
+                ))
+            }
+        }
+    }
+
+    async fn on_message(&mut self, message: ClientMessage, frame: Bytes, outbox: &Outbox) -> Flow {
+        // The rare, heavy requests (they may open a relay or talk to Redis)
+        // run boxed: their futures would otherwise be stored inline in every
+        // connection's session task, idle or not, and cost kilobytes each.
+        let result = match message {
+            ClientMessage::Create {
+                name,
+                max_players,
+                duration_ms,
+            } => Box::pin(self.create(&name, max_players, duration_ms, frame, outbox)).await,
+            ClientMessage::Join { game, name } => {
+                Box::pin(self.seat(Seating::Join { game, name }, frame, outbox)).await
+            }
+            ClientMessage::Resume { game, token } => {
+                Box::pin(self.seat(Seating::Resume { game, token }, frame, outbox)).await
+            }
+            ClientMessage::Start {} => match self.held() {
+                Ok(seat) => Box::pin(self.games().start(seat, self.conn, outbox)).await,
+                Err(e) => Err(e),
+            },
+            ClientMessage::Capture { cell, reference } => {
+                self.capture(cell, reference, outbox).await
+            }
+            ClientMessage::Leave {} => return Box::pin(self.leave()).await,
+            ClientMessage::Ping { ts } => {
+                let server_ms = self.games().clock().now().as_unix_ms();
+                outgoing::send(outbox, &ServerMessage::Pong { ts, server_ms });
+                Ok(())
+            }
+        };
+        if let Err(e) = result {
+            outgoing::send(outbox, &e.to_message());
+        }
+        Flow::Continue
+    }
+
+    async fn on_close(self) {
+        if let Some(seat) = self.seat {
+            self.state.games.disconnect(seat, self.conn).await;
+        }
+        // Dropping the relay closes the connection to the game's node.
+    }
+}
