@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use gridcap::config::ServeOptions;
 use tokio::net::TcpListener;
 
@@ -33,8 +33,18 @@ enum Command {
     Bots(Box<bots::BotArgs>),
 }
 
+/// Parses a command line; `serve --help` shows every option's default.
+fn parse_cli<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let command = Cli::command().mut_subcommand("serve", gridcap::config::document_defaults);
+    Cli::from_arg_matches(&command.try_get_matches_from(args)?)
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse_cli(std::env::args_os()).unwrap_or_else(|e| e.exit());
     match cli.command {
         Command::Serve(options) => serve(*options),
         Command::Bots(args) => run_bots(*args),

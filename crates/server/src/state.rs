@@ -46,10 +46,10 @@ impl AppState {
     pub fn new(config: Config, stop_games: CancellationToken) -> Arc<AppState> {
         let clock = Clock::new();
         Arc::new(AppState {
-            cluster: config.cluster.as_ref().map(|c| Arc::new(Cluster::new(c))),
+            cluster: config.topology.cluster().map(|c| Arc::new(Cluster::new(c))),
             stateless: config
-                .stateless
-                .as_ref()
+                .topology
+                .stateless()
                 .map(|s| Backend::launch(s.redis.clone(), clock, stop_games.clone())),
             per_ip: crate::per_ip::IpLimiter::new(config.max_connections_per_ip),
             connections: Arc::new(Semaphore::new(config.max_connections)),
@@ -106,14 +106,10 @@ impl AppState {
     pub fn node_info(&self) -> crate::cluster::membership::NodeInfo {
         use crate::cluster::membership::{GameCounts, NodeInfo};
         let (waiting, active, completed) = self.game_counts();
-        let (id, mode) = match (&self.cluster, &self.config.stateless) {
-            (Some(c), _) => (c.node_id.clone(), "stateful"),
-            (None, Some(s)) => (s.node_id.clone(), "stateless"),
-            (None, None) => ("single".to_owned(), "single"),
-        };
+        let topology = &self.config.topology;
         NodeInfo {
-            id,
-            mode: mode.to_owned(),
+            id: topology.node_id().to_owned(),
+            mode: topology.mode().as_str().to_owned(),
             draining: self.is_draining(),
             games: GameCounts {
                 waiting: waiting as u64,

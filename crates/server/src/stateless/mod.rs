@@ -44,14 +44,7 @@ use rooms::{Followup, Member, Rooms};
 use scripts::{Answer, ChannelMessage, Code};
 use store::Store;
 
-/// Where Redis is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RedisTarget {
-    /// One server, `redis://HOST:PORT`.
-    Single(String),
-    /// A Redis Cluster, any of its nodes' URLs.
-    Cluster(Vec<String>),
-}
+pub use crate::config::RedisTarget;
 
 /// Why Redis could not serve a request. Players see `overloaded`.
 #[derive(Debug, thiserror::Error)]
