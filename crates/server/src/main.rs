@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use gridcap::config::ServeOptions;
 use tokio::net::TcpListener;
 
@@ -33,8 +33,18 @@ enum Command {
     Bots(Box<bots::BotArgs>),
 }
 
+/// Parses a command line; `serve --help` shows every option's default.
+fn parse_cli<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let command = Cli::command().mut_subcommand("serve", gridcap::config::document_defaults);
+    Cli::from_arg_matches(&command.try_get_matches_from(args)?)
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse_cli(std::env::args_os()).unwrap_or_else(|e| e.exit());
     match cli.command {
         Command::Serve(options) => serve(*options),
         Command::Bots(args) => run_bots(*args),
@@ -149,4 +159,78 @@ async fn shutdown_signal() {
         () = term => {}
     }
     tracing::info!("shutdown signal received");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve_options(args: &[&str]) -> ServeOptions {
+        let argv = ["gridcap", "serve"].iter().chain(args);
+        match parse_cli(argv).unwrap().command {
+            Command::Serve(options) => *options,
+            Command::Bots(_) => unreachable!("parsed `serve`"),
+        }
+    }
+
+    #[test]
+    fn serve_help_shows_defaults_and_variables() {
+        let mut command =
+            Cli::command().mut_subcommand("serve", gridcap::config::document_defaults);
+        let help = command
+            .find_subcommand_mut("serve")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        assert!(help.contains("[default: 0.0.0.0:8080]"), "{help}");
+        assert!(help.contains("[env: GRIDCAP_RATE_LIMIT=]"), "{help}");
+        let err = parse_cli(["gridcap", "serve", "--help"]).unwrap_err();
+        assert!(err.to_string().contains("[default: 20]"), "{err}");
+    }
+
+    /// Set in the child process that `flag_beats_env_beats_file_beats_default`
+    /// runs, so that its variables never reach the other tests' threads.
+    const CHILD: &str = "GRIDCAP_TEST_PRECEDENCE_CHILD";
+
+    /// flag > `GRIDCAP_*` variable > `GRIDCAP_CONFIG` file > default, from a
+    /// real command line. The variables are set for a copy of this test
+    /// binary running only this test (tests share one environment, and
+    /// `set_var` is unsafe).
+    #[test]
+    fn flag_beats_env_beats_file_beats_default() {
+        if std::env::var_os(CHILD).is_some() {
+            let options = serve_options(&["--rate-limit", "9"]);
+            let config = options.merge_file().unwrap().resolve().unwrap();
+            assert_eq!(config.limits.rate_per_sec, 9, "flag over variable and file");
+            assert_eq!(config.limits.rate_burst, 11, "variable over file");
+            assert_eq!(config.max_games, 8, "file over default");
+            assert_eq!(config.max_connections, 10_000, "default");
+            return;
+        }
+        let dir = std::env::temp_dir().join(format!("gridcap-precedence-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("gridcap.toml");
+        std::fs::write(&file, "rate_limit = 5\nrate_burst = 6\nmax_games = 8\n").unwrap();
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("GRIDCAP_") {
+                child.env_remove(name);
+            }
+        }
+        let out = child
+            .args(["--exact", "tests::flag_beats_env_beats_file_beats_default"])
+            .args(["--nocapture", "--test-threads=1"])
+            .env(CHILD, "1")
+            .env("GRIDCAP_CONFIG", &file)
+            .env("GRIDCAP_RATE_LIMIT", "10")
+            .env("GRIDCAP_RATE_BURST", "11")
+            .output()
+            .unwrap();
+        let report = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && report.contains("1 passed"),
+            "{report}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }

@@ -56,5 +56,10 @@ pub fn refuse_capture(outbox: &Outbox, error: GameError, cell: i64, reference: O
 
 /// [`refuse_capture`] for a capture whose cell was valid.
 pub fn refuse(outbox: &Outbox, error: GameError, capture: &Capture) {
-    refuse_capture(outbox, error, capture.cell.index() as i64, capture.reference);
+    refuse_capture(
+        outbox,
+        error,
+        capture.cell.index() as i64,
+        capture.reference,
+    );
 }

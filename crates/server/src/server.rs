@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, Topology};
 use crate::edge::{accept, http, tls};
 use crate::games::Games;
 use crate::games::local::LocalGames;
@@ -33,18 +33,18 @@ pub async fn run(
     let stop_games = CancellationToken::new();
     let clock = Clock::new();
     let local = LocalGames::new(clock, config.max_games, stop_games.clone());
-    match (&config.cluster, &config.stateless) {
-        (Some(cluster), _) => {
+    match &config.topology {
+        Topology::Single => serve(listener, config, local, shutdown, stop_games).await,
+        Topology::Stateful(cluster) => {
             let limits = config.limits.clone();
             let games = RingGames::launch(cluster, local, limits, stop_games.clone());
             serve(listener, config, games, shutdown, stop_games).await
         }
-        (None, Some(stateless)) => {
+        Topology::Stateless(stateless) => {
             let (target, node_id) = (stateless.redis.clone(), stateless.node_id.clone());
             let games = RedisGames::launch(target, node_id, clock, stop_games.clone());
             serve(listener, config, games, shutdown, stop_games).await
         }
-        (None, None) => serve(listener, config, local, shutdown, stop_games).await,
     }
 }
 

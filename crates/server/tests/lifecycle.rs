@@ -15,9 +15,9 @@ use common::*;
 use game_logic::{PlayerId, PlayerName, Settings, SettingsBounds};
 use gridcap::clock::Clock;
 use gridcap::config::ServeOptions;
-use gridcap::games::local::task::Command;
 use gridcap::games::GameCounts;
 use gridcap::games::local::registry::Registry;
+use gridcap::games::local::task::Command;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use transport::protocol::{ErrorCode, GameStatus, OverReason, ServerMessage};
@@ -266,7 +266,11 @@ async fn a_completed_game_stays_readable_for_60_s() {
 
     // The round's timer fires on paused time.
     tokio::time::advance(Duration::from_millis(1_000)).await;
-    let over = GameCounts { waiting: 0, active: 0, completed: 1 };
+    let over = GameCounts {
+        waiting: 0,
+        active: 0,
+        completed: 1,
+    };
     settle(|| registry.counts() == over).await;
     let snapshot = game.snapshot().await.expect("readable");
     assert_eq!(snapshot.status, GameStatus::Completed);

@@ -24,8 +24,8 @@ use game_logic::{
 };
 use gridcap::clock::Clock;
 use gridcap::games::redis::RedisTarget;
-use gridcap::games::redis::scripts::{Answer, ChannelMessage, Code};
 use gridcap::games::redis::layout::game_channel;
+use gridcap::games::redis::scripts::{Answer, ChannelMessage, Code};
 use gridcap::games::redis::store::Store;
 use gridcap::tokens::TokenHash;
 use rand::rngs::StdRng;

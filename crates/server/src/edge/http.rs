@@ -47,7 +47,11 @@ async fn readyz<G: Games>(State(state): State<Arc<AppState<G>>>) -> Response {
     if state.is_draining() {
         (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response()
     } else if !state.is_ready() {
-        (StatusCode::SERVICE_UNAVAILABLE, "the game store is unreachable\n").into_response()
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the game store is unreachable\n",
+        )
+            .into_response()
     } else {
         (StatusCode::OK, "ready\n").into_response()
     }
@@ -111,7 +115,10 @@ async fn cluster<G: Games>(State(state): State<Arc<AppState<G>>>) -> Response {
         Some(view) => axum::Json(view).into_response(),
         None => (
             StatusCode::NOT_FOUND,
-            format!("not a stateful cluster: this node runs in {} mode\n", G::MODE),
+            format!(
+                "not a stateful cluster: this node runs in {} mode\n",
+                G::MODE
+            ),
         )
             .into_response(),
     }

@@ -120,9 +120,10 @@ impl<G: Games> PlayerSession<G> {
         outbox: &Outbox,
     ) -> Result<(), ServerError> {
         let resync = match &seating {
-            Seating::Resume { game, .. } => self.seat.as_ref().is_some_and(|s| {
-                GameRef::parse(game).is_ok_and(|game| G::game_of(s) == game.id())
-            }),
+            Seating::Resume { game, .. } => self
+                .seat
+                .as_ref()
+                .is_some_and(|s| GameRef::parse(game).is_ok_and(|game| G::game_of(s) == game.id())),
             Seating::Join { .. } => false,
         };
         if !resync {

@@ -80,9 +80,7 @@ impl LocalGames {
     pub async fn seat(
         &self,
         game: &GameRef,
-        ask: impl FnOnce(
-            tokio::sync::oneshot::Sender<Result<PlayerId, ServerError>>,
-        ) -> Command,
+        ask: impl FnOnce(tokio::sync::oneshot::Sender<Result<PlayerId, ServerError>>) -> Command,
     ) -> Result<LocalSeat, ServerError> {
         let handle = self.get(&game.id()).ok_or(ServerError::UnknownGame)?;
         let player = handle.request(ask).await?;
@@ -158,7 +156,12 @@ impl Games for LocalGames {
         Some(seat.game.status())
     }
 
-    async fn start(&self, seat: &LocalSeat, conn: u64, _outbox: &Outbox) -> Result<(), ServerError> {
+    async fn start(
+        &self,
+        seat: &LocalSeat,
+        conn: u64,
+        _outbox: &Outbox,
+    ) -> Result<(), ServerError> {
         let start = Command::Start {
             player: seat.player,
             conn,

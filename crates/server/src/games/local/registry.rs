@@ -8,8 +8,8 @@ use tokio_util::sync::CancellationToken;
 use transport::Outbox;
 use uuid::Uuid;
 
-use crate::clock::Clock;
 use super::task::{self as game_task, GameHandle};
+use crate::clock::Clock;
 use crate::games::GameCounts;
 
 /// Commands a game's queue holds before senders wait.

@@ -176,7 +176,10 @@ pub fn channel_game(channel: &str) -> Option<Uuid> {
 /// The Lua definitions of everything above, put in front of every script.
 pub fn lua_prelude() -> String {
     let table = |name: &str, entries: &[(&str, &str)]| {
-        let body: Vec<String> = entries.iter().map(|(k, v)| format!("{k} = '{v}'")).collect();
+        let body: Vec<String> = entries
+            .iter()
+            .map(|(k, v)| format!("{k} = '{v}'"))
+            .collect();
         format!("local {name} = {{ {} }}\n", body.join(", "))
     };
     let mut lua = String::from("-- Generated from crates/server/src/games/redis/layout.rs.\n");
@@ -222,9 +225,10 @@ mod tests {
         names.push(CHANNEL_SUFFIX);
         for (file, source) in SOURCES {
             for (line, text) in quoted(source) {
-                let seat_field = SEAT_FIELDS
-                    .iter()
-                    .any(|(_, p)| text.strip_prefix(p).is_some_and(|i| i.parse::<u8>().is_ok()));
+                let seat_field = SEAT_FIELDS.iter().any(|(_, p)| {
+                    text.strip_prefix(p)
+                        .is_some_and(|i| i.parse::<u8>().is_ok())
+                });
                 assert!(
                     !names.contains(&text.as_str()) && !seat_field,
                     "{file}:{line} spells '{text}': use the generated F/S/ST/EVENT/KICK/CHANNEL_SUFFIX names"
@@ -234,9 +238,15 @@ mod tests {
                     "{file}:{line} spells a status letter inside '{text}'"
                 );
             }
-            for constant in [format!("{CELLS}"), format!("{RETENTION_MS}"), format!("0, {LAST_SEAT}")] {
+            for constant in [
+                format!("{CELLS}"),
+                format!("{RETENTION_MS}"),
+                format!("0, {LAST_SEAT}"),
+            ] {
                 assert!(
-                    !source.lines().any(|l| l.split("--").next().unwrap_or("").contains(&constant)),
+                    !source
+                        .lines()
+                        .any(|l| l.split("--").next().unwrap_or("").contains(&constant)),
                     "{file} re-types the rules' constant {constant}: use CELLS/RETENTION/LAST_SEAT"
                 );
             }
@@ -247,7 +257,10 @@ mod tests {
     fn the_prelude_defines_every_name_once() {
         let lua = lua_prelude();
         for (name, value) in FIELDS.iter().chain(&SEAT_FIELDS).chain(&STATUSES) {
-            assert!(lua.contains(&format!("{name} = '{value}'")), "{name} missing");
+            assert!(
+                lua.contains(&format!("{name} = '{value}'")),
+                "{name} missing"
+            );
         }
         assert!(lua.contains("local CELLS = 81\n"));
         assert!(lua.contains("local RETENTION = 60000\n"));

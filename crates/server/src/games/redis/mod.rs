@@ -43,14 +43,7 @@ use crate::error::ServerError;
 use crate::state::NodeInfo;
 use backend::Backend;
 
-/// Where Redis is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RedisTarget {
-    /// One server, `redis://HOST:PORT`.
-    Single(String),
-    /// A Redis Cluster, any of its nodes' URLs.
-    Cluster(Vec<String>),
-}
+pub use crate::config::RedisTarget;
 
 /// Why Redis could not serve a request. Players see `overloaded`.
 #[derive(Debug, thiserror::Error)]

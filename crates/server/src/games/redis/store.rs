@@ -38,7 +38,6 @@ const HEALTH_INTERVAL: Duration = Duration::from_millis(500);
 /// are marked disconnected by the other nodes (see `Backend`'s sweep).
 pub const LEASE: Duration = Duration::from_secs(5);
 
-
 /// A command connection of either kind.
 #[derive(Clone)]
 pub enum Connection {

@@ -1,0 +1,237 @@
+//! [`ServeOptions`]: the flags, their `GRIDCAP_*` variables and the TOML
+//! keys, in one struct.
+//!
+//! Help texts carry no default: [`super::document_defaults`] appends
+//! "[default: …]" from [`super::defaults::Defaults`], the values `resolve()`
+//! applies.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use serde::{Deserialize, Serialize};
+
+use super::Mode;
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Every setting of `gridcap serve`; `None` is "not given at this layer".
+///
+/// Serde's field names are the TOML keys and clap's argument ids, so the
+/// file layering ([`ServeOptions::merge_file`]) and the tests can walk every
+/// field without a list of names.
+#[derive(Debug, Clone, Default, Args, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeOptions {
+    /// TOML file with any of these settings (keys in snake_case, e.g.
+    /// `max_connections = 5000`). Flags and environment variables win over it.
+    #[arg(long, env = "GRIDCAP_CONFIG", value_name = "FILE")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+
+    /// single: one node, games in memory. stateful: a cluster where each game
+    /// lives on the node the consistent-hash ring names, and every node
+    /// relays players to it (needs --node-id and --peers). stateless: every
+    /// game lives in Redis and any node serves any player (needs --redis or
+    /// --redis-cluster).
+    #[arg(long, env = "GRIDCAP_MODE", value_enum, value_name = "MODE")]
+    pub mode: Option<Mode>,
+
+    /// This node's id in the cluster; must appear in --peers.
+    #[arg(long, env = "GRIDCAP_NODE_ID", value_name = "ID")]
+    pub node_id: Option<String>,
+
+    /// Every cluster member, this node included, as ID=HOST:PORT (comma-
+    /// separated), e.g. `a=10.0.0.1:8080,b=10.0.0.2:8080,c=10.0.0.3:8080`.
+    /// Every node must be given the same list.
+    #[arg(
+        long,
+        env = "GRIDCAP_PEERS",
+        value_name = "PEERS",
+        value_delimiter = ','
+    )]
+    pub peers: Option<Vec<String>>,
+
+    /// Stateless mode: the Redis server holding the games, e.g.
+    /// `redis://10.0.0.5:6379`.
+    #[arg(long, env = "GRIDCAP_REDIS", value_name = "URL")]
+    pub redis: Option<String>,
+
+    /// Stateless mode: a Redis Cluster, as comma-separated node URLs (any
+    /// subset; the rest is discovered), e.g.
+    /// `redis://10.0.0.5:7000,redis://10.0.0.6:7000`.
+    #[arg(
+        long,
+        env = "GRIDCAP_REDIS_CLUSTER",
+        value_name = "URLS",
+        value_delimiter = ','
+    )]
+    pub redis_cluster: Option<Vec<String>>,
+
+    /// How often each node probes its peers' health, in ms.
+    #[arg(long, env = "GRIDCAP_PROBE_INTERVAL_MS", value_name = "MS")]
+    pub probe_interval_ms: Option<u64>,
+
+    /// Timeout for a probe or for opening a relay to a peer, in ms.
+    #[arg(long, env = "GRIDCAP_PEER_TIMEOUT_MS", value_name = "MS")]
+    pub peer_timeout_ms: Option<u64>,
+
+    /// Address and port to serve HTTP and WebSocket on. Port 0 picks a free
+    /// port; the chosen address is printed on stdout.
+    #[arg(long, env = "GRIDCAP_LISTEN", value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+
+    /// Directory of the built browser client served at `/`.
+    #[arg(long, env = "GRIDCAP_WEB_ROOT", value_name = "DIR")]
+    pub web_root: Option<PathBuf>,
+
+    /// Connected players needed before the host may start (2..=8).
+    #[arg(long, env = "GRIDCAP_MIN_PLAYERS", value_name = "N")]
+    pub min_players: Option<u8>,
+
+    /// Shortest round a client may create, in ms (>= 1000).
+    #[arg(long, env = "GRIDCAP_MIN_DURATION_MS", value_name = "MS")]
+    pub min_duration_ms: Option<u64>,
+
+    /// Longest round a client may create, in ms (<= 300000).
+    #[arg(long, env = "GRIDCAP_MAX_DURATION_MS", value_name = "MS")]
+    pub max_duration_ms: Option<u64>,
+
+    /// Largest WebSocket message accepted, in bytes; larger closes with 1009.
+    #[arg(long, env = "GRIDCAP_MAX_MESSAGE_BYTES", value_name = "BYTES")]
+    pub max_message_bytes: Option<usize>,
+
+    /// Messages per second per connection, on average; 0 disables.
+    #[arg(long, env = "GRIDCAP_RATE_LIMIT", value_name = "PER_SEC")]
+    pub rate_limit: Option<u32>,
+
+    /// Messages a connection may send in a burst.
+    #[arg(long, env = "GRIDCAP_RATE_BURST", value_name = "N")]
+    pub rate_burst: Option<u32>,
+
+    /// Consecutive rate-limited messages before the connection is closed with
+    /// 1008.
+    #[arg(long, env = "GRIDCAP_RATE_STRIKES", value_name = "N")]
+    pub rate_strikes: Option<u32>,
+
+    /// Bad frames or messages before the connection is closed with 1008.
+    #[arg(long, env = "GRIDCAP_MAX_BAD_MESSAGES", value_name = "N")]
+    pub max_bad_messages: Option<u32>,
+
+    /// Interval between WebSocket pings, in ms.
+    #[arg(long, env = "GRIDCAP_PING_INTERVAL_MS", value_name = "MS")]
+    pub ping_interval_ms: Option<u64>,
+
+    /// Close a connection that sent nothing (not even a pong) for this long,
+    /// in ms.
+    #[arg(long, env = "GRIDCAP_IDLE_TIMEOUT_MS", value_name = "MS")]
+    pub idle_timeout_ms: Option<u64>,
+
+    /// Frames queued for one connection before it is closed as a slow
+    /// consumer (1008).
+    #[arg(long, env = "GRIDCAP_OUTBOX_CAPACITY", value_name = "FRAMES")]
+    pub outbox_capacity: Option<usize>,
+
+    /// Longest a socket write may block before the connection is dropped, in
+    /// ms.
+    #[arg(long, env = "GRIDCAP_WRITE_TIMEOUT_MS", value_name = "MS")]
+    pub write_timeout_ms: Option<u64>,
+
+    /// After sending a close frame, how long to wait for the client's, in ms.
+    #[arg(long, env = "GRIDCAP_CLOSE_TIMEOUT_MS", value_name = "MS")]
+    pub close_timeout_ms: Option<u64>,
+
+    /// Per-connection WebSocket read buffer, in bytes (client messages are
+    /// tens of bytes; larger ones still arrive in several reads).
+    #[arg(long, env = "GRIDCAP_WS_READ_BUFFER", value_name = "BYTES")]
+    pub ws_read_buffer: Option<usize>,
+
+    /// Per-connection WebSocket write buffer target, in bytes.
+    #[arg(long, env = "GRIDCAP_WS_WRITE_BUFFER", value_name = "BYTES")]
+    pub ws_write_buffer: Option<usize>,
+
+    /// Allowed `Origin`s for WebSocket handshakes, comma-separated (e.g.
+    /// `https://play.example.com`). A handshake with another Origin gets 403;
+    /// one without Origin is accepted. None listed: allow all.
+    #[arg(
+        long,
+        env = "GRIDCAP_ALLOWED_ORIGINS",
+        value_name = "ORIGINS",
+        value_delimiter = ','
+    )]
+    pub allowed_origins: Option<Vec<String>>,
+
+    /// Most WebSocket connections at once; more get HTTP 503.
+    #[arg(long, env = "GRIDCAP_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
+
+    /// On SIGTERM/Ctrl-C, how long active games may run on before sessions
+    /// are closed with 1001, in ms.
+    #[arg(long, env = "GRIDCAP_DRAIN_TIMEOUT_MS", value_name = "MS")]
+    pub drain_timeout_ms: Option<u64>,
+
+    /// Log format; the level comes from RUST_LOG (default `info`).
+    #[arg(long, env = "GRIDCAP_LOG_FORMAT", value_enum, value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+
+    /// PEM certificate chain: serve https:// and wss:// natively (TLS 1.2 and
+    /// 1.3, rustls). Needs --tls-key.
+    #[arg(
+        long,
+        env = "GRIDCAP_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key for --tls-cert.
+    #[arg(
+        long,
+        env = "GRIDCAP_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
+
+    /// Time a new connection has for its TLS handshake and for sending its
+    /// HTTP request head (slowloris defence), in ms.
+    #[arg(long, env = "GRIDCAP_HANDSHAKE_TIMEOUT_MS", value_name = "MS")]
+    pub handshake_timeout_ms: Option<u64>,
+
+    /// Largest HTTP request head accepted, in bytes (at least 8192).
+    #[arg(long, env = "GRIDCAP_MAX_HEAD_BYTES", value_name = "BYTES")]
+    pub max_head_bytes: Option<usize>,
+
+    /// Most WebSocket connections from one client IP; more get HTTP 429.
+    /// 0 = no per-IP limit. Behind a proxy, list it in --trusted-proxies so
+    /// the client IP comes from X-Forwarded-For.
+    #[arg(long, env = "GRIDCAP_MAX_CONNECTIONS_PER_IP", value_name = "N")]
+    pub max_connections_per_ip: Option<usize>,
+
+    /// Proxy IPs whose X-Forwarded-For header is believed, comma-separated
+    /// (e.g. your HAProxy's address).
+    #[arg(
+        long,
+        env = "GRIDCAP_TRUSTED_PROXIES",
+        value_name = "IPS",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Option<Vec<IpAddr>>,
+
+    /// Close (1008) a connection that has not sent a single protocol message
+    /// this long after connecting, in ms.
+    #[arg(long, env = "GRIDCAP_FIRST_MESSAGE_TIMEOUT_MS", value_name = "MS")]
+    pub first_message_timeout_ms: Option<u64>,
+
+    /// Most games this node holds at once; more `create`s get `overloaded`.
+    #[arg(long, env = "GRIDCAP_MAX_GAMES", value_name = "N")]
+    pub max_games: Option<usize>,
+}

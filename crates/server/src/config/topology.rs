@@ -1,0 +1,375 @@
+//! The three ways to run: [`Mode`] as the user chooses it, [`Topology`] as
+//! resolved, with the settings only that mode has.
+
+use std::time::Duration;
+
+use clap::ValueEnum;
+use serde::{Deserialize, Serialize};
+
+use super::defaults::Defaults;
+use super::{ConfigError, ServeOptions};
+
+/// How games are placed across nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// One node, games in memory, no external service.
+    Single,
+    /// A cluster: each game lives in the memory of the node the hash ring
+    /// names; any node relays players to it.
+    Stateful,
+    /// A cluster: every game lives in Redis, every node serves every player,
+    /// Redis pub/sub carries the events between nodes.
+    Stateless,
+}
+
+impl Mode {
+    /// The name in `--mode`, the TOML file and `/api/node`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Single => "single",
+            Mode::Stateful => "stateful",
+            Mode::Stateless => "stateless",
+        }
+    }
+}
+
+/// The resolved mode with its settings: one mode, never two.
+#[derive(Debug, Clone)]
+pub enum Topology {
+    /// One node, games in memory.
+    Single,
+    /// Games in the memory of their ring owner.
+    Stateful(ClusterConfig),
+    /// Games in Redis.
+    Stateless(StatelessConfig),
+}
+
+/// The node id `/api/node` reports in single mode.
+const SINGLE_NODE_ID: &str = "single";
+/// A stateless node's id when `--node-id` is not given.
+const STATELESS_NODE_ID: &str = "stateless";
+
+impl Topology {
+    /// Which mode this is.
+    pub fn mode(&self) -> Mode {
+        match self {
+            Topology::Single => Mode::Single,
+            Topology::Stateful(_) => Mode::Stateful,
+            Topology::Stateless(_) => Mode::Stateless,
+        }
+    }
+
+    /// This node's id in logs and `/api/node`.
+    pub fn node_id(&self) -> &str {
+        match self {
+            Topology::Single => SINGLE_NODE_ID,
+            Topology::Stateful(c) => &c.node_id,
+            Topology::Stateless(s) => &s.node_id,
+        }
+    }
+
+    /// The stateful-cluster settings, in stateful mode.
+    pub fn cluster(&self) -> Option<&ClusterConfig> {
+        match self {
+            Topology::Stateful(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// The stateless-cluster settings, in stateless mode.
+    pub fn stateless(&self) -> Option<&StatelessConfig> {
+        match self {
+            Topology::Stateless(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// One cluster member: its id and the address other nodes reach it at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    /// The node's id (as in its `--node-id`).
+    pub id: String,
+    /// `host:port` of its HTTP/WebSocket listener.
+    pub addr: String,
+}
+
+impl std::str::FromStr for Peer {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Peer, String> {
+        let (id, addr) = s
+            .split_once('=')
+            .ok_or_else(|| format!("peer {s:?} is not ID=HOST:PORT"))?;
+        let (id, addr) = (id.trim(), addr.trim());
+        let port_ok = addr
+            .rsplit_once(':')
+            .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
+        if id.is_empty() || !port_ok {
+            return Err(format!("peer {s:?} is not ID=HOST:PORT"));
+        }
+        Ok(Peer {
+            id: id.to_owned(),
+            addr: addr.to_owned(),
+        })
+    }
+}
+
+/// The resolved stateful-cluster settings.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// This node's id.
+    pub node_id: String,
+    /// Every member, this node included, sorted by id.
+    pub peers: Vec<Peer>,
+    /// Interval between health probes.
+    pub probe_interval: Duration,
+    /// Timeout of a probe or a relay connection.
+    pub peer_timeout: Duration,
+}
+
+/// Where Redis is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedisTarget {
+    /// One server, `redis://HOST:PORT`.
+    Single(String),
+    /// A Redis Cluster, any of its nodes' URLs.
+    Cluster(Vec<String>),
+}
+
+/// The resolved stateless-cluster settings.
+#[derive(Debug, Clone)]
+pub struct StatelessConfig {
+    /// This node's name in logs and `/api/node` (`--node-id`, optional).
+    pub node_id: String,
+    /// Where the games live.
+    pub redis: RedisTarget,
+}
+
+fn invalid<T>(message: &str) -> Result<T, ConfigError> {
+    Err(ConfigError::Invalid(message.to_owned()))
+}
+
+/// The mode's settings from `o`; refuses options of another mode.
+pub(super) fn resolve(o: &ServeOptions, d: &Defaults) -> Result<Topology, ConfigError> {
+    let redis_given = o.redis.is_some() || o.redis_cluster.is_some();
+    let no_redis = || {
+        if redis_given {
+            invalid("--redis and --redis-cluster need --mode stateless")
+        } else {
+            Ok(())
+        }
+    };
+    match o.mode.unwrap_or(d.mode) {
+        Mode::Single => {
+            if o.node_id.is_some() || o.peers.is_some() {
+                return invalid("--node-id and --peers need --mode stateful");
+            }
+            no_redis()?;
+            Ok(Topology::Single)
+        }
+        Mode::Stateful => {
+            let cluster = resolve_cluster(o, d)?;
+            if o.tls_cert.is_some() {
+                // Relays and probes dial peers without TLS; refuse rather than
+                // start a cluster whose nodes cannot reach each other.
+                return invalid(
+                    "--tls-cert with --mode stateful is not supported yet: terminate TLS at the \
+                     balancer (deploy/haproxy/haproxy-tls.cfg) and keep the nodes' network private",
+                );
+            }
+            no_redis()?;
+            Ok(Topology::Stateful(cluster))
+        }
+        Mode::Stateless => resolve_stateless(o).map(Topology::Stateless),
+    }
+}
+
+fn resolve_cluster(o: &ServeOptions, d: &Defaults) -> Result<ClusterConfig, ConfigError> {
+    let node_id = o
+        .node_id
+        .clone()
+        .filter(|id| !id.trim().is_empty())
+        .ok_or_else(|| ConfigError::Invalid("--mode stateful needs --node-id".to_owned()))?;
+    let mut peers = Vec::new();
+    for raw in o.peers.iter().flatten() {
+        let peer: Peer = raw.parse().map_err(ConfigError::Invalid)?;
+        if peers.iter().any(|p: &Peer| p.id == peer.id) {
+            return Err(ConfigError::Invalid(format!(
+                "peer id {:?} appears twice",
+                peer.id
+            )));
+        }
+        peers.push(peer);
+    }
+    if !peers.iter().any(|p| p.id == node_id) {
+        return Err(ConfigError::Invalid(format!(
+            "--peers must include this node ({node_id:?}) as {node_id}=HOST:PORT"
+        )));
+    }
+    peers.sort_by(|a, b| a.id.cmp(&b.id));
+    let ms = |v: Option<u64>, default: u64| Duration::from_millis(v.unwrap_or(default).max(10));
+    Ok(ClusterConfig {
+        node_id,
+        peers,
+        probe_interval: ms(o.probe_interval_ms, d.probe_interval_ms),
+        peer_timeout: ms(o.peer_timeout_ms, d.peer_timeout_ms),
+    })
+}
+
+fn resolve_stateless(o: &ServeOptions) -> Result<StatelessConfig, ConfigError> {
+    if o.peers.is_some() {
+        return invalid("--peers is for --mode stateful; stateless nodes only share Redis");
+    }
+    let check = |url: &str| -> Result<String, ConfigError> {
+        let url = url.trim();
+        match redis::Client::open(url) {
+            Ok(_) => Ok(url.to_owned()),
+            Err(e) => Err(ConfigError::Invalid(format!("bad Redis URL {url:?}: {e}"))),
+        }
+    };
+    let redis = match (&o.redis, &o.redis_cluster) {
+        (Some(url), None) => RedisTarget::Single(check(url)?),
+        (None, Some(urls)) => {
+            let urls: Vec<String> = urls
+                .iter()
+                .filter(|u| !u.trim().is_empty())
+                .map(|u| check(u))
+                .collect::<Result<_, _>>()?;
+            if urls.is_empty() {
+                return invalid("--redis-cluster needs at least one URL");
+            }
+            RedisTarget::Cluster(urls)
+        }
+        (Some(_), Some(_)) => return invalid("give --redis or --redis-cluster, not both"),
+        (None, None) => {
+            return invalid("--mode stateless needs --redis URL or --redis-cluster URL,URL,...");
+        }
+    };
+    Ok(StatelessConfig {
+        node_id: o
+            .node_id
+            .clone()
+            .filter(|id| !id.trim().is_empty())
+            .unwrap_or_else(|| STATELESS_NODE_ID.to_owned()),
+        redis,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The topology of the options a TOML snippet sets.
+    fn resolve(toml: &str) -> Result<Topology, ConfigError> {
+        let options: ServeOptions = toml::from_str(toml).unwrap();
+        options.resolve().map(|c| c.topology)
+    }
+
+    fn refused(toml: &str, message: &str) {
+        let err = resolve(toml).unwrap_err().to_string();
+        assert!(err.contains(message), "{toml}: {err}");
+    }
+
+    #[test]
+    fn mode_names_are_the_flag_values() {
+        for mode in Mode::value_variants() {
+            let flag = mode.to_possible_value().unwrap();
+            assert_eq!(flag.get_name(), mode.as_str());
+            assert_eq!(serde_json::to_value(mode).unwrap(), mode.as_str());
+        }
+    }
+
+    #[test]
+    fn default_topology_is_single() {
+        let t = resolve("").unwrap();
+        assert!(matches!(t, Topology::Single));
+        assert_eq!((t.mode(), t.node_id()), (Mode::Single, "single"));
+        assert!(t.cluster().is_none() && t.stateless().is_none());
+    }
+
+    #[test]
+    fn stateless_mode_needs_exactly_one_redis_target() {
+        let t = resolve("mode = 'stateless'\nredis = 'redis://127.0.0.1:6379'").unwrap();
+        assert_eq!((t.mode(), t.node_id()), (Mode::Stateless, "stateless"));
+        let Topology::Stateless(s) = t else {
+            panic!("not stateless: {t:?}");
+        };
+        assert_eq!(
+            s.redis,
+            RedisTarget::Single("redis://127.0.0.1:6379".into())
+        );
+        let t = resolve(
+            "mode = 'stateless'\nnode_id = 'n1'\nredis_cluster = ['redis://a:1', 'redis://b:2']",
+        )
+        .unwrap();
+        assert_eq!(t.node_id(), "n1");
+        assert!(matches!(
+            t.stateless().unwrap().redis,
+            RedisTarget::Cluster(ref urls) if urls.len() == 2
+        ));
+        refused("mode = 'stateless'", "needs --redis");
+        refused(
+            "mode = 'stateless'\nredis = 'redis://a:1'\nredis_cluster = ['redis://b:2']",
+            "not both",
+        );
+        refused("mode = 'stateless'\nredis = 'not a url'", "bad Redis URL");
+        refused("redis = 'redis://a:1'", "need --mode stateless");
+        refused(
+            "mode = 'stateful'\nnode_id = 'a'\npeers = ['a=127.0.0.1:9001']\nredis = 'redis://a:1'",
+            "need --mode stateless",
+        );
+        refused(
+            "mode = 'stateless'\nredis = 'redis://a:1'\npeers = ['a=127.0.0.1:9001']",
+            "only share Redis",
+        );
+    }
+
+    #[test]
+    fn stateful_nodes_refuse_native_tls() {
+        refused(
+            "mode = 'stateful'\nnode_id = 'a'\npeers = ['a=127.0.0.1:9001']\n\
+             tls_cert = 'c.pem'\ntls_key = 'k.pem'",
+            "balancer",
+        );
+    }
+
+    #[test]
+    fn stateful_mode_needs_a_consistent_peer_list() {
+        let t = resolve(
+            "mode = 'stateful'\nnode_id = 'b'\npeers = ['b=127.0.0.1:9002', 'a=127.0.0.1:9001']\n\
+             probe_interval_ms = 1",
+        )
+        .unwrap();
+        assert_eq!((t.mode(), t.node_id()), (Mode::Stateful, "b"));
+        let c = t.cluster().unwrap();
+        assert_eq!(
+            c.peers[0],
+            Peer {
+                id: "a".into(),
+                addr: "127.0.0.1:9001".into()
+            }
+        );
+        assert_eq!(
+            c.probe_interval,
+            Duration::from_millis(10),
+            "at least 10 ms"
+        );
+        assert_eq!(c.peer_timeout, Duration::from_secs(2));
+        refused("mode = 'stateful'", "needs --node-id");
+        refused(
+            "mode = 'stateful'\nnode_id = 'c'\npeers = ['a=127.0.0.1:9001']",
+            "must include this node",
+        );
+        refused(
+            "mode = 'stateful'\nnode_id = 'a'\npeers = ['a=127.0.0.1:9001', 'a=127.0.0.1:9002']",
+            "appears twice",
+        );
+        refused(
+            "mode = 'stateful'\nnode_id = 'a'\npeers = ['a=nowhere']",
+            "is not ID=HOST:PORT",
+        );
+        refused("node_id = 'a'", "need --mode stateful");
+    }
+}
