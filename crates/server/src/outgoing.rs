@@ -6,9 +6,11 @@
 //! for a refused capture, and queuing with the error metric counted once
 //! (by `transport::session::push_error`).
 
+use bytes::Bytes;
 use game_logic::{GameError, PlayerId, Snapshot, Timestamp};
 use tracing::{debug, warn};
 use transport::convert::{game_snapshot, refusal_message};
+use transport::protocol::GameSnapshot;
 use transport::session::push_error;
 use transport::{Outbox, ServerMessage, codec};
 
@@ -22,26 +24,37 @@ pub fn send(outbox: &Outbox, message: &ServerMessage) {
         push_error(outbox, *code, message.clone());
         return;
     }
-    match codec::encode_server(message) {
-        Ok(frame) => {
-            if let Err(e) = outbox.push(frame) {
-                debug!(conn = outbox.id(), "answer not queued: {e}");
-            }
-        }
-        Err(e) => warn!(conn = outbox.id(), "cannot encode an answer: {e}"),
+    if let Some(frame) = encode(message)
+        && let Err(e) = outbox.push(frame)
+    {
+        debug!(conn = outbox.id(), "answer not queued: {e}");
     }
 }
 
-/// `joined`: the game as of now, the seat and its resume token.
+/// The frame of `message`; `None` (logged) if it cannot be encoded, which
+/// only a bug can cause.
+pub fn encode(message: &ServerMessage) -> Option<Bytes> {
+    codec::encode_server(message)
+        .map_err(|e| warn!("cannot encode a server message: {e}"))
+        .ok()
+}
+
+/// `joined`: the game `id` as of `now`, the seat and its resume token.
 pub fn joined(
-    game: &str,
+    id: &str,
     snapshot: &Snapshot,
     now: Timestamp,
     you: PlayerId,
     token: String,
 ) -> ServerMessage {
+    joined_with(game_snapshot(id, snapshot, now), you, token)
+}
+
+/// `joined` with a wire snapshot already built (one snapshot for several
+/// seats).
+pub fn joined_with(game: GameSnapshot, you: PlayerId, token: String) -> ServerMessage {
     ServerMessage::Joined {
-        game: game_snapshot(game, snapshot, now),
+        game,
         you: u8::from(you),
         token,
     }

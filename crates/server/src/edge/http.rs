@@ -41,8 +41,8 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// 200 while this node takes games; 503 while draining, or in stateless
-/// mode while Redis is unreachable.
+/// 200 while this node takes games; 503 while draining, or while its
+/// backend cannot take games (Redis unreachable in stateless mode).
 async fn readyz<G: Games>(State(state): State<Arc<AppState<G>>>) -> Response {
     if state.is_draining() {
         (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response()

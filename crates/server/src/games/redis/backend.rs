@@ -9,9 +9,9 @@ use game_logic::{PlayerName, Settings, Status};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
+use transport::Outbox;
 use transport::convert::game_snapshot;
 use transport::protocol::GameSnapshot;
-use transport::{Outbox, codec};
 use uuid::Uuid;
 
 use super::pubsub::{self, Push, Recovery, Subscriber};
@@ -261,12 +261,8 @@ impl Backend {
             player,
             token.clone(),
         );
-        let frame = match codec::encode_server(&joined) {
-            Ok(f) => f,
-            Err(e) => {
-                warn!("cannot encode joined: {e}");
-                return refused(ServerError::StoreUnavailable);
-            }
+        let Some(frame) = outgoing::encode(&joined) else {
+            return refused(ServerError::StoreUnavailable);
         };
         let member = Member::new(outbox.clone(), player, holder.clone(), token);
         let follow = self.rooms.attach(id, conn, member, state, frame);

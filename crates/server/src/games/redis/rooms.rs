@@ -22,13 +22,14 @@ use game_logic::{PlayerId, Status, Timestamp};
 use tokio::sync::OnceCell;
 use tokio::task::AbortHandle;
 use tracing::debug;
+use transport::Outbox;
 use transport::convert::game_snapshot;
-use transport::{Outbox, ServerMessage, codec};
 use uuid::Uuid;
 
 use super::scripts::{ChannelMessage, StoredGame};
 use crate::games::GameCounts;
 use crate::metrics as m;
+use crate::outgoing;
 
 /// Events a room remembers for members that attach after them.
 const RECENT: usize = 64;
@@ -357,19 +358,8 @@ impl Rooms {
         let mut members = std::mem::take(&mut room.members);
         let mut again = false;
         for member in members.values_mut().filter(|m| m.stale) {
-            let joined = ServerMessage::Joined {
-                game: snapshot.clone(),
-                you: u8::from(member.seat),
-                token: member.token.clone(),
-            };
-            match codec::encode_server(&joined) {
-                Ok(frame) => {
-                    if let Err(e) = member.outbox.push(frame) {
-                        debug!(conn = member.outbox.id(), "resync not queued: {e}");
-                    }
-                }
-                Err(e) => tracing::warn!("cannot encode a resync: {e}"),
-            }
+            let joined = outgoing::joined_with(snapshot.clone(), member.seat, member.token.clone());
+            outgoing::send(&member.outbox, &joined);
             member.stale = false;
             member.last = game.seq;
             room.replay(member);
@@ -424,6 +414,7 @@ mod tests {
     use super::*;
     use game_logic::{CELL_COUNT, Player, PlayerName};
     use std::time::Duration;
+    use transport::{ServerMessage, codec};
 
     fn game(seq: u64, status: Status) -> StoredGame {
         StoredGame {

@@ -128,3 +128,19 @@ end
 local function holds(seat, holder)
   return redis.call('HGET', key, S.holder .. seat) == holder
 end
+
+-- A command of seat ARGV[3] from holder ARGV[4], once the clock has been
+-- settled: the seat, or nil and the answer to return ('unknown_game', or
+-- 'stale' when that connection no longer holds the seat).
+local function held_seat()
+  if redis.call('EXISTS', key) == 0 then
+    return nil, refuse('unknown_game')
+  end
+  settle()
+  local seat = tonumber(ARGV[3])
+  if not holds(seat, ARGV[4]) then
+    set_ttl()
+    return nil, refuse('stale')
+  end
+  return seat
+end

@@ -1,15 +1,8 @@
 -- leave: ARGV[3] seat, [4] holder. Game::leave: a waiting game frees the
 -- seat (host passes to the lowest remaining seat); an active one keeps the
 -- seat's cells and score; a completed one only forgets the holder.
-if redis.call('EXISTS', key) == 0 then
-  return refuse('unknown_game')
-end
-settle()
-local seat = tonumber(ARGV[3])
-if not holds(seat, ARGV[4]) then
-  set_ttl()
-  return refuse('stale')
-end
+local seat, refusal = held_seat()
+if not seat then return refusal end
 local status = redis.call('HGET', key, F.status)
 if status == ST.waiting then
   redis.call('HDEL', key, S.name .. seat, S.score .. seat, S.connected .. seat, S.left .. seat, S.token .. seat, S.holder .. seat)

@@ -1,13 +1,6 @@
 -- start: ARGV[3] seat, [4] holder. Game::start.
-if redis.call('EXISTS', key) == 0 then
-  return refuse('unknown_game')
-end
-settle()
-local seat = tonumber(ARGV[3])
-if not holds(seat, ARGV[4]) then
-  set_ttl()
-  return refuse('stale')
-end
+local seat, refusal = held_seat()
+if not seat then return refusal end
 if redis.call('HGET', key, S.left .. seat) == '1' then
   set_ttl()
   return refuse('not_in_game')
