@@ -45,6 +45,14 @@ pub enum Event {
         /// Whether a connection now holds the seat.
         connected: bool,
     },
+    /// A public waiting game's auto-start was scheduled (`starts_at`) or
+    /// cancelled (`None`).
+    Countdown {
+        /// This event's sequence number.
+        seq: u64,
+        /// When the game will start by itself; `None`: not any more.
+        starts_at: Option<Timestamp>,
+    },
     /// The round began.
     Started {
         /// This event's sequence number.
@@ -86,6 +94,7 @@ impl Event {
             Event::PlayerJoined { seq, .. }
             | Event::PlayerLeft { seq, .. }
             | Event::Presence { seq, .. }
+            | Event::Countdown { seq, .. }
             | Event::Started { seq, .. }
             | Event::Captured { seq, .. }
             | Event::GameOver { seq, .. } => *seq,

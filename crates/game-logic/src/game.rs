@@ -36,6 +36,12 @@ struct Seat {
 /// until it returns `None` and broadcast each event; then re-arm the timer
 /// from `poll_timeout`. Drop the game once [`is_expired`](Self::is_expired).
 ///
+/// **After a join**, what the join causes (the start of a game it filled,
+/// the lobby countdown of a public game it brought to `min_players`) is due
+/// at once but not done yet: the driver sends the joiner its snapshot first,
+/// then calls `handle_timeout(now)` (which `poll_timeout` asks for anyway),
+/// so the joiner hears `started` or `countdown` like everyone else.
+///
 /// **Getters** — [`snapshot`](Self::snapshot), [`status`](Self::status),
 /// [`seq`](Self::seq), [`owner`](Self::owner), [`player`](Self::player),
 /// [`can_resume`](Self::can_resume), [`settings`](Self::settings).
@@ -64,6 +70,11 @@ pub struct Game {
     winners: Option<Vec<PlayerId>>,
     /// While waiting: since when no seat has been connected.
     unattended_since: Option<Timestamp>,
+    /// While waiting: a join's consequences are due at this instant (see
+    /// the calling order).
+    review_at: Option<Timestamp>,
+    /// While waiting: when the game starts by itself (the lobby countdown).
+    starts_at: Option<Timestamp>,
     /// Events not yet taken by `poll_event`; reused to avoid allocations.
     events: VecDeque<Event>,
 }
@@ -96,12 +107,17 @@ impl Game {
             reason: None,
             winners: None,
             unattended_since: None,
+            review_at: None,
+            starts_at: None,
             events: VecDeque::with_capacity(4),
         }
     }
 
     /// Seats `name` in the lowest free seat of a waiting game, connected.
-    /// Emits `PlayerJoined`, and `Started` too when that fills the game.
+    /// Emits `PlayerJoined`. What the join causes — `Started` when it fills
+    /// the game, `Countdown` when it brings a public game to `min_players`
+    /// connected — follows at the next [`handle_timeout`](Self::handle_timeout),
+    /// due at `now`, so that the joiner's snapshot can be taken between.
     ///
     /// If every seat is empty (all players left the waiting game), the
     /// newcomer also becomes host, so that someone can start the game.
@@ -134,9 +150,7 @@ impl Game {
         self.unattended_since = None;
         let seq = self.next_seq();
         self.events.push_back(Event::PlayerJoined { seq, player });
-        if self.seated() == usize::from(self.settings.max_players()) {
-            self.begin(now);
-        }
+        self.review_at.get_or_insert(now);
         Ok(free)
     }
 
@@ -162,6 +176,7 @@ impl Game {
                     host: self.host,
                 });
                 self.note_unattended(now);
+                self.review(now);
             }
             Status::Active => {
                 if let Some(s) = self.seats[player.index()].as_mut() {
@@ -220,6 +235,7 @@ impl Game {
         } else {
             self.note_unattended(now);
         }
+        self.review(now);
         Ok(())
     }
 
@@ -237,13 +253,7 @@ impl Game {
         if player != self.host {
             return Err(GameError::NotHost);
         }
-        let connected = self
-            .seats
-            .iter()
-            .flatten()
-            .filter(|s| s.player.connected)
-            .count();
-        if connected < usize::from(self.settings.min_players()) {
+        if self.connected() < usize::from(self.settings.min_players()) {
             return Err(GameError::NotEnoughPlayers);
         }
         self.begin(now);
@@ -288,10 +298,20 @@ impl Game {
         Ok(())
     }
 
-    /// Ends the round once its deadline has come. Call it when the instant
-    /// from [`poll_timeout`](Self::poll_timeout) arrives; calling it early or
+    /// Does what is due at `now`: a join's consequences, the lobby
+    /// auto-start, the end of the round. Call it when the instant from
+    /// [`poll_timeout`](Self::poll_timeout) arrives; calling it early or
     /// twice does nothing.
     pub fn handle_timeout(&mut self, now: Timestamp) {
+        if let Some(at) = self.review_at.filter(|&at| now >= at) {
+            self.review_at = None;
+            self.review(at);
+        }
+        if self.status == Status::Waiting
+            && let Some(at) = self.starts_at.filter(|&at| now >= at)
+        {
+            self.begin(at);
+        }
         if let (Status::Active, Some(end)) = (self.status, self.ends_at)
             && now >= end
         {
@@ -299,23 +319,33 @@ impl Game {
         }
     }
 
-    /// The next instant at which the driver must act: the round's deadline
-    /// while active (call `handle_timeout`), or the moment the game expires
-    /// (check `is_expired`). `None` while nothing is due.
+    /// The next instant at which the driver must act: a join's
+    /// consequences or the lobby auto-start while waiting, the round's
+    /// deadline while active (call `handle_timeout`), or the moment the game
+    /// expires (check `is_expired`). `None` while nothing is due.
     pub fn poll_timeout(&self) -> Option<Timestamp> {
         match self.status {
             Status::Active => self.ends_at,
-            Status::Completed => self.completed_at.map(|t| t + RETENTION),
-            Status::Waiting => self.unattended_since.map(|t| t + RETENTION),
+            Status::Completed => self.expires_at(),
+            Status::Waiting => [self.review_at, self.starts_at, self.expires_at()]
+                .into_iter()
+                .flatten()
+                .min(),
         }
     }
 
     /// Whether the game may be dropped: completed for the retention period,
     /// or waiting with nobody connected for that long.
     pub fn is_expired(&self, now: Timestamp) -> bool {
+        self.expires_at().is_some_and(|t| now >= t)
+    }
+
+    /// When the game may be dropped, if that clock runs.
+    fn expires_at(&self) -> Option<Timestamp> {
         match self.status {
-            Status::Active => false,
-            Status::Completed | Status::Waiting => self.poll_timeout().is_some_and(|t| now >= t),
+            Status::Active => None,
+            Status::Completed => self.completed_at.map(|t| t + RETENTION),
+            Status::Waiting => self.unattended_since.map(|t| t + RETENTION),
         }
     }
 
@@ -336,6 +366,8 @@ impl Game {
             host: self.host,
             max_players: self.settings.max_players(),
             duration: self.settings.duration(),
+            public: self.settings.public(),
+            starts_at: self.starts_at,
             players: self
                 .seats
                 .iter()
@@ -402,6 +434,41 @@ impl Game {
         self.seq
     }
 
+    /// What the seats now call for while waiting: the start of a full
+    /// game; for a public game, scheduling (`Countdown`) the auto-start once
+    /// `min_players` are connected, or cancelling it when they no longer are.
+    fn review(&mut self, now: Timestamp) {
+        if self.status != Status::Waiting {
+            return;
+        }
+        if self.seated() == usize::from(self.settings.max_players()) {
+            self.begin(now);
+            return;
+        }
+        if !self.settings.public() {
+            return;
+        }
+        let connected = self.connected();
+        let enough = connected >= usize::from(self.settings.min_players());
+        let starts_at = match (enough, self.starts_at) {
+            (true, None) => Some(now + self.settings.lobby_start()),
+            (false, Some(_)) => None,
+            _ => return,
+        };
+        self.starts_at = starts_at;
+        let seq = self.next_seq();
+        self.events.push_back(Event::Countdown { seq, starts_at });
+    }
+
+    /// Seats held by a connection.
+    fn connected(&self) -> usize {
+        self.seats
+            .iter()
+            .flatten()
+            .filter(|s| s.player.connected)
+            .count()
+    }
+
     /// Starts the clock unconditionally (callers check the preconditions).
     fn begin(&mut self, now: Timestamp) {
         let duration = self.settings.duration();
@@ -409,6 +476,8 @@ impl Game {
         self.status = Status::Active;
         self.ends_at = Some(ends_at);
         self.unattended_since = None;
+        self.review_at = None;
+        self.starts_at = None;
         let seq = self.next_seq();
         self.events.push_back(Event::Started {
             seq,
@@ -530,17 +599,25 @@ mod tests {
             .waiting(2, &clock);
         let now = clock.advance_ms(500);
         assert_eq!(game.join(name("p2"), now), Ok(id(2)));
-        let events = drain(&mut game);
-        assert!(matches!(events[0], Event::PlayerJoined { .. }));
+        let joined = drain(&mut game);
+        assert!(matches!(joined[..], [Event::PlayerJoined { .. }]));
+        // The joiner's snapshot is taken here: after its join, before the start.
+        let snapshot = game.snapshot();
         assert_eq!(
-            events[1],
-            Event::Started {
-                seq: events[0].seq() + 1,
+            (snapshot.status, snapshot.seq),
+            (Status::Waiting, joined[0].seq())
+        );
+        assert_eq!(game.poll_timeout(), Some(now), "the start is due at once");
+        game.handle_timeout(now);
+        let events = drain(&mut game);
+        assert_eq!(
+            events,
+            vec![Event::Started {
+                seq: joined[0].seq() + 1,
                 ends_at: now + Duration::from_secs(10),
                 duration: Duration::from_secs(10),
-            }
+            }]
         );
-        assert_eq!(events.len(), 2);
         assert_eq!(game.status(), Status::Active);
         assert_eq!(game.ends_at(), Some(now + Duration::from_secs(10)));
         assert_eq!(game.poll_timeout(), game.ends_at());
@@ -552,6 +629,7 @@ mod tests {
         let mut game = Builder::new().max_players(3).waiting(2, &clock);
         assert_eq!(game.set_connected(id(1), false, clock.now()), Ok(()));
         assert_eq!(game.join(name("p2"), clock.now()), Ok(id(2)));
+        game.handle_timeout(clock.now());
         assert_eq!(game.status(), Status::Active);
     }
 
@@ -1085,8 +1163,10 @@ mod tests {
 
         game.leave(id(0), clock.now()).expect("seated");
         assert_eq!(game.poll_timeout(), Some(clock.now() + RETENTION));
-        game.join(name("back"), clock.advance_ms(1))
-            .expect("free seat");
+        let now = clock.advance_ms(1);
+        game.join(name("back"), now).expect("free seat");
+        assert_eq!(game.poll_timeout(), Some(now), "the join's review is due");
+        game.handle_timeout(now);
         assert_eq!(game.poll_timeout(), None);
     }
 

@@ -18,6 +18,9 @@ pub struct SettingsBounds {
     pub max_duration: Duration,
     /// Connected seats needed before the host may start (2..=8).
     pub min_players: u8,
+    /// How long after a public game has `min_players` connected players it
+    /// starts by itself (the lobby auto-start).
+    pub lobby_start: Duration,
 }
 
 impl Default for SettingsBounds {
@@ -26,6 +29,7 @@ impl Default for SettingsBounds {
             min_duration: Duration::from_millis(1_000),
             max_duration: Duration::from_millis(300_000),
             min_players: 2,
+            lobby_start: Duration::from_millis(10_000),
         }
     }
 }
@@ -53,6 +57,10 @@ pub struct Settings {
     max_players: u8,
     duration: Duration,
     min_players: u8,
+    /// Listed in the lobby, matched by quick play, started by itself.
+    public: bool,
+    /// The lobby auto-start's delay (from the operator's bounds).
+    lobby_start: Duration,
 }
 
 impl Settings {
@@ -91,7 +99,36 @@ impl Settings {
             max_players,
             duration,
             min_players: bounds.min_players,
+            public: false,
+            lobby_start: bounds.lobby_start,
         })
+    }
+
+    /// These settings for a public game (`public`) or a private one.
+    #[must_use]
+    pub fn with_public(mut self, public: bool) -> Settings {
+        self.public = public;
+        self
+    }
+
+    /// Whether the game is public: listed in the lobby, matched by quick
+    /// play, and started `lobby_start` after `min_players` are connected.
+    pub fn public(&self) -> bool {
+        self.public
+    }
+
+    /// The lobby auto-start's delay.
+    pub fn lobby_start(&self) -> Duration {
+        self.lobby_start
+    }
+
+    /// Whether this is what quick play makes and matches: public, with
+    /// `max_players` seats and the default round (as bounded).
+    pub fn is_quick_play(&self, max_players: u8, bounds: &SettingsBounds) -> bool {
+        self.public
+            && self.max_players == max_players
+            && self.duration
+                == Self::DEFAULT_DURATION.clamp(bounds.min_duration, bounds.max_duration)
     }
 
     /// Seats in the game (2..=8).
@@ -169,6 +206,7 @@ mod tests {
             min_duration: ms(40_000),
             max_duration: ms(60_000),
             min_players: 5,
+            ..SettingsBounds::default()
         };
         let s = Settings::new(None, None, &b).expect("defaults fit");
         assert_eq!(
@@ -213,6 +251,7 @@ mod tests {
             min_duration: ms(5_000),
             max_duration: ms(5_000),
             min_players: 8,
+            ..SettingsBounds::default()
         };
         assert_eq!(narrow.validate(), Ok(narrow));
         let bad = [

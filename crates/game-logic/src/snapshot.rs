@@ -32,6 +32,10 @@ pub struct Snapshot {
     pub max_players: u8,
     /// Length of the round.
     pub duration: Duration,
+    /// Listed in the lobby and matched by quick play.
+    pub public: bool,
+    /// When a public waiting game starts by itself, if that is scheduled.
+    pub starts_at: Option<Timestamp>,
     /// Seated players, by ascending id. Players who left an active game stay
     /// listed (disconnected) because they keep their cells and score.
     pub players: Vec<Player>,
@@ -95,9 +99,11 @@ impl Snapshot {
                     p.connected = *connected;
                 }
             }
+            Event::Countdown { starts_at, .. } => self.starts_at = *starts_at,
             Event::Started { ends_at, .. } => {
                 self.status = Status::Active;
                 self.ends_at = Some(*ends_at);
+                self.starts_at = None;
             }
             Event::Captured {
                 cell,

@@ -119,6 +119,7 @@ impl Builder {
             let joined = game.join(name(&format!("p{seat}")), clock.now());
             assert_eq!(joined, Ok(id(seat)));
         }
+        game.handle_timeout(clock.now());
         drain(&mut game);
         game
     }
@@ -130,6 +131,7 @@ impl Builder {
             let joined = game.join(name(&format!("p{seat}")), clock.now());
             assert_eq!(joined, Ok(id(seat)));
         }
+        game.handle_timeout(clock.now());
         if players < self.max_players {
             assert_eq!(game.start(id(0), clock.now()), Ok(()));
         }

@@ -7,9 +7,9 @@
 //! (by `transport::session::push_error`).
 
 use bytes::Bytes;
-use game_logic::{GameError, PlayerId, Snapshot, Timestamp};
+use game_logic::{GameError, PlayerId};
 use tracing::{debug, warn};
-use transport::convert::{game_snapshot, refusal_message};
+use transport::convert::refusal_message;
 use transport::protocol::GameSnapshot;
 use transport::session::push_error;
 use transport::{Outbox, ServerMessage, codec};
@@ -39,20 +39,9 @@ pub fn encode(message: &ServerMessage) -> Option<Bytes> {
         .ok()
 }
 
-/// `joined`: the game `id` as of `now`, the seat and its resume token.
-pub fn joined(
-    id: &str,
-    snapshot: &Snapshot,
-    now: Timestamp,
-    you: PlayerId,
-    token: String,
-) -> ServerMessage {
-    joined_with(game_snapshot(id, snapshot, now), you, token)
-}
-
-/// `joined` with a wire snapshot already built (one snapshot for several
-/// seats).
-pub fn joined_with(game: GameSnapshot, you: PlayerId, token: String) -> ServerMessage {
+/// `joined`: the game as of now (one wire snapshot may serve several
+/// seats), the seat and its resume token.
+pub fn joined(game: GameSnapshot, you: PlayerId, token: String) -> ServerMessage {
     ServerMessage::Joined {
         game,
         you: u8::from(you),

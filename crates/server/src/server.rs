@@ -32,7 +32,7 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let stop_games = CancellationToken::new();
     let clock = Clock::new();
-    let local = LocalGames::new(clock, config.max_games, stop_games.clone());
+    let local = LocalGames::new(clock, config.max_games, config.bounds, stop_games.clone());
     match &config.topology {
         Topology::Single => serve(listener, config, local, shutdown, stop_games).await,
         Topology::Stateful(cluster) => {
@@ -42,7 +42,8 @@ pub async fn run(
         }
         Topology::Stateless(stateless) => {
             let (target, node_id) = (stateless.redis.clone(), stateless.node_id.clone());
-            let games = RedisGames::launch(target, node_id, clock, stop_games.clone());
+            let bounds = config.bounds;
+            let games = RedisGames::launch(target, node_id, clock, bounds, stop_games.clone());
             serve(listener, config, games, shutdown, stop_games).await
         }
     }

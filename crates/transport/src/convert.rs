@@ -80,11 +80,22 @@ fn reason(r: GameOverReason) -> OverReason {
     }
 }
 
-/// A snapshot on the wire; `remaining_ms` is computed at `now`.
-pub fn game_snapshot(id: &str, s: &Snapshot, now: Timestamp) -> GameSnapshot {
+/// Ms from `now` until `at` (0 once it has passed).
+fn ms_until(at: Timestamp, now: Timestamp) -> u64 {
+    u64::try_from(at.saturating_duration_since(now).as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A snapshot on the wire of game `id` (short code `code`); `remaining_ms`
+/// and `starts_in_ms` are computed at `now`.
+pub fn game_snapshot(id: &str, code: &str, s: &Snapshot, now: Timestamp) -> GameSnapshot {
     let active = s.status == Status::Active;
+    let starts_at = s.starts_at.filter(|_| s.status == Status::Waiting);
     GameSnapshot {
         id: id.to_owned(),
+        code: code.to_owned(),
+        public: s.public,
+        starts_in_ms: starts_at.map(|at| ms_until(at, now)),
+        starts_at_ms: starts_at.map(Timestamp::as_unix_ms),
         status: status(s.status),
         seq: s.seq,
         host: u8::from(s.host),
@@ -124,11 +135,15 @@ pub fn event_message(e: &Event, now: Timestamp) -> ServerMessage {
             player: u8::from(*player),
             connected: *connected,
         },
+        Event::Countdown { seq, starts_at } => ServerMessage::Countdown {
+            seq: *seq,
+            starts_in_ms: starts_at.map(|at| ms_until(at, now)),
+            starts_at_ms: starts_at.map(Timestamp::as_unix_ms),
+        },
         Event::Started { seq, ends_at, .. } => ServerMessage::Started {
             seq: *seq,
             ends_at_ms: ends_at.as_unix_ms(),
-            remaining_ms: u64::try_from(ends_at.saturating_duration_since(now).as_millis())
-                .unwrap_or(u64::MAX),
+            remaining_ms: ms_until(*ends_at, now),
         },
         Event::Captured {
             seq,

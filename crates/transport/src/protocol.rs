@@ -24,6 +24,17 @@ pub enum ClientMessage {
         /// Round length in ms; the server's default when absent.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         duration_ms: Option<i64>,
+        /// Listed in the lobby and matched by quick play (default false).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        public: Option<bool>,
+    },
+    /// Seat me in a public waiting game of that size, or create one.
+    QuickPlay {
+        /// The display name.
+        name: String,
+        /// Seats, 2..=8; 4 when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_players: Option<i64>,
     },
     /// Join a waiting game.
     Join {
@@ -110,6 +121,15 @@ pub enum ServerMessage {
         /// Whether a connection now holds the seat.
         connected: bool,
     },
+    /// A public game's auto-start was scheduled (numbers) or cancelled (nil).
+    Countdown {
+        /// This event's sequence number.
+        seq: u64,
+        /// Time until the auto-start; nil: cancelled.
+        starts_in_ms: Option<u64>,
+        /// When the game starts, unix ms; nil: cancelled.
+        starts_at_ms: Option<u64>,
+    },
     /// The round began.
     Started {
         /// Event sequence number.
@@ -174,6 +194,7 @@ impl ServerMessage {
             ServerMessage::PlayerJoined { seq, .. }
             | ServerMessage::PlayerLeft { seq, .. }
             | ServerMessage::Presence { seq, .. }
+            | ServerMessage::Countdown { seq, .. }
             | ServerMessage::Started { seq, .. }
             | ServerMessage::Captured { seq, .. }
             | ServerMessage::GameOver { seq, .. } => Some(*seq),
@@ -211,6 +232,18 @@ pub struct GameSnapshot {
     /// All tied leaders; completed only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub winners: Option<Vec<u8>>,
+    /// The short code, accepted wherever the id is.
+    #[serde(default)]
+    pub code: String,
+    /// Listed in the lobby and matched by quick play.
+    #[serde(default)]
+    pub public: bool,
+    /// Ms until the auto-start; waiting with a scheduled start only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starts_in_ms: Option<u64>,
+    /// Unix ms of the auto-start; waiting with a scheduled start only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starts_at_ms: Option<u64>,
 }
 
 /// A player as every client sees them.

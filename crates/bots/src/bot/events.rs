@@ -186,7 +186,9 @@ impl Bot {
                 );
                 self.entering_refused(ws, code).await?;
             }
-            ServerMessage::Presence { .. } | ServerMessage::Pong { .. } => {}
+            ServerMessage::Presence { .. }
+            | ServerMessage::Countdown { .. }
+            | ServerMessage::Pong { .. } => {}
         }
         Ok(())
     }

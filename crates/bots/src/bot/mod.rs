@@ -349,6 +349,7 @@ impl Bot {
             name: self.name.clone(),
             max_players: Some(i64::from(players)),
             duration_ms: Some(plan.game_duration_ms),
+            public: None,
         };
         self.enter(ws, &create, Enter::Create).await
     }

@@ -24,6 +24,7 @@ pub(super) fn bounds(o: &ServeOptions, d: &Defaults) -> Result<SettingsBounds, C
         min_duration: ms(o.min_duration_ms, d.min_duration_ms),
         max_duration: ms(o.max_duration_ms, d.max_duration_ms),
         min_players: o.min_players.unwrap_or(d.min_players),
+        lobby_start: ms(o.lobby_start_ms, d.lobby_start_ms),
     };
     bounds.validate().or_else(|_| {
         invalid(

@@ -97,6 +97,12 @@ pub struct ServeOptions {
     #[arg(long, env = "GRIDCAP_MIN_PLAYERS", value_name = "N")]
     pub min_players: Option<u8>,
 
+    /// Public games (the lobby, quick play) start by themselves this long
+    /// after `min_players` of their players are connected, in ms; earlier
+    /// when they fill up or the host starts them.
+    #[arg(long, env = "GRIDCAP_LOBBY_START_MS", value_name = "MS")]
+    pub lobby_start_ms: Option<u64>,
+
     /// Shortest round a client may create, in ms (>= 1000).
     #[arg(long, env = "GRIDCAP_MIN_DURATION_MS", value_name = "MS")]
     pub min_duration_ms: Option<u64>,

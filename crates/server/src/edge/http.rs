@@ -10,6 +10,7 @@ use axum::routing::get;
 use tower_http::services::ServeDir;
 
 use super::ws;
+use crate::games::lobby::LISTINGS_PATH;
 use crate::games::{GameRef, Games, Lookup};
 use crate::state::AppState;
 
@@ -21,6 +22,8 @@ pub fn router<G: Games>(state: Arc<AppState<G>>) -> Router {
         .route("/readyz", get(readyz::<G>))
         .route("/metrics", get(metrics::<G>))
         .route("/api/games/{id}", get(game::<G>))
+        .route("/api/lobby", get(lobby::<G>))
+        .route(LISTINGS_PATH, get(listings::<G>))
         .route("/api/node", get(node::<G>))
         .route("/api/cluster", get(cluster::<G>));
     let web_root = state.config.web_root.clone();
@@ -83,7 +86,7 @@ async fn game<G: Games>(State(state): State<Arc<AppState<G>>>, Path(id): Path<St
     let Ok(game) = GameRef::parse(&id) else {
         return (
             StatusCode::BAD_REQUEST,
-            "malformed game id; expected a UUID\n",
+            "malformed game id; expected a UUID or a 6-character code\n",
         )
             .into_response();
     };
@@ -102,6 +105,24 @@ async fn game<G: Games>(State(state): State<Arc<AppState<G>>>, Path(id): Path<St
         )
             .into_response(),
     }
+}
+
+/// `GET /api/lobby`: the public games, cluster-wide (protocol §7).
+async fn lobby<G: Games>(State(state): State<Arc<AppState<G>>>) -> Response {
+    match state.games.lobby().await {
+        Ok(view) => axum::Json(view).into_response(),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the game store is unreachable; try again in a moment\n",
+        )
+            .into_response(),
+    }
+}
+
+/// `GET /api/lobby/node`: this node's own lobby listings, which its
+/// stateful peers merge into theirs.
+async fn listings<G: Games>(State(state): State<Arc<AppState<G>>>) -> Response {
+    axum::Json(state.games.own_listings()).into_response()
 }
 
 /// `GET /api/node`: this node's own report (what peers probe).

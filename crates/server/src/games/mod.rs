@@ -18,6 +18,8 @@
 //! and one arm in `crate::server::run`, where the configured topology picks
 //! the backend.
 
+pub mod code;
+pub mod lobby;
 pub mod local;
 pub mod redis;
 pub mod ring;
@@ -32,10 +34,11 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 use transport::Outbox;
 use transport::protocol::GameSnapshot;
-use uuid::Uuid;
 
 use crate::clock::Clock;
 use crate::error::ServerError;
+pub use code::{GameCode, GameRef};
+pub use lobby::LobbyView;
 pub use ring::relay::{HOPS_HEADER, Relay};
 
 /// The connection that asks for a seat, as every seating request carries it.
@@ -59,24 +62,6 @@ pub enum Placed<S> {
     /// Relayed to the node that owns the game: from now on the connection's
     /// frames are copied there undecoded, and its answers come from there.
     Relayed(Relay),
-}
-
-/// A game id as a client or a route sent it, parsed once at the boundary.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct GameRef(Uuid);
-
-impl GameRef {
-    /// Parses a canonical game id; an unparsable one is an unknown game.
-    pub fn parse(text: &str) -> Result<GameRef, ServerError> {
-        Uuid::parse_str(text)
-            .map(GameRef)
-            .map_err(|_| ServerError::UnknownGame)
-    }
-
-    /// The game's UUID.
-    pub fn id(&self) -> Uuid {
-        self.0
-    }
 }
 
 /// The game a snapshot request found, as the HTTP API answers it.
@@ -157,6 +142,18 @@ pub trait Games: Send + Sync + Debug + 'static {
         name: PlayerName,
     ) -> impl Future<Output = Result<Placed<Self::Seat>, ServerError>> + Send;
 
+    /// Quick play: seats the requester in the public waiting game of its
+    /// size (`settings.max_players()`) that has waited longest, or creates
+    /// one with `settings` (public, the default round). Never two seats in
+    /// one, never two half-empty games of one size side by side.
+    fn quick_play(
+        &self,
+        who: Requester<'_>,
+        name: PlayerName,
+        settings: Settings,
+        draining: bool,
+    ) -> impl Future<Output = Result<Placed<Self::Seat>, ServerError>> + Send;
+
     /// Gives the requester the seat of `token` in `game`.
     fn resume(
         &self,
@@ -165,8 +162,8 @@ pub trait Games: Send + Sync + Debug + 'static {
         token: String,
     ) -> impl Future<Output = Result<Placed<Self::Seat>, ServerError>> + Send;
 
-    /// The game `seat` is in.
-    fn game_of(seat: &Self::Seat) -> Uuid;
+    /// Whether `seat` is in the game a client named.
+    fn is_seat_in(seat: &Self::Seat, game: &GameRef) -> bool;
 
     /// The status of the seat's game as this node last saw it.
     fn status(&self, seat: &Self::Seat) -> Option<Status>;
@@ -202,6 +199,15 @@ pub trait Games: Send + Sync + Debug + 'static {
 
     /// The game as `GET /api/games/{id}` shows it.
     fn lookup(&self, game: GameRef) -> impl Future<Output = Lookup> + Send;
+
+    /// The public lobby (`GET /api/lobby`), cluster-wide.
+    fn lobby(&self) -> impl Future<Output = Result<LobbyView, ServerError>> + Send;
+
+    /// This node's own lobby listings, which stateful peers merge into
+    /// theirs; none where the lobby is not kept per node.
+    fn own_listings(&self) -> Vec<lobby::Listing> {
+        Vec::new()
+    }
 
     /// Games by status: in this node's memory, or in stateless mode those
     /// this node has players in.

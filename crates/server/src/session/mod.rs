@@ -37,8 +37,24 @@ pub struct PlayerSession<G: Games> {
 
 /// A seating request as the client sent it.
 enum Seating {
-    Join { game: String, name: String },
-    Resume { game: String, token: String },
+    Create {
+        name: String,
+        max_players: Option<i64>,
+        duration_ms: Option<i64>,
+        public: Option<bool>,
+    },
+    QuickPlay {
+        name: String,
+        max_players: Option<i64>,
+    },
+    Join {
+        game: String,
+        name: String,
+    },
+    Resume {
+        game: String,
+        token: String,
+    },
 }
 
 impl<G: Games> PlayerSession<G> {
@@ -92,27 +108,9 @@ impl<G: Games> PlayerSession<G> {
         }
     }
 
-    async fn create(
-        &mut self,
-        name: &str,
-        max_players: Option<i64>,
-        duration_ms: Option<i64>,
-        frame: Bytes,
-        outbox: &Outbox,
-    ) -> Result<(), ServerError> {
-        self.free_for_new_game().await?;
-        let name = PlayerName::new(name)?;
-        let settings = Settings::new(max_players, duration_ms, &self.state.config.bounds)?;
-        let who = self.requester(outbox, frame);
-        let draining = self.state.is_draining();
-        let placed = self.games().create(who, name, settings, draining).await?;
-        self.placed(placed);
-        Ok(())
-    }
-
-    /// `join` and `resume`: resuming the seat this connection holds is a
-    /// resync (after a seq gap), allowed at any time; any other seating
-    /// needs a connection free for a new game.
+    /// `create`, `quick_play`, `join` and `resume`: one path. Resuming the
+    /// seat this connection holds is a resync (after a seq gap), allowed at
+    /// any time; any other seating needs a connection free for a new game.
     async fn seat(
         &mut self,
         seating: Seating,
@@ -123,22 +121,41 @@ impl<G: Games> PlayerSession<G> {
             Seating::Resume { game, .. } => self
                 .seat
                 .as_ref()
-                .is_some_and(|s| GameRef::parse(game).is_ok_and(|game| G::game_of(s) == game.id())),
-            Seating::Join { .. } => false,
+                .is_some_and(|s| GameRef::parse(game).is_ok_and(|game| G::is_seat_in(s, &game))),
+            _ => false,
         };
         if !resync {
             self.free_for_new_game().await?;
         }
         let who = self.requester(outbox, frame);
+        let draining = self.state.is_draining();
+        let bounds = &self.state.config.bounds;
+        let games = &self.state.games;
         let placed = match seating {
+            Seating::Create {
+                name,
+                max_players,
+                duration_ms,
+                public,
+            } => {
+                let name = PlayerName::new(&name)?;
+                let settings = Settings::new(max_players, duration_ms, bounds)?
+                    .with_public(public.unwrap_or(false));
+                games.create(who, name, settings, draining).await?
+            }
+            Seating::QuickPlay { name, max_players } => {
+                let name = PlayerName::new(&name)?;
+                let settings = Settings::new(max_players, None, bounds)?.with_public(true);
+                games.quick_play(who, name, settings, draining).await?
+            }
             Seating::Join { game, name } => {
                 let game = GameRef::parse(&game)?;
                 let name = PlayerName::new(&name)?;
-                self.games().join(who, game, name).await?
+                games.join(who, game, name).await?
             }
             Seating::Resume { game, token } => {
                 let game = GameRef::parse(&game)?;
-                self.games().resume(who, game, token).await?
+                games.resume(who, game, token).await?
             }
         };
         self.placed(placed);
@@ -216,7 +233,20 @@ impl<G: Games> Handler for PlayerSession<G> {
                 name,
                 max_players,
                 duration_ms,
-            } => Box::pin(self.create(&name, max_players, duration_ms, frame, outbox)).await,
+                public,
+            } => {
+                let create = Seating::Create {
+                    name,
+                    max_players,
+                    duration_ms,
+                    public,
+                };
+                Box::pin(self.seat(create, frame, outbox)).await
+            }
+            ClientMessage::QuickPlay { name, max_players } => {
+                let quick_play = Seating::QuickPlay { name, max_players };
+                Box::pin(self.seat(quick_play, frame, outbox)).await
+            }
             ClientMessage::Join { game, name } => {
                 Box::pin(self.seat(Seating::Join { game, name }, frame, outbox)).await
             }

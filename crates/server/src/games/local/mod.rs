@@ -12,13 +12,14 @@ pub mod task;
 
 use std::net::IpAddr;
 
-use game_logic::{PlayerId, PlayerName, Settings, Status};
+use game_logic::{GameError, MAX_SEATS, PlayerId, PlayerName, Settings, SettingsBounds, Status};
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 use transport::Outbox;
 use uuid::Uuid;
 
-use super::{Capture, GameCounts, GameRef, Games, Lookup, Placed, Requester};
+use super::lobby::{Listing, LobbyView};
+use super::{Capture, GameCode, GameCounts, GameRef, Games, Lookup, Placed, Requester};
 use crate::clock::Clock;
 use crate::error::ServerError;
 use registry::Registry;
@@ -36,43 +37,99 @@ pub struct LocalSeat {
 /// The games of this process.
 #[derive(Debug)]
 pub struct LocalGames {
-    /// Every game task, by id.
+    /// Every game task, by id and code.
     registry: Registry,
     /// Most games held at once (`--max-games`).
     max_games: usize,
+    /// What quick play matches on (its default round).
+    bounds: SettingsBounds,
+    /// One quick play at a time per game size, so that two never both
+    /// create a game while one with a free seat is there.
+    matchmaking: [tokio::sync::Mutex<()>; MAX_SEATS as usize + 1],
 }
 
 impl LocalGames {
     /// No games yet; every game task stops with `stop`.
-    pub fn new(clock: Clock, max_games: usize, stop: CancellationToken) -> LocalGames {
+    pub fn new(
+        clock: Clock,
+        max_games: usize,
+        bounds: SettingsBounds,
+        stop: CancellationToken,
+    ) -> LocalGames {
         LocalGames {
             registry: Registry::new(clock, stop),
             max_games,
+            bounds,
+            matchmaking: Default::default(),
         }
     }
 
-    /// The game with this id, if this node has it.
-    pub fn get(&self, id: &Uuid) -> Option<GameHandle> {
-        self.registry.get(id)
+    /// The game a client named, if this node has it.
+    pub fn find(&self, game: &GameRef) -> Option<GameHandle> {
+        self.registry.find(game)
+    }
+
+    /// The bounds games are created within.
+    pub fn bounds(&self) -> &SettingsBounds {
+        &self.bounds
+    }
+
+    /// The listings of this node's public games.
+    pub fn listings(&self) -> Vec<Listing> {
+        self.registry.lobby().listings()
     }
 
     /// Creates game `id` (chosen by the caller: a cluster node picks one it
-    /// owns) hosted by the requester.
-    pub fn create_with_id(
+    /// owns, and a code the ring gives it) hosted by the requester.
+    pub fn create_with(
         &self,
         id: Uuid,
         outbox: &Outbox,
         name: PlayerName,
         settings: Settings,
+        code_ok: impl Fn(&GameCode) -> bool,
     ) -> Result<LocalSeat, ServerError> {
         if self.registry.len() >= self.max_games {
             return Err(ServerError::Overloaded);
         }
-        let game = self.registry.create(id, settings, name, outbox);
+        let game = self.registry.create(id, settings, name, outbox, code_ok);
         Ok(LocalSeat {
             game,
             player: PlayerId::FIRST,
         })
+    }
+
+    /// Quick play among this node's games: joins the oldest open public
+    /// game of the size, else creates one with `new_id` and `code_ok`.
+    pub async fn match_or_create(
+        &self,
+        outbox: &Outbox,
+        name: PlayerName,
+        settings: Settings,
+        new_id: impl Fn() -> Uuid,
+        code_ok: impl Fn(&GameCode) -> bool,
+    ) -> Result<LocalSeat, ServerError> {
+        let size = settings.max_players();
+        let lock = self
+            .matchmaking
+            .get(usize::from(size))
+            .ok_or(ServerError::Game(GameError::InvalidSettings))?;
+        let _one_at_a_time = lock.lock().await;
+        for id in self.registry.lobby().open_for(size, &self.bounds) {
+            let (name, outbox) = (name.clone(), outbox.clone());
+            let join = |reply| Command::Join {
+                name,
+                outbox,
+                reply,
+            };
+            match self.seat(&GameRef::Id(id), join).await {
+                Ok(seat) => return Ok(seat),
+                // Filled, started or ended since it was listed: the next.
+                Err(ServerError::UnknownGame | ServerError::Game(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.create_with(new_id(), outbox, name, settings, code_ok)
     }
 
     /// Seats `outbox` through the game's task: `ask` builds the command
@@ -82,7 +139,7 @@ impl LocalGames {
         game: &GameRef,
         ask: impl FnOnce(tokio::sync::oneshot::Sender<Result<PlayerId, ServerError>>) -> Command,
     ) -> Result<LocalSeat, ServerError> {
-        let handle = self.get(&game.id()).ok_or(ServerError::UnknownGame)?;
+        let handle = self.find(game).ok_or(ServerError::UnknownGame)?;
         let player = handle.request(ask).await?;
         Ok(LocalSeat {
             game: handle,
@@ -112,7 +169,22 @@ impl Games for LocalGames {
         if draining {
             return Err(ServerError::Overloaded);
         }
-        self.create_with_id(Uuid::new_v4(), who.outbox, name, settings)
+        self.create_with(Uuid::new_v4(), who.outbox, name, settings, |_| true)
+            .map(Placed::Seat)
+    }
+
+    async fn quick_play(
+        &self,
+        who: Requester<'_>,
+        name: PlayerName,
+        settings: Settings,
+        draining: bool,
+    ) -> Result<Placed<LocalSeat>, ServerError> {
+        if draining {
+            return Err(ServerError::Overloaded);
+        }
+        self.match_or_create(who.outbox, name, settings, Uuid::new_v4, |_| true)
+            .await
             .map(Placed::Seat)
     }
 
@@ -148,8 +220,11 @@ impl Games for LocalGames {
         .map(Placed::Seat)
     }
 
-    fn game_of(seat: &LocalSeat) -> Uuid {
-        seat.game.id
+    fn is_seat_in(seat: &LocalSeat, game: &GameRef) -> bool {
+        match game {
+            GameRef::Id(id) => seat.game.id == *id,
+            GameRef::Code(code) => seat.game.code == *code,
+        }
     }
 
     fn status(&self, seat: &LocalSeat) -> Option<Status> {
@@ -201,11 +276,19 @@ impl Games for LocalGames {
     }
 
     async fn lookup(&self, game: GameRef) -> Lookup {
-        let snapshot = match self.get(&game.id()) {
+        let snapshot = match self.find(&game) {
             Some(handle) => handle.snapshot().await,
             None => None,
         };
         snapshot.map_or(Lookup::Unknown("unknown game"), Lookup::Found)
+    }
+
+    async fn lobby(&self) -> Result<LobbyView, ServerError> {
+        Ok(LobbyView::of(self.listings(), self.clock().now()))
+    }
+
+    fn own_listings(&self) -> Vec<Listing> {
+        self.listings()
     }
 
     fn counts(&self) -> GameCounts {

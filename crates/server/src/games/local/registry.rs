@@ -1,4 +1,4 @@
-//! The games this node holds, by id.
+//! The games this node holds, by id and by short code.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -8,17 +8,28 @@ use tokio_util::sync::CancellationToken;
 use transport::Outbox;
 use uuid::Uuid;
 
-use super::task::{self as game_task, GameHandle};
+use super::task::{self as game_task, GameHandle, Identity};
 use crate::clock::Clock;
 use crate::games::GameCounts;
+use crate::games::code::{GameCode, GameRef};
+use crate::games::lobby::LocalLobby;
 
 /// Commands a game's queue holds before senders wait.
 const GAME_QUEUE: usize = 1024;
 
+/// The games, by id and by code, under one lock.
+#[derive(Debug, Default)]
+struct Games {
+    by_id: HashMap<Uuid, GameHandle>,
+    by_code: HashMap<GameCode, Uuid>,
+}
+
 /// Every game on this node. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Registry {
-    games: Arc<Mutex<HashMap<Uuid, GameHandle>>>,
+    games: Arc<Mutex<Games>>,
+    /// The listings of this node's public games.
+    lobby: LocalLobby,
     /// Shared by every game task for timestamps.
     clock: Clock,
     /// Stops every game task when the server stops.
@@ -30,52 +41,79 @@ impl Registry {
     pub fn new(clock: Clock, shutdown: CancellationToken) -> Registry {
         Registry {
             games: Arc::default(),
+            lobby: LocalLobby::default(),
             clock,
             shutdown,
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<Uuid, GameHandle>> {
+    fn lock(&self) -> MutexGuard<'_, Games> {
         // Each critical section is one map operation: a poisoned map is intact.
         self.games.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Creates game `id` hosted by the connection behind `host`, which
-    /// receives its `joined` from the new game's task.
+    /// receives its `joined` from the new game's task. Its code is drawn
+    /// until one is free here and `code_ok` accepts it (a cluster node takes
+    /// only codes the ring gives it).
     pub fn create(
         &self,
         id: Uuid,
         settings: Settings,
         name: PlayerName,
         host: &Outbox,
+        code_ok: impl Fn(&GameCode) -> bool,
     ) -> GameHandle {
-        let game = Game::new(settings, name, self.clock.now());
+        let mut games = self.lock();
+        let code = loop {
+            let code = GameCode::random();
+            if !games.by_code.contains_key(&code) && code_ok(&code) {
+                break code;
+            }
+        };
+        let created = self.clock.now();
+        let identity = Identity { id, code, created };
+        let game = Game::new(settings, name, created);
         let registry = self.clone();
         let handle = game_task::spawn(
-            id,
+            identity,
             game,
             host.clone(),
             self.clock,
             GAME_QUEUE,
+            self.lobby.clone(),
             self.shutdown.child_token(),
-            move || registry.remove(&id),
+            move || registry.remove(&id, &code),
         );
-        self.lock().insert(id, handle.clone());
+        games.by_id.insert(id, handle.clone());
+        games.by_code.insert(code, id);
         handle
     }
 
     /// The game with this id, if this node has it.
     pub fn get(&self, id: &Uuid) -> Option<GameHandle> {
-        self.lock().get(id).cloned()
+        self.lock().by_id.get(id).cloned()
     }
 
-    fn remove(&self, id: &Uuid) {
-        self.lock().remove(id);
+    /// The game a client named, if this node has it.
+    pub fn find(&self, game: &GameRef) -> Option<GameHandle> {
+        let games = self.lock();
+        let id = match game {
+            GameRef::Id(id) => id,
+            GameRef::Code(code) => games.by_code.get(code)?,
+        };
+        games.by_id.get(id).cloned()
+    }
+
+    fn remove(&self, id: &Uuid, code: &GameCode) {
+        let mut games = self.lock();
+        games.by_id.remove(id);
+        games.by_code.remove(code);
     }
 
     /// Games held now, whatever their status.
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().by_id.len()
     }
 
     /// Whether no game is held.
@@ -86,10 +124,15 @@ impl Registry {
     /// Games by status.
     pub fn counts(&self) -> GameCounts {
         let mut counts = GameCounts::default();
-        for g in self.lock().values() {
+        for g in self.lock().by_id.values() {
             counts.add(g.status());
         }
         counts
+    }
+
+    /// The listings of this node's public games.
+    pub fn lobby(&self) -> &LocalLobby {
+        &self.lobby
     }
 
     /// The clock games use.

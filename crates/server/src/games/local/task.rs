@@ -22,6 +22,8 @@ use uuid::Uuid;
 use crate::clock::Clock;
 use crate::error::ServerError;
 use crate::games::Capture;
+use crate::games::code::GameCode;
+use crate::games::lobby::{Listing, LocalLobby};
 use crate::metrics as m;
 use crate::outgoing;
 use crate::tokens::{self, TokenHash};
@@ -84,11 +86,24 @@ pub enum Command {
     },
 }
 
+/// Who a game is beyond its rules: how clients name it, and since when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Identity {
+    /// The game's id.
+    pub id: Uuid,
+    /// Its short code.
+    pub code: GameCode,
+    /// When it was created (the lobby's "oldest first").
+    pub created: Timestamp,
+}
+
 /// The sending side of a game's task, kept in the registry and by sessions.
 #[derive(Debug, Clone)]
 pub struct GameHandle {
     /// The game's id.
     pub id: Uuid,
+    /// Its short code.
+    pub code: GameCode,
     /// Bounded command queue into the task.
     tx: mpsc::Sender<Command>,
     /// The game's status, mirrored by the task for lock-free reads.
@@ -151,9 +166,15 @@ struct SeatLink {
 /// The state owned by one game's task.
 struct GameTask {
     id: Uuid,
+    /// The names and age of the game.
+    identity: Identity,
     /// The id as sent on the wire, formatted once.
     id_text: String,
     game: Game,
+    /// Where a public game is listed.
+    lobby: LocalLobby,
+    /// The seq the lobby listing was last made at.
+    listed_seq: Option<u64>,
     /// Indexed by player id.
     links: [Option<SeatLink>; 8],
     clock: Clock,
@@ -165,26 +186,32 @@ struct GameTask {
 /// the host its `joined`, and returns the handle. `on_exit` runs when the
 /// task ends (the registry removes the game there).
 pub fn spawn(
-    id: Uuid,
+    identity: Identity,
     game: Game,
     host: Outbox,
     clock: Clock,
     queue: usize,
+    lobby: LocalLobby,
     shutdown: CancellationToken,
     on_exit: impl FnOnce() + Send + 'static,
 ) -> GameHandle {
     let (tx, rx) = mpsc::channel(queue.max(1));
     let status = Arc::new(AtomicU8::new(status_code(game.status())));
+    let id = identity.id;
     let handle = GameHandle {
         id,
+        code: identity.code,
         tx,
         status: status.clone(),
     };
     let host_id = game.host();
     let mut task = GameTask {
         id,
+        identity,
         id_text: id.to_string(),
         game,
+        lobby,
+        listed_seq: None,
         links: Default::default(),
         clock,
         status,
@@ -196,9 +223,12 @@ pub fn spawn(
         outbox: Some(host.clone()),
     });
     task.send_joined(&host, host_id, token);
+    // Listed before anyone can look: quick play must see a game it created.
+    task.publish_status();
     tokio::spawn(async move {
         m::game_created();
         task.run(shutdown).await;
+        task.lobby.set(task.id, None);
         m::game_dropped();
         on_exit();
     });
@@ -315,7 +345,12 @@ impl GameTask {
                 }
             }
             Command::Snapshot { reply } => {
-                let snapshot = game_snapshot(&self.id_text, &self.game.snapshot(), now);
+                let snapshot = game_snapshot(
+                    &self.id_text,
+                    self.identity.code.as_str(),
+                    &self.game.snapshot(),
+                    now,
+                );
                 if reply.send(snapshot).is_err() {
                     debug!(game = %self.id, "snapshot reader went away");
                 }
@@ -338,6 +373,10 @@ impl GameTask {
         });
         self.flush_events(Some(outbox.id()), now);
         self.send_joined(outbox, player, token);
+        // What the join causes (the start of a game it filled, a lobby
+        // countdown) comes after the joiner's snapshot, to everyone.
+        self.game.handle_timeout(now);
+        self.flush_events(None, now);
         Ok(player)
     }
 
@@ -388,8 +427,13 @@ impl GameTask {
 
     fn send_joined(&self, outbox: &Outbox, you: PlayerId, token: String) {
         let now = self.clock.now();
-        let joined = outgoing::joined(&self.id_text, &self.game.snapshot(), now, you, token);
-        outgoing::send(outbox, &joined);
+        let snapshot = game_snapshot(
+            &self.id_text,
+            self.identity.code.as_str(),
+            &self.game.snapshot(),
+            now,
+        );
+        outgoing::send(outbox, &outgoing::joined(snapshot, you, token));
     }
 
     /// Broadcasts every queued event, encoded once, to every connected seat
@@ -429,8 +473,17 @@ impl GameTask {
         self.publish_status();
     }
 
-    fn publish_status(&self) {
+    /// Publishes the status (for lock-free reads) and, for a public game
+    /// whose state moved on, its lobby listing.
+    fn publish_status(&mut self) {
         self.status
             .store(status_code(self.game.status()), Ordering::Relaxed);
+        let seq = self.game.seq();
+        if self.game.settings().public() && self.listed_seq != Some(seq) {
+            self.listed_seq = Some(seq);
+            let Identity { id, code, created } = self.identity;
+            let listing = Listing::of(id, code.as_str(), created, &self.game);
+            self.lobby.set(id, listing);
+        }
     }
 }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use game_logic::{PlayerName, Settings, Status};
+use game_logic::{PlayerName, Settings, SettingsBounds, Status, Timestamp};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
@@ -21,7 +21,8 @@ use super::store::Store;
 use super::{RedisTarget, Seat, StoreError, timers};
 use crate::clock::Clock;
 use crate::error::ServerError;
-use crate::games::{Capture, GameCounts, GameRef};
+use crate::games::lobby::Listing;
+use crate::games::{Capture, GameCode, GameCounts, GameRef};
 use crate::metrics as m;
 use crate::outgoing;
 use crate::tokens::{self, TokenHash};
@@ -40,7 +41,11 @@ pub struct Backend {
     subscriber: Subscriber,
     /// Unique per process, so that holders of different nodes (or of a
     /// restarted node) never collide.
-    instance: String,
+    pub(super) instance: String,
+    /// What quick play matches on (its default round).
+    pub(super) bounds: SettingsBounds,
+    /// The lobby's listings as last read from Redis, and when.
+    pub(super) lobby_cache: std::sync::Mutex<Option<(tokio::time::Instant, Vec<Listing>)>>,
 }
 
 /// What the subscription task calls back into (without owning the backend).
@@ -68,7 +73,12 @@ impl Backend {
     /// Starts the backend's tasks (connections, health, pushes); they stop
     /// with `stop`. Connections are made in the background: until Redis
     /// answers, requests get `overloaded` and `/readyz` is 503.
-    pub fn launch(target: RedisTarget, clock: Clock, stop: CancellationToken) -> Arc<Backend> {
+    pub fn launch(
+        target: RedisTarget,
+        clock: Clock,
+        bounds: SettingsBounds,
+        stop: CancellationToken,
+    ) -> Arc<Backend> {
         let (push_tx, mut push_rx) = mpsc::unbounded_channel();
         let store = Arc::new(Store::new(&target, clock));
         let instance = Uuid::new_v4().simple().to_string();
@@ -84,6 +94,8 @@ impl Backend {
                 rooms: Rooms::new(),
                 subscriber: Subscriber::start(target, push_tx, hooks, stop.clone()),
                 instance,
+                bounds,
+                lobby_cache: std::sync::Mutex::new(None),
             }
         });
         tokio::spawn(sweep_loop(Arc::downgrade(&backend), stop.clone()));
@@ -199,7 +211,7 @@ impl Backend {
         outbox: &Outbox,
         token: String,
         ask: Ask<'_>,
-    ) -> Result<Option<Seat>, ServerError> {
+    ) -> Result<Option<Seated>, ServerError> {
         if !self.is_ready() {
             // Fail fast: the subscription task may be busy reconnecting.
             return Err(ServerError::StoreUnavailable);
@@ -217,13 +229,19 @@ impl Backend {
         }
         let holder = self.holder(conn);
         let answer = match ask {
-            Ask::Create { name, settings } => {
+            Ask::Create {
+                name,
+                settings,
+                code,
+            } => {
                 let hash = TokenHash::of(&token).hex();
-                self.store.create(&id, name, settings, &hash, &holder).await
+                (self.store)
+                    .create(&id, code, name, settings, &hash, &holder)
+                    .await
             }
-            Ask::Join { name } => {
+            Ask::Join { name, quick } => {
                 let hash = TokenHash::of(&token).hex();
-                self.store.join(&id, name, &hash, &holder).await
+                self.store.join(&id, name, &hash, &holder, quick).await
             }
             Ask::Resume => {
                 let hash = TokenHash::of(&token).hex();
@@ -242,8 +260,9 @@ impl Backend {
                 return refused(ServerError::StoreUnavailable);
             }
         };
-        if answer.code == Code::Exists {
-            // A UUID collision: the caller draws another id.
+        if matches!(answer.code, Code::Exists | Code::NotOpen) {
+            // A UUID collision: the caller draws another id; or a quick
+            // play's game is not open: the caller tries another.
             let follow = self.rooms.abandon(&id);
             self.follow(id, follow);
             return Ok(None);
@@ -254,27 +273,31 @@ impl Backend {
         let (Some(player), Some(state)) = (answer.seat, answer.game.as_ref()) else {
             return refused(ServerError::StoreUnavailable);
         };
-        let joined = outgoing::joined(
-            &id.to_string(),
-            &state.snapshot(),
-            answer.now,
-            player,
-            token.clone(),
-        );
+        let snapshot = game_snapshot(&id.to_string(), &state.code, &state.snapshot(), answer.now);
+        let joined = outgoing::joined(snapshot, player, token.clone());
         let Some(frame) = outgoing::encode(&joined) else {
             return refused(ServerError::StoreUnavailable);
         };
         let member = Member::new(outbox.clone(), player, holder.clone(), token);
         let follow = self.rooms.attach(id, conn, member, state, frame);
         self.follow(id, follow);
-        Ok(Some(Seat {
+        let open =
+            state.status == Status::Waiting && state.players.len() < usize::from(state.max_players);
+        let seat = Seat {
             game: id,
+            code: GameCode::parse(&state.code),
             player,
             holder,
+        };
+        Ok(Some(Seated {
+            seat,
+            open,
+            created: state.created,
         }))
     }
 
-    /// Creates a game hosted by `conn`.
+    /// Creates a game hosted by `conn`; a public one is listed in the
+    /// lobby (and offered to quick play when it has quick play's settings).
     pub async fn create(
         self: &Arc<Self>,
         conn: u64,
@@ -284,16 +307,40 @@ impl Backend {
     ) -> Result<Seat, ServerError> {
         loop {
             let id = Uuid::new_v4();
+            let code = self.reserve_code(id).await?;
             let (token, _) = tokens::issue();
             let ask = Ask::Create {
                 name: &name,
                 settings: &settings,
+                code: &code,
             };
-            if let Some(seat) = self.seat(id, conn, outbox, token, ask).await? {
+            if let Some(seated) = self.seat(id, conn, outbox, token, ask).await? {
                 m::game_created();
-                return Ok(seat);
+                if settings.public() {
+                    self.list(id, seated.created, &settings).await;
+                }
+                return Ok(seated.seat);
             }
         }
+    }
+
+    /// Seats `conn` in the waiting game `game`; with `quick`, only in a
+    /// public game someone is connected to. `Ok(None)`: not open for quick
+    /// play. The flag says whether a seat is still free after this one.
+    pub(super) async fn join_game(
+        self: &Arc<Self>,
+        conn: u64,
+        outbox: &Outbox,
+        id: Uuid,
+        name: &PlayerName,
+        quick: bool,
+    ) -> Result<Option<(Seat, bool)>, ServerError> {
+        let (token, _) = tokens::issue();
+        let ask = Ask::Join { name, quick };
+        Ok(self
+            .seat(id, conn, outbox, token, ask)
+            .await?
+            .map(|seated| (seated.seat, seated.open)))
     }
 
     /// Seats `conn` in the waiting game `game`.
@@ -304,10 +351,9 @@ impl Backend {
         game: GameRef,
         name: PlayerName,
     ) -> Result<Seat, ServerError> {
-        let (token, _) = tokens::issue();
-        self.seat(game.id(), conn, outbox, token, Ask::Join { name: &name })
-            .await?
-            .ok_or(ServerError::UnknownGame)
+        let id = self.resolve(&game).await?;
+        let joined = self.join_game(conn, outbox, id, &name, false).await?;
+        joined.map(|(seat, _)| seat).ok_or(ServerError::UnknownGame)
     }
 
     /// Gives `conn` the seat of `token` in `game`.
@@ -318,8 +364,10 @@ impl Backend {
         game: GameRef,
         token: String,
     ) -> Result<Seat, ServerError> {
-        self.seat(game.id(), conn, outbox, token, Ask::Resume)
+        let id = self.resolve(&game).await?;
+        self.seat(id, conn, outbox, token, Ask::Resume)
             .await?
+            .map(|seated| seated.seat)
             .ok_or(ServerError::UnknownGame)
     }
 
@@ -427,7 +475,7 @@ impl Backend {
         Ok(answer
             .game
             .filter(|_| answer.code == Code::Ok)
-            .map(|g| game_snapshot(&id.to_string(), &g.snapshot(), answer.now)))
+            .map(|g| game_snapshot(&id.to_string(), &g.code, &g.snapshot(), answer.now)))
     }
 }
 
@@ -495,11 +543,22 @@ enum Ask<'a> {
     Create {
         name: &'a PlayerName,
         settings: &'a Settings,
+        code: &'a GameCode,
     },
     Join {
         name: &'a PlayerName,
+        quick: bool,
     },
     Resume,
+}
+
+/// A seat just taken, and what quick play and the lobby need of its game.
+struct Seated {
+    seat: Seat,
+    /// Waiting with a seat still free.
+    open: bool,
+    /// When the game was created (Redis time).
+    created: Timestamp,
 }
 
 /// A script's code as the session sees it: a stale command is dropped
@@ -511,6 +570,8 @@ fn outcome(code: Code) -> Result<(), ServerError> {
         Code::UnknownGame => Err(ServerError::UnknownGame),
         Code::BadToken => Err(ServerError::BadToken),
         Code::AlreadyInGame => Err(ServerError::AlreadyInGame),
+        // `seat` handles it first.
+        Code::NotOpen => Err(ServerError::UnknownGame),
         // Only `create` answers it, and `seat` handles it first.
         Code::Exists => Err(ServerError::Overloaded),
     }

@@ -21,6 +21,8 @@
 //! | `own` | cells owned |
 //! | `un` | waiting with nobody connected since (unix ms) |
 //! | `cells` | 81 bytes: 0 free, k + 1 owned by seat k |
+//! | `code`, `pub`, `cre` | short code; public (1/0); created (unix ms) |
+//! | `sat`, `lst` | the scheduled lobby auto-start (unix ms); its delay (ms) |
 //! | `n<i>`, `s<i>`, `c<i>` | seat i's name, score, connected (1/0) |
 //! | `l<i>`, `k<i>`, `h<i>` | seat i left (1), its token hash, its holder |
 
@@ -37,7 +39,7 @@ pub const RETENTION_MS: u128 = RETENTION.as_millis();
 pub const LAST_SEAT: usize = MAX_SEATS as usize - 1;
 
 /// Fields of a game's hash (Lua: `F.<name>`).
-pub const FIELDS: [(&str, &str); 13] = [
+pub const FIELDS: [(&str, &str); 18] = [
     ("status", field::STATUS),
     ("seq", field::SEQ),
     ("host", field::HOST),
@@ -51,6 +53,11 @@ pub const FIELDS: [(&str, &str); 13] = [
     ("owned", field::OWNED),
     ("unattended", field::UNATTENDED),
     ("cells", field::CELLS),
+    ("code", field::CODE),
+    ("public", field::PUBLIC),
+    ("starts_at", field::STARTS_AT),
+    ("lobby_start", field::LOBBY_START),
+    ("created", field::CREATED),
 ];
 
 /// Per-seat field prefixes (Lua: `S.<name> .. seat`).
@@ -98,6 +105,16 @@ pub mod field {
     pub const UNATTENDED: &str = "un";
     /// The board, one byte per cell.
     pub const CELLS: &str = "cells";
+    /// The short code.
+    pub const CODE: &str = "code";
+    /// Public (`1`): listed in the lobby, matched by quick play.
+    pub const PUBLIC: &str = "pub";
+    /// The scheduled lobby auto-start, unix ms (waiting only).
+    pub const STARTS_AT: &str = "sat";
+    /// The lobby auto-start's delay, ms.
+    pub const LOBBY_START: &str = "lst";
+    /// When the game was created, unix ms.
+    pub const CREATED: &str = "cre";
 }
 
 /// Prefixes of the per-seat fields (followed by the seat index).
@@ -145,6 +162,31 @@ pub fn parse_status(letter: &str) -> Option<Status> {
 pub const EVENT_PREFIX: u8 = b'E';
 /// First byte of a kick on a game's channel: `K<seat>,<holder>`.
 pub const KICK_PREFIX: u8 = b'K';
+/// First byte of a lobby countdown on a game's channel:
+/// `C<seq>,<starts_at ms, 0 = cancelled>,<Redis now ms>`.
+pub const COUNTDOWN_PREFIX: u8 = b'C';
+
+/// How long a code stays reserved for its game.
+pub const CODE_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 3_600);
+
+/// The key holding the id of the game with `code`.
+pub fn code_key(code: &str) -> String {
+    format!("gridcap:code:{code}")
+}
+
+/// The sorted set of public games (score: creation, unix ms).
+pub const LOBBY_KEY: &str = "gridcap:lobby";
+
+/// The sorted set of games quick play may seat players of `size` in
+/// (score: creation, unix ms).
+pub fn open_key(size: u8) -> String {
+    format!("gridcap:open:{size}")
+}
+
+/// The lease one node holds while it creates a quick-play game of `size`.
+pub fn quick_play_lock(size: u8) -> String {
+    format!("gridcap:open:{size}:lock")
+}
 
 /// What a game's channel adds to its key.
 pub const CHANNEL_SUFFIX: &str = ":ev";
@@ -189,6 +231,7 @@ pub fn lua_prelude() -> String {
     let _ = writeln!(lua, "local LAST_SEAT = {LAST_SEAT}");
     let _ = writeln!(lua, "local EVENT = '{}'", char::from(EVENT_PREFIX));
     let _ = writeln!(lua, "local KICK = '{}'", char::from(KICK_PREFIX));
+    let _ = writeln!(lua, "local COUNTDOWN = '{}'", char::from(COUNTDOWN_PREFIX));
     let _ = writeln!(lua, "local CHANNEL_SUFFIX = '{CHANNEL_SUFFIX}'");
     lua.push_str(&table("F", &FIELDS));
     lua.push_str(&table("S", &SEAT_FIELDS));
@@ -220,7 +263,8 @@ mod tests {
         let mut names: Vec<&str> = FIELDS.iter().map(|(_, v)| *v).collect();
         names.extend(STATUSES.iter().map(|(_, v)| *v));
         names.extend(SEAT_FIELDS.iter().map(|(_, v)| *v));
-        let prefixes = [char::from(EVENT_PREFIX), char::from(KICK_PREFIX)].map(String::from);
+        let prefixes =
+            [EVENT_PREFIX, KICK_PREFIX, COUNTDOWN_PREFIX].map(|p| String::from(char::from(p)));
         names.extend(prefixes.iter().map(String::as_str));
         names.push(CHANNEL_SUFFIX);
         for (file, source) in SOURCES {

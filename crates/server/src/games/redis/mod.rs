@@ -11,7 +11,9 @@
 //!   unsubscribe, and its recovery after a drop.
 //! - [`rooms`]: the games this node has players in, and the fan-out of their
 //!   events, filtered by seq per connection.
-//! - [`timers`]: the finish timer every node runs for its active games.
+//! - [`timers`]: the timer every node runs for its games' deadlines and
+//!   lobby auto-starts.
+//! - [`matchmaking`]: short codes, the public lobby and quick play.
 //! - [`backend`]: ties them together.
 //!
 //! [`RedisGames`] is what the sessions see. What a node keeps in memory is
@@ -22,6 +24,7 @@
 
 pub mod backend;
 pub mod layout;
+pub mod matchmaking;
 pub mod pubsub;
 pub mod rooms;
 pub mod scripts;
@@ -31,13 +34,13 @@ pub mod timers;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use game_logic::{PlayerId, PlayerName, Settings, Status};
+use game_logic::{PlayerId, PlayerName, Settings, SettingsBounds, Status};
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 use transport::Outbox;
 use uuid::Uuid;
 
-use super::{Capture, GameCounts, GameRef, Games, Lookup, Placed, Requester};
+use super::{Capture, GameCode, GameCounts, GameRef, Games, LobbyView, Lookup, Placed, Requester};
 use crate::clock::Clock;
 use crate::error::ServerError;
 use crate::state::NodeInfo;
@@ -68,6 +71,8 @@ impl From<redis::RedisError> for StoreError {
 pub struct Seat {
     /// The game.
     pub game: Uuid,
+    /// The game's code (for a resync by code).
+    pub code: Option<GameCode>,
     /// The seat.
     pub player: PlayerId,
     /// How the scripts know this connection (`<node instance>/<conn>`).
@@ -91,10 +96,11 @@ impl RedisGames {
         target: RedisTarget,
         node_id: String,
         clock: Clock,
+        bounds: SettingsBounds,
         stop: CancellationToken,
     ) -> RedisGames {
         RedisGames {
-            backend: Backend::launch(target, clock, stop),
+            backend: Backend::launch(target, clock, bounds, stop),
             node_id,
         }
     }
@@ -121,6 +127,22 @@ impl Games for RedisGames {
         Ok(Placed::Seat(seat))
     }
 
+    async fn quick_play(
+        &self,
+        who: Requester<'_>,
+        name: PlayerName,
+        settings: Settings,
+        draining: bool,
+    ) -> Result<Placed<Seat>, ServerError> {
+        if draining {
+            return Err(ServerError::Overloaded);
+        }
+        let quick_play = self
+            .backend
+            .quick_play(who.conn, who.outbox, name, settings);
+        Ok(Placed::Seat(Box::pin(quick_play).await?))
+    }
+
     async fn join(
         &self,
         who: Requester<'_>,
@@ -144,8 +166,11 @@ impl Games for RedisGames {
         Ok(Placed::Seat(seat))
     }
 
-    fn game_of(seat: &Seat) -> Uuid {
-        seat.game
+    fn is_seat_in(seat: &Seat, game: &GameRef) -> bool {
+        match game {
+            GameRef::Id(id) => seat.game == *id,
+            GameRef::Code(code) => seat.code == Some(*code),
+        }
     }
 
     fn status(&self, seat: &Seat) -> Option<Status> {
@@ -176,7 +201,12 @@ impl Games for RedisGames {
     }
 
     async fn lookup(&self, game: GameRef) -> Lookup {
-        match self.backend.snapshot(&game.id()).await {
+        let id = match self.backend.resolve(&game).await {
+            Ok(id) => id,
+            Err(ServerError::UnknownGame) => return Lookup::Unknown("unknown game"),
+            Err(_) => return Lookup::Unavailable,
+        };
+        match self.backend.snapshot(&id).await {
             Ok(Some(snapshot)) => Lookup::Found(snapshot),
             Ok(None) => Lookup::Unknown("unknown game"),
             Err(e) => {
@@ -184,6 +214,11 @@ impl Games for RedisGames {
                 Lookup::Unavailable
             }
         }
+    }
+
+    async fn lobby(&self) -> Result<LobbyView, ServerError> {
+        let listings = self.backend.listings().await?;
+        Ok(LobbyView::of(listings, self.clock().now()))
     }
 
     fn counts(&self) -> GameCounts {

@@ -107,7 +107,8 @@ struct Room {
     recent: VecDeque<(u64, Bytes)>,
     /// The finish timer, once armed.
     timer: Option<AbortHandle>,
-    timer_armed: bool,
+    /// The instant the armed timer is for.
+    timer_for: Option<Timestamp>,
     /// A resync of stale members is under way.
     resyncing: bool,
 }
@@ -121,14 +122,18 @@ impl Room {
         }
     }
 
-    /// The deadline to arm a timer for, once per room.
+    /// The instant to arm a timer for (the deadline while active, the
+    /// lobby auto-start while waiting), once per instant.
     fn wants_timer(&mut self) -> Option<Timestamp> {
-        if self.status == Some(Status::Active) && !self.timer_armed {
-            let ends = self.ends_at?;
-            self.timer_armed = true;
-            return Some(ends);
+        if !matches!(self.status, Some(Status::Active | Status::Waiting)) {
+            return None;
         }
-        None
+        let due = self.ends_at?;
+        if self.timer_for == Some(due) {
+            return None;
+        }
+        self.timer_for = Some(due);
+        Some(due)
     }
 
     fn idle(&self) -> bool {
@@ -219,7 +224,7 @@ impl Rooms {
         let mut rooms = self.lock();
         let room = rooms.entry(id).or_default();
         room.entering = room.entering.saturating_sub(1);
-        room.note(game.seq, game.status, game.ends_at);
+        room.note(game.seq, game.status, game.due());
         member.last = game.seq;
         if let Err(e) = member.outbox.push(joined) {
             debug!(conn, "joined not queued: {e}");
@@ -308,13 +313,11 @@ impl Rooms {
         }
     }
 
-    /// The finish timer of game `id` ended; a later `started` may re-arm.
+    /// The timer of game `id` ended; a later event may arm another.
     pub fn timer_done(&self, id: &Uuid) {
         if let Some(room) = self.lock().get_mut(id) {
             room.timer = None;
-            if room.status == Some(Status::Active) {
-                room.timer_armed = false;
-            }
+            room.timer_for = None;
         }
     }
 
@@ -353,12 +356,12 @@ impl Rooms {
             return Followup::default();
         };
         room.resyncing = false;
-        room.note(game.seq, game.status, game.ends_at);
-        let snapshot = game_snapshot(&id.to_string(), &game.snapshot(), now);
+        room.note(game.seq, game.status, game.due());
+        let snapshot = game_snapshot(&id.to_string(), &game.code, &game.snapshot(), now);
         let mut members = std::mem::take(&mut room.members);
         let mut again = false;
         for member in members.values_mut().filter(|m| m.stale) {
-            let joined = outgoing::joined_with(snapshot.clone(), member.seat, member.token.clone());
+            let joined = outgoing::joined(snapshot.clone(), member.seat, member.token.clone());
             outgoing::send(&member.outbox, &joined);
             member.stale = false;
             member.last = game.seq;

@@ -22,6 +22,8 @@ use game_logic::{
 };
 use redis::{Script, Value};
 
+use transport::ServerMessage;
+
 use super::StoreError;
 use super::layout::{self, field, seat};
 
@@ -122,6 +124,8 @@ pub enum Code {
     Stale,
     /// `create` found the id taken (a UUID collision): draw another.
     Exists,
+    /// Quick play's `join` found the game private or unattended.
+    NotOpen,
 }
 
 impl Code {
@@ -133,6 +137,7 @@ impl Code {
             "already_in_game" => Code::AlreadyInGame,
             "stale" => Code::Stale,
             "exists" => Code::Exists,
+            "not_open" => Code::NotOpen,
             "game_full" => Code::Refused(GameError::GameFull),
             "already_started" => Code::Refused(GameError::AlreadyStarted),
             "not_in_game" => Code::Refused(GameError::NotInGame),
@@ -263,6 +268,14 @@ pub struct StoredGame {
     pub cells: [u8; CELL_COUNT],
     /// Which connection holds each held seat (`<node instance>/<conn>`).
     pub holders: Vec<(PlayerId, String)>,
+    /// The short code.
+    pub code: String,
+    /// Listed in the lobby and matched by quick play.
+    pub public: bool,
+    /// The scheduled lobby auto-start (waiting only).
+    pub starts_at: Option<Timestamp>,
+    /// When it was created.
+    pub created: Timestamp,
 }
 
 impl StoredGame {
@@ -336,7 +349,16 @@ impl StoredGame {
         } else {
             None
         };
+        let optional = |name: &str| fields.get(name).map(|v| number(v)).transpose();
+        let starts_at = optional(field::STARTS_AT)?
+            .and_then(|ms| u64::try_from(ms).ok())
+            .filter(|_| status == Status::Waiting)
+            .map(Timestamp::from_unix_ms);
         Ok(StoredGame {
+            code: text(get(field::CODE)?)?,
+            public: optional(field::PUBLIC)? == Some(1),
+            starts_at,
+            created: Timestamp::from_unix_ms(int(field::CREATED)?),
             status,
             seq: int(field::SEQ)?,
             host: seat(int(field::HOST)?)?,
@@ -352,6 +374,16 @@ impl StoredGame {
         })
     }
 
+    /// When a node's timer is due: the lobby auto-start while waiting, the
+    /// deadline while active.
+    pub fn due(&self) -> Option<Timestamp> {
+        match self.status {
+            Status::Waiting => self.starts_at,
+            Status::Active => self.ends_at,
+            Status::Completed => None,
+        }
+    }
+
     /// The rules' snapshot of this game (what `game_logic::Game::snapshot`
     /// would give for the same state).
     pub fn snapshot(&self) -> Snapshot {
@@ -361,6 +393,8 @@ impl StoredGame {
             host: self.host,
             max_players: self.max_players,
             duration: self.duration,
+            public: self.public,
+            starts_at: self.starts_at,
             players: self.players.clone(),
             cells: self.cells,
             ends_at: self.ends_at,
@@ -373,13 +407,16 @@ impl StoredGame {
 /// One message on a game's channel, parsed without decoding the frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChannelMessage {
-    /// A broadcast event: `E<seq>,<status>,<ends_ms>,<frame>`.
+    /// A broadcast event: `E<seq>,<status>,<due_ms>,<frame>` (`due`: the
+    /// deadline while active, the lobby auto-start while waiting); a lobby
+    /// countdown `C…` arrives as one too, framed by this node.
     Event {
         /// Its seq.
         seq: u64,
         /// The game's status after it.
         status: Status,
-        /// The game's deadline (None while waiting).
+        /// When a timer is due: the round's deadline while active, the
+        /// lobby auto-start while waiting (`None`: nothing due).
         ends_at: Option<Timestamp>,
         /// The wire frame, as clients receive it.
         frame: bytes::Bytes,
@@ -411,6 +448,26 @@ impl ChannelMessage {
                     status,
                     ends_at: (ends > 0).then(|| Timestamp::from_unix_ms(ends)),
                     frame: payload.slice(offset..),
+                })
+            }
+            layout::COUNTDOWN_PREFIX => {
+                // Framed here: its nil fields are beyond the scripts' cmsgpack.
+                let text = std::str::from_utf8(rest).ok()?;
+                let mut parts = text.splitn(3, ',');
+                let seq: u64 = parts.next()?.parse().ok()?;
+                let at: u64 = parts.next()?.parse().ok()?;
+                let now: u64 = parts.next()?.parse().ok()?;
+                let starts_at = (at > 0).then_some(at);
+                let countdown = ServerMessage::Countdown {
+                    seq,
+                    starts_in_ms: starts_at.map(|at| at.saturating_sub(now)),
+                    starts_at_ms: starts_at,
+                };
+                Some(ChannelMessage::Event {
+                    seq,
+                    status: Status::Waiting,
+                    ends_at: starts_at.map(Timestamp::from_unix_ms),
+                    frame: transport::codec::encode_server(&countdown).ok()?,
                 })
             }
             layout::KICK_PREFIX => {

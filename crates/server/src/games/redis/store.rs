@@ -24,6 +24,7 @@ use super::layout::{game_key, node_key};
 use super::scripts::{Answer, Scripts};
 use super::{RedisTarget, StoreError};
 use crate::clock::Clock;
+use crate::games::GameCode;
 
 /// Longest a connection attempt may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(1_000);
@@ -99,6 +100,22 @@ impl Connection {
         };
         // The library's response timeout bounds each request; this bounds a
         // reconnect in the middle of one too.
+        Ok(tokio::time::timeout(RESPONSE_TIMEOUT * 2, call)
+            .await
+            .map_err(|_| StoreError::Unavailable("request timed out".to_owned()))??)
+    }
+
+    /// One command, bounded like a script call.
+    pub async fn query<T: redis::FromRedisValue>(
+        &mut self,
+        cmd: &redis::Cmd,
+    ) -> Result<T, StoreError> {
+        let call = async {
+            match self {
+                Connection::Single(c) => cmd.query_async::<T>(c).await,
+                Connection::Cluster(c) => cmd.query_async::<T>(c).await,
+            }
+        };
         Ok(tokio::time::timeout(RESPONSE_TIMEOUT * 2, call)
             .await
             .map_err(|_| StoreError::Unavailable("request timed out".to_owned()))??)
@@ -241,6 +258,15 @@ impl Store {
         &self.clock
     }
 
+    /// Runs one plain command (lobby, codes, quick play's sets).
+    pub async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {
+        let mut conn = self
+            .lock()
+            .clone()
+            .ok_or_else(|| StoreError::Unavailable("not connected yet".to_owned()))?;
+        conn.query(cmd).await
+    }
+
     /// Runs `script` on game `id` with the common arguments (publish
     /// command, safety TTL) followed by `args`.
     async fn run(
@@ -275,36 +301,48 @@ impl Store {
         Ok(answer)
     }
 
-    /// Creates game `id` with its host in seat 0 (`Exists` on a collision).
+    /// Creates game `id` (short code `code`) with its host in seat 0
+    /// (`Exists` on a collision).
     pub async fn create(
         &self,
         id: &Uuid,
+        code: &GameCode,
         name: &PlayerName,
         settings: &Settings,
         token_hash: &str,
         holder: &str,
     ) -> Result<Answer, StoreError> {
-        let duration = u64::try_from(settings.duration().as_millis()).unwrap_or(u64::MAX);
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX).to_string();
         let args = [
             name.as_str(),
             &settings.max_players().to_string(),
-            &duration.to_string(),
+            &ms(settings.duration()),
             &settings.min_players().to_string(),
             token_hash,
             holder,
+            code.as_str(),
+            if settings.public() { "1" } else { "0" },
+            &ms(settings.lobby_start()),
         ];
         self.run(&self.scripts.create, id, &args).await
     }
 
-    /// Seats `name` in the lowest free seat of game `id`.
+    /// Seats `name` in the lowest free seat of game `id`; with `quick`,
+    /// only in a public game someone is connected to (else `NotOpen`).
     pub async fn join(
         &self,
         id: &Uuid,
         name: &PlayerName,
         token_hash: &str,
         holder: &str,
+        quick: bool,
     ) -> Result<Answer, StoreError> {
-        let args = [name.as_str(), token_hash, holder];
+        let args = [
+            name.as_str(),
+            token_hash,
+            holder,
+            if quick { "1" } else { "0" },
+        ];
         self.run(&self.scripts.join, id, &args).await
     }
 

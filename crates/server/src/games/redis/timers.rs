@@ -38,9 +38,9 @@ async fn run(backend: Arc<Backend>, id: Uuid, ends: Timestamp) {
         tokio::time::sleep_until(at.max(tokio::time::Instant::now() + MIN_SLEEP)).await;
         match store.finish(&id).await {
             Ok(answer) => match (answer.code, answer.status) {
-                (Code::Ok, Some((Status::Active, Some(end)))) => {
-                    debug!(game = %id, "finish came early by this node's clock");
-                    due = end.max(answer.now);
+                (Code::Ok, Some((Status::Active | Status::Waiting, Some(next)))) => {
+                    debug!(game = %id, "the timer came early by this node's clock, or a round began");
+                    due = next.max(answer.now);
                 }
                 _ => break,
             },

@@ -6,9 +6,13 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
+use std::collections::HashMap;
+
 use super::hash::HashRing;
 use super::membership::{PeerState, PeerStatus};
 use crate::config::{ClusterConfig, Peer};
+use crate::games::lobby::Listing;
+use crate::games::{GameCode, GameRef};
 use crate::state::NodeInfo;
 
 /// Where a game lives, as seen from this node.
@@ -32,6 +36,8 @@ struct MemberView {
 /// This node's view of its cluster.
 #[derive(Debug)]
 pub struct Cluster {
+    /// The other members' lobby listings, as their last probe found them.
+    lobbies: Mutex<HashMap<String, Vec<Listing>>>,
     /// This node's id.
     pub node_id: String,
     /// Every member, this node included.
@@ -66,6 +72,7 @@ impl Cluster {
             .map(|a| a.ip())
             .collect();
         Cluster {
+            lobbies: Mutex::default(),
             node_id: config.node_id.clone(),
             peers: config.peers.clone(),
             peer_ips,
@@ -78,8 +85,32 @@ impl Cluster {
 
     /// Where the game with canonical id `game` lives.
     pub fn place(&self, game: &Uuid) -> Placement {
-        let key = game.to_string();
-        match self.ring.owner(&key) {
+        self.place_key(&game.to_string())
+    }
+
+    /// Where a game a client named lives: by its id, or by its code (a
+    /// node only gives its games codes that the ring maps to it).
+    pub fn place_ref(&self, game: &GameRef) -> Placement {
+        match game {
+            GameRef::Id(id) => self.place(id),
+            GameRef::Code(code) => self.place_key(code.as_str()),
+        }
+    }
+
+    /// Whether the ring maps `code` to this node.
+    pub fn owns_code(&self, code: &GameCode) -> bool {
+        self.place_key(code.as_str()) == Placement::Local
+    }
+
+    /// The node that matches quick plays and keeps the public games of
+    /// `size` seats (one per size, so matching sees every such game).
+    pub fn matchmaker(&self, size: u8) -> Placement {
+        self.place_key(&format!("quick-play/{size}"))
+    }
+
+    /// Where the ring puts `key`.
+    fn place_key(&self, key: &str) -> Placement {
+        match self.ring.owner(key) {
             Some(owner) if owner != self.node_id => self
                 .peers
                 .iter()
@@ -167,6 +198,18 @@ impl Cluster {
             "vnodes": super::hash::VNODES,
             "nodes": nodes,
         })
+    }
+
+    /// Records peer `id`'s lobby listings (empty when it is down).
+    pub fn set_listings(&self, id: &str, listings: Vec<Listing>) {
+        let mut lobbies = self.lobbies.lock().unwrap_or_else(|p| p.into_inner());
+        lobbies.insert(id.to_owned(), listings);
+    }
+
+    /// Every other member's listings, as last probed.
+    pub fn peer_listings(&self) -> Vec<Listing> {
+        let lobbies = self.lobbies.lock().unwrap_or_else(|p| p.into_inner());
+        lobbies.values().flatten().cloned().collect()
     }
 
     /// The members other than this node.

@@ -14,6 +14,7 @@ use tracing::{info, warn};
 
 use super::cluster::Cluster;
 use super::relay::HOPS_HEADER;
+use crate::games::lobby::{LISTINGS_PATH, Listing};
 use crate::state::NodeInfo;
 
 /// A peer as the last probe saw it.
@@ -123,7 +124,8 @@ pub async fn probe_loop(cluster: Arc<Cluster>, stop: CancellationToken) {
                 (peer, status)
             }
         });
-        for (peer, status) in futures_util::future::join_all(probes).await {
+        let probed = futures_util::future::join_all(probes).await;
+        for (peer, status) in &probed {
             let before = cluster.state_of(&peer.id).state;
             if before != status.state {
                 if status.state == PeerState::Down {
@@ -132,7 +134,33 @@ pub async fn probe_loop(cluster: Arc<Cluster>, stop: CancellationToken) {
                     info!(peer = %peer.id, state = ?status.state, "peer state changed");
                 }
             }
-            cluster.set_state(&peer.id, status);
+            cluster.set_state(&peer.id, status.clone());
         }
+        let lobbies = probed.iter().map(|(peer, status)| {
+            let client = client.clone();
+            let up = status.state != PeerState::Down;
+            let timeout = cluster.peer_timeout;
+            async move {
+                let listings = match up {
+                    true => fetch_listings(&client, &peer.addr, timeout).await,
+                    false => Vec::new(),
+                };
+                (peer.id.clone(), listings)
+            }
+        });
+        for (peer, listings) in futures_util::future::join_all(lobbies).await {
+            cluster.set_listings(&peer, listings);
+        }
+    }
+}
+
+/// A peer's own lobby listings; none when it cannot be read.
+async fn fetch_listings(client: &HttpClient, addr: &str, timeout: Duration) -> Vec<Listing> {
+    match get(client, addr, LISTINGS_PATH, timeout).await {
+        Ok((200, body)) => serde_json::from_slice(&body).unwrap_or_else(|e| {
+            warn!(addr, "a peer's lobby listings do not parse: {e}");
+            Vec::new()
+        }),
+        _ => Vec::new(),
     }
 }

@@ -27,6 +27,7 @@ use tracing::debug;
 use transport::{Outbox, SessionLimits};
 use uuid::Uuid;
 
+use super::lobby::{Listing, LobbyView};
 use super::local::{LocalGames, LocalSeat};
 use super::{Capture, GameCounts, GameRef, Games, Lookup, Placed, Requester};
 use crate::clock::Clock;
@@ -66,14 +67,14 @@ impl RingGames {
     }
 
     /// Relays the requester to `peer`, starting with its request frame.
-    async fn relay_to(&self, peer: &Peer, who: Requester<'_>) -> Result<Relay, ServerError> {
+    async fn relay_to(&self, peer: &Peer, who: &Requester<'_>) -> Result<Relay, ServerError> {
         if who.hops >= MAX_HOPS || self.cluster.state_of(&peer.id).state == PeerState::Down {
             return Err(ServerError::UnknownGame);
         }
         let opened = Relay::open(
             &peer.addr,
             who.hops,
-            who.frame,
+            who.frame.clone(),
             who.outbox.clone(),
             &self.limits,
             self.cluster.peer_timeout,
@@ -93,10 +94,49 @@ impl RingGames {
 
     /// The peer owning `game`, or `None` when it is this node.
     fn owner(&self, game: &GameRef) -> Option<Peer> {
-        match self.cluster.place(&game.id()) {
+        match self.cluster.place_ref(game) {
             Placement::Remote(peer) => Some(peer),
             Placement::Local => None,
         }
+    }
+
+    /// The matchmaker of games of `size` seats when it is another node that
+    /// can take them; `None`: this node matches (it is the matchmaker, or
+    /// the matchmaker is down or draining and this node stands in).
+    fn matchmaker(&self, size: u8) -> Option<Peer> {
+        match self.cluster.matchmaker(size) {
+            Placement::Remote(peer) => {
+                let state = self.cluster.state_of(&peer.id).state;
+                matches!(state, PeerState::Ready | PeerState::Unknown).then_some(peer)
+            }
+            Placement::Local => None,
+        }
+    }
+
+    /// A draining node places no games: a ready peer takes the request.
+    async fn hand_to_ready_peer(
+        &self,
+        who: &Requester<'_>,
+    ) -> Result<Placed<LocalSeat>, ServerError> {
+        let peer = self.cluster.ready_peer().ok_or(ServerError::Overloaded)?;
+        match self.relay_to(&peer, who).await {
+            Ok(relay) => Ok(Placed::Relayed(relay)),
+            Err(_) => Err(ServerError::Overloaded),
+        }
+    }
+
+    /// A new game of this node's: an id and a code the ring maps here.
+    fn create_here(
+        &self,
+        who: &Requester<'_>,
+        name: PlayerName,
+        settings: Settings,
+    ) -> Result<Placed<LocalSeat>, ServerError> {
+        let id = self.cluster.new_local_id();
+        let cluster = &self.cluster;
+        self.local
+            .create_with(id, who.outbox, name, settings, |c| cluster.owns_code(c))
+            .map(Placed::Seat)
     }
 }
 
@@ -112,16 +152,43 @@ impl Games for RingGames {
         draining: bool,
     ) -> Result<Placed<LocalSeat>, ServerError> {
         if draining {
-            // A draining node places no games: a ready peer creates it.
-            let peer = self.cluster.ready_peer().ok_or(ServerError::Overloaded)?;
-            return match self.relay_to(&peer, who).await {
-                Ok(relay) => Ok(Placed::Relayed(relay)),
-                Err(_) => Err(ServerError::Overloaded),
-            };
+            return self.hand_to_ready_peer(&who).await;
         }
-        let id = self.cluster.new_local_id();
+        // A public game quick play could match lives with its size's
+        // matchmaker, so that matching sees every such game.
+        if settings.is_quick_play(settings.max_players(), self.local.bounds())
+            && let Some(peer) = self.matchmaker(settings.max_players())
+            && let Ok(relay) = self.relay_to(&peer, &who).await
+        {
+            return Ok(Placed::Relayed(relay));
+        }
+        self.create_here(&who, name, settings)
+    }
+
+    async fn quick_play(
+        &self,
+        who: Requester<'_>,
+        name: PlayerName,
+        settings: Settings,
+        draining: bool,
+    ) -> Result<Placed<LocalSeat>, ServerError> {
+        let size = settings.max_players();
+        if let Some(peer) = self.matchmaker(size) {
+            return self.relay_to(&peer, &who).await.map(Placed::Relayed);
+        }
+        if draining {
+            return self.hand_to_ready_peer(&who).await;
+        }
+        let cluster = &self.cluster;
         self.local
-            .create_with_id(id, who.outbox, name, settings)
+            .match_or_create(
+                who.outbox,
+                name,
+                settings,
+                || cluster.new_local_id(),
+                |c| cluster.owns_code(c),
+            )
+            .await
             .map(Placed::Seat)
     }
 
@@ -132,7 +199,7 @@ impl Games for RingGames {
         name: PlayerName,
     ) -> Result<Placed<LocalSeat>, ServerError> {
         match self.owner(&game) {
-            Some(peer) => self.relay_to(&peer, who).await.map(Placed::Relayed),
+            Some(peer) => self.relay_to(&peer, &who).await.map(Placed::Relayed),
             None => self.local.join(who, game, name).await,
         }
     }
@@ -144,13 +211,13 @@ impl Games for RingGames {
         token: String,
     ) -> Result<Placed<LocalSeat>, ServerError> {
         match self.owner(&game) {
-            Some(peer) => self.relay_to(&peer, who).await.map(Placed::Relayed),
+            Some(peer) => self.relay_to(&peer, &who).await.map(Placed::Relayed),
             None => self.local.resume(who, game, token).await,
         }
     }
 
-    fn game_of(seat: &LocalSeat) -> Uuid {
-        LocalGames::game_of(seat)
+    fn is_seat_in(seat: &LocalSeat, game: &GameRef) -> bool {
+        LocalGames::is_seat_in(seat, game)
     }
 
     fn status(&self, seat: &LocalSeat) -> Option<Status> {
@@ -187,7 +254,7 @@ impl Games for RingGames {
         }
         let timeout = self.cluster.peer_timeout;
         let client = membership::http_client(timeout);
-        let path = format!("/api/games/{}", game.id());
+        let path = format!("/api/games/{game}");
         match membership::get(&client, &peer.addr, &path, timeout).await {
             Ok((status, body)) => Lookup::Forwarded { status, body },
             Err(e) => {
@@ -195,6 +262,23 @@ impl Games for RingGames {
                 Lookup::Unknown("unknown game (its node is unreachable)")
             }
         }
+    }
+
+    async fn lobby(&self) -> Result<LobbyView, ServerError> {
+        let mut listings = self.local.listings();
+        let mine: std::collections::HashSet<Uuid> = listings.iter().map(|l| l.id).collect();
+        // A game moves to no other node, but a probe may lag behind one.
+        listings.extend(
+            self.cluster
+                .peer_listings()
+                .into_iter()
+                .filter(|l| !mine.contains(&l.id)),
+        );
+        Ok(LobbyView::of(listings, self.clock().now()))
+    }
+
+    fn own_listings(&self) -> Vec<Listing> {
+        self.local.listings()
     }
 
     fn counts(&self) -> GameCounts {

@@ -27,11 +27,18 @@ local function ms(x)
   return string.format('%.0f', x)
 end
 
--- Publishes one event: 'E<seq>,<status>,<ends>,' then the wire frame,
+-- The instant a node's timer must call `finish` at: the deadline while
+-- active, the lobby auto-start while waiting; '0' for none.
+local function due(status, ends, starts_at)
+  if status == ST.waiting then return starts_at or '0' end
+  return ends or '0'
+end
+
+-- Publishes one event: 'E<seq>,<status>,<due>,' then the wire frame,
 -- MessagePack as transport::codec decodes it, so nodes relay the bytes as is.
 local function emit(msg)
-  local g = redis.call('HMGET', key, F.status, F.ends)
-  local header = EVENT .. ms(msg.seq) .. ',' .. g[1] .. ',' .. (g[2] or '0') .. ','
+  local g = redis.call('HMGET', key, F.status, F.ends, F.starts_at)
+  local header = EVENT .. ms(msg.seq) .. ',' .. g[1] .. ',' .. due(g[1], g[2], g[3]) .. ','
   redis.call(publish, chan, header .. cmsgpack.pack(msg))
 end
 
@@ -43,13 +50,52 @@ local function seated(i)
   return redis.call('HEXISTS', key, S.name .. i) == 1
 end
 
--- Game::begin: the round starts now.
-local function begin()
+-- Game::begin: the round starts at `at` (now, or the lobby auto-start).
+local function begin(at)
   local dur = num(F.duration)
-  local ends = now + dur
+  local ends = at + dur
   redis.call('HSET', key, F.status, ST.active, F.ends, ms(ends))
-  redis.call('HDEL', key, F.unattended)
-  emit({ t = 'started', seq = next_seq(), ends_at_ms = ends, remaining_ms = dur })
+  redis.call('HDEL', key, F.unattended, F.starts_at)
+  emit({ t = 'started', seq = next_seq(), ends_at_ms = ends, remaining_ms = math.max(ends - now, 0) })
+end
+
+-- Seats taken, and those held by a connection.
+local function seats()
+  local seated_n, connected = 0, 0
+  for i = 0, LAST_SEAT do
+    if seated(i) then
+      seated_n = seated_n + 1
+      if redis.call('HGET', key, S.connected .. i) == '1' then connected = connected + 1 end
+    end
+  end
+  return seated_n, connected
+end
+
+-- Game::review: while waiting, a full game starts; a public one schedules
+-- its auto-start once min_players are connected, or cancels it when they no
+-- longer are. The countdown goes out as 'C<seq>,<starts_at or 0>,<now>':
+-- each node frames it (its nil fields are beyond cmsgpack).
+local function review()
+  if redis.call('HGET', key, F.status) ~= ST.waiting then return end
+  local seated_n, connected = seats()
+  if seated_n == num(F.max_players) then
+    begin(now)
+    return
+  end
+  if redis.call('HGET', key, F.public) ~= '1' then return end
+  local enough = connected >= num(F.min_players)
+  local scheduled = redis.call('HEXISTS', key, F.starts_at) == 1
+  local at
+  if enough and not scheduled then
+    at = now + num(F.lobby_start)
+    redis.call('HSET', key, F.starts_at, ms(at))
+  elseif scheduled and not enough then
+    at = 0
+    redis.call('HDEL', key, F.starts_at)
+  else
+    return
+  end
+  redis.call(publish, chan, COUNTDOWN .. ms(next_seq()) .. ',' .. ms(at) .. ',' .. ms(now))
 end
 
 -- Game::finish: scores by seat, winners = every seated player on the top score.
@@ -80,6 +126,10 @@ end
 -- Game::handle_timeout at `now`, run before every command: what a node's
 -- timer would have done by now, whichever node's timer is late.
 local function settle()
+  if redis.call('HGET', key, F.status) == ST.waiting then
+    local starts_at = tonumber(redis.call('HGET', key, F.starts_at) or '')
+    if starts_at and now >= starts_at then begin(starts_at) end
+  end
   if redis.call('HGET', key, F.status) == ST.active then
     local ends = num(F.ends)
     if now >= ends then finish('time', ends) end

@@ -7,6 +7,7 @@ if redis.call('HGET', key, F.status) ~= ST.completed and redis.call('HGET', key,
   redis.call('HSET', key, S.connected .. seat, 0)
   emit({ t = 'presence', seq = next_seq(), player = seat, connected = false })
   note_unattended()
+  review()
 end
 set_ttl()
 return refuse('ok')

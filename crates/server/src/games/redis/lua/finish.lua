@@ -6,5 +6,5 @@ if redis.call('EXISTS', key) == 0 then
   return refuse('unknown_game')
 end
 settle()
-local g = redis.call('HMGET', key, F.status, F.ends)
-return { 'ok', ms(now), g[1], g[2] }
+local g = redis.call('HMGET', key, F.status, F.ends, F.starts_at)
+return { 'ok', ms(now), g[1], due(g[1], g[2], g[3]) }

@@ -12,6 +12,14 @@ if free == nil then
   set_ttl()
   return refuse('game_full')
 end
+-- Quick play (ARGV[6] = '1') takes only a public game someone is in.
+if ARGV[6] == '1' then
+  local _, connected = seats()
+  if connected == 0 or redis.call('HGET', key, F.public) ~= '1' then
+    set_ttl()
+    return refuse('not_open')
+  end
+end
 if redis.call('HGET', key, F.status) ~= ST.waiting then
   set_ttl()
   return refuse('already_started')
@@ -24,10 +32,9 @@ redis.call('HSET', key, S.name .. free, ARGV[3], S.score .. free, 0, S.connected
 redis.call('HDEL', key, S.left .. free, F.unattended)
 emit({ t = 'player_joined', seq = next_seq(),
   player = { id = free, name = ARGV[3], color = free, score = 0, connected = true } })
-local count = 0
-for i = 0, LAST_SEAT do
-  if seated(i) then count = count + 1 end
-end
-if count == maxp then begin() end
+-- The joiner's snapshot is taken after its join, before what the join
+-- causes (a start, a countdown), which it then hears like everyone else.
+local reply = with_state('ok', free)
+review()
 set_ttl()
-return with_state('ok', free)
+return reply

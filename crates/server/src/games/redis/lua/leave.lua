@@ -16,6 +16,7 @@ if status == ST.waiting then
   end
   emit({ t = 'player_left', seq = next_seq(), player = seat, host = num(F.host) })
   note_unattended()
+  review()
 elseif status == ST.active then
   redis.call('HSET', key, S.left .. seat, 1, S.connected .. seat, 0)
   redis.call('HDEL', key, S.holder .. seat)

@@ -34,6 +34,7 @@ if redis.call('HGET', key, F.status) ~= ST.completed and redis.call('HGET', key,
   redis.call('HSET', key, S.connected .. seat, 1)
   redis.call('HDEL', key, F.unattended)
   emit({ t = 'presence', seq = next_seq(), player = seat, connected = true })
+  review()
 end
 set_ttl()
 return with_state('ok', seat)

@@ -22,6 +22,6 @@ if code then
   set_ttl()
   return refuse(code)
 end
-begin()
+begin(now)
 set_ttl()
 return refuse('ok')
