@@ -1,5 +1,5 @@
-//! Shared harness for the unit tests: a virtual clock, game builders, and a
-//! check that a refused command changed nothing.
+//! The unit tests' harness: a virtual clock, game builders, and a check
+//! that a refused command changed nothing.
 
 use std::time::Duration;
 
