@@ -82,21 +82,7 @@ pids+=("$haproxy_pid")
 names+=(haproxy)
 
 # Ready when every node and HAProxy answer /readyz with 200 (10 s at most).
-for _ in $(seq 100); do
-  ready=0
-  for p in "${port[@]}" "$lb_port"; do
-    [[ $(http_status "$p" /readyz) == 200 ]] && ready=$((ready + 1))
-  done
-  ((ready == ${#ids[@]} + 1)) && break
-  for i in "${!pids[@]}"; do
-    if ! kill -0 "${pids[$i]}" 2>/dev/null; then
-      tail -n 5 "$logs/${names[$i]}.log" >&2
-      die "${names[$i]} exited at start (its log: $logs/${names[$i]}.log)"
-    fi
-  done
-  sleep 0.1
-done
-((ready == ${#ids[@]} + 1)) || die "not ready after 10 s; see the logs in $logs"
+wait_ready "${port[@]}" "$lb_port"
 
 cat <<MSG
 

@@ -29,3 +29,25 @@ http_status() {
       echo "$line"
   } 2>/dev/null || true
 }
+
+# Waits (10 s at most) until every port in "$@" answers GET /readyz with
+# 200. Dies with the log tail of any process of the caller's `pids` (named
+# by `names`, logging to $logs/<name>.log) that exits meanwhile.
+wait_ready() {
+  local ready p i
+  for _ in $(seq 100); do
+    ready=0
+    for p in "$@"; do
+      [[ $(http_status "$p" /readyz) == 200 ]] && ready=$((ready + 1))
+    done
+    ((ready == $#)) && return 0
+    for i in "${!pids[@]}"; do
+      if ! kill -0 "${pids[$i]}" 2>/dev/null; then
+        tail -n 5 "$logs/${names[$i]}.log" >&2
+        die "${names[$i]} exited at start (its log: $logs/${names[$i]}.log)"
+      fi
+    done
+    sleep 0.1
+  done
+  die "not ready after 10 s; see the logs in $logs"
+}
