@@ -25,7 +25,8 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use transport::codec;
 use transport::protocol::{
-    ClientMessage, ErrorCode, GameSnapshot, Number, RejectReason, SUBPROTOCOL, ServerMessage,
+    ClientMessage, ErrorCode, GameSnapshot, Number, OverReason, RejectReason, SUBPROTOCOL,
+    ServerMessage,
 };
 
 use crate::replica::{Offer, Replica};
@@ -334,6 +335,22 @@ impl Client {
         match self.next().await {
             ServerMessage::Joined { game, .. } => game,
             other => panic!("expected joined, got {other:?}"),
+        }
+    }
+
+    /// Reads until `game_over`; its reason, scores and winners.
+    pub async fn game_over(&mut self) -> (OverReason, Vec<u32>, Vec<u8>) {
+        match self
+            .until(|m| matches!(m, ServerMessage::GameOver { .. }))
+            .await
+        {
+            ServerMessage::GameOver {
+                reason,
+                scores,
+                winners,
+                ..
+            } => (reason, scores, winners),
+            _ => unreachable!("filtered above"),
         }
     }
 

@@ -30,6 +30,27 @@ async fn table(server: &TestServer) -> Table {
 }
 
 impl Table {
+    /// The abuser's connection still works and it is still seated: a ping
+    /// is answered and its capture of cell 40 is broadcast; then the others
+    /// keep playing.
+    async fn abuser_still_plays(&mut self, ts: u64) {
+        self.x.ping_pong(ts).await;
+        self.x.send(&capture(40)).await;
+        self.x
+            .until(|m| {
+                matches!(
+                    m,
+                    ServerMessage::Captured {
+                        cell: 40,
+                        player: 2,
+                        ..
+                    }
+                )
+            })
+            .await;
+        self.others_keep_playing(false).await;
+    }
+
     /// The two others see the abuser's seat drop (when it was closed), then
     /// each captures a free cell and both see both captures, in seq order.
     async fn others_keep_playing(&mut self, abuser_closed: bool) {
@@ -127,21 +148,8 @@ async fn a_text_frame_is_bad_frame_and_the_connection_stays_open() {
     t.x.send_raw(Message::Text("{\"t\":\"ping\",\"ts\":1}".into()))
         .await;
     t.x.error(ErrorCode::BadFrame).await;
-    t.x.ping_pong(7).await;
     // Still seated: it can capture.
-    t.x.send(&capture(40)).await;
-    t.x.until(|m| {
-        matches!(
-            m,
-            ServerMessage::Captured {
-                cell: 40,
-                player: 2,
-                ..
-            }
-        )
-    })
-    .await;
-    t.others_keep_playing(false).await;
+    t.abuser_still_plays(7).await;
 }
 
 #[tokio::test]
@@ -159,20 +167,7 @@ async fn malformed_messages_are_bad_message_and_the_connection_stays_open() {
             other => panic!("{what}: expected bad_message, got {other:?}"),
         }
     }
-    t.x.ping_pong(1).await;
-    t.x.send(&capture(40)).await;
-    t.x.until(|m| {
-        matches!(
-            m,
-            ServerMessage::Captured {
-                cell: 40,
-                player: 2,
-                ..
-            }
-        )
-    })
-    .await;
-    t.others_keep_playing(false).await;
+    t.abuser_still_plays(1).await;
 }
 
 #[tokio::test]
