@@ -18,26 +18,11 @@
 #   any other GRIDCAP_* setting of `gridcap serve` reaches every node.
 set -euo pipefail
 
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-bin=${GRIDCAP_BIN:-$root/target/release/gridcap}
-logs=$root/target/cluster-stateless
-export GRIDCAP_WEB_ROOT=${GRIDCAP_WEB_ROOT:-$root/web-client/dist}
-
-die() {
-  echo "cluster-stateless: $*" >&2
-  exit 1
-}
-
-[[ -x $bin ]] || die "no gridcap binary at $bin: run \`cargo build --release -p gridcap-server\` or set GRIDCAP_BIN"
-haproxy=$(PATH=$PATH:/usr/sbin:/sbin command -v haproxy) ||
-  die "HAProxy is not installed (Debian: apt-get install haproxy)"
-redis=${REDIS_SERVER:-$(PATH=$PATH:/usr/sbin:/sbin command -v redis-server)} ||
-  die "redis-server is not installed (Debian: apt-get install redis-server)"
-[[ -f $GRIDCAP_WEB_ROOT/index.html ]] ||
-  echo "cluster-stateless: no browser client in $GRIDCAP_WEB_ROOT (build it with \`make web\`); the nodes serve a placeholder page" >&2
-
 # shellcheck source=deploy/local/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+launcher_init cluster-stateless
+redis=${REDIS_SERVER:-$(PATH=$PATH:/usr/sbin:/sbin command -v redis-server)} ||
+  die "redis-server is not installed (Debian: apt-get install redis-server)"
 
 pids=()
 redis_pid=""

@@ -1,6 +1,28 @@
 # shellcheck shell=bash
 # Helpers shared by the local cluster launchers (sourced, not run).
 
+# A launcher's failure: the message on stderr, then exit 1.
+die() {
+  echo "$launcher: $*" >&2
+  exit 1
+}
+
+# What every launcher needs first, for launcher $1: root (the workspace),
+# bin (GRIDCAP_BIN or the release build), logs (target/$1), the browser
+# client's directory (GRIDCAP_WEB_ROOT, exported) and haproxy (its path).
+launcher_init() {
+  launcher=$1
+  root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+  bin=${GRIDCAP_BIN:-$root/target/release/gridcap}
+  logs=$root/target/$launcher
+  export GRIDCAP_WEB_ROOT=${GRIDCAP_WEB_ROOT:-$root/web-client/dist}
+  [[ -x $bin ]] || die "no gridcap binary at $bin: run \`cargo build --release -p gridcap-server\` or set GRIDCAP_BIN"
+  haproxy=$(PATH=$PATH:/usr/sbin:/sbin command -v haproxy) ||
+    die "HAProxy is not installed (Debian: apt-get install haproxy)"
+  [[ -f $GRIDCAP_WEB_ROOT/index.html ]] ||
+    echo "$launcher: no browser client in $GRIDCAP_WEB_ROOT (build it with \`make web\`); the nodes serve a placeholder page" >&2
+}
+
 # Whether something accepts connections on 127.0.0.1:$1.
 listening() {
   (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null

@@ -21,6 +21,15 @@ struct Table {
     x: TestClient,
 }
 
+/// The test settings with a token bucket of `per_second` and `burst`.
+fn rate_limited(per_second: u32, burst: u32) -> ServeOptions {
+    ServeOptions {
+        rate_limit: Some(per_second),
+        rate_burst: Some(burst),
+        ..options()
+    }
+}
+
 async fn table(server: &TestServer) -> Table {
     let mut p = full_game(server, 3, 60_000).await;
     let x = p.pop().expect("three");
@@ -318,10 +327,8 @@ async fn a_short_flood_is_rate_limited_and_dropped_but_not_closed() {
     // 10 per second (a token per 100 ms, so the burst below is not
     // refilled while it is processed), bursts of 40, 100 strikes.
     let server = TestServer::start_with(ServeOptions {
-        rate_limit: Some(10),
-        rate_burst: Some(40),
         ping_interval_ms: Some(200),
-        ..options()
+        ..rate_limited(10, 40)
     })
     .await;
     let mut t = table(&server).await;
@@ -371,10 +378,8 @@ async fn a_short_flood_is_rate_limited_and_dropped_but_not_closed() {
 async fn a_persistent_flood_is_closed_with_1008() {
     // One token per second: nothing is refilled during the flood.
     let server = TestServer::start_with(ServeOptions {
-        rate_limit: Some(1),
-        rate_burst: Some(5),
         rate_strikes: Some(10),
-        ..options()
+        ..rate_limited(1, 5)
     })
     .await;
     let mut t = table(&server).await;

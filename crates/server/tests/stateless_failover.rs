@@ -116,19 +116,24 @@ impl Player {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_node_killed_mid_game_loses_no_board() {
+/// A redis-server and two stateless node processes `a` and `b` on it, or
+/// `None` (the test skips) without redis-server.
+async fn redis_and_two_nodes(test: &str) -> Option<(RedisServer, Cluster)> {
     if !redis_available() {
-        return;
+        return None;
     }
     let redis = RedisServer::start().await;
-    let target = Redis::Single(redis.url());
-    let mut nodes = node_processes(
-        "a_node_killed_mid_game_loses_no_board",
-        &target,
-        &["a", "b"],
-    )
-    .await;
+    let nodes = node_processes(test, &Redis::Single(redis.url()), &["a", "b"]).await;
+    Some((redis, nodes))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_killed_mid_game_loses_no_board() {
+    let Some((_redis, mut nodes)) =
+        redis_and_two_nodes("a_node_killed_mid_game_loses_no_board").await
+    else {
+        return;
+    };
     let survivor = nodes.node("b").addr;
     let addrs = [nodes.node("a").addr, survivor];
 
@@ -219,17 +224,11 @@ async fn a_node_killed_mid_game_loses_no_board() {
 /// disconnected (`presence`), as a closed socket does on one node.
 #[tokio::test]
 async fn the_seats_of_a_dead_node_are_marked_disconnected() {
-    if !redis_available() {
+    let Some((_redis, mut nodes)) =
+        redis_and_two_nodes("the_seats_of_a_dead_node_are_marked_disconnected").await
+    else {
         return;
-    }
-    let redis = RedisServer::start().await;
-    let target = Redis::Single(redis.url());
-    let mut nodes = node_processes(
-        "the_seats_of_a_dead_node_are_marked_disconnected",
-        &target,
-        &["a", "b"],
-    )
-    .await;
+    };
     let host = Player::seat(
         nodes.node("a").addr,
         ClientMessage::Create {
