@@ -137,6 +137,15 @@ impl TestServer {
         Self::start_on(options, listener)
     }
 
+    /// A node with exactly `options` (no test certificate, no pairing),
+    /// once `/readyz` answers 200: a stateless node that reached Redis.
+    pub async fn start_node(options: ServeOptions) -> TestServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let node = Self::start_on(options, listener);
+        stateless::wait_ready(node.addr).await;
+        node
+    }
+
     /// Two stateless nodes with `options` sharing a fresh redis-server; the
     /// first listens on `listener`.
     async fn start_stateless(options: ServeOptions, listener: TcpListener) -> TestServer {

@@ -1,5 +1,5 @@
-//! Stateless mode in this process: node settings, and gridcap nodes started
-//! with `gridcap::server::run`. Redis (`redis-server`, a Redis Cluster) and
+//! Stateless mode in this process: node settings and readiness. A node in
+//! this process is a [`TestServer::start_node`](super::TestServer::start_node). Redis (`redis-server`, a Redis Cluster) and
 //! gridcap nodes as real processes come from the test kit
 //! (`testkit::redis`, `testkit::node`), re-exported here.
 
@@ -11,8 +11,6 @@ pub use testkit::redis::{
     Redis, RedisCluster, RedisServer, START_WAIT, redis_available, wait_for_redis,
 };
 pub use testkit::{Cluster, NodeOptions, TestDir};
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 
 /// Settings of a stateless node for tests.
 pub fn stateless_options(redis: &Redis) -> ServeOptions {
@@ -28,55 +26,6 @@ pub fn stateless_options(redis: &Redis) -> ServeOptions {
         drain_timeout_ms: Some(2_000),
         web_root: Some(std::env::temp_dir().join("gridcap-tests-no-web-root")),
         ..ServeOptions::default()
-    }
-}
-
-/// A gridcap node running in this process.
-pub struct Node {
-    pub addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
-}
-
-impl Node {
-    pub async fn start(options: ServeOptions) -> Node {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let config = options.resolve().expect("valid stateless config");
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(gridcap::server::run(listener, config, async move {
-            let _ = stopped.await;
-        }));
-        let node = Node {
-            addr,
-            stop: Some(stop),
-            task: Some(task),
-        };
-        node.wait_ready().await;
-        node
-    }
-
-    /// Waits until `/readyz` answers 200 (Redis reached).
-    pub async fn wait_ready(&self) {
-        wait_ready(self.addr).await;
-    }
-
-    /// Stops gracefully.
-    pub async fn stop(mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(30), task).await;
-        }
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
     }
 }
 
