@@ -309,3 +309,76 @@ pub fn assert_same_game(a: &GameSnapshot, b: &GameSnapshot) {
     };
     assert_eq!(strip(a), strip(b));
 }
+
+#[cfg(test)]
+mod tests {
+    use game_logic::{Game, PlayerName, Settings, SettingsBounds};
+    use transport::convert::event_message;
+
+    use super::*;
+
+    const T0: Timestamp = Timestamp::from_unix_ms(1_700_000_000_000);
+
+    /// A two-seat game whose second join started it, as the server would
+    /// send it: the `joined` snapshot of the host and the events after it.
+    fn started() -> (GameSnapshot, Vec<ServerMessage>, Game) {
+        let settings = Settings::new(Some(2), Some(30_000), &SettingsBounds::default()).unwrap();
+        let mut game = Game::new(settings, PlayerName::new("ada").unwrap(), T0);
+        let joined = game_snapshot("g", &game.snapshot(), T0);
+        game.join(PlayerName::new("bob").unwrap(), T0).unwrap();
+        let cell = Cell::try_from(40u8).unwrap();
+        game.capture(game.host(), cell, T0).unwrap();
+        let events = std::iter::from_fn(|| game.poll_event())
+            .map(|e| event_message(&e, T0))
+            .collect();
+        (joined, events, game)
+    }
+
+    #[test]
+    fn events_rebuild_the_servers_snapshot() {
+        let (joined, events, game) = started();
+        let mut replica = Replica::new(&joined);
+        for e in &events {
+            replica.apply(e);
+        }
+        assert_eq!(replica.seq(), 3);
+        assert_same_game(
+            replica.snapshot(),
+            &game_snapshot("g", &game.snapshot(), T0),
+        );
+    }
+
+    #[test]
+    fn old_events_are_ignored_and_gaps_reported() {
+        let (joined, events, _) = started();
+        let mut replica = Replica::new(&joined);
+        assert_eq!(replica.offer(&events[1]), Offer::Gap);
+        assert_eq!(replica.seq(), 0, "a gap changes nothing");
+        assert_eq!(replica.offer(&events[0]), Offer::Applied);
+        assert_eq!(replica.offer(&events[0]), Offer::Old);
+        assert_eq!(replica.seq(), 1);
+    }
+
+    #[test]
+    #[should_panic(expected = "seq must grow by exactly 1")]
+    fn a_gap_fails_a_strict_apply() {
+        let (joined, events, _) = started();
+        Replica::new(&joined).apply(&events[2]);
+    }
+
+    #[test]
+    #[should_panic(expected = "a cell is never re-captured")]
+    fn a_second_capture_of_a_cell_fails() {
+        let (joined, events, _) = started();
+        let mut replica = Replica::new(&joined);
+        for e in &events {
+            replica.apply(e);
+        }
+        replica.apply(&ServerMessage::Captured {
+            seq: 4,
+            cell: 40,
+            player: 1,
+            score: 1,
+        });
+    }
+}
