@@ -57,7 +57,7 @@ test-web:
 
 test-e2e: web
 	$(CARGO) build -p gridcap-server
-	$(CARGO) build -p gridcap-system-tests --example make-cert
+	$(CARGO) build -p gridcap-testkit --example make-cert
 	cd $(WEB) && GRIDCAP_BIN=$(CURDIR)/target/debug/gridcap \
 		GRIDCAP_MAKE_CERT=$(CURDIR)/target/debug/examples/make-cert npm run test:e2e
 

@@ -15,24 +15,9 @@
 #   GRIDCAP_DRAIN_TIMEOUT_MS=5000 for quicker drains.
 set -euo pipefail
 
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-bin=${GRIDCAP_BIN:-$root/target/release/gridcap}
-logs=$root/target/cluster-stateful
-export GRIDCAP_WEB_ROOT=${GRIDCAP_WEB_ROOT:-$root/web-client/dist}
-
-die() {
-  echo "cluster-stateful: $*" >&2
-  exit 1
-}
-
-[[ -x $bin ]] || die "no gridcap binary at $bin: run \`cargo build --release -p gridcap-server\` or set GRIDCAP_BIN"
-haproxy=$(PATH=$PATH:/usr/sbin:/sbin command -v haproxy) ||
-  die "HAProxy is not installed (Debian: apt-get install haproxy)"
-[[ -f $GRIDCAP_WEB_ROOT/index.html ]] ||
-  echo "cluster-stateful: no browser client in $GRIDCAP_WEB_ROOT (build it with \`make web\`); the nodes serve a placeholder page" >&2
-
 # shellcheck source=deploy/local/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+launcher_init cluster-stateful
 
 pids=()
 cleanup() {
@@ -82,21 +67,7 @@ pids+=("$haproxy_pid")
 names+=(haproxy)
 
 # Ready when every node and HAProxy answer /readyz with 200 (10 s at most).
-for _ in $(seq 100); do
-  ready=0
-  for p in "${port[@]}" "$lb_port"; do
-    [[ $(http_status "$p" /readyz) == 200 ]] && ready=$((ready + 1))
-  done
-  ((ready == ${#ids[@]} + 1)) && break
-  for i in "${!pids[@]}"; do
-    if ! kill -0 "${pids[$i]}" 2>/dev/null; then
-      tail -n 5 "$logs/${names[$i]}.log" >&2
-      die "${names[$i]} exited at start (its log: $logs/${names[$i]}.log)"
-    fi
-  done
-  sleep 0.1
-done
-((ready == ${#ids[@]} + 1)) || die "not ready after 10 s; see the logs in $logs"
+wait_ready "${port[@]}" "$lb_port"
 
 cat <<MSG
 

@@ -18,26 +18,11 @@
 #   any other GRIDCAP_* setting of `gridcap serve` reaches every node.
 set -euo pipefail
 
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-bin=${GRIDCAP_BIN:-$root/target/release/gridcap}
-logs=$root/target/cluster-stateless
-export GRIDCAP_WEB_ROOT=${GRIDCAP_WEB_ROOT:-$root/web-client/dist}
-
-die() {
-  echo "cluster-stateless: $*" >&2
-  exit 1
-}
-
-[[ -x $bin ]] || die "no gridcap binary at $bin: run \`cargo build --release -p gridcap-server\` or set GRIDCAP_BIN"
-haproxy=$(PATH=$PATH:/usr/sbin:/sbin command -v haproxy) ||
-  die "HAProxy is not installed (Debian: apt-get install haproxy)"
-redis=${REDIS_SERVER:-$(PATH=$PATH:/usr/sbin:/sbin command -v redis-server)} ||
-  die "redis-server is not installed (Debian: apt-get install redis-server)"
-[[ -f $GRIDCAP_WEB_ROOT/index.html ]] ||
-  echo "cluster-stateless: no browser client in $GRIDCAP_WEB_ROOT (build it with \`make web\`); the nodes serve a placeholder page" >&2
-
 # shellcheck source=deploy/local/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+launcher_init cluster-stateless
+redis=${REDIS_SERVER:-$(PATH=$PATH:/usr/sbin:/sbin command -v redis-server)} ||
+  die "redis-server is not installed (Debian: apt-get install redis-server)"
 
 pids=()
 redis_pid=""
@@ -106,21 +91,7 @@ pids+=("$haproxy_pid")
 names+=(haproxy)
 
 # Ready when both nodes (Redis reached) and HAProxy answer /readyz with 200.
-for _ in $(seq 100); do
-  ready=0
-  for p in "${port[@]}" "$lb_port"; do
-    [[ $(http_status "$p" /readyz) == 200 ]] && ready=$((ready + 1))
-  done
-  ((ready == ${#ids[@]} + 1)) && break
-  for i in "${!pids[@]}"; do
-    if ! kill -0 "${pids[$i]}" 2>/dev/null; then
-      tail -n 5 "$logs/${names[$i]}.log" >&2
-      die "${names[$i]} exited at start (its log: $logs/${names[$i]}.log)"
-    fi
-  done
-  sleep 0.1
-done
-((ready == ${#ids[@]} + 1)) || die "not ready after 10 s; see the logs in $logs"
+wait_ready "${port[@]}" "$lb_port"
 
 cat <<MSG
 

@@ -125,6 +125,7 @@ impl SameValue for ServerMessage {
 pub fn client_type(m: &ClientMessage) -> &'static str {
     match m {
         ClientMessage::Create { .. } => "create",
+        ClientMessage::QuickPlay { .. } => "quick_play",
         ClientMessage::Join { .. } => "join",
         ClientMessage::Resume { .. } => "resume",
         ClientMessage::Start {} => "start",
@@ -141,6 +142,7 @@ pub fn server_type(m: &ServerMessage) -> &'static str {
         ServerMessage::PlayerJoined { .. } => "player_joined",
         ServerMessage::PlayerLeft { .. } => "player_left",
         ServerMessage::Presence { .. } => "presence",
+        ServerMessage::Countdown { .. } => "countdown",
         ServerMessage::Started { .. } => "started",
         ServerMessage::Captured { .. } => "captured",
         ServerMessage::GameOver { .. } => "game_over",
@@ -151,16 +153,24 @@ pub fn server_type(m: &ServerMessage) -> &'static str {
 }
 
 /// Every client message type, for coverage checks.
-pub const CLIENT_TYPES: [&str; 7] = [
-    "create", "join", "resume", "start", "capture", "leave", "ping",
+pub const CLIENT_TYPES: [&str; 8] = [
+    "create",
+    "quick_play",
+    "join",
+    "resume",
+    "start",
+    "capture",
+    "leave",
+    "ping",
 ];
 
 /// Every server message type, for coverage checks.
-pub const SERVER_TYPES: [&str; 10] = [
+pub const SERVER_TYPES: [&str; 11] = [
     "joined",
     "player_joined",
     "player_left",
     "presence",
+    "countdown",
     "started",
     "captured",
     "game_over",
@@ -189,11 +199,21 @@ pub fn seeds() -> Vec<(String, Vec<u8>)> {
             name: "ada".into(),
             max_players: Some(4),
             duration_ms: Some(30_000),
+            public: None,
         },
         ClientMessage::Create {
             name: "x".into(),
             max_players: None,
             duration_ms: Some(i64::MIN),
+            public: None,
+        },
+        ClientMessage::QuickPlay {
+            name: "ada".into(),
+            max_players: Some(4),
+        },
+        ClientMessage::QuickPlay {
+            name: "bob".into(),
+            max_players: None,
         },
         ClientMessage::Join {
             game: "3b1e6d0a-3c4f-4e8e-9a51-0c1d2e3f4a5b".into(),
@@ -244,6 +264,10 @@ pub fn seeds() -> Vec<(String, Vec<u8>)> {
                 remaining_ms: Some(29_000),
                 ends_at_ms: Some(1_795_300_000_000),
                 winners: None,
+                code: "K7QX2M".into(),
+                public: true,
+                starts_in_ms: None,
+                starts_at_ms: None,
             },
             you: 1,
             token: "9f86d081884c7d659a2feaa0c55ad015".into(),
@@ -253,6 +277,16 @@ pub fn seeds() -> Vec<(String, Vec<u8>)> {
             seq: 3,
             player: 1,
             host: Some(0),
+        },
+        ServerMessage::Countdown {
+            seq: 2,
+            starts_in_ms: Some(10_000),
+            starts_at_ms: Some(1_795_300_000_000),
+        },
+        ServerMessage::Countdown {
+            seq: 3,
+            starts_in_ms: None,
+            starts_at_ms: None,
         },
         ServerMessage::Presence {
             seq: 4,

@@ -10,7 +10,10 @@
 //!   Replayed by `crates/transport/tests/fuzz_corpus.rs`.
 //! - [`game_checks`]: `game_machine` — any command sequence on
 //!   `game_logic::Game`, with the rules' invariants checked after each step.
-//!   Replayed by `crates/game-logic/tests/fuzz_corpus.rs`.
+//!   Replayed by `crates/game-logic/tests/fuzz_corpus.rs`. Its commands are
+//!   the shared model of `game_logic::test_util` (feature `test-util`).
+//! - [`corpus`]: reading and replaying a corpus, for both replay tests.
 
 pub mod codec_checks;
+pub mod corpus;
 pub mod game_checks;

@@ -197,7 +197,7 @@ impl Balancer {
                     self.proc.log_tail()
                 );
             }
-            if matches!(http::get(self.addr, "/readyz").await, Ok(r) if r.status == 200) {
+            if matches!(http::try_get(self.addr, "/readyz").await, Ok(r) if r.status == 200) {
                 return self;
             }
             assert!(
@@ -220,11 +220,8 @@ impl Balancer {
     /// possibly with a transition such as `UP 1/2`, from its CSV status page.
     pub async fn haproxy_states(&self) -> Vec<(String, String)> {
         let stats = self.stats.expect("only HAProxy has a status page");
-        let csv = http::get(stats, "/;csv")
-            .await
-            .unwrap_or_else(|e| panic!("HAProxy status page: {e}"));
-        csv.body
-            .lines()
+        let csv = http::get(stats, "/;csv").await.text();
+        csv.lines()
             .filter(|l| l.starts_with("gridcap_nodes,"))
             .filter_map(|l| {
                 let fields: Vec<&str> = l.split(',').collect();

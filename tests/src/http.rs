@@ -1,6 +1,10 @@
-//! A minimal HTTP/1.1 client: one GET per connection (`Connection: close`),
-//! enough for `/readyz`, `/api/node`, `/api/cluster` and `/api/games/{id}`
-//! on a node or through a balancer.
+//! The one HTTP client of the tests: a minimal HTTP/1.1 GET, one request
+//! per connection (`Connection: close`, read to EOF), enough for `/readyz`,
+//! `/api/*`, `/metrics` and the static routes, on a node or through a
+//! balancer. Over TLS in TLS runs (see [`tls`](crate::tls)).
+//!
+//! [`try_get`] returns I/O failures, timeouts and unparsable responses as
+//! errors (a node that is down); [`get`] fails the test on them.
 
 use std::io;
 use std::net::SocketAddr;
@@ -9,44 +13,135 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::{POLL, WAIT};
+use crate::{POLL, WAIT, tls};
 
 /// Longest one request may take.
 const REQUEST_LIMIT: Duration = Duration::from_secs(5);
 
-/// A response: status and body (as text; every route used here sends text).
+/// A parsed response.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Response {
+pub struct Reply {
     /// The HTTP status code.
     pub status: u16,
+    /// Header names lowercased, in order.
+    pub headers: Vec<(String, String)>,
     /// The body, de-chunked.
-    pub body: String,
+    pub body: Vec<u8>,
 }
 
-impl Response {
+impl Reply {
+    /// The first header `name` (lowercase).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as text; panics unless it is UTF-8.
+    pub fn text(&self) -> String {
+        String::from_utf8(self.body.clone()).expect("utf-8 body")
+    }
+
     /// The body as JSON; panics with the body when it is not.
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): status {} body {}", self.status, self.body))
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "not JSON ({e}): status {} body {}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
     }
 }
 
-/// `GET path` on `addr`; an error for I/O failures, timeouts and
-/// unparsable responses.
-pub async fn get(addr: SocketAddr, path: &str) -> io::Result<Response> {
-    tokio::time::timeout(REQUEST_LIMIT, get_inner(addr, path))
+/// `GET path` on `addr` with extra header lines (each ending in `\r\n`); an
+/// error for I/O failures, timeouts and unparsable responses.
+pub async fn try_get_with(addr: SocketAddr, path: &str, extra_headers: &str) -> io::Result<Reply> {
+    tokio::time::timeout(REQUEST_LIMIT, exchange(addr, path, extra_headers))
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, format!("GET {path} on {addr}")))?
 }
 
-async fn get_inner(addr: SocketAddr, path: &str) -> io::Result<Response> {
-    let mut stream = TcpStream::connect(addr).await?;
+/// `GET path` on `addr`, or the error.
+pub async fn try_get(addr: SocketAddr, path: &str) -> io::Result<Reply> {
+    try_get_with(addr, path, "").await
+}
+
+/// `GET path` with extra header lines; fails the test if there is no answer.
+pub async fn get_with(addr: SocketAddr, path: &str, extra_headers: &str) -> Reply {
+    try_get_with(addr, path, extra_headers)
+        .await
+        .unwrap_or_else(|e| panic!("GET {path} on {addr}: {e}"))
+}
+
+/// `GET path`; fails the test if there is no answer.
+pub async fn get(addr: SocketAddr, path: &str) -> Reply {
+    get_with(addr, path, "").await
+}
+
+/// `GET path`, failing the test unless the answer is 200 with a JSON body.
+pub async fn get_json(addr: SocketAddr, path: &str) -> serde_json::Value {
+    let reply = get(addr, path).await;
+    assert_eq!(
+        reply.status,
+        200,
+        "GET {path} on {addr}: status {}, body {}",
+        reply.status,
+        String::from_utf8_lossy(&reply.body)
+    );
+    reply.json()
+}
+
+/// Polls `GET path` until the status is `want`, at most `limit`; fails the
+/// test with the last answer otherwise.
+pub async fn wait_status_within(addr: SocketAddr, path: &str, want: u16, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    loop {
+        let last = try_get(addr, path).await;
+        if matches!(&last, Ok(r) if r.status == want) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "GET {path} on {addr} did not answer {want} within {limit:?}; last: {last:?}"
+        );
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// [`wait_status_within`] [`WAIT`].
+pub async fn wait_status(addr: SocketAddr, path: &str, want: u16) {
+    wait_status_within(addr, path, want, WAIT).await;
+}
+
+async fn exchange(addr: SocketAddr, path: &str, extra_headers: &str) -> io::Result<Reply> {
+    let stream = TcpStream::connect(addr).await?;
+    let mut stream = tls::try_wrap(stream, addr).await?;
     let request =
-        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAccept: */*\r\n\r\n");
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{extra_headers}\r\n");
     stream.write_all(request.as_bytes()).await?;
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await?;
-    parse(&raw)
+    let truncated = match stream.read_to_end(&mut raw).await {
+        Ok(_) => false,
+        // TLS: the server closed without close_notify. Like browsers,
+        // accept it only when the response shows it is complete.
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof && !raw.is_empty() => true,
+        Err(e) => return Err(e),
+    };
+    let reply = parse(&raw)?;
+    if truncated {
+        let length = reply
+            .header("content-length")
+            .and_then(|v| v.parse::<usize>().ok())
+            .ok_or_else(|| {
+                invalid("a response that ended without close_notify has no Content-Length")
+            })?;
+        if length != reply.body.len() {
+            return Err(invalid("truncated response body"));
+        }
+    }
+    Ok(reply)
 }
 
 fn invalid(what: &str) -> io::Error {
@@ -54,13 +149,12 @@ fn invalid(what: &str) -> io::Error {
 }
 
 /// Parses a whole `Connection: close` response.
-fn parse(raw: &[u8]) -> io::Result<Response> {
+fn parse(raw: &[u8]) -> io::Result<Reply> {
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
         .ok_or_else(|| invalid("no end of headers"))?;
     let head = String::from_utf8_lossy(&raw[..split]);
-    let mut body = &raw[split + 4..];
     let mut lines = head.split("\r\n");
     let status_line = lines.next().ok_or_else(|| invalid("no status line"))?;
     let status = status_line
@@ -68,33 +162,33 @@ fn parse(raw: &[u8]) -> io::Result<Response> {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| invalid("bad status line"))?;
-    let mut chunked = false;
-    let mut length = None;
-    for line in lines {
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
-        };
-        let (name, value) = (name.trim().to_ascii_lowercase(), value.trim());
-        if name == "transfer-encoding" && value.eq_ignore_ascii_case("chunked") {
-            chunked = true;
-        } else if name == "content-length" {
-            length = value.parse::<usize>().ok();
-        }
-    }
-    let body = if chunked {
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let mut reply = Reply {
+        status,
+        headers,
+        body: Vec::new(),
+    };
+    let mut body = &raw[split + 4..];
+    let chunked = reply
+        .header("transfer-encoding")
+        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
+    reply.body = if chunked {
         dechunk(body)?
     } else {
-        if let Some(n) = length {
+        if let Some(n) = reply
+            .header("content-length")
+            .and_then(|v| v.parse::<usize>().ok())
+        {
             body = body
                 .get(..n)
                 .ok_or_else(|| invalid("body shorter than Content-Length"))?;
         }
         body.to_vec()
     };
-    Ok(Response {
-        status,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    })
+    Ok(reply)
 }
 
 /// Decodes a chunked body.
@@ -117,36 +211,6 @@ fn dechunk(mut raw: &[u8]) -> io::Result<Vec<u8>> {
     }
 }
 
-/// `GET path`, panicking unless the answer is 200 with a JSON body.
-pub async fn get_json(addr: SocketAddr, path: &str) -> serde_json::Value {
-    let response = get(addr, path)
-        .await
-        .unwrap_or_else(|e| panic!("GET {path} on {addr}: {e}"));
-    assert_eq!(
-        response.status, 200,
-        "GET {path} on {addr}: status {}, body {}",
-        response.status, response.body
-    );
-    response.json()
-}
-
-/// Polls `GET path` until the status is `want`, at most [`WAIT`]; panics
-/// with the last answer otherwise.
-pub async fn wait_status(addr: SocketAddr, path: &str, want: u16) {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let last = get(addr, path).await;
-        if matches!(&last, Ok(r) if r.status == want) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "GET {path} on {addr} did not answer {want} within {WAIT:?}; last: {last:?}"
-        );
-        tokio::time::sleep(POLL).await;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,7 +220,8 @@ mod tests {
         let raw = b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 9\r\n\r\ndraining\nextra";
         let r = parse(raw).unwrap();
         assert_eq!(r.status, 503);
-        assert_eq!(r.body, "draining\n");
+        assert_eq!(r.text(), "draining\n");
+        assert_eq!(r.header("content-length"), Some("9"));
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! `gridcap serve` nodes as child processes, alone or as a stateful cluster.
+//! `gridcap serve` nodes as child processes: alone, as a stateful cluster,
+//! or as stateless nodes sharing a Redis.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -8,6 +9,7 @@ use std::time::{Duration, Instant};
 use crate::paths::{TestDir, gridcap_bin};
 use crate::ports::free_addrs;
 use crate::process::Proc;
+use crate::redis::Redis;
 use crate::{POLL, WAIT, http};
 
 /// How a node is started; every field becomes a flag of `gridcap serve`.
@@ -98,7 +100,7 @@ impl Node {
                     self.log_tail()
                 );
             }
-            if matches!(http::get(self.addr, "/readyz").await, Ok(r) if r.status == 200) {
+            if matches!(http::try_get(self.addr, "/readyz").await, Ok(r) if r.status == 200) {
                 return;
             }
             assert!(
@@ -278,6 +280,34 @@ impl Cluster {
         let cluster = Cluster { nodes };
         cluster.wait_converged().await;
         cluster
+    }
+
+    /// Stateless nodes with the given ids, all pointed at `redis`, all ready.
+    pub async fn stateless(
+        dir: &TestDir,
+        ids: &[&str],
+        redis: &Redis,
+        options: &NodeOptions,
+    ) -> Cluster {
+        let addrs = free_addrs(ids.len());
+        let mut nodes = Vec::new();
+        for (id, addr) in ids.iter().zip(&addrs) {
+            let mut args = base_args(*addr, options, dir);
+            args.extend([
+                "--mode".to_owned(),
+                "stateless".to_owned(),
+                "--node-id".to_owned(),
+                (*id).to_owned(),
+            ]);
+            args.extend(redis.args());
+            let mut node = Node::new(id, *addr, args, dir);
+            node.spawn();
+            nodes.push(node);
+        }
+        for node in &mut nodes {
+            node.wait_ready().await;
+        }
+        Cluster { nodes }
     }
 
     /// The node with id `id`.

@@ -1,13 +1,14 @@
-//! A player: a protocol client that checks `seq` and records its game's
-//! events, so that tests can compare what players on different nodes saw.
+//! A player: the kit's [`Client`] (which checks `seq` and keeps a replica)
+//! that survives reconnects to other nodes and records its game's events,
+//! so that tests can compare what players on different nodes saw.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use transport::client::{Client, Received};
 use transport::protocol::{ClientMessage, ErrorCode, GameSnapshot, GameStatus, ServerMessage};
 
 use crate::WAIT;
+use crate::client::{Client, Frame, ReadError, try_connect_url};
 
 /// One player on one connection at a time.
 #[derive(Debug)]
@@ -26,8 +27,9 @@ pub struct Player {
     pub game: Option<String>,
     /// The last `joined` snapshot.
     pub snapshot: Option<GameSnapshot>,
-    /// The seq of the last event applied (the snapshot's at `joined`).
-    pub last_seq: u64,
+    /// The game as the current connection's replica last showed it (kept
+    /// across reconnects until the next `joined`).
+    pub replica: Option<GameSnapshot>,
     /// Every broadcast event of the current game, by seq, as received.
     pub events: BTreeMap<u64, ServerMessage>,
     /// Every message read, in order, for panic messages.
@@ -48,7 +50,7 @@ impl Player {
             token: None,
             game: None,
             snapshot: None,
-            last_seq: 0,
+            replica: None,
             events: BTreeMap::new(),
             transcript: Vec::new(),
         }
@@ -75,37 +77,46 @@ impl Player {
             .as_mut()
             .unwrap_or_else(|| panic!("{name}: no connection to send {message:?} on"));
         client
-            .send(message)
+            .try_send(message)
             .await
             .unwrap_or_else(|e| panic!("{name}: sending {message:?}: {e}"));
         self.transcript.push(format!("-> {message:?}"));
     }
 
-    /// The next message or close, bounded by `limit`. Checks and records
-    /// broadcast events; panics on a seq gap (or a repeat).
-    pub async fn recv_within(&mut self, limit: Duration) -> Result<Received, String> {
-        let client = self.client.as_mut().ok_or("no connection")?;
-        let received = match client.recv_timeout(limit).await {
+    /// The next message or close, bounded by `limit` (pings skipped). The
+    /// client checks seq (a gap or a repeat fails the test); the player
+    /// records broadcast events and checks that a seq seen again after a
+    /// resume is the same event.
+    pub async fn recv_within(&mut self, limit: Duration) -> Result<Frame, ReadError> {
+        let client = self
+            .client
+            .as_mut()
+            .ok_or_else(|| ReadError::Failed("no connection".to_owned()))?;
+        let received = match client.try_recv(limit).await {
             Ok(r) => r,
             Err(e) => {
                 self.transcript.push(format!("<- error {e}"));
-                return Err(e.to_string());
+                return Err(e);
             }
         };
+        if let Some(replica) = &client.replica {
+            self.replica = Some(replica.clone());
+        }
         match &received {
-            Received::Message(message) => {
+            Frame::Message(message) => {
                 self.transcript.push(format!("<- {message:?}"));
-                self.apply(message);
+                self.record(message);
             }
-            Received::Closed(frame) => {
+            Frame::Closed(frame) => {
                 self.transcript.push(format!("<- closed {frame:?}"));
                 self.client = None;
             }
+            Frame::Ping => {}
         }
         Ok(received)
     }
 
-    fn apply(&mut self, message: &ServerMessage) {
+    fn record(&mut self, message: &ServerMessage) {
         if let ServerMessage::Joined { game, you, token } = message {
             self.you = Some(*you);
             self.token = Some(token.clone());
@@ -113,28 +124,18 @@ impl Player {
                 self.events.clear();
             }
             self.game = Some(game.id.clone());
-            self.last_seq = game.seq;
             self.snapshot = Some(game.clone());
-        } else if let Some(seq) = message.seq() {
+        } else if let Some(seq) = message.seq()
+            && let Some(previous) = self.events.insert(seq, message.clone())
+        {
+            // The same seq seen again after a resume must be the same event.
             assert_eq!(
-                seq,
-                self.last_seq + 1,
-                "{}: seq gap or repeat: got {message:?} after seq {}\n{}",
+                &previous,
+                message,
+                "{}: seq {seq} changed meaning across connections\n{}",
                 self.name,
-                self.last_seq,
                 self.transcript()
             );
-            self.last_seq = seq;
-            if let Some(previous) = self.events.insert(seq, message.clone()) {
-                // The same seq seen again after a resume must be the same event.
-                assert_eq!(
-                    &previous,
-                    message,
-                    "{}: seq {seq} changed meaning across connections\n{}",
-                    self.name,
-                    self.transcript()
-                );
-            }
         }
     }
 
@@ -150,14 +151,14 @@ impl Player {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.recv_within(left).await {
-                Ok(Received::Message(m)) if want(&m) => return m,
-                Ok(Received::Message(m @ ServerMessage::Error { .. })) => panic!(
+                Ok(Frame::Message(m)) if want(&m) => return m,
+                Ok(Frame::Message(m @ ServerMessage::Error { .. })) => panic!(
                     "{}: waiting for {what}, got {m:?}\n{}",
                     self.name,
                     self.transcript()
                 ),
-                Ok(Received::Message(_)) => {}
-                Ok(Received::Closed(frame)) => panic!(
+                Ok(Frame::Message(_) | Frame::Ping) => {}
+                Ok(Frame::Closed(frame)) => panic!(
                     "{}: waiting for {what}, the connection to {} closed ({frame:?})\n{}",
                     self.name,
                     self.url,
@@ -179,6 +180,7 @@ impl Player {
             name: self.name.clone(),
             max_players: Some(max_players),
             duration_ms: Some(duration_ms),
+            public: None,
         })
         .await;
         self.joined("joined after create").await
@@ -274,10 +276,10 @@ impl Player {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.recv_within(left).await {
-                Ok(Received::Closed(frame)) => return frame.map(|(code, _)| code),
-                Ok(Received::Message(_)) => {}
+                Ok(Frame::Closed(frame)) => return frame.map(|(code, _)| code),
+                Ok(Frame::Message(_) | Frame::Ping) => {}
                 // A reset or an abrupt end is a close without a frame.
-                Err(e) if !e.contains("timed out") => {
+                Err(ReadError::Failed(_)) => {
                     self.client = None;
                     return None;
                 }
@@ -289,6 +291,11 @@ impl Player {
                 ),
             }
         }
+    }
+
+    /// The seq of the last event applied (the snapshot's at `joined`).
+    pub fn last_seq(&self) -> u64 {
+        self.replica.as_ref().map_or(0, |g| g.seq)
     }
 
     /// Whether the connection is still open (as far as this side knows).
@@ -307,30 +314,17 @@ impl Player {
         out
     }
 
-    /// The board as built from the `joined` snapshot and the `captured`
-    /// events since.
+    /// The board as built from the last `joined` snapshot and the
+    /// `captured` events since (by the client's replica).
     pub fn cells(&self) -> Vec<u8> {
-        let mut cells = self
-            .snapshot
+        self.replica
             .as_ref()
-            .map_or_else(|| vec![0; 81], |s| s.cells.clone());
-        for event in self.events.values() {
-            if let ServerMessage::Captured { cell, player, .. } = event
-                && let Some(c) = cells.get_mut(usize::from(*cell))
-            {
-                *c = player + 1;
-            }
-        }
-        cells
+            .map_or_else(|| vec![0; 81], |g| g.cells.clone())
     }
 }
 
 async fn connect_client(url: &str) -> Result<Client, String> {
-    match tokio::time::timeout(WAIT, Client::connect(url)).await {
-        Ok(Ok(client)) => Ok(client),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err(format!("connecting to {url} took over {WAIT:?}")),
-    }
+    try_connect_url(url).await
 }
 
 /// Asserts that every player saw the same event for every seq they both

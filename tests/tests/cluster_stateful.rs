@@ -10,11 +10,11 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use system_tests::balancer::available;
-use system_tests::bots::Bots;
-use system_tests::player::assert_same_events;
-use system_tests::{Balancer, BalancerKind, Cluster, NodeOptions, Player, TestDir, http};
-use transport::client::Received;
+use testkit::balancer::available;
+use testkit::bots::Bots;
+use testkit::client::{Frame, ReadError};
+use testkit::player::assert_same_events;
+use testkit::{Balancer, BalancerKind, Cluster, NodeOptions, Player, TestDir, http};
 use transport::protocol::{ErrorCode, GameStatus, ServerMessage};
 
 const IDS: [&str; 3] = ["a", "b", "c"];
@@ -89,7 +89,8 @@ async fn same_events_and_spread(kind: BalancerKind) {
             let snapshot = http::get_json(addr, &format!("/api/games/{id}")).await;
             assert_eq!(snapshot["status"], "completed", "via {addr}: {snapshot}");
             assert_eq!(
-                snapshot["seq"], players[0].last_seq,
+                snapshot["seq"],
+                players[0].last_seq(),
                 "via {addr}: {snapshot}"
             );
             let json_cells: Vec<u8> = serde_json::from_value(snapshot["cells"].clone()).unwrap();
@@ -125,7 +126,7 @@ async fn same_events_and_spread(kind: BalancerKind) {
         );
     }
     // /api/cluster reports the same spread once the probes have caught up.
-    let deadline = Instant::now() + system_tests::WAIT;
+    let deadline = Instant::now() + testkit::WAIT;
     loop {
         let view = cluster.nodes[0].cluster_view().await;
         let seen: BTreeMap<String, u64> = view["nodes"]
@@ -150,7 +151,7 @@ async fn same_events_and_spread(kind: BalancerKind) {
             Instant::now() < deadline,
             "/api/cluster on a says {seen:?}, the nodes say {want:?}"
         );
-        tokio::time::sleep(system_tests::POLL).await;
+        tokio::time::sleep(testkit::POLL).await;
     }
     drop(hosts);
 }
@@ -172,10 +173,10 @@ async fn until_closed_or_error(player: &mut Player, limit: Duration) -> String {
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match player.recv_within(left).await {
-            Ok(Received::Closed(frame)) => return format!("closed {frame:?}"),
-            Ok(Received::Message(m @ ServerMessage::Error { .. })) => return format!("{m:?}"),
-            Ok(Received::Message(_)) => {}
-            Err(e) if e.contains("timed out") => panic!(
+            Ok(Frame::Closed(frame)) => return format!("closed {frame:?}"),
+            Ok(Frame::Message(m @ ServerMessage::Error { .. })) => return format!("{m:?}"),
+            Ok(Frame::Message(_) | Frame::Ping) => {}
+            Err(ReadError::TimedOut(_)) => panic!(
                 "{}: its game's node died, yet nothing happened on its connection for {limit:?}\n{}",
                 player.name,
                 player.transcript()
@@ -321,9 +322,7 @@ async fn kill_9_loses_only_that_nodes_games() {
         ),
         "join of a dead node's game: {answer:?}"
     );
-    let api = http::get(cluster.node("b").addr, &format!("/api/games/{ga_id}"))
-        .await
-        .unwrap();
+    let api = http::get(cluster.node("b").addr, &format!("/api/games/{ga_id}")).await;
     assert_eq!(api.status, 404, "GET a dead node's game on b: {api:?}");
 
     // gB: its guest was relayed by a; it resumes through c and plays on.
@@ -414,7 +413,7 @@ async fn rolling_restart_under_bots_aborts_no_game() {
             "bots not playing on every node: {counts:?}\n{}",
             bots.log_tail()
         );
-        tokio::time::sleep(system_tests::POLL).await;
+        tokio::time::sleep(testkit::POLL).await;
     }
 
     for id in IDS {
@@ -439,7 +438,7 @@ async fn rolling_restart_under_bots_aborts_no_game() {
             .wait_exit(Duration::from_millis(options.drain_timeout_ms + 10_000))
             .await;
         assert_eq!(status.code(), Some(0), "node {id} after SIGTERM: {status}");
-        assert!(http::get(addr, "/readyz").await.is_err());
+        assert!(http::try_get(addr, "/readyz").await.is_err());
 
         cluster.node_mut(id).restart().await;
         let others: Vec<&str> = IDS.iter().copied().filter(|o| *o != id).collect();

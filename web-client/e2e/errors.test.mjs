@@ -2,25 +2,14 @@
 // server no longer accepts.
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { after, before, test } from "node:test";
-import { createGame, launchBrowser, newPage, startServer, text } from "./harness.mjs";
+import { test } from "node:test";
+import { createGame, newPage, serverAndBrowser, text } from "./harness.mjs";
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const shared = serverAndBrowser();
 
 test("an unknown game link shows a clear error", { timeout: 30_000 }, async () => {
-  const page = await newPage(browser);
-  await page.goto(`${server.url}/?game=${randomUUID()}`);
+  const page = await newPage(shared.browser);
+  await page.goto(`${shared.server.url}/?game=${randomUUID()}`);
   // Reported before typing anything (the link is checked over HTTP)...
   await page.waitForSelector("[data-testid=error]:has-text('does not exist')");
   // ...and again by the server when trying to join anyway.
@@ -35,11 +24,11 @@ test("an unknown game link shows a clear error", { timeout: 30_000 }, async () =
 });
 
 test("a stale seat token is reported and forgotten, and joining stays possible", { timeout: 30_000 }, async () => {
-  const host = await newPage(browser);
-  const link = await createGame(host, server.url, { name: "Ada", seconds: 30, players: 3 });
+  const host = await newPage(shared.browser);
+  const link = await createGame(host, shared.server.url, { name: "Ada", seconds: 30, players: 3 });
   const game = new URL(link).searchParams.get("game");
 
-  const page = await newPage(browser);
+  const page = await newPage(shared.browser);
   await page.addInitScript(([id]) => {
     if (!sessionStorage.getItem("seeded")) {
       sessionStorage.setItem("seeded", "1");
@@ -57,8 +46,8 @@ test("a stale seat token is reported and forgotten, and joining stays possible",
 });
 
 test("an invalid name is explained", { timeout: 30_000 }, async () => {
-  const page = await newPage(browser);
-  await page.goto(server.url);
+  const page = await newPage(shared.browser);
+  await page.goto(shared.server.url);
   await page.fill("[data-testid=name]", "   ");
   await page.click("[data-testid=create]");
   await page.waitForSelector("[data-testid=error]:has-text('enter a name')");

@@ -1,30 +1,19 @@
 // A whole short game between two browsers: create, join by share link,
 // start, capture (mouse and keyboard), see each other's captures, game over.
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import { cell, createGame, joinGame, launchBrowser, newPage, owned, screenshot, startServer, STEP_MS, text } from "./harness.mjs";
+import { test } from "node:test";
+import { cell, createGame, joinGame, newPage, owned, screenshot, serverAndBrowser, STEP_MS, text } from "./harness.mjs";
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const shared = serverAndBrowser();
 
 test("two players play a whole game and the right winner is shown", { timeout: 90_000 }, async () => {
-  const host = await newPage(browser);
+  const host = await newPage(shared.browser);
   // The guest plays on a phone-sized screen: the layout must work there too.
-  const guest = await newPage(browser, { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  const guest = await newPage(shared.browser, { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
 
   const ROUND_S = 5;
-  const link = await createGame(host, server.url, { name: "Ada", seconds: ROUND_S, players: 3 });
-  assert.match(link, new RegExp(`^${server.url}/\\?game=[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}$`));
+  const link = await createGame(host, shared.server.url, { name: "Ada", seconds: ROUND_S, players: 3 });
+  assert.match(link, new RegExp(`^${shared.server.url}/\\?game=[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}$`));
 
   // Alone in the lobby: Start is visible but disabled, with a reason.
   const start = host.locator("[data-testid=start]");

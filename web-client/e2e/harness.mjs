@@ -4,6 +4,7 @@
 import { spawn } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
+import { after, before } from "node:test";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 
@@ -12,6 +13,24 @@ export const webClientDir = resolve(here, "..");
 export const repoRoot = resolve(webClientDir, "..");
 export const distDir = resolve(webClientDir, "dist");
 export const artifactsDir = resolve(repoRoot, "tests/artifacts");
+
+/**
+ * One server and one browser for all the tests of a file: started before
+ * them, stopped after them. Returns an object whose `server` and `browser`
+ * are set once the file's `before` hook has run.
+ */
+export function serverAndBrowser(extraArgs = []) {
+  const shared = { server: undefined, browser: undefined };
+  before(async () => {
+    shared.server = await startServer(extraArgs);
+    shared.browser = await launchBrowser();
+  });
+  after(async () => {
+    await shared.browser?.close();
+    await shared.server?.stop();
+  });
+  return shared;
+}
 
 /** Per-step limit: every wait in these tests is bounded by this or less. */
 export const STEP_MS = 10_000;

@@ -1,27 +1,16 @@
 // The waiting room: leaving frees the seat, the host role passes to the
 // lowest remaining seat, and a leaver can start over on a fresh connection.
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import { createGame, joinGame, launchBrowser, newPage, startServer, text } from "./harness.mjs";
+import { test } from "node:test";
+import { createGame, joinGame, newPage, serverAndBrowser, text } from "./harness.mjs";
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const shared = serverAndBrowser();
 
 test("leaving the lobby frees the seat and hands over the host role", { timeout: 45_000 }, async () => {
-  const ada = await newPage(browser);
-  const bob = await newPage(browser);
-  const cyd = await newPage(browser);
-  const link = await createGame(ada, server.url, { name: "Ada", seconds: 30, players: 4 });
+  const ada = await newPage(shared.browser);
+  const bob = await newPage(shared.browser);
+  const cyd = await newPage(shared.browser);
+  const link = await createGame(ada, shared.server.url, { name: "Ada", seconds: 30, players: 4 });
   await joinGame(bob, link, "Bob");
   await joinGame(cyd, link, "Cyd");
   await ada.waitForSelector("[data-testid=start]:not([disabled])");

@@ -1,21 +1,10 @@
 // A reload in the middle of a round takes the same seat back (token kept in
 // sessionStorage) with the board intact, and the seat keeps playing.
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import { cell, createGame, joinGame, launchBrowser, newPage, owned, startServer, text } from "./harness.mjs";
+import { test } from "node:test";
+import { cell, createGame, joinGame, newPage, owned, serverAndBrowser, text } from "./harness.mjs";
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const shared = serverAndBrowser();
 
 const seconds = (clock) => {
   const m = /^(\d+):(\d\d)$/.exec(clock);
@@ -24,9 +13,9 @@ const seconds = (clock) => {
 };
 
 test("a reload mid-game resumes the same seat with the board intact", { timeout: 60_000 }, async () => {
-  const host = await newPage(browser);
-  const guest = await newPage(browser);
-  const link = await createGame(host, server.url, { name: "Ada", seconds: 60, players: 3 });
+  const host = await newPage(shared.browser);
+  const guest = await newPage(shared.browser);
+  const link = await createGame(host, shared.server.url, { name: "Ada", seconds: 60, players: 3 });
   await joinGame(guest, link, "Bob");
   await host.click("[data-testid=start]:not([disabled])");
   await host.waitForSelector("[data-testid=status]:has-text('active')");

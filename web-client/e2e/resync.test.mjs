@@ -3,25 +3,14 @@
 // its way to the browser; the client must notice the gap and resync.
 import { decode } from "@msgpack/msgpack";
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import { cell, createGame, joinGame, launchBrowser, newPage, owned, startServer, waitFor } from "./harness.mjs";
+import { test } from "node:test";
+import { cell, createGame, joinGame, newPage, owned, serverAndBrowser, waitFor } from "./harness.mjs";
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const shared = serverAndBrowser();
 
 test("a seq gap triggers a resume and the board catches up", { timeout: 45_000 }, async () => {
-  const host = await newPage(browser);
-  const guest = await newPage(browser);
+  const host = await newPage(shared.browser);
+  const guest = await newPage(shared.browser);
   const seen = { connections: 0, dropped: null, resumes: 0 };
   let dropNext = false;
   await guest.routeWebSocket(/\/ws$/, (ws) => {
@@ -44,7 +33,7 @@ test("a seq gap triggers a resume and the board catches up", { timeout: 45_000 }
     });
   });
 
-  const link = await createGame(host, server.url, { name: "Ada", seconds: 60, players: 3 });
+  const link = await createGame(host, shared.server.url, { name: "Ada", seconds: 60, players: 3 });
   await joinGame(guest, link, "Bob");
   await host.click("[data-testid=start]:not([disabled])");
   await guest.waitForSelector("[data-testid=status]:has-text('active')");

@@ -16,7 +16,7 @@ let server;
 let browser;
 let baseUrl;
 
-// The certificate is made by rcgen, through the system-test crate's
+// The certificate is made by rcgen, through the test kit's
 // `make-cert` example (built by `make test-e2e`; GRIDCAP_MAKE_CERT overrides),
 // so the test needs no openssl on the machine.
 function selfSigned(into) {

@@ -3,107 +3,32 @@
 // Helpers outside #[test] fns are test code too: a failed set-up should panic.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use bots::BotArgs;
-use clap::Parser;
+use common::{Server, n};
 use gridcap::config::ServeOptions;
-use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Mutex, oneshot};
+use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
-
-#[derive(Debug, Parser)]
-struct Cli {
-    #[command(flatten)]
-    args: BotArgs,
-}
-
-/// A server on 127.0.0.1:0 with default settings; stops when dropped.
-struct Server {
-    addr: SocketAddr,
-    _stop: oneshot::Sender<()>,
-}
-
-async fn start_server() -> Server {
-    start_server_with(ServeOptions::default()).await
-}
-
-async fn start_server_with(options: ServeOptions) -> Server {
-    let config = options.resolve().unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(gridcap::server::run(listener, config, async move {
-        let _ = stopped.await;
-    }));
-    Server { addr, _stop: stop }
-}
-
-fn json_path(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("gridcap-bots-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
-
-/// Runs `gridcap bots` with `flags` plus `--json`, returns (exit code, JSON).
-async fn run_bots(flags: &[&str], name: &str) -> (i32, Value) {
-    let path = json_path(name);
-    let path_text = path.to_string_lossy().into_owned();
-    let mut argv = vec!["bots", "--quiet", "--json", &path_text];
-    argv.extend_from_slice(flags);
-    let args = Cli::try_parse_from(argv).unwrap().args;
-    let code = bots::run(args).await.unwrap();
-    let text = std::fs::read_to_string(&path).unwrap();
-    (code, serde_json::from_str(&text).unwrap())
-}
-
-fn n(v: &Value, key: &str) -> u64 {
-    v[key]
-        .as_u64()
-        .unwrap_or_else(|| panic!("{key} missing in {v:#}"))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_short_run_reports_consistent_counts() {
-    let server = start_server().await;
-    let url = format!("ws://{}/ws", server.addr);
-    let flags = [
-        "--url",
-        &url,
-        "--games",
-        "4",
-        "--players",
-        "4",
-        "--rate",
-        "20",
-        "--duration",
-        "3s",
-        "--game-duration",
-        "1000ms",
-        "--ramp-up",
-        "200ms",
-        "--max-p99-ms",
-        "10000",
-    ];
-    let (code, r) = run_bots(&flags, "healthy.json").await;
+    let server = Server::start("healthy", ServeOptions::default()).await;
+    let url = server.ws_url();
+    let flags = format!(
+        "--url {url} --games 4 --players 4 --rate 20 --duration 3s --game-duration 1000ms --ramp-up 200ms --max-p99-ms 10000"
+    );
+    let (code, r) = server.run_bots(&flags).await;
     assert_eq!(code, 0, "{r:#}");
 
-    for key in [
-        "connections",
-        "games_completed",
-        "captures",
-        "rejected",
-        "errors",
-        "disconnects",
-        "deliveries_per_sec",
-        "attempts",
-        "answered",
-    ] {
+    let numbers = "connections games_completed captures rejected errors disconnects \
+                   deliveries_per_sec attempts answered";
+    for key in numbers.split_whitespace() {
         assert!(r[key].is_number(), "{key} in {r:#}");
     }
     for kind in ["connect", "capture", "fanout"] {
@@ -143,22 +68,10 @@ async fn a_short_run_reports_consistent_counts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_bots_take_seats_and_send_nothing_more() {
-    let server = start_server().await;
-    let url = format!("ws://{}/ws", server.addr);
-    let flags = [
-        "--url",
-        &url,
-        "--idle",
-        "--games",
-        "2",
-        "--players",
-        "3",
-        "--duration",
-        "1s",
-        "--ramp-up",
-        "0s",
-    ];
-    let (code, r) = run_bots(&flags, "idle.json").await;
+    let server = Server::start("idle", ServeOptions::default()).await;
+    let url = server.ws_url();
+    let flags = format!("--url {url} --idle --games 2 --players 3 --duration 1s --ramp-up 0s");
+    let (code, r) = server.run_bots(&flags).await;
     assert_eq!(code, 0);
     assert_eq!(n(&r, "connections"), 6, "{r:#}");
     assert_eq!(n(&r, "joins"), 6, "{r:#}");
@@ -174,27 +87,18 @@ async fn idle_bots_take_seats_and_send_nothing_more() {
 async fn idle_bots_answer_pings_and_outlive_the_idle_timeout() {
     // Pings every 200 ms, and a connection that sends nothing for 600 ms is
     // closed: only the pongs keep these idle bots connected for 2 s.
-    let server = start_server_with(ServeOptions {
-        ping_interval_ms: Some(200),
-        idle_timeout_ms: Some(600),
-        ..Default::default()
-    })
+    let server = Server::start(
+        "pings",
+        ServeOptions {
+            ping_interval_ms: Some(200),
+            idle_timeout_ms: Some(600),
+            ..Default::default()
+        },
+    )
     .await;
-    let url = format!("ws://{}/ws", server.addr);
-    let flags = [
-        "--url",
-        &url,
-        "--idle",
-        "--games",
-        "1",
-        "--players",
-        "2",
-        "--duration",
-        "2s",
-        "--ramp-up",
-        "0s",
-    ];
-    let (_, r) = run_bots(&flags, "pings.json").await;
+    let url = server.ws_url();
+    let flags = format!("--url {url} --idle --games 1 --players 2 --duration 2s --ramp-up 0s");
+    let (_, r) = server.run_bots(&flags).await;
     assert_eq!(n(&r, "disconnects"), 0, "{r:#}");
     assert_eq!(n(&r, "connections"), 2, "{r:#}");
     assert_eq!(n(&r, "open_at_stop"), 2, "{r:#}");
@@ -246,27 +150,14 @@ async fn cutting_proxy(upstream: SocketAddr, cut_after: u64) -> SocketAddr {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bots_resume_their_seats_after_a_disconnect() {
-    let server = start_server().await;
+    let server = Server::start("resume", ServeOptions::default()).await;
     // Cut once the games are well under way (joins and snapshots are ~3 KB).
     let proxy = cutting_proxy(server.addr, 12_000).await;
     let url = format!("ws://{proxy}/ws");
-    let flags = [
-        "--url",
-        &url,
-        "--games",
-        "2",
-        "--players",
-        "3",
-        "--rate",
-        "10",
-        "--duration",
-        "3s",
-        "--game-duration",
-        "2000ms",
-        "--ramp-up",
-        "0s",
-    ];
-    let (code, r) = run_bots(&flags, "resume.json").await;
+    let flags = format!(
+        "--url {url} --games 2 --players 3 --rate 10 --duration 3s --game-duration 2000ms --ramp-up 0s"
+    );
+    let (code, r) = server.run_bots(&flags).await;
     assert_eq!(code, 0);
     assert_eq!(
         n(&r, "disconnects"),

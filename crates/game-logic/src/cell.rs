@@ -85,17 +85,11 @@ impl fmt::Display for Cell {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_util::assert_accepts_below;
 
     #[test]
     fn every_index_below_81_is_a_cell_and_nothing_else_is() {
-        for v in 0..=u8::MAX {
-            let cell = Cell::try_from(v);
-            if v < 81 {
-                assert_eq!(cell.map(u8::from), Ok(v));
-            } else {
-                assert_eq!(cell, Err(GameError::OutOfRange), "{v}");
-            }
-        }
+        assert_accepts_below(81, GameError::OutOfRange, Cell::try_from);
     }
 
     #[test]

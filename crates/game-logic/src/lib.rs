@@ -15,6 +15,8 @@
 //! - [`event`]: [`Event`], one per broadcast, each with the next `seq`.
 //! - [`cell`], [`player`], [`settings`], [`time`]: values that cannot be invalid.
 //! - [`error`]: [`GameError`], one variant per protocol refusal.
+//! - `test_util` (feature `test-util`, tests only): the random command model
+//!   the property tests, the fuzz targets and the Lua differential test share.
 //!
 //! # A whole game
 //!
@@ -68,5 +70,5 @@ pub use settings::{MAX_SEATS, MIN_SEATS, Settings, SettingsBounds};
 pub use snapshot::{Snapshot, Status};
 pub use time::Timestamp;
 
-#[cfg(test)]
-mod test_util;
+#[cfg(any(test, feature = "test-util"))]
+pub mod test_util;

@@ -101,17 +101,11 @@ pub struct Player {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_util::assert_accepts_below;
 
     #[test]
     fn seats_are_0_to_7() {
-        for v in 0..=u8::MAX {
-            let id = PlayerId::try_from(v);
-            if v < 8 {
-                assert_eq!(id.map(u8::from), Ok(v));
-            } else {
-                assert_eq!(id, Err(GameError::NotInGame), "{v}");
-            }
-        }
+        assert_accepts_below(8, GameError::NotInGame, PlayerId::try_from);
         let all: Vec<usize> = PlayerId::all().map(PlayerId::index).collect();
         assert_eq!(all, (0..8).collect::<Vec<_>>());
         assert_eq!(PlayerId::FIRST.index(), 0);

@@ -16,30 +16,17 @@
 #[allow(dead_code, unreachable_pub)]
 #[path = "../../../fuzz/src/game_checks.rs"]
 mod checks;
+#[allow(dead_code, unreachable_pub)]
+#[path = "../../../fuzz/src/corpus.rs"]
+mod corpus;
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 
 use checks::{Command, Encoder, Outcome, Script, TimeStep};
 use game_logic::GameOverReason;
 
 fn corpus_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/game_machine")
-}
-
-/// Every file of the corpus, by name.
-fn corpus() -> Vec<(String, Vec<u8>)> {
-    let dir = corpus_dir();
-    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot read the corpus {}: {e}", dir.display()))
-        .map(|entry| {
-            let path = entry.expect("directory entry").path();
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            (name, std::fs::read(&path).expect("corpus file"))
-        })
-        .collect();
-    files.sort();
-    files
+    corpus::dir(env!("CARGO_MANIFEST_DIR"), "game_machine")
 }
 
 /// What a set of inputs covered, and the inputs that failed a check.
@@ -52,30 +39,22 @@ struct Replay {
 }
 
 fn replay(inputs: &[(String, Vec<u8>)]) -> Replay {
-    let mut r = Replay::default();
-    for (name, data) in inputs {
-        match catch_unwind(AssertUnwindSafe(|| checks::check(data))) {
-            Ok(o) => {
-                r.total.steps += o.steps;
-                r.total.accepted += o.accepted;
-                r.total.refused += o.refused;
-                r.total.captured += o.captured;
-                r.total.late += o.late;
-                r.total.backwards += o.backwards;
-                match o.over {
-                    Some(GameOverReason::Time) => r.by_time += 1,
-                    Some(GameOverReason::BoardFull) => r.board_full += 1,
-                    None => {}
-                }
-            }
-            Err(panic) => {
-                let why = panic
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                    .unwrap_or_default();
-                r.failures.push(format!("{name} ({data:02x?}): {why}"));
-            }
+    let (outcomes, failures) = corpus::replay(inputs, checks::check);
+    let mut r = Replay {
+        failures,
+        ..Replay::default()
+    };
+    for o in outcomes {
+        r.total.steps += o.steps;
+        r.total.accepted += o.accepted;
+        r.total.refused += o.refused;
+        r.total.captured += o.captured;
+        r.total.late += o.late;
+        r.total.backwards += o.backwards;
+        match o.over {
+            Some(GameOverReason::Time) => r.by_time += 1,
+            Some(GameOverReason::BoardFull) => r.board_full += 1,
+            None => {}
         }
     }
     r
@@ -83,7 +62,7 @@ fn replay(inputs: &[(String, Vec<u8>)]) -> Replay {
 
 #[test]
 fn every_corpus_input_passes_the_fuzz_checks() {
-    let inputs = corpus();
+    let inputs = corpus::read(&corpus_dir());
     assert!(
         inputs.len() >= 50,
         "the corpus has only {} inputs; was it deleted?",
@@ -114,13 +93,7 @@ fn the_seed_inputs_pass_and_reach_both_endings() {
     );
     assert!(r.by_time >= 2 && r.board_full >= 1, "{r:?}");
     assert!(r.total.late >= 1 && r.total.backwards >= 1, "{r:?}");
-    if std::env::var_os("GRIDCAP_WRITE_SEEDS").is_some() {
-        let dir = corpus_dir();
-        std::fs::create_dir_all(&dir).unwrap();
-        for (name, data) in &seeds {
-            std::fs::write(dir.join(format!("seed-{name}")), data).unwrap();
-        }
-    }
+    corpus::write_seeds_if_asked(&corpus_dir(), &seeds);
 }
 
 #[test]

@@ -1,105 +1,21 @@
 //! Invariants of the rules under random command sequences and random time.
 //!
-//! One driver ([`run`]) plays a random script against a fresh game and records
-//! every step; each property then checks one invariant over the record, so a
+//! One driver ([`run`]) plays a random script (the shared command model of
+//! `game_logic::test_util`) against a fresh game and records every step; each property then checks one invariant over the record, so a
 //! failure names the rule it broke and proptest shrinks the script to a short
 //! counter-example.
 
 #![allow(clippy::expect_used, reason = "a broken expectation fails the test")]
 
-use std::time::Duration;
-
-use game_logic::{
-    CELL_COUNT, Cell, Event, Game, GameError, PlayerId, PlayerName, Settings, SettingsBounds,
-    Snapshot, Status, Timestamp,
-};
+use game_logic::test_util::script::seat;
+use game_logic::test_util::strategy::script;
+use game_logic::test_util::{Command, Script};
+use game_logic::{CELL_COUNT, Cell, Event, Game, GameError, PlayerId, Snapshot, Status, Timestamp};
 use proptest::prelude::*;
 use proptest::test_runner::{RngAlgorithm, TestRng, TestRunner};
 
 /// Cases per property: well above proptest's default 256.
 const CASES: u32 = 512;
-
-const T0: Timestamp = Timestamp::from_unix_ms(1_700_000_000_000);
-
-/// One input to the game. Seats are drawn from all of 0..=7, so commands from
-/// unseated ids (and from seats that left) are common.
-#[derive(Debug, Clone)]
-enum Command {
-    Join,
-    Leave(u8),
-    SetConnected(u8, bool),
-    /// Start by the current host.
-    StartByHost,
-    /// Start by any seat, usually not the host.
-    Start(u8),
-    /// Capture the raw index the client sent; 81..=90 are out of range.
-    Capture(u8, u8),
-    /// The n-th seated player (modulo the seated count) captures the lowest
-    /// free cell, so that boards actually fill up.
-    CaptureFree(u8),
-    HandleTimeout,
-}
-
-#[derive(Debug, Clone)]
-struct Step {
-    /// Virtual time that passes before the command.
-    advance_ms: u64,
-    command: Command,
-}
-
-#[derive(Debug, Clone)]
-struct Script {
-    max_players: u8,
-    min_players: u8,
-    duration_ms: i64,
-    steps: Vec<Step>,
-}
-
-fn seat() -> impl Strategy<Value = u8> {
-    0u8..8
-}
-
-fn command() -> impl Strategy<Value = Command> {
-    prop_oneof![
-        3 => Just(Command::Join),
-        1 => seat().prop_map(Command::Leave),
-        2 => (seat(), any::<bool>()).prop_map(|(s, c)| Command::SetConnected(s, c)),
-        2 => Just(Command::StartByHost),
-        1 => seat().prop_map(Command::Start),
-        8 => (seat(), 0u8..=90).prop_map(|(s, c)| Command::Capture(s, c)),
-        15 => seat().prop_map(Command::CaptureFree),
-        1 => Just(Command::HandleTimeout),
-    ]
-}
-
-fn advance() -> impl Strategy<Value = u64> {
-    // About 12 ms a step on average, so a 1 to 5 s round spans ~80 to 400
-    // steps, long enough to fill the board, unless one of the rare jumps ends it.
-    prop_oneof![
-        400 => 0u64..=5,
-        100 => Just(0u64),
-        10 => 0u64..=1_000,
-        // Past the deadline, and past the retention period too.
-        1 => 5_000u64..=130_000,
-    ]
-}
-
-fn script() -> impl Strategy<Value = Script> {
-    (2u8..=8)
-        .prop_flat_map(|max| (Just(max), 2u8..=max, 1_000i64..=5_000))
-        .prop_flat_map(|(max_players, min_players, duration_ms)| {
-            let step = (advance(), command()).prop_map(|(advance_ms, command)| Step {
-                advance_ms,
-                command,
-            });
-            proptest::collection::vec(step, 0..300).prop_map(move |steps| Script {
-                max_players,
-                min_players,
-                duration_ms,
-                steps,
-            })
-        })
-}
 
 /// What one command did.
 #[derive(Debug)]
@@ -121,60 +37,17 @@ struct Run {
     records: Vec<Record>,
 }
 
-fn seat_id(s: u8) -> PlayerId {
-    PlayerId::try_from(s).expect("strategy draws 0..=7")
-}
-
 fn run(script: &Script) -> Run {
-    let bounds = SettingsBounds {
-        min_players: script.min_players,
-        ..SettingsBounds::default()
-    };
-    let settings = Settings::new(
-        Some(i64::from(script.max_players)),
-        Some(script.duration_ms),
-        &bounds,
-    )
-    .expect("strategy draws valid settings");
-    let host = PlayerName::new("host").expect("valid name");
-    let mut game = Game::new(settings, host, T0);
+    let settings = script.settings().expect("strategy draws valid settings");
+    let host = game_logic::PlayerName::new("host").expect("valid name");
+    let mut now = script.start();
+    let mut game = Game::new(settings, host, now);
     let initial = game.snapshot();
-    let mut now = T0;
-    let mut joins = 0u32;
     let mut records = Vec::with_capacity(script.steps.len());
     for step in &script.steps {
-        now = now + Duration::from_millis(step.advance_ms);
+        now = step.time.apply(now);
         let before = game.clone();
-        let result = match step.command {
-            Command::Join => {
-                joins += 1;
-                let name = PlayerName::new(&format!("player {joins}")).expect("valid name");
-                game.join(name, now).map(|_| ())
-            }
-            Command::Leave(s) => game.leave(seat_id(s), now),
-            Command::SetConnected(s, c) => game.set_connected(seat_id(s), c, now),
-            Command::StartByHost => game.start(game.host(), now),
-            Command::Start(s) => game.start(seat_id(s), now),
-            Command::Capture(s, c) => {
-                Cell::try_from(c).and_then(|cell| game.capture(seat_id(s), cell, now))
-            }
-            Command::CaptureFree(n) => {
-                let seated: Vec<PlayerId> = PlayerId::all()
-                    .filter(|&p| game.player(p).is_some())
-                    .collect();
-                let player = seated.get(usize::from(n) % seated.len().max(1)).copied();
-                let free = Cell::all().find(|&c| game.owner(c).is_none());
-                match (player, free) {
-                    (Some(player), Some(cell)) => game.capture(player, cell, now),
-                    (None, _) => Err(GameError::NotInGame),
-                    (_, None) => Err(GameError::Taken),
-                }
-            }
-            Command::HandleTimeout => {
-                game.handle_timeout(now);
-                Ok(())
-            }
-        };
+        let result = step.command.apply(&mut game, now);
         let events = std::iter::from_fn(|| game.poll_event()).collect();
         records.push(Record {
             now,
@@ -286,8 +159,7 @@ proptest! {
     fn no_capture_is_accepted_at_or_after_the_deadline(script in script()) {
         let run = run(&script);
         for r in &run.records {
-            let capture = matches!(r.command, Command::Capture(..) | Command::CaptureFree(_));
-            if !capture {
+            if !r.command.is_capture() {
                 continue;
             }
             let end = r.before.ends_at();
@@ -295,10 +167,10 @@ proptest! {
             if r.result.is_ok() {
                 prop_assert_eq!(r.before.status(), Status::Active);
                 prop_assert!(!late, "accepted at {:?}, deadline {:?}", r.now, end);
-            } else if let Command::Capture(seat, raw) = r.command {
+            } else if let Command::Capture(seat_no, raw) = r.command {
                 // A seated player asking for a real cell too late, or outside
                 // the round, hears "not active" (even when the cell is taken).
-                let seated = r.before.can_resume(seat_id(seat)).is_ok();
+                let seated = r.before.can_resume(seat(seat_no)).is_ok();
                 if seated && raw < 81 && (late || r.before.status() != Status::Active) {
                     prop_assert_eq!(r.result, Err(GameError::NotActive));
                 }

@@ -29,6 +29,17 @@ async fn still_playing(players: &mut [TestClient], cells: [i64; 2]) {
     sync_all(players, target).await;
 }
 
+/// [`still_playing`], then the graceful shutdown.
+async fn still_playing_until_shutdown(
+    server: TestServer,
+    mut players: Vec<TestClient>,
+    cells: [i64; 2],
+) {
+    still_playing(&mut players, cells).await;
+    drop(players);
+    server.shutdown().await;
+}
+
 #[tokio::test]
 async fn per_ip_limit_refuses_the_extra_connection_only() {
     let server = TestServer::start_with(ServeOptions {
@@ -88,7 +99,7 @@ async fn slowloris_head_is_cut_off_while_games_go_on() {
         ..options()
     })
     .await;
-    let mut players = bystanders(&server).await;
+    let players = bystanders(&server).await;
     let mut slow = TcpStream::connect(server.addr).await.unwrap();
     slow.write_all(b"GET /ws HTTP/1.1\r\nHost: x\r\n")
         .await
@@ -100,9 +111,7 @@ async fn slowloris_head_is_cut_off_while_games_go_on() {
         read.is_ok(),
         "the server closed a connection whose head never ended"
     );
-    still_playing(&mut players, [2, 3]).await;
-    drop(players);
-    server.shutdown().await;
+    still_playing_until_shutdown(server, players, [2, 3]).await;
 }
 
 #[tokio::test]
@@ -135,16 +144,14 @@ async fn silent_connection_is_closed_but_talkers_stay() {
         ..options()
     })
     .await;
-    let mut players = bystanders(&server).await; // they spoke (create/join)
+    let players = bystanders(&server).await; // they spoke (create/join)
     let mut silent = server.connect().await;
     assert_eq!(
         silent.closed().await,
         Some(1008),
         "no message within the limit"
     );
-    still_playing(&mut players, [4, 5]).await;
-    drop(players);
-    server.shutdown().await;
+    still_playing_until_shutdown(server, players, [4, 5]).await;
 }
 
 #[tokio::test]
@@ -154,13 +161,11 @@ async fn max_games_answers_overloaded_and_keeps_the_others() {
         ..options()
     })
     .await;
-    let mut players = bystanders(&server).await;
+    let players = bystanders(&server).await;
     let mut extra = server.connect().await;
     extra.send(&create("extra", None, None)).await;
     extra.error(ErrorCode::Overloaded).await;
-    still_playing(&mut players, [6, 7]).await;
-    drop(players);
-    server.shutdown().await;
+    still_playing_until_shutdown(server, players, [6, 7]).await;
 }
 
 /// A self-signed certificate for 127.0.0.1/localhost, as PEM files, and a

@@ -41,10 +41,7 @@ async fn shutdown_closes_every_connection_with_1001() {
     for c in [&mut idle, &mut waiting, &mut first[0], &mut second[0]] {
         assert_eq!(c.closed_now().await, Some(1001));
     }
-    tokio::time::timeout(WAIT, shutdown)
-        .await
-        .expect("shutdown finishes")
-        .expect("shutdown task");
+    shutdown_finishes(shutdown).await;
     // Nothing active: no drain wait; at most the deaf client's close timeout.
     assert!(
         started.elapsed() < Duration::from_secs(3),
@@ -105,10 +102,7 @@ async fn a_draining_server_lets_active_games_finish_first() {
         assert_eq!(c.closed_now().await, Some(1001));
     }
     assert_eq!(idle.closed_now().await, Some(1001));
-    tokio::time::timeout(WAIT, shutdown)
-        .await
-        .expect("shutdown finishes")
-        .expect("shutdown task");
+    shutdown_finishes(shutdown).await;
 }
 
 #[tokio::test]
@@ -131,10 +125,7 @@ async fn the_drain_timeout_closes_games_that_run_too_long() {
         "waited for the drain: {took:?}"
     );
     assert!(took < Duration::from_secs(5), "{took:?}");
-    tokio::time::timeout(WAIT, shutdown)
-        .await
-        .expect("shutdown finishes")
-        .expect("shutdown task");
+    shutdown_finishes(shutdown).await;
 }
 
 #[tokio::test]
@@ -157,10 +148,7 @@ async fn a_closed_client_answers_the_close_and_shutdown_does_not_wait_for_it() {
         .send_frame(OP_CLOSE, &1001u16.to_be_bytes())
         .await
         .expect("send close");
-    tokio::time::timeout(WAIT, shutdown)
-        .await
-        .expect("shutdown finishes")
-        .expect("shutdown task");
+    shutdown_finishes(shutdown).await;
     assert!(
         started.elapsed() < Duration::from_secs(4),
         "the answered close ended the session before the 5 s close timeout: {:?}",
@@ -214,6 +202,7 @@ async fn a_waiting_game_nobody_is_connected_to_is_dropped_after_60_s() {
         settings(4, 30_000),
         name("ada"),
         &host,
+        |_| true,
     );
     let id = game.id;
     assert!(matches!(drain(&host)[..], [ServerMessage::Joined { .. }]));
@@ -239,7 +228,13 @@ async fn a_completed_game_stays_readable_for_60_s() {
     let registry = Registry::new(Clock::new(), CancellationToken::new());
     let host = Outbox::new(1, 64);
     let guest = Outbox::new(2, 64);
-    let game = registry.create(uuid::Uuid::new_v4(), settings(2, 1_000), name("ada"), &host);
+    let game = registry.create(
+        uuid::Uuid::new_v4(),
+        settings(2, 1_000),
+        name("ada"),
+        &host,
+        |_| true,
+    );
     let id = game.id;
     let seat = game
         .request(|reply| Command::Join {
@@ -291,6 +286,7 @@ async fn a_reconnect_keeps_a_waiting_game() {
         settings(4, 30_000),
         name("ada"),
         &host,
+        |_| true,
     );
     let ServerMessage::Joined { token, .. } = drain(&host).remove(0) else {
         panic!("expected joined")
@@ -315,4 +311,12 @@ async fn a_reconnect_keeps_a_waiting_game() {
         tokio::task::yield_now().await;
     }
     assert!(registry.get(&game.id).is_some(), "attended games are kept");
+}
+
+/// Waits (bounded by [`WAIT`]) for a shutdown begun with `begin_shutdown`.
+async fn shutdown_finishes(shutdown: tokio::task::JoinHandle<()>) {
+    tokio::time::timeout(WAIT, shutdown)
+        .await
+        .expect("shutdown finishes")
+        .expect("shutdown task");
 }

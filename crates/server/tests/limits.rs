@@ -21,6 +21,15 @@ struct Table {
     x: TestClient,
 }
 
+/// The test settings with a token bucket of `per_second` and `burst`.
+fn rate_limited(per_second: u32, burst: u32) -> ServeOptions {
+    ServeOptions {
+        rate_limit: Some(per_second),
+        rate_burst: Some(burst),
+        ..options()
+    }
+}
+
 async fn table(server: &TestServer) -> Table {
     let mut p = full_game(server, 3, 60_000).await;
     let x = p.pop().expect("three");
@@ -30,6 +39,27 @@ async fn table(server: &TestServer) -> Table {
 }
 
 impl Table {
+    /// The abuser's connection still works and it is still seated: a ping
+    /// is answered and its capture of cell 40 is broadcast; then the others
+    /// keep playing.
+    async fn abuser_still_plays(&mut self, ts: u64) {
+        self.x.ping_pong(ts).await;
+        self.x.send(&capture(40)).await;
+        self.x
+            .until(|m| {
+                matches!(
+                    m,
+                    ServerMessage::Captured {
+                        cell: 40,
+                        player: 2,
+                        ..
+                    }
+                )
+            })
+            .await;
+        self.others_keep_playing(false).await;
+    }
+
     /// The two others see the abuser's seat drop (when it was closed), then
     /// each captures a free cell and both see both captures, in seq order.
     async fn others_keep_playing(&mut self, abuser_closed: bool) {
@@ -127,21 +157,8 @@ async fn a_text_frame_is_bad_frame_and_the_connection_stays_open() {
     t.x.send_raw(Message::Text("{\"t\":\"ping\",\"ts\":1}".into()))
         .await;
     t.x.error(ErrorCode::BadFrame).await;
-    t.x.ping_pong(7).await;
     // Still seated: it can capture.
-    t.x.send(&capture(40)).await;
-    t.x.until(|m| {
-        matches!(
-            m,
-            ServerMessage::Captured {
-                cell: 40,
-                player: 2,
-                ..
-            }
-        )
-    })
-    .await;
-    t.others_keep_playing(false).await;
+    t.abuser_still_plays(7).await;
 }
 
 #[tokio::test]
@@ -159,20 +176,7 @@ async fn malformed_messages_are_bad_message_and_the_connection_stays_open() {
             other => panic!("{what}: expected bad_message, got {other:?}"),
         }
     }
-    t.x.ping_pong(1).await;
-    t.x.send(&capture(40)).await;
-    t.x.until(|m| {
-        matches!(
-            m,
-            ServerMessage::Captured {
-                cell: 40,
-                player: 2,
-                ..
-            }
-        )
-    })
-    .await;
-    t.others_keep_playing(false).await;
+    t.abuser_still_plays(1).await;
 }
 
 #[tokio::test]
@@ -323,10 +327,8 @@ async fn a_short_flood_is_rate_limited_and_dropped_but_not_closed() {
     // 10 per second (a token per 100 ms, so the burst below is not
     // refilled while it is processed), bursts of 40, 100 strikes.
     let server = TestServer::start_with(ServeOptions {
-        rate_limit: Some(10),
-        rate_burst: Some(40),
         ping_interval_ms: Some(200),
-        ..options()
+        ..rate_limited(10, 40)
     })
     .await;
     let mut t = table(&server).await;
@@ -376,10 +378,8 @@ async fn a_short_flood_is_rate_limited_and_dropped_but_not_closed() {
 async fn a_persistent_flood_is_closed_with_1008() {
     // One token per second: nothing is refilled during the flood.
     let server = TestServer::start_with(ServeOptions {
-        rate_limit: Some(1),
-        rate_burst: Some(5),
         rate_strikes: Some(10),
-        ..options()
+        ..rate_limited(1, 5)
     })
     .await;
     let mut t = table(&server).await;

@@ -323,18 +323,7 @@ async fn nobody_scores_everybody_wins() {
     host.sync_to(1).await;
     host.send(&START).await;
     for c in [&mut host, &mut guest] {
-        let over = c
-            .until(|m| matches!(m, ServerMessage::GameOver { .. }))
-            .await;
-        let ServerMessage::GameOver {
-            reason,
-            scores,
-            winners,
-            ..
-        } = over
-        else {
-            unreachable!()
-        };
+        let (reason, scores, winners) = c.game_over().await;
         assert_eq!(reason, OverReason::Time);
         assert_eq!(scores, vec![0, 0, 0, 0], "one score per seat");
         assert_eq!(winners, vec![0, 1], "only seated players win");
@@ -422,6 +411,24 @@ async fn a_full_board_with_one_winner() {
     assert_eq!(winners, vec![1]);
 }
 
+/// `leaver` sends `leave` and is closed with 1000; each of `others` reads
+/// exactly `player_left{seq, leaver's seat, host}` next.
+async fn leaves(leaver: &mut TestClient, others: [&mut TestClient; 2], seq: u64, host: u8) {
+    let player = leaver.me();
+    leaver.send(&LEAVE).await;
+    assert_eq!(leaver.closed_now().await, Some(1000));
+    for c in others {
+        assert_eq!(
+            c.next().await,
+            ServerMessage::PlayerLeft {
+                seq,
+                player,
+                host: Some(host)
+            }
+        );
+    }
+}
+
 #[tokio::test]
 async fn leaving_a_waiting_game_frees_the_seat_and_hands_over_the_host() {
     let server = TestServer::start().await;
@@ -433,17 +440,8 @@ async fn leaving_a_waiting_game_frees_the_seat_and_hands_over_the_host() {
     p1.sync_to(2).await;
 
     // Seat 1 leaves: freed, and the next joiner takes it.
-    p1.send(&LEAVE).await;
-    assert_eq!(p1.closed_now().await, Some(1000));
-    for c in [&mut host, &mut p2] {
-        assert_eq!(
-            c.next().await,
-            ServerMessage::PlayerLeft {
-                seq: 3,
-                player: 1,
-                host: Some(0)
-            }
-        );
+    leaves(&mut p1, [&mut host, &mut p2], 3, 0).await;
+    for c in [&host, &p2] {
         assert_eq!(c.replica.as_ref().unwrap().players.len(), 2);
     }
     let mut again = join_game(&server, &id, "one again").await;
@@ -452,17 +450,8 @@ async fn leaving_a_waiting_game_frees_the_seat_and_hands_over_the_host() {
     p2.sync_to(4).await;
 
     // The host leaves: the lowest remaining seat hosts.
-    host.send(&LEAVE).await;
-    assert_eq!(host.closed_now().await, Some(1000));
-    for c in [&mut again, &mut p2] {
-        assert_eq!(
-            c.next().await,
-            ServerMessage::PlayerLeft {
-                seq: 5,
-                player: 0,
-                host: Some(1)
-            }
-        );
+    leaves(&mut host, [&mut again, &mut p2], 5, 1).await;
+    for c in [&again, &p2] {
         assert_eq!(c.replica.as_ref().unwrap().host, 1);
     }
     p2.send(&START).await;

@@ -40,18 +40,7 @@ async fn a_whole_game_by_full_board() {
         .await;
     }
     for c in [&mut host, &mut guest] {
-        let over = c
-            .until(|m| matches!(m, ServerMessage::GameOver { .. }))
-            .await;
-        let ServerMessage::GameOver {
-            reason,
-            winners,
-            scores,
-            ..
-        } = over
-        else {
-            unreachable!()
-        };
+        let (reason, scores, winners) = c.game_over().await;
         assert_eq!(reason, OverReason::BoardFull);
         assert_eq!(winners, vec![0]);
         assert_eq!(scores, vec![54, 27]);

@@ -17,14 +17,14 @@ use common::stateless::*;
 use common::*;
 use transport::protocol::{ErrorCode, GameSnapshot, GameStatus, RejectReason, ServerMessage};
 
-async fn two_nodes(redis: &Redis) -> (Node, Node) {
-    let a = Node::start(stateless_options(redis)).await;
-    let b = Node::start(stateless_options(redis)).await;
+async fn two_nodes(redis: &Redis) -> (TestServer, TestServer) {
+    let a = TestServer::start_node(stateless_options(redis)).await;
+    let b = TestServer::start_node(stateless_options(redis)).await;
     (a, b)
 }
 
 /// The game as Redis holds it, read through `node`'s HTTP API.
-async fn stored(node: &Node, id: &str) -> serde_json::Value {
+async fn stored(node: &TestServer, id: &str) -> serde_json::Value {
     let reply = common::http::get(node.addr, &format!("/api/games/{id}")).await;
     assert_eq!(
         reply.status,

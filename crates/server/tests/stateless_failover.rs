@@ -9,10 +9,10 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::replica;
 use common::stateless::*;
+use common::{TestClient, capture, connect, resume};
 use rand::{Rng, SeedableRng};
-use transport::client::{Client, Received};
+use testkit::client::{Frame, ReadError, SeqRule};
 use transport::protocol::{ClientMessage, GameSnapshot, GameStatus, ServerMessage};
 
 const GAMES: usize = 50;
@@ -23,65 +23,65 @@ static CAPTURES_SEEN: std::sync::atomic::AtomicUsize = std::sync::atomic::Atomic
 static CAPTURE_SEEN: tokio::sync::Notify = tokio::sync::Notify::const_new();
 const ROUND_MS: i64 = 4_000;
 
-/// One player: its connection, its replica, and how often it resumed.
+/// One player: its connection (whose replica skips repeated events and
+/// counts gaps instead of failing: a gap triggers a resume), and how often
+/// it resumed.
 struct Player {
-    client: Client,
+    client: TestClient,
     game: GameSnapshot,
     token: String,
     resumed: u32,
-    /// Events whose seq did not follow (each triggers a resume).
-    gaps: u32,
+    /// Captures already counted in `CAPTURES_SEEN`.
+    counted: usize,
 }
 
 impl Player {
     async fn seat(addr: SocketAddr, message: ClientMessage) -> Player {
-        let mut client = Client::connect(&format!("ws://{addr}/ws")).await.unwrap();
-        client.send(&message).await.unwrap();
-        match client.next_message(Duration::from_secs(10)).await.unwrap() {
-            ServerMessage::Joined { game, token, .. } => Player {
-                client,
-                game,
-                token,
-                resumed: 0,
-                gaps: 0,
-            },
-            other => panic!("expected joined, got {other:?}"),
+        let mut client = connect(addr).await;
+        client.seq_rule = SeqRule::Resync;
+        client.send(&message).await;
+        let game = client.joined().await;
+        let token = client.token.clone().expect("joined");
+        Player {
+            client,
+            game,
+            token,
+            resumed: 0,
+            counted: 0,
         }
     }
 
     /// Reconnects to `addr` and resumes the seat.
     async fn resume(&mut self, addr: SocketAddr) {
-        let message = ClientMessage::Resume {
-            game: self.game.id.clone(),
-            token: self.token.clone(),
-        };
-        let fresh = Player::seat(addr, message).await;
+        let fresh = Player::seat(addr, resume(&self.game.id, &self.token)).await;
         self.client = fresh.client;
         self.game = fresh.game;
         self.resumed += 1;
     }
 
-    fn apply(&mut self, message: ServerMessage) -> Option<bool> {
-        match message {
-            ServerMessage::Joined { game, .. } => self.game = game,
-            event => {
-                if let Some(seq) = event.seq() {
-                    if seq <= self.game.seq {
-                        return Some(false);
-                    }
-                    if seq != self.game.seq + 1 {
-                        self.gaps += 1;
-                        return None; // resync
-                    }
-                    replica::apply(&mut self.game, &event);
-                    if let ServerMessage::Captured { .. } = event {
-                        CAPTURES_SEEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        CAPTURE_SEEN.notify_waiters();
-                    }
-                }
-            }
+    /// Takes the replica's game after a message, and asks for a fresh
+    /// snapshot after a gap.
+    async fn absorb(&mut self) {
+        if let Some(game) = &self.client.replica {
+            self.game = game.clone();
         }
-        Some(false)
+        let captured = self.game.cells.iter().filter(|&&c| c != 0).count();
+        if captured > self.counted {
+            CAPTURES_SEEN.fetch_add(
+                captured - self.counted,
+                std::sync::atomic::Ordering::Relaxed,
+            );
+            CAPTURE_SEEN.notify_waiters();
+            self.counted = captured;
+        }
+        if self.client.gaps > 0 {
+            self.client.gaps = 0;
+            // A failed send shows on the next read, which reconnects.
+            let _resync = self
+                .client
+                .try_send(&resume(&self.game.id, &self.token))
+                .await;
+        }
     }
 
     /// Plays until the game is over, moving to `fallback` if the node dies.
@@ -93,14 +93,7 @@ impl Player {
             let free: Vec<usize> = (0..81).filter(|&c| self.game.cells[c] == 0).collect();
             if self.game.status == GameStatus::Active && !free.is_empty() {
                 let cell = free[rng.random_range(0..free.len())] as i64;
-                let sent = self
-                    .client
-                    .send(&ClientMessage::Capture {
-                        cell,
-                        reference: None,
-                    })
-                    .await;
-                if sent.is_err() {
+                if self.client.try_send(&capture(cell)).await.is_err() {
                     self.resume(fallback).await;
                     continue;
                 }
@@ -109,23 +102,13 @@ impl Player {
             let until = tokio::time::Instant::now() + wait;
             loop {
                 let left = until.saturating_duration_since(tokio::time::Instant::now());
-                match self.client.recv_timeout(left).await {
-                    Ok(Received::Message(m)) => {
-                        if self.apply(m).is_none() {
-                            self.client
-                                .send(&ClientMessage::Resume {
-                                    game: self.game.id.clone(),
-                                    token: self.token.clone(),
-                                })
-                                .await
-                                .ok();
-                        }
-                    }
-                    Ok(Received::Closed(_)) | Err(transport::TransportError::WebSocket(_)) => {
+                match self.client.try_recv(left).await {
+                    Ok(Frame::Message(_) | Frame::Ping) => self.absorb().await,
+                    Ok(Frame::Closed(_)) | Err(ReadError::Failed(_)) => {
                         self.resume(fallback).await;
                         break;
                     }
-                    Err(_) => break, // Our own wait is over.
+                    Err(ReadError::TimedOut(_)) => break, // Our own wait is over.
                 }
             }
         }
@@ -133,28 +116,39 @@ impl Player {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_node_killed_mid_game_loses_no_board() {
+/// A redis-server and two stateless node processes `a` and `b` on it, or
+/// `None` (the test skips) without redis-server.
+async fn redis_and_two_nodes(test: &str) -> Option<(RedisServer, Cluster)> {
     if !redis_available() {
-        return;
+        return None;
     }
     let redis = RedisServer::start().await;
-    let target = Redis::Single(redis.url());
-    let mut doomed = NodeProcess::start(&target, "a").await;
-    let survivor = NodeProcess::start(&target, "b").await;
-    let nodes = [doomed.addr, survivor.addr];
+    let nodes = node_processes(test, &Redis::Single(redis.url()), &["a", "b"]).await;
+    Some((redis, nodes))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_killed_mid_game_loses_no_board() {
+    let Some((_redis, mut nodes)) =
+        redis_and_two_nodes("a_node_killed_mid_game_loses_no_board").await
+    else {
+        return;
+    };
+    let survivor = nodes.node("b").addr;
+    let addrs = [nodes.node("a").addr, survivor];
 
     // 50 games of two, each spanning both nodes.
     let mut players = Vec::new();
     for g in 0..GAMES {
-        let host_node = nodes[g % 2];
-        let guest_node = nodes[(g + 1) % 2];
+        let host_node = addrs[g % 2];
+        let guest_node = addrs[(g + 1) % 2];
         let host = Player::seat(
             host_node,
             ClientMessage::Create {
                 name: format!("h{g}"),
                 max_players: Some(2),
                 duration_ms: Some(ROUND_MS),
+                public: None,
             },
         )
         .await;
@@ -167,8 +161,8 @@ async fn a_node_killed_mid_game_loses_no_board() {
         )
         .await;
         assert_eq!(guest.game.status, GameStatus::Active);
-        players.push((host, survivor.addr));
-        players.push((guest, survivor.addr));
+        players.push((host, survivor));
+        players.push((guest, survivor));
     }
     let tasks: Vec<_> = players
         .into_iter()
@@ -189,7 +183,7 @@ async fn a_node_killed_mid_game_loses_no_board() {
     tokio::time::timeout(Duration::from_secs(10), under_way)
         .await
         .expect("play got under way");
-    doomed.kill().await;
+    nodes.node_mut("a").kill();
 
     let mut finished = Vec::new();
     for t in tasks {
@@ -200,7 +194,7 @@ async fn a_node_killed_mid_game_loses_no_board() {
     let mut by_time = 0;
     for p in &finished {
         resumed += usize::from(p.resumed > 0);
-        let reply = common::http::get(survivor.addr, &format!("/api/games/{}", p.game.id)).await;
+        let reply = common::http::get(survivor, &format!("/api/games/{}", p.game.id)).await;
         assert_eq!(reply.status, 200);
         let stored = reply.json();
         let cells: Vec<u8> = stored["cells"]
@@ -231,49 +225,42 @@ async fn a_node_killed_mid_game_loses_no_board() {
 /// disconnected (`presence`), as a closed socket does on one node.
 #[tokio::test]
 async fn the_seats_of_a_dead_node_are_marked_disconnected() {
-    if !redis_available() {
+    let Some((_redis, mut nodes)) =
+        redis_and_two_nodes("the_seats_of_a_dead_node_are_marked_disconnected").await
+    else {
         return;
-    }
-    let redis = RedisServer::start().await;
-    let target = Redis::Single(redis.url());
-    let mut doomed = NodeProcess::start(&target, "a").await;
-    let survivor = NodeProcess::start(&target, "b").await;
+    };
     let host = Player::seat(
-        doomed.addr,
+        nodes.node("a").addr,
         ClientMessage::Create {
             name: "host".into(),
             max_players: Some(3),
             duration_ms: Some(30_000),
+            public: None,
         },
     )
     .await;
     let mut guest = Player::seat(
-        survivor.addr,
+        nodes.node("b").addr,
         ClientMessage::Join {
             game: host.game.id.clone(),
             name: "guest".into(),
         },
     )
     .await;
-    doomed.kill().await;
+    nodes.node_mut("a").kill();
     // The lease (5 s) runs out, then a sweep (every 2 s) notices.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        match guest
-            .client
-            .next_message(left)
-            .await
-            .expect("presence within 15 s")
-        {
-            ServerMessage::Presence {
+        match guest.client.try_recv(left).await {
+            Ok(Frame::Message(ServerMessage::Presence {
                 player: 0,
                 connected: false,
                 ..
-            } => break,
-            other => {
-                guest.apply(other);
-            }
+            })) => break,
+            Ok(Frame::Message(_) | Frame::Ping) => guest.absorb().await,
+            other => panic!("presence within 15 s, got {other:?}"),
         }
     }
     drop(host);

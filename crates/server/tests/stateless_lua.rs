@@ -1,7 +1,10 @@
 //! The Lua scripts against `game_logic::Game`: random command sequences are
 //! applied to both, on a real redis-server, and must give the same answers,
 //! the same events (byte frames decoded with the client codec) and the same
-//! snapshots.
+//! snapshots. The commands are drawn from the rules' shared random command
+//! model (`game_logic::test_util`, the one the proptests and the fuzz target
+//! use), in a mix of this test's own ([`MIX`]), plus two connection-level
+//! cases the rules do not know of: a bad token and a stale holder.
 //!
 //! The model runs at the `now` each script reports (Redis's `TIME`), with
 //! `handle_timeout(now)` before every command, which is what a node's timer
@@ -18,16 +21,22 @@ use std::time::Duration;
 
 use common::stateless::{RedisServer, redis_available};
 use futures_util::StreamExt;
+use game_logic::test_util::Command;
+use game_logic::test_util::script::free_cell;
+use game_logic::test_util::strategy::{Weights, command_with, name};
 use game_logic::{
     Cell, Event, Game, GameError, PlayerId, PlayerName, Settings, SettingsBounds, Snapshot, Status,
     Timestamp,
 };
 use gridcap::clock::Clock;
+use gridcap::games::GameCode;
 use gridcap::games::redis::RedisTarget;
 use gridcap::games::redis::layout::game_channel;
 use gridcap::games::redis::scripts::{Answer, ChannelMessage, Code};
 use gridcap::games::redis::store::Store;
 use gridcap::tokens::TokenHash;
+use proptest::strategy::{SBoxedStrategy, Strategy, ValueTree};
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::sync::{Mutex, mpsc};
@@ -39,6 +48,21 @@ use uuid::Uuid;
 /// Games played at once, and commands per game.
 const GAMES: u64 = 32;
 const COMMANDS: usize = 120;
+
+/// This test's mix of the shared model: more joins, leaves and reconnects
+/// than the rules' proptests, as the scripts keep the most state (seats,
+/// tokens, holders) there. With the 3 % bad tokens and 5 % stale holders
+/// of [`Duel::step`] it adds up to 100.
+const MIX: Weights = Weights {
+    join: 12,
+    leave: 8,
+    set_connected: 20,
+    start_by_host: 2,
+    start: 5,
+    capture: 30,
+    capture_free: 10,
+    handle_timeout: 5,
+};
 
 /// What the test sees on one game's channel.
 #[derive(Debug)]
@@ -90,17 +114,15 @@ struct Duel {
     heard: mpsc::UnboundedReceiver<Heard>,
     publisher: redis::aio::MultiplexedConnection,
     rng: StdRng,
+    /// Draws commands from the shared model, seeded like `rng`.
+    runner: TestRunner,
+    commands: SBoxedStrategy<Command>,
     next_holder: u32,
     log: Vec<String>,
 }
 
 fn seat(i: u8) -> PlayerId {
     PlayerId::try_from(i).unwrap()
-}
-
-fn name(rng: &mut StdRng) -> PlayerName {
-    let names = ["ada", "bob", "ç", "éé", "x y", "long name of 24 chars xx"];
-    PlayerName::new(names[rng.random_range(0..names.len())]).unwrap()
 }
 
 impl Duel {
@@ -116,7 +138,12 @@ impl Duel {
         f: impl FnOnce(&mut Game, Timestamp) -> Result<T, GameError>,
     ) -> Result<T, GameError> {
         self.model.handle_timeout(now);
-        f(&mut self.model, now)
+        let result = f(&mut self.model, now);
+        // A script does at once what its command causes (a join's start or
+        // countdown), after taking the joiner's snapshot; the model does it
+        // at the next timeout, due now.
+        self.model.handle_timeout(now);
+        result
     }
 
     /// Checks one command's outcome: the script's code against the model's
@@ -191,20 +218,29 @@ impl Duel {
         }
     }
 
-    fn random_seat(&mut self) -> u8 {
-        self.rng.random_range(0..8)
+    /// The next command of the shared model.
+    fn draw(&mut self) -> Command {
+        self.commands
+            .new_tree(&mut self.runner)
+            .expect("the strategy builds")
+            .current()
     }
 
     async fn step(&mut self) {
         let roll = self.rng.random_range(0..100);
-        match roll {
-            0..12 => {
-                let name = name(&mut self.rng);
+        let command = match roll {
+            0..3 => return self.bad_token().await,
+            3..8 => return self.stale_capture().await,
+            _ => self.draw(),
+        };
+        match command {
+            Command::Join(raw) => {
+                let name = PlayerName::new(&raw).expect("the model draws valid names");
                 let (token, hash) = gridcap::tokens::issue();
                 let holder = self.fresh_holder();
                 let answer = self
                     .store
-                    .join(&self.id, &name, &hash.hex(), &holder)
+                    .join(&self.id, &name, &hash.hex(), &holder, false)
                     .await
                     .unwrap();
                 let model = self.model(answer.now, |g, now| g.join(name.clone(), now));
@@ -215,8 +251,8 @@ impl Duel {
                 }
                 self.check("join", &answer, model, None).await;
             }
-            12..20 => {
-                let Some((s, holder)) = self.held() else {
+            Command::Leave(n) => {
+                let Some((s, holder)) = self.held(n) else {
                     return;
                 };
                 let answer = self.store.leave(&self.id, seat(s), &holder).await.unwrap();
@@ -228,8 +264,8 @@ impl Duel {
                 self.check(&format!("leave {s}"), &answer, model, None)
                     .await;
             }
-            20..30 => {
-                let Some((s, holder)) = self.held() else {
+            Command::SetConnected(n, false) => {
+                let Some((s, holder)) = self.held(n) else {
                     return;
                 };
                 let answer = self
@@ -242,8 +278,7 @@ impl Duel {
                 self.check(&format!("disconnect {s}"), &answer, model, None)
                     .await;
             }
-            30..40 => {
-                let s = self.random_seat();
+            Command::SetConnected(s, true) => {
                 let Some(token) = self.tokens.get(&s).cloned() else {
                     return;
                 };
@@ -263,65 +298,82 @@ impl Duel {
                 self.check(&format!("resume {s}"), &answer, model, kicked)
                     .await;
             }
-            40..43 => {
-                let holder = self.fresh_holder();
-                let answer = self
-                    .store
-                    .resume(&self.id, &TokenHash::of("not a token").hex(), &holder)
-                    .await
-                    .unwrap();
-                assert_eq!(answer.code, Code::BadToken);
-                self.model(answer.now, |_, _| Ok(())).unwrap();
-                let expected: Vec<Event> = std::iter::from_fn(|| self.model.poll_event()).collect();
-                self.expect_events(&expected, answer.now, None, "bad token")
-                    .await;
+            Command::StartByHost => self.start(u8::from(self.model.host())).await,
+            Command::Start(s) => self.start(s).await,
+            Command::Capture(n, raw) => {
+                // The scripts take a valid `Cell`: out-of-range indexes are
+                // refused before them, so they wrap around here.
+                let cell = Cell::try_from(raw.rem_euclid(81)).unwrap();
+                self.capture(n, cell).await;
             }
-            43..50 => {
-                let s = self.random_seat();
-                let holder = self.holders.get(&s).cloned();
-                let answer = self
-                    .store
-                    .start(&self.id, seat(s), holder.as_deref().unwrap_or("nobody"))
-                    .await
-                    .unwrap();
-                if holder.is_none() {
-                    return self.stale(&answer, "start").await;
-                }
-                let model = self.model(answer.now, |g, now| g.start(seat(s), now));
-                self.check(&format!("start {s}"), &answer, model, None)
-                    .await;
+            Command::CaptureFree(n) => {
+                let cell = free_cell(&self.model).unwrap_or(Cell::try_from(0u8).unwrap());
+                self.capture(n, cell).await;
             }
-            50..90 => {
-                let Some((s, holder)) = self.held() else {
-                    return;
-                };
-                let cell = Cell::try_from(self.rng.random_range(0..81u8)).unwrap();
-                let answer = self
-                    .store
-                    .capture(&self.id, seat(s), &holder, cell)
-                    .await
-                    .unwrap();
-                let model = self.model(answer.now, |g, now| g.capture(seat(s), cell, now));
-                self.check(&format!("capture {s} {cell}"), &answer, model, None)
-                    .await;
-            }
-            90..95 => {
+            Command::HandleTimeout => {
                 let answer = self.store.finish(&self.id).await.unwrap();
                 let model = self.model(answer.now, |_, _| Ok(()));
                 self.check("finish", &answer, model, None).await;
             }
-            _ => {
-                // A connection that no longer holds its seat changes nothing.
-                let Some((s, _)) = self.held() else { return };
-                let cell = Cell::try_from(0u8).unwrap();
-                let answer = self
-                    .store
-                    .capture(&self.id, seat(s), "replaced/0", cell)
-                    .await
-                    .unwrap();
-                self.stale(&answer, "stale capture").await;
-            }
         }
+    }
+
+    async fn start(&mut self, s: u8) {
+        let holder = self.holders.get(&s).cloned();
+        let answer = self
+            .store
+            .start(&self.id, seat(s), holder.as_deref().unwrap_or("nobody"))
+            .await
+            .unwrap();
+        if holder.is_none() {
+            return self.stale(&answer, "start").await;
+        }
+        let model = self.model(answer.now, |g, now| g.start(seat(s), now));
+        self.check(&format!("start {s}"), &answer, model, None)
+            .await;
+    }
+
+    /// The `n`-th held seat captures `cell`.
+    async fn capture(&mut self, n: u8, cell: Cell) {
+        let Some((s, holder)) = self.held(n) else {
+            return;
+        };
+        let answer = self
+            .store
+            .capture(&self.id, seat(s), &holder, cell)
+            .await
+            .unwrap();
+        let model = self.model(answer.now, |g, now| g.capture(seat(s), cell, now));
+        self.check(&format!("capture {s} {cell}"), &answer, model, None)
+            .await;
+    }
+
+    /// A resume with a token no seat has.
+    async fn bad_token(&mut self) {
+        let holder = self.fresh_holder();
+        let answer = self
+            .store
+            .resume(&self.id, &TokenHash::of("not a token").hex(), &holder)
+            .await
+            .unwrap();
+        assert_eq!(answer.code, Code::BadToken);
+        self.model(answer.now, |_, _| Ok(())).unwrap();
+        let expected: Vec<Event> = std::iter::from_fn(|| self.model.poll_event()).collect();
+        self.expect_events(&expected, answer.now, None, "bad token")
+            .await;
+    }
+
+    /// A connection that no longer holds its seat changes nothing.
+    async fn stale_capture(&mut self) {
+        let n = self.rng.random();
+        let Some((s, _)) = self.held(n) else { return };
+        let cell = Cell::try_from(0u8).unwrap();
+        let answer = self
+            .store
+            .capture(&self.id, seat(s), "replaced/0", cell)
+            .await
+            .unwrap();
+        self.stale(&answer, "stale capture").await;
     }
 
     /// A stale command: nothing changes but what the timer would have done.
@@ -333,15 +385,15 @@ impl Duel {
         self.compare_snapshot(what).await;
     }
 
-    /// A random seat with a holder.
-    fn held(&mut self) -> Option<(u8, String)> {
+    /// The `n`-th (modulo their count) seat with a holder, by seat.
+    fn held(&self, n: u8) -> Option<(u8, String)> {
         let mut seats: Vec<(u8, String)> =
             self.holders.iter().map(|(s, h)| (*s, h.clone())).collect();
         seats.sort();
         if seats.is_empty() {
             return None;
         }
-        let i = self.rng.random_range(0..seats.len());
+        let i = usize::from(n) % seats.len();
         Some(seats.swap_remove(i))
     }
 }
@@ -361,11 +413,30 @@ async fn play(
         ..SettingsBounds::default()
     };
     let max_players = rng.random_range(i64::from(bounds.min_players)..=5);
-    let settings = Settings::new(Some(max_players), Some(1_000), &bounds).unwrap();
-    let host = name(&mut rng);
+    let bounds = SettingsBounds {
+        lobby_start: Duration::from_millis(rng.random_range(0..=300)),
+        ..bounds
+    };
+    // Half the games public: their countdown and auto-start are compared too.
+    let settings = Settings::new(Some(max_players), Some(1_000), &bounds)
+        .unwrap()
+        .with_public(rng.random_bool(0.5));
+    let mut runner = TestRunner::new_with_rng(Config::default(), model_rng(seed));
+    let host = name()
+        .new_tree(&mut runner)
+        .expect("the strategy builds")
+        .current();
+    let host = PlayerName::new(&host).expect("the model draws valid names");
     let (token, hash) = gridcap::tokens::issue();
     let answer = store
-        .create(&id, &host, &settings, &hash.hex(), "test/0")
+        .create(
+            &id,
+            &GameCode::random(),
+            &host,
+            &settings,
+            &hash.hex(),
+            "test/0",
+        )
         .await
         .unwrap();
     assert_eq!(answer.code, Code::Ok);
@@ -378,6 +449,8 @@ async fn play(
         heard,
         publisher,
         rng,
+        runner,
+        commands: command_with(MIX).sboxed(),
         next_holder: 0,
         log: vec![format!("seed {seed}: create {max_players} seats")],
     };
@@ -395,6 +468,15 @@ async fn play(
         }
         duel.step().await;
     }
+}
+
+/// The model's random source for the game of `seed`.
+fn model_rng(seed: u64) -> TestRng {
+    let mut bytes = [0u8; 32];
+    for chunk in bytes.chunks_mut(8) {
+        chunk.copy_from_slice(&seed.to_le_bytes());
+    }
+    TestRng::from_seed(RngAlgorithm::ChaCha, &bytes)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -456,7 +538,14 @@ async fn a_full_board_and_the_retention_ttl() {
     let host = PlayerName::new("a").unwrap();
     let (_, hash) = gridcap::tokens::issue();
     store
-        .create(&id, &host, &settings, &hash.hex(), "h/0")
+        .create(
+            &id,
+            &GameCode::random(),
+            &host,
+            &settings,
+            &hash.hex(),
+            "h/0",
+        )
         .await
         .unwrap();
     let mut c = redis.conn().await;
@@ -479,7 +568,13 @@ async fn a_full_board_and_the_retention_ttl() {
     assert!((1..=60_000).contains(&ttl), "nobody connected: 60 s: {ttl}");
     let (_, hash) = gridcap::tokens::issue();
     let joined = store
-        .join(&id, &PlayerName::new("b").unwrap(), &hash.hex(), "h/1")
+        .join(
+            &id,
+            &PlayerName::new("b").unwrap(),
+            &hash.hex(),
+            "h/1",
+            false,
+        )
         .await
         .unwrap();
     assert_eq!(joined.code, Code::Ok);

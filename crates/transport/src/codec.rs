@@ -135,6 +135,7 @@ mod tests {
                 name: "ada".into(),
                 max_players: Some(4),
                 duration_ms: None,
+                public: None,
             },
             ClientMessage::Join {
                 game: "g".into(),

@@ -10,10 +10,8 @@
 //!   read/write loop, driven through a [`session::Handler`].
 //! - [`outbox`]: a connection's bounded outbound queue and its slow-consumer policy.
 //! - [`ratelimit`]: the per-connection token bucket.
-//! - [`client`]: the client side, for bots and tests.
 //! - [`error`]: [`TransportError`], this crate's one error type.
 
-pub mod client;
 pub mod codec;
 pub mod convert;
 pub mod error;

@@ -15,30 +15,17 @@
 #[allow(dead_code, unreachable_pub)]
 #[path = "../../../fuzz/src/codec_checks.rs"]
 mod checks;
+#[allow(dead_code, unreachable_pub)]
+#[path = "../../../fuzz/src/corpus.rs"]
+mod corpus;
 
 use std::collections::BTreeSet;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 
 use transport::codec::{decode_client, decode_server};
 
 fn corpus_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/decode_client")
-}
-
-/// Every file of the corpus, by name.
-fn corpus() -> Vec<(String, Vec<u8>)> {
-    let dir = corpus_dir();
-    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot read the corpus {}: {e}", dir.display()))
-        .map(|entry| {
-            let path = entry.expect("directory entry").path();
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            (name, std::fs::read(&path).expect("corpus file"))
-        })
-        .collect();
-    files.sort();
-    files
+    corpus::dir(env!("CARGO_MANIFEST_DIR"), "decode_client")
 }
 
 /// What a set of inputs covered, and the inputs that failed a check.
@@ -65,24 +52,16 @@ fn replay(inputs: &[(String, Vec<u8>)]) -> Replay {
 }
 
 fn replay_here(inputs: &[(String, Vec<u8>)]) -> Replay {
-    let mut r = Replay::default();
-    for (name, data) in inputs {
-        match catch_unwind(AssertUnwindSafe(|| checks::check(data))) {
-            Ok(decoded) => {
-                r.client.extend(decoded.client);
-                r.server.extend(decoded.server);
-                if decoded.client.is_none() && decoded.server.is_none() {
-                    r.refused += 1;
-                }
-            }
-            Err(panic) => {
-                let why = panic
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                    .unwrap_or_default();
-                r.failures.push(format!("{name} ({data:02x?}): {why}"));
-            }
+    let (decoded, failures) = corpus::replay(inputs, checks::check);
+    let mut r = Replay {
+        failures,
+        ..Replay::default()
+    };
+    for d in decoded {
+        r.client.extend(d.client);
+        r.server.extend(d.server);
+        if d.client.is_none() && d.server.is_none() {
+            r.refused += 1;
         }
     }
     r
@@ -90,7 +69,7 @@ fn replay_here(inputs: &[(String, Vec<u8>)]) -> Replay {
 
 #[test]
 fn every_corpus_input_passes_the_fuzz_checks() {
-    let inputs = corpus();
+    let inputs = corpus::read(&corpus_dir());
     assert!(
         inputs.len() >= 50,
         "the corpus has only {} inputs; was it deleted?",
@@ -126,13 +105,7 @@ fn the_seed_inputs_pass_and_cover_every_message_type() {
     );
     assert_eq!(r.client.len(), checks::CLIENT_TYPES.len(), "{:?}", r.client);
     assert_eq!(r.server.len(), checks::SERVER_TYPES.len(), "{:?}", r.server);
-    if std::env::var_os("GRIDCAP_WRITE_SEEDS").is_some() {
-        let dir = corpus_dir();
-        std::fs::create_dir_all(&dir).unwrap();
-        for (name, data) in &seeds {
-            std::fs::write(dir.join(format!("seed-{name}")), data).unwrap();
-        }
-    }
+    corpus::write_seeds_if_asked(&corpus_dir(), &seeds);
 }
 
 /// A 2 MiB stack: tokio's default for worker threads, where sessions decode

@@ -1,11 +1,9 @@
-//! Shared harness for the server's integration tests: a real server on a
-//! free loopback port, and real WebSocket clients.
-//!
-//! Every [`TestClient`] checks the protocol's `seq` rule on every message it
-//! reads (each broadcast event is exactly one past the last, starting from
-//! the `joined` snapshot) and keeps a replica of its game built from those
-//! events (see [`replica`]), so any test that plays also checks that the
-//! events and the snapshots agree.
+//! What only the server's in-process integration tests need: a real server
+//! started with `gridcap::server::run` on a free loopback port, inside the
+//! test process. Everything else comes from the test kit (`tests/`, crate
+//! `testkit`) and is re-exported here: the protocol client [`TestClient`]
+//! (which checks `seq` on every message and keeps a replica of its game,
+//! see [`replica`]), [`http`], [`raw`], [`tls`] and the Redis launchers.
 //!
 //! Every wait is bounded by [`WAIT`]; nothing sleeps to wait for a timer.
 //!
@@ -22,40 +20,27 @@
 //! self-signed certificate made by the test, and every client connects over
 //! TLS trusting exactly it ([`tls`]). The two switches combine.
 
-#![allow(dead_code, unreachable_pub)]
+// Each test binary uses its own part of the helpers and re-exports.
+#![allow(dead_code, unreachable_pub, unused_imports)]
 // Test helpers are test code: clippy.toml's allow-*-in-tests only covers
 // #[test] functions, not helpers outside them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-pub mod http;
-pub mod raw;
-pub mod replica;
 pub mod stateless;
-pub mod tls;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use bytes::Bytes;
-use futures_util::{SinkExt, StreamExt};
 use gridcap::config::{Config, ServeOptions};
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
+pub use testkit::client::{
+    Client as TestClient, Frame, LEAVE, START, capture, capture_ref, create, handshake, join,
+    refused_status, resume, ws_request,
+};
+pub use testkit::{WAIT, http, raw, replica, tls};
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::handshake::client::{Request, Response};
-use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::{self, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-use transport::codec;
-use transport::protocol::{
-    ClientMessage, ErrorCode, GameSnapshot, GameStatus, Number, RejectReason, SUBPROTOCOL,
-    ServerMessage,
-};
-
-/// How long any single expected message may take before the test fails.
-pub const WAIT: Duration = Duration::from_secs(10);
+use transport::protocol::GameStatus;
 
 /// Settings every test server starts from: defaults, except a short close
 /// handshake and drain so that `shutdown()` never stalls a test.
@@ -150,6 +135,15 @@ impl TestServer {
             return Self::start_stateless(options, listener).await;
         }
         Self::start_on(options, listener)
+    }
+
+    /// A node with exactly `options` (no test certificate, no pairing),
+    /// once `/readyz` answers 200: a stateless node that reached Redis.
+    pub async fn start_node(options: ServeOptions) -> TestServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let node = Self::start_on(options, listener);
+        stateless::wait_ready(node.addr).await;
+        node
     }
 
     /// Two stateless nodes with `options` sharing a fresh redis-server; the
@@ -260,337 +254,10 @@ impl Drop for TestServer {
     }
 }
 
-/// A WebSocket request for `/ws` on `addr`, offering `gridcap.v1`.
-pub fn ws_request(addr: SocketAddr) -> Request {
-    let mut request = format!("{}://{addr}/ws", tls::ws_scheme())
-        .into_client_request()
-        .expect("request");
-    request.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        HeaderValue::from_static(SUBPROTOCOL),
-    );
-    request
-}
-
-/// A handshake with `request`; the error of a refused one carries the HTTP
-/// response (`tungstenite::Error::Http`).
-pub async fn handshake(request: Request) -> Result<(TestClient, Response), tungstenite::Error> {
-    // TCP_NODELAY, as browsers set it for WebSockets.
-    let connect =
-        tokio_tungstenite::connect_async_tls_with_config(request, None, true, tls::ws_connector());
-    let (ws, response) = tokio::time::timeout(WAIT, connect)
-        .await
-        .expect("handshake within WAIT")?;
-    Ok((TestClient::new(ws), response))
-}
-
-/// The HTTP status of a refused handshake; panics if it was accepted.
-pub async fn refused_status(request: Request) -> u16 {
-    match handshake(request).await {
-        Err(tungstenite::Error::Http(response)) => response.status().as_u16(),
-        Err(e) => panic!("expected an HTTP refusal, got {e}"),
-        Ok(_) => panic!("expected an HTTP refusal, the handshake was accepted"),
-    }
-}
-
 /// A connected client that offered `gridcap.v1`.
 pub async fn connect(addr: SocketAddr) -> TestClient {
-    handshake(ws_request(addr)).await.expect("connect").0
+    testkit::client::connect(addr).await
 }
-
-/// What a client reads, pings included.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Frame {
-    Message(ServerMessage),
-    /// A WebSocket ping from the server (answered on the next read).
-    Ping,
-    /// A close frame (code, reason), or `None` when the stream just ended.
-    Closed(Option<(u16, String)>),
-}
-
-/// A real WebSocket client that checks `seq` and keeps a replica of its game.
-#[derive(Debug)]
-pub struct TestClient {
-    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
-    /// The game as built from the last `joined` and the events since.
-    pub replica: Option<GameSnapshot>,
-    /// The seat from the last `joined`.
-    pub you: Option<u8>,
-    /// The token from the last `joined`.
-    pub token: Option<String>,
-}
-
-impl TestClient {
-    pub fn new(ws: WebSocketStream<MaybeTlsStream<TcpStream>>) -> TestClient {
-        TestClient {
-            ws,
-            replica: None,
-            you: None,
-            token: None,
-        }
-    }
-
-    /// The game id from the last `joined`.
-    pub fn game_id(&self) -> String {
-        self.replica.as_ref().expect("joined a game").id.clone()
-    }
-
-    /// The seat from the last `joined`.
-    pub fn me(&self) -> u8 {
-        self.you.expect("joined a game")
-    }
-
-    /// The seq of the last event applied.
-    pub fn seq(&self) -> u64 {
-        self.replica.as_ref().expect("joined a game").seq
-    }
-
-    pub async fn send(&mut self, message: &ClientMessage) {
-        let frame = codec::encode(message).expect("encode");
-        self.send_raw(Message::Binary(frame)).await;
-    }
-
-    pub async fn send_raw(&mut self, message: Message) {
-        tokio::time::timeout(WAIT, self.ws.send(message))
-            .await
-            .expect("send within WAIT")
-            .expect("send");
-    }
-
-    /// Sends a binary frame of arbitrary bytes.
-    pub async fn send_bytes(&mut self, bytes: impl Into<Bytes>) {
-        self.send_raw(Message::Binary(bytes.into())).await;
-    }
-
-    /// Queues frames without flushing; [`flush`](Self::flush) sends them in
-    /// as few writes as possible (to arrive at the server in one burst).
-    pub async fn feed(&mut self, message: &ClientMessage) {
-        let frame = codec::encode(message).expect("encode");
-        self.ws.feed(Message::Binary(frame)).await.expect("feed");
-    }
-
-    pub async fn flush(&mut self) {
-        tokio::time::timeout(WAIT, self.ws.flush())
-            .await
-            .expect("flush within WAIT")
-            .expect("flush");
-    }
-
-    /// The next frame, or an error (reset, protocol error, timeout).
-    pub async fn try_frame(&mut self, limit: Duration) -> Result<Frame, String> {
-        loop {
-            let next = tokio::time::timeout(limit, self.ws.next())
-                .await
-                .map_err(|_| format!("nothing received within {limit:?}"))?;
-            match next {
-                None | Some(Err(tungstenite::Error::ConnectionClosed)) => {
-                    return Ok(Frame::Closed(None));
-                }
-                Some(Err(e)) => return Err(e.to_string()),
-                Some(Ok(Message::Binary(bytes))) => {
-                    let message = codec::decode_server(&bytes)
-                        .unwrap_or_else(|e| panic!("undecodable server frame {bytes:?}: {e}"));
-                    self.track(&message);
-                    return Ok(Frame::Message(message));
-                }
-                Some(Ok(Message::Close(frame))) => {
-                    return Ok(Frame::Closed(frame.map(|CloseFrame { code, reason }| {
-                        (u16::from(code), reason.to_string())
-                    })));
-                }
-                Some(Ok(Message::Ping(_))) => return Ok(Frame::Ping),
-                Some(Ok(Message::Text(t))) => panic!("the server sent a text frame: {t}"),
-                Some(Ok(_)) => {}
-            }
-        }
-    }
-
-    /// The next frame, pings included; fails the test on error or timeout.
-    pub async fn frame(&mut self) -> Frame {
-        self.try_frame(WAIT).await.expect("a frame")
-    }
-
-    /// The next message or close (pings skipped).
-    pub async fn recv(&mut self) -> Frame {
-        loop {
-            match self.frame().await {
-                Frame::Ping => continue,
-                other => return other,
-            }
-        }
-    }
-
-    /// The next message; a close fails the test.
-    pub async fn next(&mut self) -> ServerMessage {
-        match self.recv().await {
-            Frame::Message(m) => m,
-            other => panic!("expected a message, got {other:?}"),
-        }
-    }
-
-    /// Reads messages until one matches `pred`, and returns it.
-    pub async fn until(&mut self, mut pred: impl FnMut(&ServerMessage) -> bool) -> ServerMessage {
-        loop {
-            let m = self.next().await;
-            if pred(&m) {
-                return m;
-            }
-        }
-    }
-
-    /// Reads until the replica has applied the event with `seq`.
-    pub async fn sync_to(&mut self, seq: u64) {
-        while self.seq() < seq {
-            self.next().await;
-        }
-        assert_eq!(self.seq(), seq, "read past the expected seq");
-    }
-
-    /// Reads (and tracks) messages until the server closes; the close code.
-    pub async fn closed(&mut self) -> Option<u16> {
-        loop {
-            match self.recv().await {
-                Frame::Closed(frame) => return frame.map(|f| f.0),
-                Frame::Message(_) | Frame::Ping => continue,
-            }
-        }
-    }
-
-    /// Reads until the TCP connection ends (after a close handshake, the
-    /// server drops the socket only once the session, including its
-    /// `on_close`, has finished: a synchronisation point for tests).
-    pub async fn ended(&mut self) {
-        loop {
-            match self.try_frame(WAIT).await {
-                Ok(Frame::Closed(None)) | Err(_) => return,
-                Ok(_) => continue,
-            }
-        }
-    }
-
-    /// Like [`closed`](Self::closed), but no message may come first.
-    pub async fn closed_now(&mut self) -> Option<u16> {
-        match self.recv().await {
-            Frame::Closed(frame) => frame.map(|f| f.0),
-            other => panic!("expected a close, got {other:?}"),
-        }
-    }
-
-    /// Expects the next message to be `joined`; returns its snapshot.
-    pub async fn joined(&mut self) -> GameSnapshot {
-        match self.next().await {
-            ServerMessage::Joined { game, .. } => game,
-            other => panic!("expected joined, got {other:?}"),
-        }
-    }
-
-    /// Expects the next message to be `error{code}`.
-    pub async fn error(&mut self, code: ErrorCode) {
-        match self.next().await {
-            ServerMessage::Error { code: got, message } => {
-                assert_eq!(got, code, "error message: {message}");
-                assert!(!message.is_empty(), "errors carry a human message");
-            }
-            other => panic!("expected error {code:?}, got {other:?}"),
-        }
-    }
-
-    /// Expects the next message to be `rejected` for `cell` with `reference`.
-    pub async fn rejected(&mut self, cell: i64, reference: Option<u32>, reason: RejectReason) {
-        let expected = ServerMessage::Rejected {
-            cell,
-            reference,
-            reason,
-        };
-        assert_eq!(self.next().await, expected);
-    }
-
-    /// Sends `ping` and expects its `pong`: proves the connection is open
-    /// and its messages are processed.
-    pub async fn ping_pong(&mut self, ts: u64) {
-        self.send(&ClientMessage::Ping {
-            ts: Number::Unsigned(ts),
-        })
-        .await;
-        let pong = self
-            .until(|m| matches!(m, ServerMessage::Pong { .. }))
-            .await;
-        let ServerMessage::Pong { ts: echoed, .. } = pong else {
-            unreachable!()
-        };
-        assert_eq!(echoed, Number::Unsigned(ts));
-    }
-
-    /// Sends a close frame and drops the connection.
-    pub async fn close(mut self) {
-        let _ = tokio::time::timeout(WAIT, self.ws.close(None)).await;
-    }
-
-    fn track(&mut self, message: &ServerMessage) {
-        match message {
-            ServerMessage::Joined { game, you, token } => {
-                assert_eq!(game.cells.len(), 81, "a snapshot has 81 cells");
-                self.replica = Some(game.clone());
-                self.you = Some(*you);
-                self.token = Some(token.clone());
-            }
-            event => {
-                if let Some(seq) = event.seq() {
-                    let replica = self
-                        .replica
-                        .as_mut()
-                        .unwrap_or_else(|| panic!("an event before joined: {event:?}"));
-                    assert_eq!(
-                        seq,
-                        replica.seq + 1,
-                        "seq must grow by exactly 1 (player {:?}): {event:?}",
-                        self.you
-                    );
-                    replica::apply(replica, event);
-                }
-            }
-        }
-    }
-}
-
-pub fn create(name: &str, max_players: Option<i64>, duration_ms: Option<i64>) -> ClientMessage {
-    ClientMessage::Create {
-        name: name.into(),
-        max_players,
-        duration_ms,
-    }
-}
-
-pub fn join(game: &str, name: &str) -> ClientMessage {
-    ClientMessage::Join {
-        game: game.into(),
-        name: name.into(),
-    }
-}
-
-pub fn resume(game: &str, token: &str) -> ClientMessage {
-    ClientMessage::Resume {
-        game: game.into(),
-        token: token.into(),
-    }
-}
-
-pub fn capture(cell: i64) -> ClientMessage {
-    ClientMessage::Capture {
-        cell,
-        reference: None,
-    }
-}
-
-pub fn capture_ref(cell: i64, reference: u32) -> ClientMessage {
-    ClientMessage::Capture {
-        cell,
-        reference: Some(reference),
-    }
-}
-
-pub const START: ClientMessage = ClientMessage::Start {};
-pub const LEAVE: ClientMessage = ClientMessage::Leave {};
 
 /// Creates a game and returns the host, joined.
 pub async fn host_game(server: &TestServer, max_players: i64, duration_ms: i64) -> TestClient {

@@ -437,6 +437,10 @@ mod tests {
             }],
             cells: [0; CELL_COUNT],
             holders: Vec::new(),
+            code: "K7QX2M".into(),
+            public: false,
+            starts_at: None,
+            created: Timestamp::from_unix_ms(1),
         }
     }
 

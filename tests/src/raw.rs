@@ -1,7 +1,7 @@
 //! A raw WebSocket client over a plain TCP socket, for what a well-behaved
 //! library client cannot do: never answer pings (reading raw bytes does not
 //! pong, unlike tungstenite), or stop reading with a tiny receive buffer.
-//! Over TLS in TLS runs (see [`tls`](super::tls)).
+//! Over TLS in TLS runs (see [`tls`](crate::tls)).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -10,7 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::MaybeTlsStream;
 
-use super::WAIT;
+use crate::WAIT;
 
 /// Frame opcodes (RFC 6455 §5.2).
 pub const OP_CONTINUATION: u8 = 0x0;
@@ -53,7 +53,7 @@ impl RawConn {
             .await
             .expect("connect within WAIT")
             .expect("connect");
-        let mut stream = super::tls::wrap(stream, addr).await;
+        let mut stream = crate::tls::wrap(stream, addr).await;
         let request = format!(
             "GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"

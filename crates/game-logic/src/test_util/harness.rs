@@ -1,5 +1,5 @@
-//! Shared harness for the unit tests: a virtual clock, game builders, and a
-//! check that a refused command changed nothing.
+//! The unit tests' harness: a virtual clock, game builders, and a check
+//! that a refused command changed nothing.
 
 use std::time::Duration;
 
@@ -63,6 +63,27 @@ pub(crate) fn assert_refused<T: std::fmt::Debug>(
     assert_eq!(result.err(), Some(expected), "wrong outcome");
     assert_eq!(*game, before, "a refused command changed the game");
     assert_eq!(game.snapshot(), snapshot);
+}
+
+/// Asserts that `convert` takes exactly the bytes below `limit`, giving each
+/// back unchanged, and refuses every other byte with `error`.
+#[track_caller]
+pub(crate) fn assert_accepts_below<T>(
+    limit: u8,
+    error: GameError,
+    convert: impl Fn(u8) -> Result<T, GameError>,
+) where
+    T: std::fmt::Debug,
+    u8: From<T>,
+{
+    for v in 0..=u8::MAX {
+        let converted = convert(v).map(u8::from);
+        if v < limit {
+            assert_eq!(converted, Ok(v));
+        } else {
+            assert_eq!(converted, Err(error), "{v}");
+        }
+    }
 }
 
 /// Builds games in a known state; every builder drains the events it caused.

@@ -1,10 +1,10 @@
 //! TLS runs: with `GRIDCAP_TEST_TLS=1`, or in a test binary whose name
-//! starts with `tls_conformance` (see `tls_conformance.rs`), every
-//! [`TestServer`](super::TestServer) serves https/wss only, with one
+//! starts with `tls_conformance` (see `crates/server/tests/tls_conformance.rs`),
+//! the server tests' in-process servers serve https/wss only, with one
 //! self-signed certificate (rcgen, for `localhost` and `127.0.0.1`) made
-//! once per process, and every client of the harness — WebSocket, the HTTP
-//! client of [`http`](super::http) and [`raw`](super::raw) — connects over
-//! TLS trusting exactly that certificate.
+//! once per process, and every client of the kit — WebSocket
+//! ([`client`](crate::client)), HTTP ([`http`](crate::http)) and
+//! [`raw`](crate::raw) — connects over TLS trusting exactly that certificate.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -16,7 +16,7 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::{self, RootCertStore};
 use tokio_tungstenite::{Connector, MaybeTlsStream};
 
-use super::WAIT;
+use crate::WAIT;
 
 /// Whether this run tests TLS (see the module docs).
 pub fn tls_run() -> bool {
@@ -34,9 +34,13 @@ pub fn tls_run() -> bool {
 
 /// The process's certificate: its PEM files and a client config trusting
 /// exactly it.
+#[derive(Debug)]
 pub struct Material {
+    /// The certificate, PEM, for the server's `--tls-cert`.
     pub cert_path: PathBuf,
+    /// Its private key, PEM, for `--tls-key`.
     pub key_path: PathBuf,
+    /// A client configuration that trusts exactly this certificate.
     pub client: Arc<rustls::ClientConfig>,
 }
 
