@@ -7,16 +7,16 @@
 //! the connection's [`Outbox`] holds. It is generic over `Sink`/`Stream`, so
 //! tests can drive it without a socket.
 //!
-//! **Coalesced writes.** Woken by its outbox, the session first yields once
-//! to the runtime, then takes every queued frame, buffers them all in
-//! tungstenite without flushing and flushes once: one write syscall (one TCP
-//! segment on loopback) for as many frames as the game tasks queued in that
-//! scheduler turn. `yield_now` never waits for a timer: tokio wakes yielded
-//! tasks at its next I/O poll, which comes as soon as no other task is ready
-//! (at once on an idle server) or after 61 task polls at the latest. So a
-//! connection waits only while there is other work to do, and under load its
-//! frames go out together. `gridcap_ws_frames_written_total` divided by
-//! `gridcap_ws_flushes_total` on `/metrics` is the frames per write.
+//! **Coalesced writes.** Woken by its outbox, the session takes every queued
+//! frame, buffers them all in tungstenite without flushing and flushes once:
+//! one write syscall (one TCP segment on loopback) for everything queued, and
+//! a lone frame goes out at once. `gridcap_ws_frames_written_total` divided by
+//! `gridcap_ws_flushes_total` on `/metrics` is the frames per write. Yielding
+//! to the runtime once before taking (so that the game tasks of the same
+//! scheduler turn add their frames) was measured and not kept: frames per
+//! write stayed the same (a player's frames come from captures milliseconds
+//! apart, not from one turn) and it cost ~5 % more instructions per delivery
+//! (docs/benchmarks.md, issue 12).
 
 use std::future::Future;
 use std::sync::OnceLock;
@@ -268,10 +268,6 @@ where
                 break close(&mut ws, code, &reason, limits).await;
             }
             () = outbox.ready() => {
-                // Let every task that is ready now run first (the game tasks
-                // broadcasting this turn's events), so that this one write
-                // carries all they queue; see the module docs. No timer.
-                tokio::task::yield_now().await;
                 let close_request = outbox.take(&mut pending);
                 if write_frames(&mut ws, &mut pending, limits.write_timeout).await.is_err() {
                     break SessionEnd::WriteFailed;
@@ -560,36 +556,27 @@ mod tests {
         })
     }
 
-    /// Frames another task queues after the session was woken, but before
-    /// it ran, go out in the same write: one flush for the whole turn.
+    /// Everything queued when the writer runs goes out in one flush.
     #[tokio::test]
-    async fn frames_queued_in_the_same_turn_share_one_flush() {
+    async fn queued_frames_share_one_flush() {
         let socket = FakeSocket::default();
         let (sent, flushes) = (socket.sent.clone(), socket.flushes.clone());
         let outbox = Outbox::new(1, 8);
+        for frame in [&b"1"[..], b"2", b"3", b"4"] {
+            outbox.push(Bytes::from_static(frame)).unwrap();
+        }
         let session = spawn_session(socket, outbox.clone());
-        outbox.push(Bytes::from_static(b"1")).unwrap();
-        // Like a game task broadcasting: it runs after the session was woken.
-        tokio::spawn({
-            let outbox = outbox.clone();
-            async move {
-                for frame in [&b"2"[..], b"3", b"4"] {
-                    outbox.push(Bytes::from_static(frame)).unwrap();
-                }
-                outbox.close(CLOSE_NORMAL, "done");
-            }
-        });
+        outbox.close(CLOSE_NORMAL, "done");
         assert_eq!(session.await.unwrap(), SessionEnd::Closed(CLOSE_NORMAL));
         let sent = sent.lock().unwrap();
         assert_eq!(sent.len(), 5, "{sent:?}");
         assert_eq!(sent[3], Message::Binary(Bytes::from_static(b"4")));
         let flushes = flushes.lock().unwrap();
-        assert_eq!(flushes[0], 4, "the four frames in one flush: {flushes:?}");
+        assert_eq!(flushes.as_slice(), [4, 5], "frames, then the close");
     }
 
-    /// Coalescing never waits for a timer: a lone frame on an idle
-    /// connection goes out at once (paused time would jump ahead if the
-    /// session slept).
+    /// Writes never wait for a timer: a lone frame on an idle connection
+    /// goes out at once (paused time would jump ahead if the session slept).
     #[tokio::test(start_paused = true)]
     async fn a_lone_frame_is_flushed_without_waiting() {
         let socket = FakeSocket::default();

@@ -1,8 +1,8 @@
 //! Clients read coalesced frames: many WebSocket frames in one TCP segment,
 //! and frames cut across segments, over real loopback sockets.
 //!
-//! The server side is [`transport::session::run`] (which coalesces a turn's
-//! frames into one write) or, to pin the byte layout exactly, raw bytes
+//! The server side is [`transport::session::run`] (which writes all queued
+//! frames with one flush) or, to pin the byte layout exactly, raw bytes
 //! written after the handshake. The client is [`transport::client::Client`],
 //! the reader of the system tests and of every test harness built on
 //! tokio-tungstenite's default configuration. The bots' reader has the same
