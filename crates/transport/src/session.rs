@@ -193,6 +193,14 @@ struct Counters {
     flushes: Counter,
 }
 
+impl Counters {
+    /// One flush to the socket that carried `frames` frames.
+    fn wrote(&self, frames: u64) {
+        self.frames_written.increment(frames);
+        self.flushes.increment(1);
+    }
+}
+
 /// The handles are taken by the first session of the process, so the
 /// recorder must be installed before it starts (the server installs it when
 /// it builds its state; in a process without one they are no-ops).
@@ -365,8 +373,7 @@ where
                 if !matches!(sent, Ok(Ok(()))) {
                     break SessionEnd::WriteFailed;
                 }
-                counters.frames_written.increment(1);
-                counters.flushes.increment(1);
+                counters.wrote(1);
                 let next = (now + limits.ping_interval).min(idle_deadline);
                 heartbeat.as_mut().reset(first_deadline.map_or(next, |d| next.min(d)));
             }
@@ -407,10 +414,8 @@ where
         frames.clear();
     }
     if result.is_ok() {
-        let c = counters();
-        c.messages_out.increment(count);
-        c.frames_written.increment(count);
-        c.flushes.increment(1);
+        counters().messages_out.increment(count);
+        counters().wrote(count);
     }
     result
 }
@@ -429,9 +434,7 @@ where
     };
     let handshake = async {
         ws.send(Message::Close(Some(frame))).await?;
-        let c = counters();
-        c.frames_written.increment(1);
-        c.flushes.increment(1);
+        counters().wrote(1);
         while let Some(msg) = ws.next().await {
             msg?;
         }
