@@ -75,6 +75,8 @@ clippy:
 bench:
 	taskset -c 1 $(CARGO) bench -p gridcap-game-logic --bench captures
 	@if [ -x scripts/bench/all.sh ]; then scripts/bench/all.sh; fi
+	@for f in target/bench/fanout.md target/bench/callgrind.txt target/bench/versus.md; do \
+		if [ -f $$f ]; then echo "== $$f"; cat $$f; fi; done
 
 ## Each fuzz target for FUZZ_TIME seconds (installs cargo-fuzz if missing).
 fuzz:

@@ -1,12 +1,27 @@
 #!/usr/bin/env bash
 # The server benchmarks of `make bench` (run after the rules micro-benchmark):
-# builds the release binary once, then idle capacity, fan-out throughput and
-# the latency curve, in that order. About five minutes in all; results in
-# target/bench/, the plot in docs/. Environment knobs are documented at the
-# top of each script; docs/benchmarks.md ("Server") has the figures.
+# builds the release binary once, then idle capacity, fan-out throughput (with
+# frames per write) and the latency curve, in that order, then user-space
+# instructions per delivery under callgrind when valgrind is installed. About
+# six minutes in all; results in target/bench/, the plot in docs/. Optional,
+# by environment: VERSUS_BEFORE=<gridcap binary> adds versus.sh (that build
+# against this one, medians of rounds); PEERS_DIR=<installed copy of the
+# Node.js peers> adds their side-by-side.sh (gridcap, Node ws, uWebSockets.js).
+# Environment knobs are documented at the top of each script;
+# docs/benchmarks.md ("Server") has the figures.
 
 set -euo pipefail
 here=$(dirname "${BASH_SOURCE[0]}")
 bash "$here/idle.sh"
 BENCH_NO_BUILD=1 bash "$here/fanout.sh"
 BENCH_NO_BUILD=1 bash "$here/curve.sh"
+if command -v valgrind >/dev/null; then
+    BENCH_NO_BUILD=1 bash "$here/callgrind.sh"
+fi
+if [[ -n "${VERSUS_BEFORE:-}" ]]; then
+    BENCH_NO_BUILD=1 bash "$here/versus.sh"
+fi
+if [[ -n "${PEERS_DIR:-}" && -x "$PEERS_DIR/side-by-side.sh" ]]; then
+    root=$(cd "$here/../.." && pwd)
+    (cd "$root" && BIN="${GRIDCAP_BIN:-$root/target/release/gridcap}" "$PEERS_DIR/side-by-side.sh")
+fi

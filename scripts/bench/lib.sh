@@ -13,6 +13,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BIN=${GRIDCAP_BIN:-$ROOT/target/release/gridcap}
+# The bots' binary; set it to compare two servers with the same bots.
+BOTS_BIN=${GRIDCAP_BOTS_BIN:-$BIN}
 OUT=${BENCH_OUT:-$ROOT/target/bench}
 SERVER_CPU=${SERVER_CPU:-0}
 BOTS_CPU=${BOTS_CPU:-1}
@@ -35,6 +37,7 @@ build() {
         (cd "$ROOT" && cargo build --release -p gridcap-server >&2)
     fi
     [[ -x "$BIN" ]] || { echo "no binary at $BIN" >&2; exit 1; }
+    [[ -x "$BOTS_BIN" ]] || { echo "no bots binary at $BOTS_BIN" >&2; exit 1; }
 }
 
 # Raises the soft open-files limit to 20000 (server and bot processes each
@@ -100,7 +103,7 @@ cleanup() {
     for f in "$OUT"/bots*.pid; do
         [[ -s "$f" ]] || continue
         pid=$(cat "$f")
-        if [[ -r "/proc/$pid/cmdline" ]] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$BIN bots"; then
+        if [[ -r "/proc/$pid/cmdline" ]] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$BOTS_BIN bots"; then
             kill -TERM "$pid" 2>/dev/null || true
         fi
         rm -f "$f"
@@ -139,7 +142,7 @@ jget() {
 
 # Runs the bots pinned to BOTS_CPU with the given flags (no progress line).
 bots() {
-    pinned "${BOTS_PIDFILE:-$OUT/bots.pid}" "$BOTS_CPU" "$BIN" bots --url "$URL" --quiet "$@"
+    pinned "${BOTS_PIDFILE:-$OUT/bots.pid}" "$BOTS_CPU" "$BOTS_BIN" bots --url "$URL" --quiet "$@"
 }
 
 # Date, commit (BENCH_COMMIT when the binary was built elsewhere) and

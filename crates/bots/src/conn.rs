@@ -105,3 +105,91 @@ pub async fn close(ws: &mut Ws) {
     };
     let _best_effort = timeout(CLOSE_LIMIT, handshake).await;
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use tokio::net::TcpListener;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+    use transport::session::{self, CLOSE_NORMAL, Flow, Handler, SessionLimits};
+    use transport::{ClientMessage, Outbox, ServerMessage, codec};
+
+    use super::*;
+    use crate::wire::{Fast, peek};
+
+    struct Quiet;
+
+    impl Handler for Quiet {
+        async fn on_message(&mut self, _: ClientMessage, _: Bytes, _: &Outbox) -> Flow {
+            Flow::Continue
+        }
+
+        async fn on_close(self) {}
+    }
+
+    /// The server's coalesced writes (~4 KiB, about 100 frames each) reach
+    /// a bot as many frames per segment, cut anywhere against its 4 KiB read
+    /// buffer: it reads every frame, in order, through its fast path.
+    #[tokio::test]
+    #[allow(clippy::result_large_err)] // the handshake callback's type is tungstenite's
+    async fn a_bot_reads_every_coalesced_frame() {
+        const FRAMES: u64 = 500;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let echo = |_: &Request, mut response: Response| {
+                let ours = HeaderValue::from_static(SUBPROTOCOL);
+                response
+                    .headers_mut()
+                    .insert("Sec-WebSocket-Protocol", ours);
+                Ok(response)
+            };
+            let limits = SessionLimits::default();
+            let config = Some(limits.websocket_config());
+            let ws = tokio_tungstenite::accept_hdr_async_with_config(tcp, echo, config)
+                .await
+                .unwrap();
+            let outbox = Outbox::new(1, 1024);
+            for seq in 1..=FRAMES {
+                let captured = ServerMessage::Captured {
+                    seq,
+                    cell: (seq % 81) as u8,
+                    player: (seq % 4) as u8,
+                    score: seq as u32,
+                };
+                outbox
+                    .push(codec::encode_server(&captured).unwrap())
+                    .unwrap();
+            }
+            outbox.close(CLOSE_NORMAL, "done");
+            session::run(ws, outbox, &limits, Quiet, std::future::pending()).await
+        });
+        let target = Target {
+            url: format!("ws://{addr}/ws"),
+            addr,
+            tls: None,
+        };
+        let mut ws = connect(&target, None, Shared::websocket_config())
+            .await
+            .unwrap();
+        for want in 1..=FRAMES {
+            let frame = match timeout(CONNECT_TIMEOUT, ws.next()).await.unwrap() {
+                Some(Ok(Message::Binary(frame))) => frame,
+                other => panic!("expected captured {want}, got {other:?}"),
+            };
+            let expected = Fast::Captured {
+                seq: want,
+                cell: (want % 81) as u8,
+                player: (want % 4) as u8,
+            };
+            assert_eq!(peek(&frame), expected);
+        }
+        close(&mut ws).await;
+        assert_eq!(
+            server.await.unwrap(),
+            session::SessionEnd::Closed(CLOSE_NORMAL)
+        );
+    }
+}

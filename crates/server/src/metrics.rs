@@ -50,6 +50,14 @@ fn describe() {
     metrics::describe_counter!("gridcap_messages_in_total", "Binary messages received");
     metrics::describe_counter!("gridcap_messages_out_total", "Frames sent to clients");
     metrics::describe_counter!("gridcap_deliveries_total", "Event frames queued to players");
+    metrics::describe_counter!(
+        "gridcap_ws_frames_written_total",
+        "WebSocket frames written (messages, pings, closes)"
+    );
+    metrics::describe_counter!(
+        "gridcap_ws_flushes_total",
+        "Socket flushes, one write syscall each: frames written / flushes = frames per write"
+    );
     metrics::describe_counter!("gridcap_captures_total", "Accepted captures");
     metrics::describe_counter!("gridcap_rejects_total", "Refused captures, by reason");
     metrics::describe_counter!("gridcap_errors_total", "error messages sent, by code");

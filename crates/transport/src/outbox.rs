@@ -21,6 +21,10 @@ use tokio::sync::Notify;
 /// Close code and reason for a connection whose queue overflowed.
 pub const SLOW_CONSUMER: (u16, &str) = (1008, "slow consumer: outbound queue full");
 
+/// Frames of capacity an emptied queue keeps (steady play needs a few; a
+/// burst's worth is given back).
+const KEEP_CAPACITY: usize = 16;
+
 /// Why a push was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum PushError {
@@ -95,9 +99,15 @@ impl Outbox {
             self.shared.wake.notify_one();
             return Err(PushError::Overflow);
         }
+        let was_empty = state.frames.is_empty();
         state.frames.push_back(frame);
         drop(state);
-        self.shared.wake.notify_one();
+        // Only the first frame of a batch wakes the writer: until it takes
+        // them, a wake-up (or a stored permit) is already on its way, and it
+        // takes every queued frame at once. One wake per batch, not per frame.
+        if was_empty {
+            self.shared.wake.notify_one();
+        }
         Ok(())
     }
 
@@ -137,9 +147,9 @@ impl Outbox {
     pub fn take(&self, into: &mut Vec<Bytes>) -> Option<(u16, String)> {
         let mut state = self.lock();
         into.extend(state.frames.drain(..));
-        if state.frames.capacity() > 64 {
+        if state.frames.capacity() > KEEP_CAPACITY {
             // Give back memory after a burst; idle connections stay small.
-            state.frames.shrink_to(8);
+            state.frames = VecDeque::new();
         }
         state.close.clone()
     }

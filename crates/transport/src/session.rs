@@ -6,12 +6,25 @@
 //! messages, idle), hands decoded messages to a [`Handler`] and writes what
 //! the connection's [`Outbox`] holds. It is generic over `Sink`/`Stream`, so
 //! tests can drive it without a socket.
+//!
+//! **Coalesced writes.** Woken by its outbox, the session takes every queued
+//! frame, buffers them all in tungstenite without flushing and flushes once:
+//! one write syscall (one TCP segment on loopback) for everything queued, and
+//! a lone frame goes out at once. `gridcap_ws_frames_written_total` divided by
+//! `gridcap_ws_flushes_total` on `/metrics` is the frames per write. Yielding
+//! to the runtime once before taking (so that the game tasks of the same
+//! scheduler turn add their frames) was measured and not kept: frames per
+//! write stayed the same (a player's frames come from captures milliseconds
+//! apart, not from one turn) and it cost ~5 % more instructions per delivery
+//! (docs/benchmarks.md, issue 12).
 
 use std::future::Future;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use metrics::Counter;
 use tokio::time::{Instant, sleep, timeout};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
@@ -165,6 +178,42 @@ pub enum SessionEnd {
     ReadFailed,
 }
 
+/// The write path's counters, looked up once per process rather than once
+/// per event (a `counter!` lookup hashes the name and labels every call).
+struct Counters {
+    /// `gridcap_messages_out_total`: frames taken from outboxes and written.
+    messages_out: Counter,
+    /// `gridcap_messages_in_total`: binary messages received.
+    messages_in: Counter,
+    /// `gridcap_ws_frames_written_total`: every frame a session writes
+    /// (messages, pings, closes): the numerator of frames per write.
+    frames_written: Counter,
+    /// `gridcap_ws_flushes_total`: flushes to the socket, one write syscall
+    /// each unless more than the write buffer was queued.
+    flushes: Counter,
+}
+
+impl Counters {
+    /// One flush to the socket that carried `frames` frames.
+    fn wrote(&self, frames: u64) {
+        self.frames_written.increment(frames);
+        self.flushes.increment(1);
+    }
+}
+
+/// The handles are taken by the first session of the process, so the
+/// recorder must be installed before it starts (the server installs it when
+/// it builds its state; in a process without one they are no-ops).
+fn counters() -> &'static Counters {
+    static COUNTERS: OnceLock<Counters> = OnceLock::new();
+    COUNTERS.get_or_init(|| Counters {
+        messages_out: metrics::counter!("gridcap_messages_out_total"),
+        messages_in: metrics::counter!("gridcap_messages_in_total"),
+        frames_written: metrics::counter!("gridcap_ws_frames_written_total"),
+        flushes: metrics::counter!("gridcap_ws_flushes_total"),
+    })
+}
+
 /// Answers an error straight into the connection's queue.
 pub fn push_error(outbox: &Outbox, code: ErrorCode, message: impl Into<String>) {
     metrics::counter!("gridcap_errors_total", "code" => code.as_str()).increment(1);
@@ -194,6 +243,7 @@ where
     S: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin,
     H: Handler,
 {
+    let counters = counters();
     let mut pending: Vec<Bytes> = Vec::new();
     let mut bad_messages = 0u32;
     let mut rate_strikes = 0u32;
@@ -218,22 +268,18 @@ where
                 // before its game_over was written. A close already
                 // requested (after `leave`, say) keeps its code.
                 let close_request = outbox.take(&mut pending);
-                let sent = pending.len();
                 if write_frames(&mut ws, &mut pending, limits.write_timeout).await.is_err() {
                     break SessionEnd::WriteFailed;
                 }
-                metrics::counter!("gridcap_messages_out_total").increment(sent as u64);
                 let (code, reason) = close_request
                     .unwrap_or_else(|| (CLOSE_GOING_AWAY, "server shutting down".to_owned()));
                 break close(&mut ws, code, &reason, limits).await;
             }
             () = outbox.ready() => {
                 let close_request = outbox.take(&mut pending);
-                let sent = pending.len();
                 if write_frames(&mut ws, &mut pending, limits.write_timeout).await.is_err() {
                     break SessionEnd::WriteFailed;
                 }
-                metrics::counter!("gridcap_messages_out_total").increment(sent as u64);
                 if let Some((code, reason)) = close_request {
                     break close(&mut ws, code, &reason, limits).await;
                 }
@@ -283,7 +329,7 @@ where
                 let decoded = match message {
                     Message::Binary(bytes) => {
                         first_deadline = None;
-                        metrics::counter!("gridcap_messages_in_total").increment(1);
+                        counters.messages_in.increment(1);
                         match handler.on_frame(bytes, &outbox).await {
                             FrameOutcome::Consumed(flow) => {
                                 if let Flow::Close(code, reason) = flow {
@@ -327,6 +373,7 @@ where
                 if !matches!(sent, Ok(Ok(()))) {
                     break SessionEnd::WriteFailed;
                 }
+                counters.wrote(1);
                 let next = (now + limits.ping_interval).min(idle_deadline);
                 heartbeat.as_mut().reset(first_deadline.map_or(next, |d| next.min(d)));
             }
@@ -347,20 +394,34 @@ where
     if frames.is_empty() {
         return Ok(());
     }
+    let count = frames.len() as u64;
+    // Every frame into tungstenite's write buffer (it writes to the socket
+    // on its own only past `write_buffer_bytes`), then one flush.
     let write = async {
         for frame in frames.drain(..) {
             ws.feed(Message::Binary(frame)).await?;
         }
         ws.flush().await
     };
-    match timeout(limit, write).await {
+    let result = match timeout(limit, write).await {
         Ok(result) => result.map_err(TransportError::from),
-        Err(_) => {
-            frames.clear();
-            Err(TransportError::Timeout("write"))
-        }
+        Err(_) => Err(TransportError::Timeout("write")),
+    };
+    // A burst's capacity is not kept for the connection's idle life.
+    if frames.capacity() > PENDING_KEEP {
+        *frames = Vec::new();
+    } else {
+        frames.clear();
     }
+    if result.is_ok() {
+        counters().messages_out.increment(count);
+        counters().wrote(count);
+    }
+    result
 }
+
+/// Frames of capacity the writer's batch keeps between writes.
+const PENDING_KEEP: usize = 16;
 
 /// Sends a close frame and waits (bounded) for the peer's close.
 async fn close<S>(ws: &mut S, code: u16, reason: &str, limits: &SessionLimits) -> SessionEnd
@@ -373,6 +434,7 @@ where
     };
     let handshake = async {
         ws.send(Message::Close(Some(frame))).await?;
+        counters().wrote(1);
         while let Some(msg) = ws.next().await {
             msg?;
         }
@@ -391,10 +453,13 @@ mod tests {
     use super::*;
 
     /// A socket that receives nothing until it has sent a close (then it
-    /// ends), and records everything sent.
+    /// ends), and records everything sent and, per flush, how many messages
+    /// had been sent by then.
     #[derive(Default)]
     struct FakeSocket {
         sent: Arc<Mutex<Vec<Message>>>,
+        flushes: Arc<Mutex<Vec<usize>>>,
+        flushed: Arc<tokio::sync::Notify>,
     }
 
     impl Stream for FakeSocket {
@@ -423,6 +488,9 @@ mod tests {
         }
 
         fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+            let sent = self.sent.lock().unwrap().len();
+            self.flushes.lock().unwrap().push(sent);
+            self.flushed.notify_one();
             Poll::Ready(Ok(()))
         }
 
@@ -481,5 +549,52 @@ mod tests {
         let sent = sent.lock().unwrap();
         assert_eq!(sent[0], Message::Binary(Bytes::from_static(b"last")));
         assert_eq!(close_code(&sent[1]), Some(CLOSE_NORMAL));
+    }
+
+    /// Runs a session on `socket` in a task of its own, with no shutdown.
+    fn spawn_session(socket: FakeSocket, outbox: Outbox) -> tokio::task::JoinHandle<SessionEnd> {
+        tokio::spawn(async move {
+            let limits = SessionLimits::default();
+            run(socket, outbox, &limits, Idle, std::future::pending()).await
+        })
+    }
+
+    /// Everything queued when the writer runs goes out in one flush.
+    #[tokio::test]
+    async fn queued_frames_share_one_flush() {
+        let socket = FakeSocket::default();
+        let (sent, flushes) = (socket.sent.clone(), socket.flushes.clone());
+        let outbox = Outbox::new(1, 8);
+        for frame in [&b"1"[..], b"2", b"3", b"4"] {
+            outbox.push(Bytes::from_static(frame)).unwrap();
+        }
+        let session = spawn_session(socket, outbox.clone());
+        outbox.close(CLOSE_NORMAL, "done");
+        assert_eq!(session.await.unwrap(), SessionEnd::Closed(CLOSE_NORMAL));
+        let sent = sent.lock().unwrap();
+        assert_eq!(sent.len(), 5, "{sent:?}");
+        assert_eq!(sent[3], Message::Binary(Bytes::from_static(b"4")));
+        let flushes = flushes.lock().unwrap();
+        assert_eq!(flushes.as_slice(), [4, 5], "frames, then the close");
+    }
+
+    /// Writes never wait for a timer: a lone frame on an idle connection
+    /// goes out at once (paused time would jump ahead if the session slept).
+    #[tokio::test(start_paused = true)]
+    async fn a_lone_frame_is_flushed_without_waiting() {
+        let socket = FakeSocket::default();
+        let (sent, flushed) = (socket.sent.clone(), socket.flushed.clone());
+        let outbox = Outbox::new(1, 8);
+        let started = Instant::now();
+        let session = spawn_session(socket, outbox.clone());
+        outbox.push(Bytes::from_static(b"lone")).unwrap();
+        flushed.notified().await;
+        assert_eq!(Instant::now(), started, "the write waited for a timer");
+        assert_eq!(
+            sent.lock().unwrap().as_slice(),
+            [Message::Binary(Bytes::from_static(b"lone"))]
+        );
+        outbox.close(CLOSE_NORMAL, "done");
+        assert_eq!(session.await.unwrap(), SessionEnd::Closed(CLOSE_NORMAL));
     }
 }
