@@ -34,6 +34,7 @@ use crate::{WAIT, tls};
 
 /// What a client reads, pings included.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // A test client: one frame at a time.
 pub enum Frame {
     /// One decoded server message.
     Message(ServerMessage),

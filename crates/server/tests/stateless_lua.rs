@@ -66,6 +66,7 @@ const MIX: Weights = Weights {
 
 /// What the test sees on one game's channel.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // One message at a time, through a channel.
 enum Heard {
     Event(u64, ServerMessage),
     Kick(u8),

@@ -3,9 +3,9 @@
 //!
 //! The server side is [`transport::session::run`] (which writes all queued
 //! frames with one flush) or, to pin the byte layout exactly, raw bytes
-//! written after the handshake. The client is [`transport::client::Client`],
-//! the reader of the system tests and of every test harness built on
-//! tokio-tungstenite's default configuration. The bots' reader has the same
+//! written after the handshake. The client is tokio-tungstenite's own
+//! reader in its default configuration, which every test harness (the test
+//! kit's client, the system tests' players) is built on. The bots' reader has the same
 //! test in `crates/bots/src/conn.rs`. A browser needs none: its WebSocket API
 //! hands over whole messages, one `message` event each, and never shows how
 //! the bytes were segmented.
@@ -20,14 +20,16 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::StreamExt;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::MaybeTlsStream;
 use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
-use transport::client::{Client, Received};
 use transport::session::{self, CLOSE_NORMAL, Flow, Handler, SessionEnd, SessionLimits};
 use transport::{ClientMessage, Outbox, SUBPROTOCOL, ServerMessage, codec};
 
@@ -113,10 +115,49 @@ where
         .unwrap()
 }
 
+type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// What the client read next.
+#[derive(Debug, PartialEq)]
+#[allow(clippy::large_enum_variant)] // One message at a time.
+enum Received {
+    Message(ServerMessage),
+    /// A close frame's code and reason, or `None`: the stream ended.
+    Closed(Option<(u16, String)>),
+}
+
+async fn connect(url: &str) -> Client {
+    tokio_tungstenite::connect_async(url).await.unwrap().0
+}
+
+/// The next message or close within [`WAIT`] (pings skipped).
+async fn recv(client: &mut Client) -> Received {
+    loop {
+        match tokio::time::timeout(WAIT, client.next()).await.unwrap() {
+            Some(Ok(Message::Binary(bytes))) => {
+                return Received::Message(codec::decode_server(&bytes).unwrap());
+            }
+            Some(Ok(Message::Close(frame))) => {
+                let close = frame.map(|f| (u16::from(f.code), f.reason.to_string()));
+                return Received::Closed(close);
+            }
+            Some(Ok(_)) => {}
+            None | Some(Err(_)) => return Received::Closed(None),
+        }
+    }
+}
+
+async fn next_message(client: &mut Client) -> ServerMessage {
+    match recv(client).await {
+        Received::Message(m) => m,
+        other => panic!("expected a message, got {other:?}"),
+    }
+}
+
 /// Reads `count` messages and checks they are `captured` 1..=count in order.
 async fn read_captured(client: &mut Client, count: u64) {
     for want in 1..=count {
-        match client.next_message(WAIT).await.unwrap() {
+        match next_message(client).await {
             ServerMessage::Captured { seq, cell, .. } => {
                 assert_eq!((seq, cell), (want, (want % 81) as u8));
             }
@@ -148,18 +189,15 @@ async fn a_coalescing_session_is_read_frame_by_frame() {
             session::run(ws, outbox, &limits, Quiet, std::future::pending()).await
         }
     });
-    let mut client = Client::connect(&url).await.unwrap();
+    let mut client = connect(&url).await;
     read_captured(&mut client, FRAMES).await;
-    let close = client.recv_timeout(WAIT).await.unwrap();
+    let close = recv(&mut client).await;
     assert_eq!(
         close,
         Received::Closed(Some((CLOSE_NORMAL, "done".to_owned())))
     );
     // Reading on sends our close reply; the server then ends the stream.
-    assert_eq!(
-        client.recv_timeout(WAIT).await.unwrap(),
-        Received::Closed(None)
-    );
+    assert_eq!(recv(&mut client).await, Received::Closed(None));
     assert_eq!(server.await.unwrap(), SessionEnd::Closed(CLOSE_NORMAL));
     // The handshake's answer, the frames and the close: 300 frames of ~40
     // bytes fill 4 KiB write buffers about three times, so about six writes
@@ -209,18 +247,18 @@ async fn frames_packed_and_cut_across_segments_are_all_read() {
         socket.flush().await.unwrap();
         ws
     });
-    let mut client = Client::connect(&url).await.unwrap();
+    let mut client = connect(&url).await;
     read_captured(&mut client, 200).await;
     release.send(()).await.unwrap();
     for seq in 201..=259 {
         assert!(matches!(
-            client.next_message(WAIT).await.unwrap(),
+            next_message(&mut client).await,
             ServerMessage::Captured { seq: s, .. } if s == seq
         ));
     }
     release.send(()).await.unwrap();
     assert!(matches!(
-        client.next_message(WAIT).await.unwrap(),
+        next_message(&mut client).await,
         ServerMessage::Captured { seq: 260, .. }
     ));
     drop(server.await.unwrap());

@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use transport::Outbox;
 use uuid::Uuid;
 
-use super::task::{self as game_task, GameHandle, Identity};
+use super::task::{self as game_task, GameHandle, Identity, TaskEnv};
 use crate::clock::Clock;
 use crate::games::GameCounts;
 use crate::games::code::{GameCode, GameRef};
@@ -75,16 +75,15 @@ impl Registry {
         let identity = Identity { id, code, created };
         let game = Game::new(settings, name, created);
         let registry = self.clone();
-        let handle = game_task::spawn(
-            identity,
-            game,
-            host.clone(),
-            self.clock,
-            GAME_QUEUE,
-            self.lobby.clone(),
-            self.shutdown.child_token(),
-            move || registry.remove(&id, &code),
-        );
+        let env = TaskEnv {
+            clock: self.clock,
+            queue: GAME_QUEUE,
+            lobby: self.lobby.clone(),
+            shutdown: self.shutdown.child_token(),
+        };
+        let handle = game_task::spawn(identity, game, host.clone(), env, move || {
+            registry.remove(&id, &code)
+        });
         games.by_id.insert(id, handle.clone());
         games.by_code.insert(code, id);
         handle

@@ -97,6 +97,19 @@ pub struct Identity {
     pub created: Timestamp,
 }
 
+/// What a game's task runs with, beyond its game.
+#[derive(Debug, Clone)]
+pub struct TaskEnv {
+    /// Timestamps for the rules.
+    pub clock: Clock,
+    /// Commands its queue holds before senders wait.
+    pub queue: usize,
+    /// Where a public game is listed.
+    pub lobby: LocalLobby,
+    /// Stops the task.
+    pub shutdown: CancellationToken,
+}
+
 /// The sending side of a game's task, kept in the registry and by sessions.
 #[derive(Debug, Clone)]
 pub struct GameHandle {
@@ -189,12 +202,15 @@ pub fn spawn(
     identity: Identity,
     game: Game,
     host: Outbox,
-    clock: Clock,
-    queue: usize,
-    lobby: LocalLobby,
-    shutdown: CancellationToken,
+    env: TaskEnv,
     on_exit: impl FnOnce() + Send + 'static,
 ) -> GameHandle {
+    let TaskEnv {
+        clock,
+        queue,
+        lobby,
+        shutdown,
+    } = env;
     let (tx, rx) = mpsc::channel(queue.max(1));
     let status = Arc::new(AtomicU8::new(status_code(game.status())));
     let id = identity.id;
