@@ -12,6 +12,7 @@ import {
   type ServerMessage,
 } from "../src/protocol";
 import { applyEvent, fromSnapshot, gameRef, startsInMs } from "../src/state";
+import { countdownText } from "../src/ui/lobby";
 import { GAME_ID, MemTokens, mkPlayer, mkSnapshot, setup } from "./fixtures";
 
 const CODE = "K7QX2M";
@@ -92,7 +93,9 @@ describe("countdown in the game state", () => {
     expect(startsInMs(s, 1000)).toBe(9000);
     expect(startsInMs(s, 4000)).toBe(6000);
     expect(startsInMs(s, 20_000)).toBe(0);
+    expect(countdownText(s, 4000)).toBe("Starting in 0:06");
     expect(startsInMs(waiting(), 1000)).toBeNull();
+    expect(countdownText(waiting(), 1000)).toBeNull();
   });
 
   it("countdown schedules and cancels, and counts in the seq", () => {
