@@ -9,8 +9,7 @@ let server;
 let browser;
 
 before(async () => {
-  // A long lobby start keeps the public waiting game open (and listed) for the whole test.
-  server = await startServer(["--lobby-start-ms", "60000"]);
+  server = await startServer();
   browser = await launchBrowser();
 });
 
