@@ -13,7 +13,8 @@ test("two players play a whole game and the right winner is shown", { timeout: 9
 
   const ROUND_S = 5;
   const link = await createGame(host, shared.server.url, { name: "Ada", seconds: ROUND_S, players: 3 });
-  assert.match(link, new RegExp(`^${shared.server.url}/\\?game=[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}$`));
+  // The share link carries the short code (protocol section 7).
+  assert.match(link, new RegExp(`^${shared.server.url}/\\?game=[23456789A-HJKMNP-Z]{6}$`));
 
   // Alone in the lobby: Start is visible but disabled, with a reason.
   const start = host.locator("[data-testid=start]");
@@ -88,7 +89,7 @@ test("two players play a whole game and the right winner is shown", { timeout: 9
   await host.waitForSelector("[data-testid=status]:has-text('waiting')");
   const newLink = await host.inputValue("[data-testid=share-link]");
   assert.notEqual(newLink, link);
-  assert.match(newLink, /\?game=[0-9a-f-]{36}$/);
+  assert.match(newLink, /\?game=([23456789A-HJKMNP-Z]{6}|[0-9a-f-]{36})$/);
   assert.equal(new URL(host.url()).search, new URL(newLink).search, "the address bar follows the new game");
   assert.equal(await host.locator("button[data-cell][data-owner]").count(), 0, "the new board is empty");
 

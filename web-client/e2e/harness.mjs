@@ -3,6 +3,7 @@
 // test file itself (node --test only runs *.test.mjs here).
 import { spawn } from "node:child_process";
 import { mkdirSync } from "node:fs";
+import { createRequire } from "node:module";
 import { dirname, resolve } from "node:path";
 import { after, before } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -40,6 +41,7 @@ export const STEP_MS = 10_000;
  * prints `listening on http://...`. `stop()` ends it (SIGTERM, then SIGKILL).
  */
 export async function startServer(extraArgs = []) {
+  if (process.env.GRIDCAP_E2E_URL) return externalServer(extraArgs);
   const bin = process.env.GRIDCAP_BIN ?? resolve(webClientDir, "../target/debug/gridcap");
   const child = spawn(bin, ["serve", "--listen", "127.0.0.1:0", "--web-root", distDir, ...extraArgs], {
     stdio: ["ignore", "pipe", "pipe"],
@@ -165,3 +167,48 @@ export async function joinGame(page, link, name) {
 
 export const cell = (n) => `button[data-cell="${n}"]`;
 export const owned = (n, k) => `button[data-cell="${n}"][data-owner="${k}"]`;
+
+/**
+ * GRIDCAP_E2E_URL=http://host:port: use a server that is already running (e.g.
+ * another implementation of the protocol behind `vite preview`) instead of
+ * spawning gridcap. Its flags are its own business: `extraArgs` are only noted.
+ */
+function externalServer(extraArgs) {
+  const url = process.env.GRIDCAP_E2E_URL.replace(/\/$/, "");
+  const note = extraArgs.length ? `external server at ${url}; not passed: ${extraArgs.join(" ")}\n` : "";
+  return { url, log: () => note, async stop() {} };
+}
+
+/** Quick play from the home page with a game size; resolves once seated (waiting or already started). */
+export async function quickPlay(page, baseUrl, { name, size = 4 }) {
+  await page.goto(baseUrl);
+  await page.fill("[data-testid=name]", name);
+  await page.selectOption("[data-testid=quick-size]", String(size));
+  await page.click("[data-testid=quick-play]");
+  await page.waitForSelector("[data-testid=status]");
+}
+
+const requireFromHere = createRequire(import.meta.url);
+const axePath = requireFromHere.resolve("axe-core/axe.min.js");
+
+/**
+ * Run axe-core on the page as it is now; resolves with the violations of impact
+ * serious or critical, each as "rule-id: help (n nodes: selectors)" for a readable
+ * assertion message.
+ */
+export async function axeSerious(page) {
+  if (!(await page.evaluate(() => "axe" in window))) await page.addScriptTag({ path: axePath });
+  const violations = await page.evaluate(async () => {
+    // eslint-disable-next-line no-undef
+    const result = await axe.run(document, { resultTypes: ["violations"] });
+    return result.violations.map((v) => ({
+      id: v.id,
+      impact: v.impact,
+      help: v.help,
+      targets: v.nodes.map((n) => n.target.join(" ")),
+    }));
+  });
+  return violations
+    .filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map((v) => `${v.id} [${v.impact}]: ${v.help} (${v.targets.length} nodes: ${v.targets.slice(0, 5).join(", ")})`);
+}

@@ -7,28 +7,33 @@
  */
 import type { ConnInfo, Sender } from "./connection";
 import { closeText, errorText, rejectText } from "./messages";
-import { isGameEvent, type ClientMessage, type GameId, type ServerMessage } from "./protocol";
-import { applyEvent, fromSnapshot, ownerOf, player, startBlocker, type GameState } from "./state";
+import { isGameEvent, type ClientMessage, type GameRef, type ServerMessage } from "./protocol";
+import { applyEvent, fromSnapshot, gameRef, ownerOf, player, startBlocker, type GameState } from "./state";
 
-/** Where the seat tokens live (sessionStorage in the browser), keyed by game id. */
+/**
+ * Where the seat tokens live (sessionStorage in the browser), keyed by what the
+ * address bar names the game by (`gameRef`: the code, or the id on an older server).
+ */
 export interface TokenStore {
-  get(game: GameId): string | null;
-  set(game: GameId, token: string): void;
-  delete(game: GameId): void;
+  get(game: GameRef): string | null;
+  set(game: GameRef, token: string): void;
+  delete(game: GameRef): void;
 }
 
 export type Screen = "home" | "resuming" | "game";
-export type Request = "create" | "join" | "resume";
+export type Request = "create" | "join" | "quick_play" | "resume";
 
 export interface GameSettings {
   maxPlayers: number;
   durationMs: number;
+  /** Listed in the public lobby; sent only when true (the server's default is false). */
+  public?: boolean;
 }
 
 export interface View {
   screen: Screen;
-  /** Game id from a share link, offered for joining on the home screen. */
-  invite: GameId | null;
+  /** Game id or code from a share link, offered for joining on the home screen. */
+  invite: GameRef | null;
   game: GameState | null;
   error: { code: string; text: string } | null;
   /** Short-lived information (a rejected capture, a rate limit), not a failure. */
@@ -48,7 +53,7 @@ export interface ControllerDeps {
   /** Monotonic local clock, ms. */
   now: () => number;
   /** The game shown changed: put it in the address bar so a reload resumes it. */
-  onGameUrl?: (game: GameId | null) => void;
+  onGameUrl?: (game: GameRef | null) => void;
 }
 
 /** Codes after which joining that game cannot work, so the invitation is dropped. */
@@ -65,11 +70,11 @@ export class Controller {
   private name = "";
   private nextRef = 1;
   /** Seat to resume on the first open (page reload with a stored token). */
-  private resumeTarget: { game: GameId; token: string } | null = null;
+  private resumeTarget: { game: GameRef; token: string } | null = null;
 
   constructor(
     private readonly deps: ControllerDeps,
-    invite: GameId | null,
+    invite: GameRef | null,
   ) {
     const token = invite ? deps.tokens.get(invite) : null;
     if (invite && token) this.resumeTarget = { game: invite, token };
@@ -102,14 +107,22 @@ export class Controller {
 
   create(name: string, settings: GameSettings): void {
     this.name = name;
-    this.request({ t: "create", name, max_players: settings.maxPlayers, duration_ms: settings.durationMs });
+    const msg: ClientMessage & { t: "create" } = { t: "create", name, max_players: settings.maxPlayers, duration_ms: settings.durationMs };
+    if (settings.public) msg.public = true;
+    this.request(msg);
   }
 
-  join(name: string): void {
-    const game = this.view.invite;
+  /** Join the invitation, or `game` (a code typed in, a game picked from the lobby). */
+  join(name: string, game: GameRef | null = this.view.invite): void {
     if (!game) return;
     this.name = name;
     this.request({ t: "join", game, name });
+  }
+
+  /** A seat in a public game of that size, wherever the server finds one. */
+  quickPlay(name: string, maxPlayers: number): void {
+    this.name = name;
+    this.request({ t: "quick_play", name, max_players: maxPlayers });
   }
 
   start(): void {
@@ -143,7 +156,7 @@ export class Controller {
     const g = this.view.game;
     if (!g) return;
     this.deps.conn.send({ t: "leave" });
-    this.deps.tokens.delete(g.id);
+    this.deps.tokens.delete(gameRef(g));
     this.deps.onGameUrl?.(null);
     this.update({ game: null, screen: "home", invite: null, busy: null, pendingCells: new Set(), error: null });
   }
@@ -153,7 +166,7 @@ export class Controller {
     const g = this.view.game;
     if (!g || g.status !== "completed") return;
     const name = this.name || player(g, g.you)?.name || "";
-    this.create(name, { maxPlayers: g.maxPlayers, durationMs: g.durationMs });
+    this.create(name, { maxPlayers: g.maxPlayers, durationMs: g.durationMs, public: g.public });
   }
 
   /** Forget the share link and go to the create form. */
@@ -190,7 +203,7 @@ export class Controller {
   onOpen(): void {
     this.resyncing = false;
     const g = this.view.game;
-    const token = g ? this.deps.tokens.get(g.id) : null;
+    const token = g ? this.deps.tokens.get(gameRef(g)) : null;
     if (g && token && g.status !== "completed") {
       // Every new connection takes the seat back; the snapshot replaces our state.
       this.send({ t: "resume", game: g.id, token }, "resume");
@@ -220,7 +233,7 @@ export class Controller {
   }
 
   onMessage(msg: ServerMessage): void {
-    if (msg.t === "joined") return this.joined(msg.game.id, msg);
+    if (msg.t === "joined") return this.joined(msg);
     if (isGameEvent(msg)) {
       const g = this.view.game;
       if (!g) return;
@@ -252,21 +265,22 @@ export class Controller {
 
   // ---- internals -------------------------------------------------------------
 
-  private joined(id: GameId, msg: Extract<ServerMessage, { t: "joined" }>): void {
-    const previous = this.view.game?.id ?? this.resumeTarget?.game;
-    if (previous && previous !== id) this.deps.tokens.delete(previous);
-    this.deps.tokens.set(id, msg.token);
+  private joined(msg: Extract<ServerMessage, { t: "joined" }>): void {
+    const ref = gameRef(msg.game);
+    const previous = this.view.game ? gameRef(this.view.game) : this.resumeTarget?.game;
+    if (previous && previous !== ref) this.deps.tokens.delete(previous);
+    this.deps.tokens.set(ref, msg.token);
     this.resumeTarget = null;
     this.resyncing = false;
     const game = fromSnapshot(msg.game, msg.you, this.deps.now());
     if (!this.name) this.name = player(game, msg.you)?.name ?? "";
-    this.deps.onGameUrl?.(id);
+    this.deps.onGameUrl?.(ref);
     this.update({ game, screen: "game", invite: null, busy: null, error: null, pendingCells: new Set() });
   }
 
   private resync(g: GameState): void {
     if (this.resyncing) return;
-    const token = this.deps.tokens.get(g.id);
+    const token = this.deps.tokens.get(gameRef(g));
     if (!token) return;
     this.resyncing = true;
     this.send({ t: "resume", game: g.id, token }, "resume");
@@ -285,7 +299,7 @@ export class Controller {
         return;
       }
       this.resyncing = false;
-      const gameId = this.view.game?.id ?? this.resumeTarget?.game ?? null;
+      const gameId = (this.view.game ? gameRef(this.view.game) : this.resumeTarget?.game) ?? null;
       this.resumeTarget = null;
       if (gameId) this.deps.tokens.delete(gameId);
       if (this.view.game?.status === "completed") return this.update({ busy: null, error });

@@ -1,12 +1,14 @@
 /**
  * Entry point: wires the connection, the controller and the page together.
- * The address bar carries the game (`/?game=<id>`) so a reload resumes the seat
- * with the token kept in sessionStorage.
+ * The address bar carries the game (`/?game=K7QX2M`, its code; `/?game=<uuid>`
+ * on a server without codes, and old links) so a reload resumes the seat with
+ * the token kept in sessionStorage.
  */
 import "./style.css";
 import { Connection } from "./connection";
 import { Controller } from "./controller";
-import { parseGameId, wsUrl } from "./protocol";
+import { fetchLobby } from "./lobbyApi";
+import { parseGameRef, wsUrl } from "./protocol";
 import { SessionTokenStore } from "./storage";
 import { App } from "./ui/app";
 import type { Preview } from "./ui/home";
@@ -43,7 +45,7 @@ async function fetchPreview(game: string): Promise<Preview | "unknown" | null> {
   }
 }
 
-const invite = parseGameId(new URLSearchParams(location.search).get("game"));
+const invite = parseGameRef(new URLSearchParams(location.search).get("game"));
 const tokens = new SessionTokenStore();
 let conn: Connection | null = null;
 const ctl = new Controller(
@@ -70,9 +72,9 @@ conn = new Connection(wsUrl(location), {
 
 const root = document.getElementById("app");
 if (!root) throw new Error("index.html has no #app");
-const app = new App(root, ctl, location.origin, now, fetchPreview);
+const app = new App(root, ctl, location.origin, now, fetchPreview, () => fetchLobby());
 if (new URLSearchParams(location.search).has("game") && !invite) {
-  ctl.showError("bad_link", "This invitation link is broken: it does not contain a valid game id.");
+  ctl.showError("bad_link", "This invitation link is broken: it does not contain a valid game code.");
 }
 
 conn.start();

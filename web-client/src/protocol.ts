@@ -18,8 +18,13 @@ export const CELL_COUNT = GRID_SIZE * GRID_SIZE;
 export const MAX_PLAYERS_RANGE = { min: 2, max: 8 } as const;
 export const DURATION_MS_RANGE = { min: 1000, max: 300_000 } as const;
 export const NAME_MAX_CHARS = 24;
+/** Short game codes (section 7): no 0/O, 1/I/L, so a code read aloud is typed right. */
+export const CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ";
+export const CODE_LENGTH = 6;
 
 export type GameId = string;
+/** A game id or a short code: what `join`, `resume` and `/api/games/{ref}` accept. */
+export type GameRef = string;
 export type PlayerId = number;
 export type GameStatus = "waiting" | "active" | "completed";
 export type GameOverReason = "time" | "board_full";
@@ -47,14 +52,22 @@ export interface Snapshot {
   remaining_ms?: number;
   ends_at_ms?: number;
   winners?: PlayerId[];
+  /** Section 7; absent from servers that predate it. */
+  code?: string;
+  public?: boolean;
+  spectators?: number;
+  /** Waiting only, while the lobby auto-start is scheduled. */
+  starts_in_ms?: number;
+  starts_at_ms?: number;
 }
 
 // ---- client -> server -------------------------------------------------------
 
 export type ClientMessage =
-  | { t: "create"; name: string; max_players?: number; duration_ms?: number }
-  | { t: "join"; game: GameId; name: string }
-  | { t: "resume"; game: GameId; token: string }
+  | { t: "create"; name: string; max_players?: number; duration_ms?: number; public?: boolean }
+  | { t: "join"; game: GameRef; name: string }
+  | { t: "quick_play"; name: string; max_players?: number }
+  | { t: "resume"; game: GameRef; token: string }
   | { t: "start" }
   | { t: "capture"; cell: number; ref?: number }
   | { t: "leave" }
@@ -75,6 +88,13 @@ export interface GameOverMsg {
   scores: number[];
   winners: PlayerId[];
 }
+/** The lobby auto-start was scheduled (numbers) or cancelled (nulls). */
+export interface CountdownMsg { t: "countdown"; seq: number; starts_in_ms: number | null; starts_at_ms: number | null }
+/**
+ * A server message of a type this client does not know that carries a `seq`: it is
+ * ignored, but its seq is counted so the gap rule stays right (section 7).
+ */
+export interface UnknownEventMsg { t: "unknown_event"; type: string; seq: number }
 export interface RejectedMsg { t: "rejected"; cell: number; ref?: number; reason: RejectReason }
 export interface PongMsg { t: "pong"; ts: number; server_ms: number }
 export interface ErrorMsg { t: "error"; code: string; message: string }
@@ -86,7 +106,9 @@ export type GameEvent =
   | PresenceMsg
   | StartedMsg
   | CapturedMsg
-  | GameOverMsg;
+  | GameOverMsg
+  | CountdownMsg
+  | UnknownEventMsg;
 
 export type ServerMessage = JoinedMsg | GameEvent | RejectedMsg | PongMsg | ErrorMsg;
 
@@ -97,6 +119,8 @@ const EVENT_TYPES: ReadonlySet<string> = new Set([
   "started",
   "captured",
   "game_over",
+  "countdown",
+  "unknown_event",
 ]);
 
 export function isGameEvent(msg: ServerMessage): msg is GameEvent {
@@ -234,6 +258,14 @@ export function parseSnapshot(v: unknown): Snapshot {
     players: players.map(parsePlayer),
     cells: parseCells(field(v, "cells", ctx)),
   };
+  if (typeof v.code === "string") snap.code = v.code;
+  if (typeof v.public === "boolean") snap.public = v.public;
+  const spectators = optInt(v, "spectators", ctx);
+  if (spectators !== undefined) snap.spectators = spectators;
+  const startsIn = optInt(v, "starts_in_ms", ctx);
+  if (startsIn !== undefined) snap.starts_in_ms = startsIn;
+  const startsAt = optInt(v, "starts_at_ms", ctx);
+  if (startsAt !== undefined) snap.starts_at_ms = startsAt;
   const remaining = optInt(v, "remaining_ms", ctx);
   if (remaining !== undefined) snap.remaining_ms = remaining;
   const endsAt = optInt(v, "ends_at_ms", ctx);
@@ -242,7 +274,10 @@ export function parseSnapshot(v: unknown): Snapshot {
   return snap;
 }
 
-/** Validate one decoded server value. Returns null for a type this client does not know. */
+/**
+ * Validate one decoded server value. A type this client does not know becomes an
+ * `unknown_event` when it carries a seq (so the seq is counted), null otherwise.
+ */
 export function parseServer(value: unknown): ServerMessage | null {
   if (!isRecord(value)) throw new ProtocolError("message is not a map");
   const t = value.t;
@@ -275,6 +310,13 @@ export function parseServer(value: unknown): ServerMessage | null {
         scores: intArray(m, "scores", t),
         winners: intArray(m, "winners", t),
       };
+    case "countdown":
+      return {
+        t,
+        seq: int(m, "seq", t),
+        starts_in_ms: optInt(m, "starts_in_ms", t) ?? null,
+        starts_at_ms: optInt(m, "starts_at_ms", t) ?? null,
+      };
     case "rejected": {
       const msg: RejectedMsg = {
         t,
@@ -289,8 +331,10 @@ export function parseServer(value: unknown): ServerMessage | null {
       return { t, ts: num(m, "ts", t), server_ms: int(m, "server_ms", t) };
     case "error":
       return { t, code: str(m, "code", t), message: typeof m.message === "string" ? m.message : "" };
-    default:
-      return null;
+    default: {
+      const seq = optInt(m, "seq", t);
+      return seq === undefined ? null : { t: "unknown_event", type: t, seq };
+    }
   }
 }
 
@@ -329,4 +373,28 @@ export function parseGameId(raw: string | null | undefined): GameId | null {
   if (!raw) return null;
   const id = raw.trim().toLowerCase();
   return UUID_RE.test(id) ? id : null;
+}
+
+const CODE_RE = new RegExp(`^[${CODE_ALPHABET}]{${CODE_LENGTH}}$`);
+
+/**
+ * A short code as typed by a person: case-insensitive, spaces and dashes ignored
+ * ("k7q-x2m" is K7QX2M). Null when it is not 6 characters of the alphabet.
+ */
+export function parseGameCode(raw: string | null | undefined): string | null {
+  if (!raw) return null;
+  const code = raw.replace(/[\s-]/g, "").toUpperCase();
+  return CODE_RE.test(code) ? code : null;
+}
+
+/**
+ * What a share link or the code box points at: a UUID, a code, or a whole pasted
+ * link holding either in `?game=`. Null when it is none of them.
+ */
+export function parseGameRef(raw: string | null | undefined): GameRef | null {
+  if (!raw) return null;
+  const text = raw.trim();
+  const inLink = /[?&]game=([^&#\s]+)/.exec(text);
+  const value = inLink ? inLink[1]! : text;
+  return parseGameId(value) ?? parseGameCode(value);
 }

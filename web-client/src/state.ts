@@ -29,6 +29,10 @@ export interface PlayerView extends Player {
 
 export interface GameState {
   id: string;
+  /** The short code (section 7); absent from servers that predate it. */
+  code?: string;
+  /** Listed in the public lobby. */
+  public: boolean;
   status: GameStatus;
   /** Seq of the last event included in this state. */
   seq: number;
@@ -43,6 +47,8 @@ export interface GameState {
   you: PlayerId;
   /** Local monotonic time at which the round ends (active only). */
   deadline?: number;
+  /** Local monotonic time of the scheduled lobby auto-start (waiting only). */
+  startsAt?: number;
   winners?: PlayerId[];
   reason?: GameOverReason;
 }
@@ -65,7 +71,10 @@ export function fromSnapshot(snap: Snapshot, you: PlayerId, now: number): GameSt
     players: sortPlayers(snap.players.map((p) => ({ ...p, left: false }))),
     cells: new Uint8Array(snap.cells),
     you,
+    public: snap.public ?? false,
   };
+  if (snap.code !== undefined) state.code = snap.code;
+  if (snap.status === "waiting" && snap.starts_in_ms !== undefined) state.startsAt = now + snap.starts_in_ms;
   if (snap.status === "active") {
     // A snapshot of an active game should carry remaining_ms; if a server leaves it
     // out, assume the full duration rather than showing no timer at all.
@@ -99,8 +108,21 @@ function reduce(s: GameState, ev: GameEvent, now: number): GameState {
     }
     case "presence":
       return updatePlayer(s, ev.player, (p) => ({ ...p, connected: ev.connected }));
-    case "started":
-      return { ...s, status: "active", deadline: now + ev.remaining_ms };
+    case "started": {
+      const next: GameState = { ...s, status: "active", deadline: now + ev.remaining_ms };
+      delete next.startsAt;
+      return next;
+    }
+    case "countdown": {
+      if (s.status !== "waiting") return s;
+      const next: GameState = { ...s };
+      if (ev.starts_in_ms === null) delete next.startsAt;
+      else next.startsAt = now + ev.starts_in_ms;
+      return next;
+    }
+    case "unknown_event":
+      // Not understood, but it happened: only its seq is taken (applyEvent does that).
+      return s;
     case "captured": {
       const cells = new Uint8Array(s.cells);
       cells[ev.cell] = ev.player + 1;
@@ -125,6 +147,17 @@ function sortPlayers(players: PlayerView[]): PlayerView[] {
 }
 
 // ---- queries ---------------------------------------------------------------
+
+/** What links, the address bar and stored tokens name the game by: its code when it has one. */
+export function gameRef(s: Pick<GameState, "id" | "code">): string {
+  return s.code ?? s.id;
+}
+
+/** Milliseconds until the lobby auto-start, counted down locally; null when none is scheduled. */
+export function startsInMs(s: GameState, now: number): number | null {
+  if (s.status !== "waiting" || s.startsAt === undefined) return null;
+  return Math.max(0, s.startsAt - now);
+}
 
 /** Milliseconds left in the round, counted down locally; null when not active. */
 export function remainingMs(s: GameState, now: number): number | null {

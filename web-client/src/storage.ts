@@ -57,7 +57,7 @@ export function saveName(name: string): void {
 }
 
 export function loadSettings(): GameSettings {
-  const fallback: GameSettings = { maxPlayers: 4, durationMs: 30_000 };
+  const fallback: GameSettings = { maxPlayers: 4, durationMs: 30_000, public: false };
   try {
     const raw = prefs()?.getItem(SETTINGS_KEY);
     if (!raw) return fallback;
@@ -65,6 +65,7 @@ export function loadSettings(): GameSettings {
     return {
       maxPlayers: typeof v.maxPlayers === "number" ? v.maxPlayers : fallback.maxPlayers,
       durationMs: typeof v.durationMs === "number" ? v.durationMs : fallback.durationMs,
+      public: v.public === true,
     };
   } catch {
     return fallback;

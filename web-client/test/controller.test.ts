@@ -1,43 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { Controller, type TokenStore } from "../src/controller";
 import type { ClientMessage, ServerMessage } from "../src/protocol";
 import { ownerOf } from "../src/state";
-import { GAME_ID, mkPlayer, mkSnapshot } from "./fixtures";
-
-class FakeConn {
-  sent: ClientMessage[] = [];
-  isOpen = true;
-  reconnects = 0;
-  send(msg: ClientMessage): boolean {
-    if (!this.isOpen) return false;
-    this.sent.push(msg);
-    return true;
-  }
-  reconnectNow(): void {
-    this.reconnects++;
-  }
-}
-
-class MemTokens implements TokenStore {
-  map = new Map<string, string>();
-  get(g: string) {
-    return this.map.get(g) ?? null;
-  }
-  set(g: string, t: string) {
-    this.map.set(g, t);
-  }
-  delete(g: string) {
-    this.map.delete(g);
-  }
-}
-
-function setup(invite: string | null = null, tokens = new MemTokens()) {
-  const conn = new FakeConn();
-  let now = 0;
-  const urls: Array<string | null> = [];
-  const ctl = new Controller({ conn, tokens, now: () => now, onGameUrl: (g) => urls.push(g) }, invite);
-  return { ctl, conn, tokens, urls, tick: (ms: number) => (now += ms) };
-}
+import { GAME_ID, MemTokens, mkPlayer, mkSnapshot, setup } from "./fixtures";
 
 const joined = (over = {}, you = 0, token = "tok-1"): ServerMessage => ({
   t: "joined",

@@ -1,5 +1,6 @@
-/** Shared builders for unit tests: a snapshot and players that match the contract. */
-import type { Player, Snapshot } from "../src/protocol";
+/** Shared builders for unit tests: a snapshot and players that match the contract, a controller on fakes. */
+import { Controller, type TokenStore } from "../src/controller";
+import type { ClientMessage, Player, Snapshot } from "../src/protocol";
 
 export const GAME_ID = "0b9c7e4e-3f1a-4c55-9a51-2f7f3f3a9c10";
 
@@ -19,4 +20,40 @@ export function mkSnapshot(over: Partial<Snapshot> = {}): Snapshot {
     cells: new Uint8Array(81),
     ...over,
   };
+}
+
+export class FakeConn {
+  sent: ClientMessage[] = [];
+  isOpen = true;
+  reconnects = 0;
+  send(msg: ClientMessage): boolean {
+    if (!this.isOpen) return false;
+    this.sent.push(msg);
+    return true;
+  }
+  reconnectNow(): void {
+    this.reconnects++;
+  }
+}
+
+export class MemTokens implements TokenStore {
+  map = new Map<string, string>();
+  get(g: string) {
+    return this.map.get(g) ?? null;
+  }
+  set(g: string, t: string) {
+    this.map.set(g, t);
+  }
+  delete(g: string) {
+    this.map.delete(g);
+  }
+}
+
+/** A controller on a fake connection, memory tokens and a clock moved by `tick`. */
+export function setup(invite: string | null = null, tokens = new MemTokens()) {
+  const conn = new FakeConn();
+  let now = 0;
+  const urls: Array<string | null> = [];
+  const ctl = new Controller({ conn, tokens, now: () => now, onGameUrl: (g) => urls.push(g) }, invite);
+  return { ctl, conn, tokens, urls, tick: (ms: number) => (now += ms) };
 }

@@ -1,10 +1,12 @@
 /**
  * The page shell: top bar with the connection indicator (state and round-trip
  * time), the error banner (`[data-testid=error]`), a polite notice line, and
- * whichever screen the view asks for.
+ * whichever screen the view asks for. It also polls the public lobby, only while
+ * the home screen shows in a visible tab: nobody else needs the list.
  */
 import type { ConnInfo } from "../connection";
 import type { Controller, View } from "../controller";
+import { LobbyPoller, type LobbyList } from "../lobbyApi";
 import { h, setAttr, setText, show } from "./dom";
 import { GameScreen } from "./game";
 import { HomeScreen, type Preview } from "./home";
@@ -38,6 +40,7 @@ export class App {
   private view: View | null = null;
   private noticeTimer: ReturnType<typeof setTimeout> | null = null;
   private lastScreen: string | null = null;
+  private readonly poller: LobbyPoller;
 
   constructor(
     root: HTMLElement,
@@ -45,6 +48,7 @@ export class App {
     origin: string,
     private readonly now: () => number,
     fetchPreview: (game: string) => Promise<Preview | "unknown" | null>,
+    loadLobby: () => Promise<LobbyList | null>,
   ) {
     this.conn = h("span", { class: "conn", "data-testid": "connection", role: "status", "aria-live": "polite" });
     this.errorText = h("span", { class: "error-text" });
@@ -57,13 +61,21 @@ export class App {
       h("button", { type: "button", class: "close", "aria-label": "Dismiss", onclick: () => this.ctl.dismissError() }, "×"),
     );
     this.notice = h("div", { class: "notice", "data-testid": "notice", "aria-live": "polite", hidden: true });
-    this.home = new HomeScreen(ctl, fetchPreview);
+    this.home = new HomeScreen(ctl, fetchPreview, now);
+    this.poller = new LobbyPoller({
+      load: loadLobby,
+      onUpdate: (lobby) => this.home.setLobby(lobby),
+      setTimer: (fn, ms) => setTimeout(fn, ms),
+      clearTimer: (t) => clearTimeout(t as ReturnType<typeof setTimeout>),
+    });
+    document.addEventListener("visibilitychange", () => this.pollWhileHomeShows());
     this.game = new GameScreen(ctl, origin, now);
     this.resuming = h("section", { class: "screen resuming" }, h("div", { class: "card" }, h("p", { class: "spinner", "aria-hidden": "true" }), h("p", {}, "Rejoining your game…")));
     const top = h(
       "header",
       { class: "topbar" },
-      h("a", { class: "logo", href: "/", "aria-label": "gridcap home" }, h("span", { class: "logo-grid", "aria-hidden": "true" }), "gridcap"),
+      // The one level-one heading of every screen: the name of the game.
+      h("h1", { class: "logo-title" }, h("a", { class: "logo", href: "/" }, h("span", { class: "logo-grid", "aria-hidden": "true" }), "gridcap")),
       this.conn,
     );
     root.replaceChildren(top, h("main", { class: "content" }, this.error, this.resuming, this.home.el, this.game.el), this.notice);
@@ -73,6 +85,7 @@ export class App {
   /** Called on a short interval: the countdown and the retry countdown move on their own. */
   tick(): void {
     this.game.tick();
+    this.home.tick();
     if (this.view) this.renderConn(this.view.conn);
   }
 
@@ -94,7 +107,13 @@ export class App {
     if (v.screen !== this.lastScreen) {
       this.lastScreen = v.screen;
       if (v.screen === "home") this.home.focus();
+      this.pollWhileHomeShows();
     }
+  }
+
+  private pollWhileHomeShows(): void {
+    if (this.view?.screen === "home" && document.visibilityState !== "hidden") this.poller.start();
+    else this.poller.stop();
   }
 
   private renderConn(c: ConnInfo): void {

@@ -72,8 +72,10 @@ export class Board {
     const where = `Row ${Math.floor(i / GRID_SIZE) + 1}, column ${(i % GRID_SIZE) + 1}`;
     if (pending) return `${where}: capturing…`;
     if (owner === null) return `${where}: free`;
-    if (owner === g.you) return `${where}: yours`;
-    return `${where}: ${playerName(g, owner)} (player ${playerLabel(owner)})`;
+    // The visible label (the player number) must be part of the name, outside parentheses,
+    // which axe's label-content-name-mismatch does not count.
+    if (owner === g.you) return `${where}: yours, player ${playerLabel(owner)}`;
+    return `${where}: ${playerName(g, owner)}, player ${playerLabel(owner)}`;
   }
 
   private moveTabStop(i: number): void {

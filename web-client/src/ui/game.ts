@@ -39,10 +39,10 @@ export class GameScreen {
 
   constructor(ctl: Controller, origin: string, private readonly now: () => number) {
     this.board = new Board(ctl);
-    this.lobby = new Lobby(ctl, origin);
+    this.lobby = new Lobby(ctl, origin, now);
     this.gameOver = new GameOver(ctl);
     this.status = h("span", { class: "status", "data-testid": "status", role: "status" });
-    this.timer = h("span", { class: "timer", "data-testid": "timer", "aria-label": "Time left" });
+    this.timer = h("span", { class: "timer", "data-testid": "timer" });
     this.bar = h("span", { class: "timebar-fill" });
     this.you = h("span", { class: "you" });
     this.leaveBtn = h("button", {
@@ -56,7 +56,8 @@ export class GameScreen {
       "div",
       { class: "game-head" },
       this.status,
-      h("span", { class: "clock" }, h("span", { class: "clock-icon", "aria-hidden": "true" }), this.timer),
+      // The label is text, not aria-label: a plain span may not carry one, and the timer holds only the clock.
+      h("span", { class: "clock" }, h("span", { class: "clock-icon", "aria-hidden": "true" }), h("span", { class: "sr-only" }, "Time left"), this.timer),
       this.you,
       this.leaveBtn,
     );
@@ -96,6 +97,7 @@ export class GameScreen {
   tick(): void {
     const g = this.game;
     if (!g) return;
+    if (g.status === "waiting") this.lobby.tick();
     let ms: number;
     if (g.status === "waiting") ms = g.durationMs;
     else ms = remainingMs(g, this.now()) ?? 0;

@@ -1,14 +1,24 @@
 /**
- * The first screen: pick a name, then either create a game (max players,
- * round length) or, arriving from a share link, join that game. A share link
- * also fetches a preview of the game over HTTP so a dead link is reported
- * before the player types anything.
+ * The first screen: pick a name, then quick play (a game size), type a code,
+ * create a game (max players, round length, public or not), or pick an open
+ * game from the public lobby. Arriving from a share link, join that game
+ * instead; the link also fetches a preview of the game over HTTP so a dead link
+ * is reported before the player types anything.
+ *
+ * Each action is its own small form, so Enter in a field does what that field is
+ * for (Enter in the code box joins by code); Enter in the name does the main
+ * action (join the invitation, else quick play).
  */
 import type { Controller, View } from "../controller";
+import type { LobbyList } from "../lobbyApi";
 import { errorText } from "../messages";
-import { DURATION_MS_RANGE, MAX_PLAYERS_RANGE, validateName } from "../protocol";
+import { CODE_LENGTH, DURATION_MS_RANGE, MAX_PLAYERS_RANGE, parseGameRef, validateName } from "../protocol";
 import { loadName, loadSettings, saveName, saveSettings } from "../storage";
 import { h, setText, show } from "./dom";
+import { PublicGames } from "./publicGames";
+
+/** Quick play's game size when the player has not picked one (PROTOCOL section 7). */
+const QUICK_PLAY_DEFAULT_SIZE = 4;
 
 export interface Preview {
   status: string;
@@ -22,16 +32,24 @@ export class HomeScreen {
   private readonly name: HTMLInputElement;
   private readonly maxPlayers: HTMLInputElement;
   private readonly duration: HTMLInputElement;
+  private readonly isPublic: HTMLInputElement;
+  private readonly quickSize: HTMLSelectElement;
+  private readonly code: HTMLInputElement;
   private readonly createBtn: HTMLButtonElement;
   private readonly joinBtn: HTMLButtonElement;
-  private readonly createPart: HTMLElement;
+  private readonly quickBtn: HTMLButtonElement;
+  private readonly codeBtn: HTMLButtonElement;
+  /** Everything offered when no invitation is pending: quick play, code, create. */
+  private readonly choosePart: HTMLElement;
   private readonly invitePart: HTMLElement;
   private readonly inviteText: HTMLElement;
+  private readonly publicGames: PublicGames;
   private previewFor: string | null = null;
 
   constructor(
     private readonly ctl: Controller,
     private readonly fetchPreview: (game: string) => Promise<Preview | "unknown" | null>,
+    now: () => number,
   ) {
     const settings = loadSettings();
     this.name = h("input", {
@@ -62,50 +80,104 @@ export class HomeScreen {
       step: 1,
       value: Math.round(settings.durationMs / 1000),
     });
-    this.createBtn = h("button", { type: "submit", class: "primary", "data-testid": "create" }, "Create game");
+    this.isPublic = h("input", { id: "public", "data-testid": "public", type: "checkbox" });
+    this.isPublic.checked = settings.public ?? false;
+    this.quickSize = h("select", { id: "quick-size", "data-testid": "quick-size" });
+    for (let n: number = MAX_PLAYERS_RANGE.min; n <= MAX_PLAYERS_RANGE.max; n++) {
+      this.quickSize.append(h("option", { value: n, selected: n === QUICK_PLAY_DEFAULT_SIZE }, `${n} players`));
+    }
+    this.code = h("input", {
+      id: "code",
+      "data-testid": "code",
+      type: "text",
+      autocomplete: "off",
+      autocapitalize: "characters",
+      spellcheck: "false",
+      placeholder: "e.g. K7QX2M",
+      "aria-describedby": "code-hint",
+    });
+    this.createBtn = h("button", { type: "submit", class: "secondary", "data-testid": "create" }, "Create game");
     this.joinBtn = h("button", { type: "submit", class: "primary", "data-testid": "join" }, "Join game");
+    this.quickBtn = h("button", { type: "submit", class: "primary", "data-testid": "quick-play" }, "Quick play");
+    this.codeBtn = h("button", { type: "submit", class: "secondary", "data-testid": "join-code" }, "Join");
     this.inviteText = h("p", { class: "invite-text" });
 
-    this.createPart = h(
-      "div",
-      { class: "create-part" },
+    const quickForm = h(
+      "form",
+      { class: "quick-part", novalidate: true, onsubmit: (e: Event) => this.submit(e, () => this.quickPlay()) },
+      h("h3", {}, "Play now"),
+      h("p", { class: "hint small" }, "Quick play seats you in a public game that is about to start, or opens one."),
+      h("div", { class: "inline" }, h("label", { for: "quick-size" }, "Game size", this.quickSize), this.quickBtn),
+    );
+    const codeForm = h(
+      "form",
+      { class: "code-part", novalidate: true, onsubmit: (e: Event) => this.submit(e, () => this.joinCode()) },
+      h("h3", {}, "Have a code?"),
+      h("div", { class: "inline" }, h("label", { for: "code" }, "Game code", this.code), this.codeBtn),
+      h("p", { class: "hint small", id: "code-hint" }, `${CODE_LENGTH} letters and digits, or the whole link.`),
+    );
+    const createForm = h(
+      "form",
+      { class: "create-part", novalidate: true, onsubmit: (e: Event) => this.submit(e, () => this.create()) },
+      h("h3", {}, "Create a game"),
       h(
         "div",
         { class: "settings" },
         h("label", { for: "max-players" }, "Players", this.maxPlayers),
         h("label", { for: "duration" }, "Round (seconds)", this.duration),
       ),
+      h("label", { for: "public", class: "check" }, this.isPublic, "Public: list it in the open games"),
       this.createBtn,
     );
+    this.choosePart = h("div", { class: "choose-part" }, quickForm, codeForm, createForm);
     this.invitePart = h(
-      "div",
-      { class: "invite-part" },
+      "form",
+      { class: "invite-part", novalidate: true, onsubmit: (e: Event) => this.submit(e, () => this.joinInvite()) },
       this.inviteText,
       this.joinBtn,
       h("button", { type: "button", class: "link", onclick: () => this.ctl.dropInvite() }, "Create a new game instead"),
     );
+    this.name.addEventListener("keydown", (e) => {
+      if (e.key !== "Enter") return;
+      e.preventDefault();
+      if (!this.invitePart.hidden) this.joinInvite();
+      else this.quickPlay();
+    });
 
-    const form = h(
-      "form",
-      { class: "card home", novalidate: true, onsubmit: (e: Event) => this.submit(e) },
+    this.publicGames = new PublicGames((g) => this.withName((name) => this.ctl.join(name, g.id)), now);
+    const card = h(
+      "div",
+      { class: "card home" },
       h("h2", {}, "Capture the grid"),
       h("p", { class: "lead" }, "Race your friends to claim the most of the 81 cells before the clock runs out."),
       h("label", { for: "name", class: "name-label" }, "Your name", this.name),
       this.invitePart,
-      this.createPart,
+      this.choosePart,
     );
-    this.el = h("section", { class: "screen home-screen" }, form);
+    this.el = h("section", { class: "screen home-screen" }, h("div", { class: "home-grid" }, card, this.publicGames.el));
+  }
+
+  /** A fresh lobby from the poller. */
+  setLobby(lobby: LobbyList | null): void {
+    this.publicGames.set(lobby);
+  }
+
+  tick(): void {
+    this.publicGames.tick();
   }
 
   update(v: View): void {
     const inviting = v.invite !== null;
     show(this.invitePart, inviting);
-    show(this.createPart, !inviting);
+    show(this.choosePart, !inviting);
     const busy = v.busy !== null;
-    this.createBtn.disabled = busy;
-    this.joinBtn.disabled = busy;
-    setText(this.createBtn, v.busy === "create" ? (v.conn.status === "open" ? "Creating…" : "Connecting…") : "Create game");
-    setText(this.joinBtn, v.busy === "join" ? (v.conn.status === "open" ? "Joining…" : "Connecting…") : "Join game");
+    for (const btn of [this.createBtn, this.joinBtn, this.quickBtn, this.codeBtn]) btn.disabled = busy;
+    this.publicGames.setBusy(busy);
+    const pending = v.conn.status === "open" ? null : "Connecting…";
+    setText(this.createBtn, v.busy === "create" ? (pending ?? "Creating…") : "Create game");
+    setText(this.joinBtn, v.busy === "join" ? (pending ?? "Joining…") : "Join game");
+    setText(this.codeBtn, v.busy === "join" ? (pending ?? "Joining…") : "Join");
+    setText(this.quickBtn, v.busy === "quick_play" ? (pending ?? "Finding a game…") : "Quick play");
     if (inviting && v.invite !== this.previewFor) {
       this.previewFor = v.invite;
       setText(this.inviteText, "You have been invited to a game.");
@@ -137,16 +209,46 @@ export class HomeScreen {
     setText(this.inviteText, `${host} ${state}`);
   }
 
-  private submit(e: Event): void {
+  private submit(e: Event, action: () => void): void {
     e.preventDefault();
+    action();
+  }
+
+  /** Run `f` with the validated name, or point at the name field. */
+  private withName(f: (name: string) => void): void {
     const checked = validateName(this.name.value);
     if (!checked.ok) return this.showFormError(checked.reason, this.name);
     saveName(checked.name);
-    if (!this.invitePart.hidden) {
-      this.showFormError(null);
-      this.ctl.join(checked.name);
-      return;
-    }
+    this.showFormError(null);
+    f(checked.name);
+  }
+
+  private joinInvite(): void {
+    this.withName((name) => this.ctl.join(name));
+  }
+
+  private quickPlay(): void {
+    this.withName((name) => this.ctl.quickPlay(name, Number(this.quickSize.value)));
+  }
+
+  private joinCode(): void {
+    this.withName((name) => {
+      const game = parseGameRef(this.code.value);
+      if (!game) {
+        return this.showFormError(
+          `A game code is ${CODE_LENGTH} characters from A-Z and 2-9 (no 0, O, 1, I or L).`,
+          this.code,
+        );
+      }
+      this.ctl.join(name, game);
+    });
+  }
+
+  private create(): void {
+    this.withName((name) => this.createAs(name));
+  }
+
+  private createAs(name: string): void {
     const maxPlayers = Number(this.maxPlayers.value);
     if (!Number.isInteger(maxPlayers) || maxPlayers < MAX_PLAYERS_RANGE.min || maxPlayers > MAX_PLAYERS_RANGE.max) {
       return this.showFormError(`Players must be a whole number from ${MAX_PLAYERS_RANGE.min} to ${MAX_PLAYERS_RANGE.max}.`, this.maxPlayers);
@@ -160,13 +262,14 @@ export class HomeScreen {
       );
     }
     this.showFormError(null);
-    saveSettings({ maxPlayers, durationMs });
-    this.ctl.create(checked.name, { maxPlayers, durationMs });
+    const settings = { maxPlayers, durationMs, public: this.isPublic.checked };
+    saveSettings(settings);
+    this.ctl.create(name, settings);
   }
 
   /** Local validation shares the one error element with server errors. */
   private showFormError(text: string | null, field?: HTMLInputElement): void {
-    for (const input of [this.name, this.maxPlayers, this.duration]) input.removeAttribute("aria-invalid");
+    for (const input of [this.name, this.maxPlayers, this.duration, this.code]) input.removeAttribute("aria-invalid");
     if (text === null) return;
     this.ctl.showError("invalid_input", text);
     if (field) {

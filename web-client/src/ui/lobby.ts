@@ -1,15 +1,24 @@
 /**
- * The waiting room: the share link with a copy button, and for the host the
- * Start button, disabled with a visible reason until enough players are
- * connected. Everyone else sees who they are waiting for.
+ * The waiting room: the game's code and share link with a copy button, whether
+ * the game is listed in the public lobby, the countdown of the lobby auto-start,
+ * and for the host the Start button, disabled with a visible reason until
+ * enough players are connected. Everyone else sees who they are waiting for.
  */
 import type { Controller, View } from "../controller";
-import { startBlocker } from "../state";
+import { gameRef, startBlocker, startsInMs, type GameState } from "../state";
 import { h, setText, show } from "./dom";
+import { formatClock } from "./game";
 import { playerName } from "./players";
 
+/** The link to share: with the game's code when the server gives one, else its id. */
 export function shareLink(origin: string, game: string): string {
   return `${origin}/?game=${game}`;
+}
+
+/** The countdown line, or null when no auto-start is scheduled. */
+export function countdownText(g: GameState, now: number): string | null {
+  const ms = startsInMs(g, now);
+  return ms === null ? null : `Starting in ${formatClock(ms)}`;
 }
 
 export class Lobby {
@@ -20,11 +29,19 @@ export class Lobby {
   private readonly reason: HTMLElement;
   private readonly waitText: HTMLElement;
   private readonly autoText: HTMLElement;
+  private readonly code: HTMLElement;
+  private readonly visibility: HTMLElement;
+  private readonly countdown: HTMLElement;
+  private game: GameState | null = null;
 
   constructor(
     private readonly ctl: Controller,
     private readonly origin: string,
+    private readonly now: () => number,
   ) {
+    this.code = h("strong", { class: "game-code big-code", "data-testid": "game-code" });
+    this.visibility = h("p", { class: "hint small", "data-testid": "visibility" });
+    this.countdown = h("p", { class: "countdown", "data-testid": "countdown", hidden: true });
     this.link = h("input", {
       id: "share-link",
       "data-testid": "share-link",
@@ -48,8 +65,11 @@ export class Lobby {
       "section",
       { class: "card lobby", "aria-label": "Lobby" },
       h("h3", {}, "Invite players"),
+      h("p", { class: "code-line" }, "Game code ", this.code),
+      this.visibility,
       h("p", { class: "hint" }, "Send this link to your friends:"),
       h("div", { class: "share" }, this.link, this.copyBtn),
+      this.countdown,
       this.startBtn,
       this.reason,
       this.waitText,
@@ -59,8 +79,15 @@ export class Lobby {
 
   update(v: View): void {
     const g = v.game;
+    this.game = g;
     if (!g) return;
-    const url = shareLink(this.origin, g.id);
+    setText(this.code, g.code ?? "");
+    show(this.code.parentElement!, g.code !== undefined);
+    setText(
+      this.visibility,
+      g.public ? "Public: listed in the open games, anyone can join." : "Private: only people with the code or the link can join.",
+    );
+    const url = shareLink(this.origin, gameRef(g));
     if (this.link.value !== url) this.link.value = url;
     const host = g.host === g.you;
     show(this.startBtn, host);
@@ -70,7 +97,20 @@ export class Lobby {
     show(this.reason, host);
     setText(this.waitText, host ? "" : `Waiting for ${playerName(g, g.host)} (host) to start the game…`);
     show(this.waitText, !host);
-    setText(this.autoText, `The round starts by itself once all ${g.maxPlayers} seats are taken.`);
+    setText(
+      this.autoText,
+      g.public
+        ? `The round starts by itself shortly after a second player arrives, or once all ${g.maxPlayers} seats are taken.`
+        : `The round starts by itself once all ${g.maxPlayers} seats are taken.`,
+    );
+    this.tick();
+  }
+
+  /** Redraw the auto-start countdown; called often while the game waits. */
+  tick(): void {
+    const text = this.game ? countdownText(this.game, this.now()) : null;
+    show(this.countdown, text !== null);
+    if (text !== null) setText(this.countdown, text);
   }
 
   private async copy(): Promise<void> {

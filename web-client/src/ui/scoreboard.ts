@@ -49,8 +49,10 @@ export class Scoreboard {
         h("span", { class: "pname" }, p.name),
         ...tags.map((t) => h("span", { class: `tag tag-${t}` }, t)),
       ),
-      h("span", { class: `presence ${state}`, title: state, "aria-label": state }),
-      h("span", { class: "score", "data-testid": `score-${p.id}`, "aria-label": `${p.name}: score` }, String(p.score)),
+      // An image role: a bare span may not carry a label (axe aria-prohibited-attr).
+      h("span", { class: `presence ${state}`, role: "img", title: state, "aria-label": state }),
+      h("span", { class: "sr-only" }, "score"),
+      h("span", { class: "score", "data-testid": `score-${p.id}` }, String(p.score)),
     );
   }
 }
