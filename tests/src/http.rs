@@ -110,6 +110,27 @@ pub async fn wait_status_within(addr: SocketAddr, path: &str, want: u16, limit: 
     }
 }
 
+/// `GET path` (JSON) until `ok` holds of the answer, within [`WAIT`]: for
+/// views that follow the games a moment behind (a stateless node's lobby).
+pub async fn get_json_until(
+    addr: SocketAddr,
+    path: &str,
+    ok: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let value = get_json(addr, path).await;
+        if ok(&value) {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "GET {path} on {addr} never satisfied the test within {WAIT:?}: {value}"
+        );
+        tokio::time::sleep(POLL).await;
+    }
+}
+
 /// [`wait_status_within`] [`WAIT`].
 pub async fn wait_status(addr: SocketAddr, path: &str, want: u16) {
     wait_status_within(addr, path, want, WAIT).await;

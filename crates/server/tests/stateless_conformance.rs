@@ -21,6 +21,8 @@
 mod errors;
 #[path = "http.rs"]
 mod http_routes;
+#[path = "lobby.rs"]
+mod lobby;
 #[path = "messages.rs"]
 mod messages;
 #[path = "rules.rs"]

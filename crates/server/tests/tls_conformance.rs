@@ -28,6 +28,8 @@ mod lifecycle;
 mod limits;
 #[path = "liveness.rs"]
 mod liveness;
+#[path = "lobby.rs"]
+mod lobby;
 #[path = "messages.rs"]
 mod messages;
 #[path = "rules.rs"]

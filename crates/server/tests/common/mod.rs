@@ -286,7 +286,9 @@ pub async fn resume_seat(server: &TestServer, game: &str, token: &str) -> TestCl
 }
 
 /// A game of `players` seats, filled (so it auto-started), with every
-/// client caught up to the `started` event. Seat `i` is `clients[i]`.
+/// client caught up to the `started` event, which the last joiner hears
+/// too (its `joined` snapshot is taken before the start). Seat `i` is
+/// `clients[i]`.
 pub async fn full_game(server: &TestServer, players: i64, duration_ms: i64) -> Vec<TestClient> {
     let host = host_game(server, players, duration_ms).await;
     let id = host.game_id();
@@ -294,9 +296,9 @@ pub async fn full_game(server: &TestServer, players: i64, duration_ms: i64) -> V
     for i in 1..players {
         clients.push(join_game(server, &id, &format!("p{i}")).await);
     }
-    let last = clients.last().expect("players").seq();
+    let started = clients.last().expect("players").seq() + 1;
     for c in &mut clients {
-        c.sync_to(last).await;
+        c.sync_to(started).await;
         let game = c.replica.as_ref().expect("joined");
         assert_eq!(game.status, GameStatus::Active, "a full game starts");
     }
