@@ -294,8 +294,7 @@ fn check_step(
 
     // An early (or repeated) timer changes nothing.
     if matches!(at.command, Command::HandleTimeout) {
-        let due =
-            before.status() == Status::Active && before.ends_at().is_some_and(|end| at.now >= end);
+        let due = before.poll_timeout().is_some_and(|t| at.now >= t);
         if !due {
             assert!(
                 after == before,

@@ -28,11 +28,15 @@
 //! let mut game = Game::new(settings, PlayerName::new("ada")?, t0);
 //! let host = game.host();
 //!
-//! // A second player fills the game, which starts it.
+//! // A second player fills the game. The driver sends the joiner its
+//! // snapshot (still waiting), then lets the join's consequence happen:
+//! // the start, which the joiner hears like everyone else.
 //! let bob = game.join(PlayerName::new("bob")?, t0)?;
-//! let events: Vec<Event> = std::iter::from_fn(|| game.poll_event()).collect();
-//! assert!(matches!(events[0], Event::PlayerJoined { seq: 1, .. }));
-//! assert!(matches!(events[1], Event::Started { seq: 2, .. }));
+//! assert!(matches!(game.poll_event(), Some(Event::PlayerJoined { seq: 1, .. })));
+//! assert_eq!(game.snapshot().status, Status::Waiting);
+//! assert_eq!(game.poll_timeout(), Some(t0), "the start is due at once");
+//! game.handle_timeout(t0);
+//! assert!(matches!(game.poll_event(), Some(Event::Started { seq: 2, .. })));
 //! assert_eq!(game.status(), Status::Active);
 //!
 //! // First writer wins.

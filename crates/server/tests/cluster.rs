@@ -82,9 +82,12 @@ async fn players_on_three_nodes_share_one_game() {
     let mut c = connect(nodes[2].addr).await;
     c.send(&join(&game.id, "via-c")).await;
     let snap = c.joined().await;
+    assert_eq!(snap.status, GameStatus::Waiting, "taken before the start");
+    // The third seat filled the game: the filler hears `started` too.
+    c.sync_to(snap.seq + 1).await;
     assert_eq!(
-        snap.status,
-        GameStatus::Active,
+        c.replica.as_ref().map(|g| g.status),
+        Some(GameStatus::Active),
         "the third seat filled the game"
     );
     let mut players = vec![host, b, c];

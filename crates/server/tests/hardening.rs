@@ -225,7 +225,12 @@ async fn wss_with_a_self_signed_certificate_plays_a_game() {
     let mut guest = connect(client.clone()).await;
     guest.send(&join(&game.id, "tls-guest")).await;
     let snap = guest.joined().await;
-    assert_eq!(snap.status, GameStatus::Active);
+    assert_eq!(snap.status, GameStatus::Waiting, "taken before the start");
+    guest.sync_to(snap.seq + 1).await;
+    assert_eq!(
+        guest.replica.as_ref().map(|g| g.status),
+        Some(GameStatus::Active)
+    );
     guest.send(&capture(40)).await;
     let seen = host
         .until(|m| matches!(m, ServerMessage::Captured { cell: 40, .. }))

@@ -100,8 +100,9 @@ async fn one_game(
         c.joined().await;
         players.push(c);
     }
-    // The last join filled the game, which started.
-    let started = players[SEATS - 1].seq();
+    // The last join filled the game, which started: everyone hears it, the
+    // last joiner too.
+    let started = players[SEATS - 1].seq() + 1;
     for c in players.iter_mut() {
         c.sync_to(started).await;
         assert_eq!(c.replica.as_ref().unwrap().status, GameStatus::Active);

@@ -43,7 +43,10 @@ async fn server_with_lobby_start(ms: u64) -> TestServer {
 
 /// The lobby once `ok` holds of it (a stateless node reads it at most
 /// every half second).
-async fn lobby_until(server: &TestServer, ok: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+async fn lobby_until(
+    server: &TestServer,
+    ok: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
     http::get_json_until(server.addr, "/api/lobby", ok).await
 }
 
@@ -69,7 +72,10 @@ async fn the_player_who_fills_a_game_hears_started_after_its_snapshot() {
         matches!(started, ServerMessage::Started { seq: 2, .. }),
         "{started:?}"
     );
-    assert!(matches!(host.next().await, ServerMessage::PlayerJoined { seq: 1, .. }));
+    assert!(matches!(
+        host.next().await,
+        ServerMessage::PlayerJoined { seq: 1, .. }
+    ));
     assert_eq!(host.next().await, started, "everyone hears the same start");
 }
 
@@ -79,14 +85,19 @@ async fn codes_name_games_case_insensitively_wherever_an_id_is_taken() {
     let host = host_game(&server, 3, 30_000).await;
     let game = host.replica.clone().expect("joined");
     assert_eq!(game.code.len(), 6);
-    assert!(game.code.chars().all(|c| ALPHABET.contains(c)), "{}", game.code);
+    assert!(
+        game.code.chars().all(|c| ALPHABET.contains(c)),
+        "{}",
+        game.code
+    );
 
     let mut guest = server.connect().await;
-    guest
-        .send(&join(&game.code.to_lowercase(), "guest"))
-        .await;
+    guest.send(&join(&game.code.to_lowercase(), "guest")).await;
     let joined = guest.joined().await;
-    assert_eq!((joined.id.as_str(), joined.code.as_str()), (game.id.as_str(), game.code.as_str()));
+    assert_eq!(
+        (joined.id.as_str(), joined.code.as_str()),
+        (game.id.as_str(), game.code.as_str())
+    );
 
     let by_code = http::get_json(server.addr, &format!("/api/games/{}", game.code)).await;
     assert_eq!(by_code["id"].as_str(), Some(game.id.as_str()));
@@ -103,7 +114,10 @@ async fn codes_name_games_case_insensitively_wherever_an_id_is_taken() {
     stranger.error(ErrorCode::UnknownGame).await;
     stranger.send(&join("K7QX0M", "x")).await; // 0 is not in the alphabet
     stranger.error(ErrorCode::UnknownGame).await;
-    assert_eq!(http::get(server.addr, "/api/games/ZZZZZZ").await.status, 404);
+    assert_eq!(
+        http::get(server.addr, "/api/games/ZZZZZZ").await.status,
+        404
+    );
 }
 
 #[tokio::test]
@@ -122,7 +136,10 @@ async fn the_lobby_lists_open_and_running_public_games_only() {
     assert_eq!(entry["players"], serde_json::json!(["ada"]));
     assert_eq!(entry["max_players"], 2);
     assert_eq!(entry["duration_ms"], 30_000);
-    assert!(listed(&lobby["waiting"], &private.game_id()).is_none(), "private games are not listed");
+    assert!(
+        listed(&lobby["waiting"], &private.game_id()).is_none(),
+        "private games are not listed"
+    );
 
     // Filled: it starts and moves to the running list, with scores.
     let mut guest = server.connect().await;
@@ -186,7 +203,10 @@ async fn a_public_game_starts_by_itself_after_its_countdown() {
         panic!("expected a countdown after the join: {countdown:?}");
     };
     assert!(left <= 300, "{left}");
-    assert!(matches!(host.next().await, ServerMessage::PlayerJoined { seq: 1, .. }));
+    assert!(matches!(
+        host.next().await,
+        ServerMessage::PlayerJoined { seq: 1, .. }
+    ));
     assert_eq!(host.next().await, countdown);
     // A snapshot while it counts down carries the schedule.
     let waiting = http::get_json(server.addr, &format!("/api/games/{}", host.game_id())).await;
@@ -194,7 +214,10 @@ async fn a_public_game_starts_by_itself_after_its_countdown() {
     // Then it starts, with seats still free.
     for c in [&mut host, &mut guest] {
         let started = c.next().await;
-        assert!(matches!(started, ServerMessage::Started { seq: 3, .. }), "{started:?}");
+        assert!(
+            matches!(started, ServerMessage::Started { seq: 3, .. }),
+            "{started:?}"
+        );
     }
 }
 
@@ -207,15 +230,24 @@ async fn a_countdown_is_cancelled_when_the_players_drop_below_the_minimum() {
     let mut guest = server.connect().await;
     guest.send(&join(&host.game_id(), "bob")).await;
     guest.joined().await;
-    assert!(matches!(host.next().await, ServerMessage::PlayerJoined { .. }));
     assert!(matches!(
         host.next().await,
-        ServerMessage::Countdown { starts_in_ms: Some(_), .. }
+        ServerMessage::PlayerJoined { .. }
+    ));
+    assert!(matches!(
+        host.next().await,
+        ServerMessage::Countdown {
+            starts_in_ms: Some(_),
+            ..
+        }
     ));
     guest.close().await;
     assert!(matches!(
         host.next().await,
-        ServerMessage::Presence { connected: false, .. }
+        ServerMessage::Presence {
+            connected: false,
+            ..
+        }
     ));
     assert_eq!(
         host.next().await,
@@ -230,6 +262,9 @@ async fn a_countdown_is_cancelled_when_the_players_drop_below_the_minimum() {
     let mut joiner = server.connect().await;
     joiner.send(&join(&private.game_id(), "c")).await;
     joiner.joined().await;
-    assert!(matches!(private.next().await, ServerMessage::PlayerJoined { .. }));
+    assert!(matches!(
+        private.next().await,
+        ServerMessage::PlayerJoined { .. }
+    ));
     private.ping_pong(7).await; // nothing else came before the pong
 }

@@ -407,7 +407,16 @@ async fn play_again_on_the_same_connection() {
     p[1].send(&join(&second.id, "guest")).await;
     let joined = p[1].joined().await;
     assert_eq!(joined.id, second.id);
-    assert_eq!(joined.status, GameStatus::Active);
+    assert_eq!(
+        joined.status,
+        GameStatus::Waiting,
+        "before the start its join causes"
+    );
+    p[1].sync_to(2).await;
+    assert_eq!(
+        p[1].replica.as_ref().map(|g| g.status),
+        Some(GameStatus::Active)
+    );
     p[0].sync_to(2).await;
     // They play the new game; the old one sends nothing more.
     p[1].send(&capture(40)).await;

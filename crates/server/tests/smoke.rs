@@ -19,10 +19,13 @@ async fn a_whole_game_by_full_board() {
     .await;
     let mut host = host_game(&server, 2, 30_000).await;
     let mut guest = join_game(&server, &host.game_id(), "guest").await;
-    // The game filled up: it started. The guest's snapshot includes that.
+    // The guest's join filled the game: its snapshot is taken before the
+    // start, which it then hears like everyone else.
     let snapshot = guest.replica.clone().expect("joined");
-    assert_eq!(snapshot.status, GameStatus::Active);
-    assert_eq!(snapshot.seq, 2);
+    assert_eq!((snapshot.status, snapshot.seq), (GameStatus::Waiting, 1));
+    guest.sync_to(2).await;
+    let snapshot = guest.replica.clone().expect("joined");
+    assert_eq!((snapshot.status, snapshot.seq), (GameStatus::Active, 2));
     assert!(matches!(
         host.next().await,
         ServerMessage::PlayerJoined { seq: 1, .. }

@@ -62,7 +62,8 @@ async fn cross_node_game(redis: Redis) {
         p.joined().await;
         players.push(p);
     }
-    let seq = players[3].seq();
+    // The fourth join filled the game: `started` follows its snapshot.
+    let seq = players[3].seq() + 1;
     sync_all(&mut players, seq).await;
     let snap = players[3].replica.clone().unwrap();
     assert_eq!(
@@ -309,10 +310,11 @@ async fn while_redis_is_down_requests_are_overloaded_and_readyz_is_503() {
     wait_ready(a.addr).await;
     other.send(&join(&game.id, "late")).await;
     let snap = other.joined().await;
+    other.sync_to(snap.seq + 1).await;
     assert_eq!(
-        snap.status,
-        GameStatus::Active,
-        "the game survived the outage"
+        other.replica.as_ref().map(|g| g.status),
+        Some(GameStatus::Active),
+        "the game survived the outage, and the join filled it"
     );
     let ids: HashSet<u8> = snap.players.iter().map(|p| p.id).collect();
     assert_eq!(ids, HashSet::from([0, 1]), "the host kept seat 0");

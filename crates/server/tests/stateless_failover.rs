@@ -160,7 +160,8 @@ async fn a_node_killed_mid_game_loses_no_board() {
             },
         )
         .await;
-        assert_eq!(guest.game.status, GameStatus::Active);
+        // The guest's join filled the game; its snapshot precedes the start.
+        assert_eq!(guest.game.status, GameStatus::Waiting);
         players.push((host, survivor));
         players.push((guest, survivor));
     }

@@ -278,8 +278,11 @@ impl Command {
     pub fn apply(&self, game: &mut Game, now: Timestamp) -> Result<(), GameError> {
         match self {
             Command::Join(raw) => {
+                // As a driver does: what the join causes is due at once.
                 let name = PlayerName::new(raw)?;
-                game.join(name, now).map(|_| ())
+                game.join(name, now)?;
+                game.handle_timeout(now);
+                Ok(())
             }
             Command::Leave(s) => game.leave(seat(*s), now),
             Command::SetConnected(s, c) => game.set_connected(seat(*s), *c, now),
