@@ -346,6 +346,7 @@ mod tests {
         let mut game = Game::new(settings, PlayerName::new("ada").unwrap(), T0);
         let joined = game_snapshot("g", "K7QX2M", &game.snapshot(), T0);
         game.join(PlayerName::new("bob").unwrap(), T0).unwrap();
+        game.handle_timeout(T0); // The join's consequence: the start.
         let cell = Cell::try_from(40u8).unwrap();
         game.capture(game.host(), cell, T0).unwrap();
         let events = std::iter::from_fn(|| game.poll_event())

@@ -91,7 +91,7 @@ async fn players_on_three_nodes_share_one_game() {
         "the third seat filled the game"
     );
     let mut players = vec![host, b, c];
-    sync_all(&mut players, snap.seq).await;
+    sync_all(&mut players, snap.seq + 1).await;
 
     // Captures from every node; everyone sees every event in one order.
     for (i, p) in players.iter_mut().enumerate() {

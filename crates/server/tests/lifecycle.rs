@@ -17,7 +17,7 @@ use gridcap::clock::Clock;
 use gridcap::config::ServeOptions;
 use gridcap::games::GameCounts;
 use gridcap::games::local::registry::Registry;
-use gridcap::games::local::task::Command;
+use gridcap::games::local::task::{Command, GameHandle};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use transport::protocol::{ErrorCode, GameStatus, OverReason, ServerMessage};
@@ -181,6 +181,14 @@ fn drain(outbox: &Outbox) -> Vec<ServerMessage> {
         .collect()
 }
 
+/// A registry with one game of `settings`, hosted by "ada" on outbox 1.
+fn hosted(settings: Settings) -> (Registry, Outbox, GameHandle) {
+    let registry = Registry::new(Clock::new(), CancellationToken::new());
+    let host = Outbox::new(1, 64);
+    let game = registry.create(uuid::Uuid::new_v4(), settings, name("ada"), &host, |_| true);
+    (registry, host, game)
+}
+
 /// Lets the game tasks run (without letting paused time auto-advance: this
 /// task stays runnable) until `done` holds, a bounded number of times.
 async fn settle(mut done: impl FnMut() -> bool) {
@@ -195,15 +203,7 @@ async fn settle(mut done: impl FnMut() -> bool) {
 
 #[tokio::test(start_paused = true)]
 async fn a_waiting_game_nobody_is_connected_to_is_dropped_after_60_s() {
-    let registry = Registry::new(Clock::new(), CancellationToken::new());
-    let host = Outbox::new(1, 64);
-    let game = registry.create(
-        uuid::Uuid::new_v4(),
-        settings(4, 30_000),
-        name("ada"),
-        &host,
-        |_| true,
-    );
+    let (registry, host, game) = hosted(settings(4, 30_000));
     let id = game.id;
     assert!(matches!(drain(&host)[..], [ServerMessage::Joined { .. }]));
     game.send(Command::Disconnected {
@@ -225,16 +225,8 @@ async fn a_waiting_game_nobody_is_connected_to_is_dropped_after_60_s() {
 
 #[tokio::test(start_paused = true)]
 async fn a_completed_game_stays_readable_for_60_s() {
-    let registry = Registry::new(Clock::new(), CancellationToken::new());
-    let host = Outbox::new(1, 64);
+    let (registry, host, game) = hosted(settings(2, 1_000));
     let guest = Outbox::new(2, 64);
-    let game = registry.create(
-        uuid::Uuid::new_v4(),
-        settings(2, 1_000),
-        name("ada"),
-        &host,
-        |_| true,
-    );
     let id = game.id;
     let seat = game
         .request(|reply| Command::Join {
@@ -279,15 +271,7 @@ async fn a_completed_game_stays_readable_for_60_s() {
 
 #[tokio::test(start_paused = true)]
 async fn a_reconnect_keeps_a_waiting_game() {
-    let registry = Registry::new(Clock::new(), CancellationToken::new());
-    let host = Outbox::new(1, 64);
-    let game = registry.create(
-        uuid::Uuid::new_v4(),
-        settings(4, 30_000),
-        name("ada"),
-        &host,
-        |_| true,
-    );
+    let (registry, host, game) = hosted(settings(4, 30_000));
     let ServerMessage::Joined { token, .. } = drain(&host).remove(0) else {
         panic!("expected joined")
     };

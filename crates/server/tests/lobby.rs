@@ -173,6 +173,14 @@ async fn quick_play_fills_the_oldest_open_game_of_its_size_before_creating_one()
     let joined = second.joined().await;
     assert_eq!(joined.id, created.id, "the open game of its size");
     assert_eq!(second.me(), 1);
+    // Two connected players in a public game: its countdown began.
+    second.sync_to(2).await;
+    assert!(
+        second
+            .replica
+            .as_ref()
+            .is_some_and(|g| g.starts_at_ms.is_some())
+    );
 
     // A game in progress may not quick play.
     second.send(&quick_play("c", Some(3))).await;

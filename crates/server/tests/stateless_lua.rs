@@ -582,8 +582,14 @@ async fn a_full_board_and_the_retention_ttl() {
     let game = joined.game.unwrap();
     assert_eq!(
         (game.status, game.host),
-        (Status::Active, seat(0)),
-        "a disconnect is not a leave; the second seat starts the game"
+        (Status::Waiting, seat(0)),
+        "a disconnect is not a leave; the joiner's snapshot precedes the start"
+    );
+    let game = store.snapshot(&id).await.unwrap().game.unwrap();
+    assert_eq!(
+        game.status,
+        Status::Active,
+        "the second seat started the game"
     );
     for cell in 0..81u8 {
         let answer = store

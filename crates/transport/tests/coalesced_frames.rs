@@ -127,7 +127,13 @@ enum Received {
 }
 
 async fn connect(url: &str) -> Client {
-    tokio_tungstenite::connect_async(url).await.unwrap().0
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = url.into_client_request().unwrap();
+    let protocol = HeaderValue::from_static(SUBPROTOCOL);
+    request
+        .headers_mut()
+        .insert("sec-websocket-protocol", protocol);
+    tokio_tungstenite::connect_async(request).await.unwrap().0
 }
 
 /// The next message or close within [`WAIT`] (pings skipped).

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use game_logic::{Game, Settings, SettingsBounds, Status, Timestamp};
+use game_logic::{Settings, SettingsBounds, Snapshot, Status, Timestamp};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -47,13 +47,12 @@ pub struct Listing {
 }
 
 impl Listing {
-    /// The listing of public game `id`, or `None` when it is not listed
-    /// (private or completed).
-    pub fn of(id: Uuid, code: &str, created: Timestamp, game: &Game) -> Option<Listing> {
-        if !game.settings().public() || game.status() == Status::Completed {
+    /// The listing of public game `id` as `snapshot` shows it, or `None`
+    /// when it is not listed (private or completed).
+    pub fn of(id: Uuid, code: &str, created: Timestamp, snapshot: &Snapshot) -> Option<Listing> {
+        if !snapshot.public || snapshot.status == Status::Completed {
             return None;
         }
-        let snapshot = game.snapshot();
         let active = snapshot.status == Status::Active;
         Some(Listing {
             id,

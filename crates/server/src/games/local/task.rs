@@ -498,7 +498,7 @@ impl GameTask {
         if self.game.settings().public() && self.listed_seq != Some(seq) {
             self.listed_seq = Some(seq);
             let Identity { id, code, created } = self.identity;
-            let listing = Listing::of(id, code.as_str(), created, &self.game);
+            let listing = Listing::of(id, code.as_str(), created, &self.game.snapshot());
             self.lobby.set(id, listing);
         }
     }

@@ -17,7 +17,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use game_logic::{PlayerName, Settings, Status};
+use game_logic::{PlayerName, Settings};
 use redis::Value;
 use tracing::{debug, warn};
 use transport::Outbox;
@@ -232,26 +232,6 @@ fn listing(id: &str, value: &Value) -> Option<Listing> {
         return None;
     }
     let game = StoredGame::parse(flat).ok()?;
-    if game.status == Status::Completed || !game.public {
-        return None;
-    }
-    let active = game.status == Status::Active;
-    Some(Listing {
-        id: Uuid::parse_str(id).ok()?,
-        code: game.code.clone(),
-        created_ms: game.created.as_unix_ms(),
-        active,
-        players: game
-            .players
-            .iter()
-            .map(|p| p.name.as_str().to_owned())
-            .collect(),
-        scores: game.players.iter().map(|p| p.score).collect(),
-        connected: u8::try_from(game.players.iter().filter(|p| p.connected).count())
-            .unwrap_or(u8::MAX),
-        max_players: game.max_players,
-        duration_ms: u64::try_from(game.duration.as_millis()).unwrap_or(u64::MAX),
-        at_ms: game.due().map(game_logic::Timestamp::as_unix_ms),
-        spectators: 0,
-    })
+    let id = Uuid::parse_str(id).ok()?;
+    Listing::of(id, &game.code, game.created, &game.snapshot())
 }

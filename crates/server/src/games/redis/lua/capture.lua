@@ -4,9 +4,15 @@
 -- The hot path: one HMGET, one HSET, the publish and the TTL.
 local seat = tonumber(ARGV[3])
 local s = tostring(seat)
-local g = redis.call('HMGET', key, F.status, F.ends, F.cells, S.holder .. s, S.score .. s, F.owned, F.seq)
+local fields = { F.status, F.ends, F.cells, S.holder .. s, S.score .. s, F.owned, F.seq }
+local g = redis.call('HMGET', key, unpack(fields))
 if not g[1] then
   return refuse('unknown_game')
+end
+if g[1] == ST.waiting then
+  -- A lobby countdown may be due: start the game first, as a timer would.
+  settle()
+  g = redis.call('HMGET', key, unpack(fields))
 end
 if g[4] ~= ARGV[4] then
   settle()
