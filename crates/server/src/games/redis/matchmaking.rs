@@ -17,7 +17,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use game_logic::{PlayerName, Settings, Status};
+use game_logic::{GameError, PlayerName, Settings, Status};
 use redis::Value;
 use tracing::{debug, warn};
 use transport::Outbox;
@@ -157,6 +157,20 @@ impl Backend {
         let size = settings.max_players();
         let open = layout::open_key(size);
         let deadline = tokio::time::Instant::now() + QUICK_PLAY_PATIENCE;
+        // Without it, every quick play of a burst tries each new game in
+        // turn (a subscription and a script each), and all but a few find
+        // it full: work that grows with the square of the burst.
+        let lock = self
+            .matchmaking
+            .get(usize::from(size))
+            .ok_or(ServerError::Game(GameError::InvalidSettings))?;
+        let Ok(_one_at_a_time) = tokio::time::timeout_at(deadline, lock.lock()).await else {
+            warn!(
+                size,
+                "quick play waited {QUICK_PLAY_PATIENCE:?} for its turn"
+            );
+            return Err(ServerError::Overloaded);
+        };
         while tokio::time::Instant::now() < deadline {
             let cmd = redis::Cmd::zrange(&open, 0, CANDIDATES - 1);
             let ids: Vec<String> = self.store.query(&cmd).await.map_err(unavailable)?;
