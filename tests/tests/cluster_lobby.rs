@@ -325,6 +325,8 @@ struct Seated {
     node: usize,
     game: String,
     seat: u8,
+    /// From its `quick_play` to its `joined`.
+    to_seat: Duration,
     started: ServerMessage,
     /// Its game as its events built it, after the start.
     replica: GameSnapshot,
@@ -347,6 +349,7 @@ async fn race_one(
     gate: Arc<tokio::sync::Barrier>,
 ) -> Result<Seated, String> {
     gate.wait().await;
+    let asked = Instant::now();
     client
         .try_send(&quick_play(&format!("q{i}"), Some(RACE_SIZE as i64)))
         .await?;
@@ -358,6 +361,7 @@ async fn race_one(
             ));
         }
     };
+    let to_seat = asked.elapsed();
     loop {
         match read(&mut client, i, node).await? {
             started @ ServerMessage::Started { .. } => {
@@ -365,6 +369,7 @@ async fn race_one(
                     node,
                     game: game.id,
                     seat: client.me(),
+                    to_seat,
                     started,
                     replica: client.replica.clone().expect("joined"),
                 });
@@ -493,7 +498,14 @@ async fn quick_play_race(mode: Mode, test: &str) {
         let waiting: u64 = counts.values().map(|c| c.waiting).sum();
         assert_eq!((active, waiting), (50, 0), "{counts:?}");
     }
-    eprintln!("{test}: {RACE_PLAYERS} racers seated and started in {raced:?}");
+    let mut to_seat: Vec<Duration> = seated.iter().map(|s| s.to_seat).collect();
+    to_seat.sort_unstable();
+    eprintln!(
+        "{test}: {RACE_PLAYERS} racers connected, seated and started in {raced:?}; \
+         time to seat p50 {:?}, max {:?}",
+        to_seat[to_seat.len() / 2],
+        to_seat[to_seat.len() - 1]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
