@@ -436,6 +436,25 @@ pub fn create(name: &str, max_players: Option<i64>, duration_ms: Option<i64>) ->
     }
 }
 
+/// `create` of a public game (listed in the lobby) with default duration.
+pub fn create_public(name: &str, max_players: i64) -> ClientMessage {
+    ClientMessage::Create {
+        name: name.into(),
+        max_players: Some(max_players),
+        duration_ms: None,
+        public: Some(true),
+    }
+}
+
+/// `quick_play` for games of `max_players` seats (the server's default
+/// when `None`).
+pub fn quick_play(name: &str, max_players: Option<i64>) -> ClientMessage {
+    ClientMessage::QuickPlay {
+        name: name.into(),
+        max_players,
+    }
+}
+
 /// `join`.
 pub fn join(game: &str, name: &str) -> ClientMessage {
     ClientMessage::Join {

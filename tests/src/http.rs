@@ -117,7 +117,18 @@ pub async fn get_json_until(
     path: &str,
     ok: impl Fn(&serde_json::Value) -> bool,
 ) -> serde_json::Value {
-    let deadline = Instant::now() + WAIT;
+    get_json_until_within(addr, path, WAIT, ok).await
+}
+
+/// [`get_json_until`] within `limit`, for views whose lag the protocol
+/// bounds (every node's lobby agrees within a second). Asks at least once.
+pub async fn get_json_until_within(
+    addr: SocketAddr,
+    path: &str,
+    limit: Duration,
+    ok: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + limit;
     loop {
         let value = get_json(addr, path).await;
         if ok(&value) {
@@ -125,7 +136,7 @@ pub async fn get_json_until(
         }
         assert!(
             Instant::now() < deadline,
-            "GET {path} on {addr} never satisfied the test within {WAIT:?}: {value}"
+            "GET {path} on {addr} never satisfied the test within {limit:?}: {value}"
         );
         tokio::time::sleep(POLL).await;
     }

@@ -46,6 +46,9 @@ pub struct Backend {
     pub(super) bounds: SettingsBounds,
     /// The lobby's listings as last read from Redis, and when.
     pub(super) lobby_cache: std::sync::Mutex<Option<(tokio::time::Instant, Vec<Listing>)>>,
+    /// One quick play at a time per game size on this node: a burst then
+    /// contends in Redis once per node, not once per player.
+    pub(super) matchmaking: [tokio::sync::Mutex<()>; game_logic::MAX_SEATS as usize + 1],
 }
 
 /// What the subscription task calls back into (without owning the backend).
@@ -96,6 +99,7 @@ impl Backend {
                 instance,
                 bounds,
                 lobby_cache: std::sync::Mutex::new(None),
+                matchmaking: Default::default(),
             }
         });
         tokio::spawn(sweep_loop(Arc::downgrade(&backend), stop.clone()));

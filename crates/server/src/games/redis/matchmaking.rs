@@ -17,7 +17,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use game_logic::{PlayerName, Settings};
+use game_logic::{GameError, PlayerName, Settings};
 use redis::Value;
 use tracing::{debug, warn};
 use transport::Outbox;
@@ -37,8 +37,14 @@ pub const LOBBY_REFRESH: Duration = Duration::from_millis(500);
 const LOBBY_SCAN: isize = 400;
 /// How long one node may hold a size's creation lease.
 const LEASE_MS: u64 = 2_000;
-/// Rounds of "join the oldest, else create" before giving up.
-const QUICK_PLAY_ROUNDS: u32 = 100;
+/// How long a quick play keeps trying "join the oldest, else create"
+/// before answering `overloaded`. A time, not a number of rounds: in a
+/// burst, every creation sends the waiting quick plays round again at once
+/// (most find the new game full), so rounds run out long before the burst
+/// is served. Longer than [`LEASE_MS`], so that a lease left by a node that
+/// died is outlived.
+const QUICK_PLAY_PATIENCE: Duration = Duration::from_secs(5);
+const _: () = assert!(QUICK_PLAY_PATIENCE.as_millis() > LEASE_MS as u128);
 /// Pause before another round while another node holds the lease.
 const LEASE_WAIT: Duration = Duration::from_millis(10);
 /// Games tried per round.
@@ -150,7 +156,22 @@ impl Backend {
     ) -> Result<Seat, ServerError> {
         let size = settings.max_players();
         let open = layout::open_key(size);
-        for _ in 0..QUICK_PLAY_ROUNDS {
+        let deadline = tokio::time::Instant::now() + QUICK_PLAY_PATIENCE;
+        // Without it, every quick play of a burst tries each new game in
+        // turn (a subscription and a script each), and all but a few find
+        // it full: work that grows with the square of the burst.
+        let lock = self
+            .matchmaking
+            .get(usize::from(size))
+            .ok_or(ServerError::Game(GameError::InvalidSettings))?;
+        let Ok(_one_at_a_time) = tokio::time::timeout_at(deadline, lock.lock()).await else {
+            warn!(
+                size,
+                "quick play waited {QUICK_PLAY_PATIENCE:?} for its turn"
+            );
+            return Err(ServerError::Overloaded);
+        };
+        while tokio::time::Instant::now() < deadline {
             let cmd = redis::Cmd::zrange(&open, 0, CANDIDATES - 1);
             let ids: Vec<String> = self.store.query(&cmd).await.map_err(unavailable)?;
             for raw in &ids {
@@ -192,6 +213,10 @@ impl Backend {
                 tokio::time::sleep(LEASE_WAIT).await;
             }
         }
+        warn!(
+            size,
+            "quick play found no seat within {QUICK_PLAY_PATIENCE:?}"
+        );
         Err(ServerError::Overloaded)
     }
 
