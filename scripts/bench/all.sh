@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The server benchmarks of `make bench` (run after the rules micro-benchmark):
 # builds the release binary once, then idle capacity, fan-out throughput (with
-# frames per write) and the latency curve, in that order, then user-space
-# instructions per delivery under callgrind when valgrind is installed. About
-# six minutes in all; results in target/bench/, the plot in docs/. Optional,
+# frames per write), the latency curve and quick-play matchmaking per mode
+# (the stateless mode only when redis-server is installed), in that order,
+# then user-space instructions per delivery under callgrind when valgrind is
+# installed. About eight minutes in all; results in target/bench/, the plot in docs/. Optional,
 # by environment: VERSUS_BEFORE=<gridcap binary> adds versus.sh (that build
 # against this one, medians of rounds); PEERS_DIR=<installed copy of the
 # Node.js peers> adds their side-by-side.sh (gridcap, Node ws, uWebSockets.js).
@@ -15,6 +16,11 @@ here=$(dirname "${BASH_SOURCE[0]}")
 bash "$here/idle.sh"
 BENCH_NO_BUILD=1 bash "$here/fanout.sh"
 BENCH_NO_BUILD=1 bash "$here/curve.sh"
+if command -v redis-server >/dev/null; then
+    BENCH_NO_BUILD=1 bash "$here/quickplay.sh"
+else
+    BENCH_NO_BUILD=1 QP_MODES="single stateful" bash "$here/quickplay.sh"
+fi
 if command -v valgrind >/dev/null; then
     BENCH_NO_BUILD=1 bash "$here/callgrind.sh"
 fi

@@ -37,7 +37,8 @@ pub struct BotArgs {
     pub games: u32,
 
     /// Bots per game, 2..=8; the first creates the game, the others join, and
-    /// the game starts when all are in.
+    /// the game starts when all are in. With --quick-play: the `max_players`
+    /// every bot asks quick play for.
     #[arg(long, value_name = "K", default_value_t = 4,
           value_parser = clap::value_parser!(u8).range(2..=8))]
     pub players: u8,
@@ -52,9 +53,12 @@ pub struct BotArgs {
     #[arg(long, value_name = "D", default_value = "30s", value_parser = parse_duration)]
     pub duration: Duration,
 
-    /// Round length asked for in `create` (the server accepts 1s..=300s by default).
-    #[arg(long, value_name = "D", default_value = "30s", value_parser = parse_duration)]
-    pub game_duration: Duration,
+    /// Round length asked for in `create` (the server accepts 1s..=300s by
+    /// default) [default: 30s]. Not with --quick-play: quick play has no
+    /// round length, its games get the server's default (30 s, within the
+    /// server's --min-duration-ms..=--max-duration-ms).
+    #[arg(long, value_name = "D", value_parser = parse_duration)]
+    pub game_duration: Option<Duration>,
 
     /// Spread the bots' first connections evenly over this time; rates in the
     /// report are measured after it.
@@ -85,6 +89,16 @@ pub struct BotArgs {
     /// never start). For connection-capacity benchmarks.
     #[arg(long)]
     pub idle: bool,
+
+    /// Enter through matchmaking: every bot sends `quick_play` for a
+    /// --players game instead of create/join (--games x --players bots in
+    /// all; the server decides who plays with whom), and again after each
+    /// game. Public games start by themselves when full (or after the
+    /// server's --lobby-start-ms); bots never send `start`. Every other
+    /// option keeps its meaning, except --game-duration and --idle, which
+    /// are refused with it.
+    #[arg(long)]
+    pub quick_play: bool,
 
     /// No live progress line on stderr (it is also off when stderr is not a terminal).
     #[arg(long, short)]
@@ -130,6 +144,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(value * scale).map_err(|e| format!("{text:?}: {e}"))
 }
 
+/// Round length asked for in `create` when --game-duration is not given.
+pub const DEFAULT_GAME_DURATION_MS: i64 = 30_000;
+
 /// One server to connect to.
 #[derive(Debug, Clone)]
 pub struct Target {
@@ -156,14 +173,17 @@ pub struct Plan {
     pub rate: f64,
     /// Whole run.
     pub duration: Duration,
-    /// Round length for `create`, in ms.
-    pub game_duration_ms: i64,
+    /// Round length for `create`, in ms; `None` with quick play (the
+    /// server's default applies).
+    pub game_duration_ms: Option<i64>,
     /// Connection spread.
     pub ramp_up: Duration,
     /// Seed of the random choices.
     pub seed: u64,
     /// Connect and sit.
     pub idle: bool,
+    /// Enter with `quick_play` instead of create/join.
+    pub quick_play: bool,
     /// Latency limit for the exit code, in ms.
     pub max_p99_ms: Option<f64>,
     /// JSON report file.
@@ -190,8 +210,25 @@ impl Plan {
         if args.duration.is_zero() {
             return invalid("--duration must be more than 0");
         }
-        let game_ms = i64::try_from(args.game_duration.as_millis()).unwrap_or(i64::MAX);
-        if !(1_000..=300_000).contains(&game_ms) {
+        if args.quick_play && args.idle {
+            return invalid(
+                "--idle cannot be used with --quick-play: idle bots need games that never \
+                 fill, and quick-play games start by themselves",
+            );
+        }
+        if args.quick_play && args.game_duration.is_some() {
+            return invalid(
+                "--game-duration cannot be used with --quick-play: quick play asks for no \
+                 round length, its games get the server's default (set the server's \
+                 --min-duration-ms/--max-duration-ms to change it)",
+            );
+        }
+        let game_ms = match args.game_duration {
+            _ if args.quick_play => None,
+            Some(d) => Some(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+            None => Some(DEFAULT_GAME_DURATION_MS),
+        };
+        if game_ms.is_some_and(|ms| !(1_000..=300_000).contains(&ms)) {
             return invalid("--game-duration must be between 1s and 300s");
         }
         if let Some(limit) = args.max_p99_ms
@@ -255,6 +292,7 @@ impl Plan {
             ramp_up: args.ramp_up,
             seed: args.seed,
             idle: args.idle,
+            quick_play: args.quick_play,
             max_p99_ms: args.max_p99_ms,
             json: args.json,
             progress: !args.quiet,
@@ -363,7 +401,8 @@ mod tests {
         assert_eq!((a.games, a.players, a.rate, a.seed), (10, 4, 2.0, 1));
         assert_eq!(a.duration, Duration::from_secs(30));
         assert_eq!(a.ramp_up, Duration::from_secs(1));
-        assert!(!a.idle && !a.allow_remote);
+        assert!(!a.idle && !a.allow_remote && !a.quick_play);
+        assert_eq!(a.game_duration, None, "30 s, applied by Plan::resolve");
         let a = args(&[
             "--url",
             "ws://127.0.0.1:1/ws",
@@ -445,7 +484,35 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(idle.rate, 0.0, "idle bots never capture");
-        assert_eq!(idle.game_duration_ms, 30_000);
+        assert_eq!(idle.game_duration_ms, Some(30_000));
+    }
+
+    #[tokio::test]
+    async fn quick_play_refuses_the_options_it_cannot_honour() {
+        let plan = Plan::resolve(args(&["--quick-play", "--players", "3", "--rate", "5"]))
+            .await
+            .unwrap();
+        assert!(plan.quick_play);
+        assert_eq!((plan.players, plan.rate), (3, 5.0));
+        assert_eq!(plan.game_duration_ms, None, "the server's default applies");
+        for (bad, names) in [
+            (&["--quick-play", "--idle"][..], "--idle"),
+            (
+                &["--quick-play", "--game-duration", "5s"],
+                "--game-duration",
+            ),
+        ] {
+            match Plan::resolve(args(bad)).await {
+                Err(BotError::InvalidOption(why)) => {
+                    assert!(why.contains(names) && why.contains("--quick-play"), "{why}");
+                }
+                other => panic!("{bad:?} gave {other:?}"),
+            }
+        }
+        let explicit = Plan::resolve(args(&["--game-duration", "5s"]))
+            .await
+            .unwrap();
+        assert_eq!(explicit.game_duration_ms, Some(5_000));
     }
 
     #[tokio::test]

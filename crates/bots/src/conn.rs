@@ -19,6 +19,7 @@ use transport::SUBPROTOCOL;
 
 use crate::args::{Plan, Target};
 use crate::error::BotError;
+use crate::round::QuickPlayRounds;
 use crate::stats::Stats;
 
 /// A bot's WebSocket (over TLS for `wss://` targets).
@@ -42,6 +43,8 @@ pub struct Shared {
     pub stop: CancellationToken,
     /// tungstenite buffers for bot connections.
     pub ws_config: WebSocketConfig,
+    /// With quick play: the round of each game bots were seated in.
+    pub quick_rounds: QuickPlayRounds,
 }
 
 impl Shared {

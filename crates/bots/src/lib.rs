@@ -15,11 +15,12 @@
 //!   [`game_plan::Schedule`], seeded random numbers.
 //! - [`board`]: one bot's view of the board, from which it picks free cells.
 //! - [`round`]: what the bots of one game share: the current game id and the
-//!   scheduled instant of every capture, for exact fan-out latency.
+//!   scheduled instant of every capture, for exact fan-out latency (found
+//!   by slot, or by game id with `--quick-play`).
 //! - [`wire`]: allocation-free encoding of `capture` and decoding of
 //!   `captured`/`rejected`, the hot messages.
-//! - [`bot`]: one bot's task: create/join/resume, capture, repeat; its
-//!   `events` submodule reacts to what the server sends.
+//! - [`bot`]: one bot's task: create/join (or quick_play)/resume, capture,
+//!   repeat; its `events` submodule reacts to what the server sends.
 //! - [`conn`]: connecting (source address, handshake), closing, and the
 //!   run-wide state every bot shares.
 //! - [`stats`]: counters and hdrhistograms; [`report`]: the final table and
@@ -74,7 +75,7 @@ use bot::{Bot, DRAIN_LIMIT};
 use conn::{CLOSE_LIMIT, Shared};
 pub use error::BotError;
 use report::{Counts, Report, Settings, Times};
-use round::GameSlot;
+use round::{GameSlot, QuickPlayRounds};
 use stats::Stats;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -105,6 +106,7 @@ pub async fn execute(plan: Plan) -> Result<Report, BotError> {
         epoch,
         stop: CancellationToken::new(),
         ws_config: Shared::websocket_config(),
+        quick_rounds: QuickPlayRounds::default(),
         plan,
     });
     let plan = &shared.plan;
@@ -171,6 +173,7 @@ pub async fn execute(plan: Plan) -> Result<Report, BotError> {
         game_duration_ms: plan.game_duration_ms,
         seed: plan.seed,
         idle: plan.idle,
+        quick_play: plan.quick_play,
     };
     let times = Times {
         run: stopped_at.duration_since(epoch),

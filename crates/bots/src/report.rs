@@ -56,6 +56,10 @@ impl Summary {
 pub struct Latencies {
     /// TCP connect start → `joined`.
     pub connect: Summary,
+    /// Time to seat: create/join/quick_play sent → `joined`.
+    pub seat: Summary,
+    /// Time to start: create/join/quick_play sent → `started`.
+    pub start: Summary,
     /// Scheduled send → own `captured`/`rejected`.
     pub capture: Summary,
     /// Scheduled send → `captured` at every other bot of the game.
@@ -75,12 +79,14 @@ pub struct Settings {
     pub players: u8,
     /// Attempts per second per bot.
     pub rate: f64,
-    /// Round length asked for, in ms.
-    pub game_duration_ms: i64,
+    /// Round length asked for, in ms (null with quick play: the server's default).
+    pub game_duration_ms: Option<i64>,
     /// Seed.
     pub seed: u64,
     /// Idle mode.
     pub idle: bool,
+    /// Entered with `quick_play` instead of create/join.
+    pub quick_play: bool,
 }
 
 /// Times of a run.
@@ -109,6 +115,12 @@ pub struct Report {
     pub open_at_stop: u64,
     /// Seats taken (create, join and resume answered with `joined`).
     pub joins: u64,
+    /// New seats (create, join and quick_play answered with `joined`).
+    pub seats: u64,
+    /// New seats per second over the window.
+    pub seats_per_sec: f64,
+    /// Games that reached `started`.
+    pub games_started: u64,
     /// Games played to `game_over`.
     pub games_completed: u64,
     /// Capture attempts sent.
@@ -195,6 +207,8 @@ impl Report {
         let summary = |k: Latency| Summary::of(histograms.get(k));
         let latency_us = Latencies {
             connect: summary(Latency::Connect),
+            seat: summary(Latency::Seat),
+            start: summary(Latency::Start),
             capture: summary(Latency::Capture),
             fanout: summary(Latency::Fanout),
             send_lag: summary(Latency::SendLag),
@@ -227,6 +241,9 @@ impl Report {
             connections: end.connections,
             open_at_stop: stop.open(),
             joins: end.joins,
+            seats: end.seats,
+            seats_per_sec: per_sec(stop.seats, w.seats, times.window),
+            games_started: end.games_started,
             games_completed: end.games_completed,
             attempts: end.attempts,
             answered: end.answered,
@@ -263,12 +280,13 @@ impl Report {
         let s = &self.settings;
         let _ = writeln!(
             t,
-            "gridcap bots: {} games x {} players = {} bots, {} attempts/s each{}, {:.1} s (rates over the last {:.1} s)",
+            "gridcap bots: {} games x {} players = {} bots, {} attempts/s each{}{}, {:.1} s (rates over the last {:.1} s)",
             s.games,
             s.players,
             self.bots,
             s.rate,
             if s.idle { " (idle)" } else { "" },
+            if s.quick_play { " (quick play)" } else { "" },
             self.duration_s,
             self.window_s
         );
@@ -280,7 +298,19 @@ impl Report {
             "connections",
             format!("{} ({} open at stop)", self.connections, self.open_at_stop),
         );
-        row(&mut t, "games completed", self.games_completed.to_string());
+        row(
+            &mut t,
+            "seats",
+            format!("{} ({:.1}/s)", self.seats, self.seats_per_sec),
+        );
+        row(
+            &mut t,
+            "games",
+            format!(
+                "{} started, {} completed",
+                self.games_started, self.games_completed
+            ),
+        );
         row(
             &mut t,
             "attempts",
@@ -341,13 +371,15 @@ impl Report {
             "latency (ms)", "count", "mean", "p50", "p90", "p99", "p99.9", "max"
         );
         let l = &self.latency_us;
-        for (kind, (name, v)) in LATENCIES.iter().zip([
-            ("connect+join", &l.connect),
-            ("capture round trip", &l.capture),
-            ("fan-out", &l.fanout),
-            ("send lag (bots)", &l.send_lag),
-        ]) {
-            let _ = kind;
+        let rows = LATENCIES.map(|kind| match kind {
+            Latency::Connect => ("connect+join", &l.connect),
+            Latency::Seat => ("time to seat", &l.seat),
+            Latency::Start => ("time to start", &l.start),
+            Latency::Capture => ("capture round trip", &l.capture),
+            Latency::Fanout => ("fan-out", &l.fanout),
+            Latency::SendLag => ("send lag (bots)", &l.send_lag),
+        });
+        for (name, v) in rows {
             let ms = |us: u64| format!("{:.3}", us as f64 / 1000.0);
             let _ = writeln!(
                 t,
@@ -385,9 +417,10 @@ mod tests {
             games: 2,
             players: 4,
             rate: 10.0,
-            game_duration_ms: 1000,
+            game_duration_ms: Some(1000),
             seed: 1,
             idle: false,
+            quick_play: false,
         }
     }
 
@@ -404,6 +437,7 @@ mod tests {
         };
         let stop = CounterSnapshot {
             connections: 8,
+            seats: 8,
             deliveries: 2_100,
             captures: 525,
             messages_in: 3_000,
@@ -423,6 +457,10 @@ mod tests {
             h.record(Latency::Fanout, Duration::from_micros(us));
             h.record(Latency::Capture, Duration::from_micros(us * 10));
         }
+        for ms in 1..=8u64 {
+            h.record(Latency::Seat, Duration::from_millis(ms));
+            h.record(Latency::Start, Duration::from_millis(ms * 100));
+        }
         (start, stop, end, h)
     }
 
@@ -441,6 +479,14 @@ mod tests {
         let r = Report::build(settings(), 8, counts, &h, times, Some(1.5), Some(5.0));
         assert_eq!(r.deliveries_per_sec, 500.0);
         assert_eq!(r.captures_per_sec, 125.0);
+        assert_eq!((r.seats, r.seats_per_sec), (8, 2.0));
+        assert_eq!(r.latency_us.seat.count, 8);
+        assert!(
+            (8_000..=8_010).contains(&r.latency_us.seat.max),
+            "3 significant digits"
+        );
+        assert!((399_000..=401_000).contains(&r.latency_us.start.p50));
+        assert!(r.latency_us.start.max >= 799_000);
         assert_eq!(r.captures, 530);
         assert_eq!((r.rejected, r.unanswered, r.errors), (68, 2, 3));
         assert_eq!(r.rejected_by_reason["not_active"], 8);
@@ -493,10 +539,13 @@ mod tests {
             "deliveries_per_sec",
             "attempts",
             "answered",
+            "seats",
+            "seats_per_sec",
+            "games_started",
         ] {
             assert!(v.get(key).is_some_and(|x| x.is_number()), "{key}");
         }
-        for kind in ["connect", "capture", "fanout"] {
+        for kind in ["connect", "seat", "start", "capture", "fanout"] {
             for p in ["p50", "p90", "p99", "p999", "max"] {
                 assert!(v["latency_us"][kind][p].is_u64(), "{kind}.{p}");
             }
@@ -507,6 +556,9 @@ mod tests {
             "fan-out",
             "capture round trip",
             "connect+join",
+            "time to seat",
+            "time to start",
+            "seats",
             "deliveries",
             "errors",
         ] {

@@ -1,5 +1,6 @@
-//! What the bots of one game slot share: the current round (the game the
-//! host created last) and, for it, when each capture was scheduled.
+//! What the bots of one game share: the current round (the game the
+//! slot's host created last, or, with quick play, the game the server seated
+//! them in) and, for it, when each capture was scheduled.
 //!
 //! Bots run in one process on one clock, so the fan-out latency of a capture
 //! is exact: the capturer stores the capture's scheduled instant under
@@ -8,8 +9,9 @@
 //! at most once per game and a bot asks for a cell at most once per game,
 //! so each key is written once per round; a new round gets a new table.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
@@ -102,6 +104,61 @@ impl GameSlot {
     }
 }
 
+/// The rounds of quick-play bots: the server, not a slot, decides who plays
+/// together, so the bots seated in one game find its round by game id. The
+/// table holds weak references: a round lives as long as a bot is seated in
+/// it, and dead entries are swept as the table grows.
+#[derive(Debug)]
+pub struct QuickPlayRounds {
+    /// Game id → its round, while some bot holds it.
+    by_game: Mutex<HashMap<String, Weak<Round>>>,
+    /// Source of round generations.
+    next_generation: AtomicU64,
+    /// Sweep dead entries when the table reaches this size (then twice the
+    /// live entries), so sweeping costs O(1) per insertion on average.
+    sweep_at: AtomicU64,
+}
+
+impl Default for QuickPlayRounds {
+    fn default() -> Self {
+        QuickPlayRounds {
+            by_game: Mutex::default(),
+            next_generation: AtomicU64::new(1),
+            sweep_at: AtomicU64::new(64),
+        }
+    }
+}
+
+impl QuickPlayRounds {
+    /// The round of game `game_id`: the one another bot already holds, or a new one.
+    pub fn seated_in(&self, game_id: &str, epoch: Instant) -> Arc<Round> {
+        // Entries are replaced whole, so a poisoned lock is fine to reuse.
+        let mut table = self.by_game.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(round) = table.get(game_id).and_then(Weak::upgrade) {
+            return round;
+        }
+        let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
+        let round = Arc::new(Round::new(generation, game_id.to_owned(), epoch));
+        table.insert(game_id.to_owned(), Arc::downgrade(&round));
+        if table.len() as u64 >= self.sweep_at.load(Ordering::Relaxed) {
+            table.retain(|_, r| r.strong_count() > 0);
+            let next = (table.len() as u64 * 2).max(64);
+            self.sweep_at.store(next, Ordering::Relaxed);
+        }
+        round
+    }
+
+    /// Games in the table (live or not yet swept).
+    pub fn len(&self) -> usize {
+        self.by_game.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Whether the table is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,5 +192,28 @@ mod tests {
         assert!(rx.has_changed().unwrap());
         let seen = rx.borrow_and_update().clone().unwrap();
         assert_eq!(seen.game_id, "b");
+    }
+
+    #[test]
+    fn quick_play_bots_of_one_game_share_its_round() {
+        let rounds = QuickPlayRounds::default();
+        let epoch = Instant::now();
+        let a = rounds.seated_in("g1", epoch);
+        let b = rounds.seated_in("g1", epoch);
+        assert!(Arc::ptr_eq(&a, &b), "one table per game");
+        let c = rounds.seated_in("g2", epoch);
+        assert!(!Arc::ptr_eq(&a, &c));
+        assert!(c.generation > a.generation);
+        drop((a, b));
+        let again = rounds.seated_in("g1", epoch);
+        assert!(
+            again.sent_at(0, 0).is_none(),
+            "a game nobody holds starts afresh"
+        );
+        // Dead entries do not pile up.
+        for i in 0..1000 {
+            drop(rounds.seated_in(&format!("x{i}"), epoch));
+        }
+        assert!(rounds.len() <= 64, "{}", rounds.len());
     }
 }

@@ -33,11 +33,23 @@ pub enum Latency {
     /// how far the bots themselves fall behind (a large value means the bot
     /// process, not the server, is the bottleneck).
     SendLag = 3,
+    /// Time to seat: the send of `create`, `join` or `quick_play` → its
+    /// `joined` (a `resume` is not counted: it takes back a seat it had).
+    Seat = 4,
+    /// Time to start: the send of the `create`, `join` or `quick_play` that
+    /// seated the bot → the game's `started` (or a `joined` whose snapshot is
+    /// already active). It includes the wait for the other players.
+    Start = 5,
 }
 
+/// Latency kinds.
+const KINDS: usize = 6;
+
 /// Every latency kind, in report order.
-pub const LATENCIES: [Latency; 4] = [
+pub const LATENCIES: [Latency; KINDS] = [
     Latency::Connect,
+    Latency::Seat,
+    Latency::Start,
     Latency::Capture,
     Latency::Fanout,
     Latency::SendLag,
@@ -99,6 +111,10 @@ pub struct Counters {
     pub closed: AtomicU64,
     /// Seats taken (`joined` received after create/join/resume).
     pub joins: AtomicU64,
+    /// New seats: `joined` answering create/join/quick_play (not resume).
+    pub seats: AtomicU64,
+    /// Games that reached `started` (counted by their hosts).
+    pub games_started: AtomicU64,
     /// Games that reached `game_over` (counted by their hosts).
     pub games_completed: AtomicU64,
     /// Capture messages sent.
@@ -162,6 +178,8 @@ impl Counters {
             connections: get(&self.connections),
             closed: get(&self.closed),
             joins: get(&self.joins),
+            seats: get(&self.seats),
+            games_started: get(&self.games_started),
             games_completed: get(&self.games_completed),
             attempts: get(&self.attempts),
             answered: get(&self.answered),
@@ -187,6 +205,10 @@ pub struct CounterSnapshot {
     pub closed: u64,
     /// See [`Counters::joins`].
     pub joins: u64,
+    /// See [`Counters::seats`].
+    pub seats: u64,
+    /// See [`Counters::games_started`].
+    pub games_started: u64,
     /// See [`Counters::games_completed`].
     pub games_completed: u64,
     /// See [`Counters::attempts`].
@@ -234,7 +256,7 @@ impl CounterSnapshot {
 #[derive(Debug, Clone)]
 pub struct Histograms {
     /// Indexed by `Latency as usize`.
-    by_kind: [Histogram<u64>; 4],
+    by_kind: [Histogram<u64>; KINDS],
 }
 
 impl Histograms {
@@ -242,7 +264,7 @@ impl Histograms {
     pub fn new() -> Result<Histograms, BotError> {
         let h = || Histogram::<u64>::new_with_bounds(1, MAX_MICROS, 3);
         Ok(Histograms {
-            by_kind: [h()?, h()?, h()?, h()?],
+            by_kind: [h()?, h()?, h()?, h()?, h()?, h()?],
         })
     }
 

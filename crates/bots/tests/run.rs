@@ -64,6 +64,125 @@ async fn a_short_run_reports_consistent_counts() {
     assert!(deliveries <= 4 * captures && deliveries * 10 >= 4 * captures * 9);
     assert!(r["deliveries_per_sec"].as_f64().unwrap() > 0.0);
     assert!(lat["fanout"]["p50"].as_u64().unwrap() <= lat["fanout"]["max"].as_u64().unwrap());
+
+    // Create/join bots time their way in too: every bot's first seat, and
+    // the start of every game they saw begin.
+    assert!(n(&r, "seats") >= 16, "{r:#}");
+    assert_eq!(lat["seat"]["count"].as_u64(), Some(n(&r, "seats")));
+    assert!(n(&r, "games_started") >= n(&r, "games_completed"), "{r:#}");
+    assert!(lat["start"]["count"].as_u64().unwrap() >= 16, "{r:#}");
+    assert_sane_percentiles(&r, "seat");
+    assert_sane_percentiles(&r, "start");
+}
+
+/// `latency_us.<kind>` has samples, ordered percentiles, and a max below
+/// 10 s (every run here is a few seconds on an idle loopback server).
+fn assert_sane_percentiles(r: &serde_json::Value, kind: &str) {
+    let l = &r["latency_us"][kind];
+    let p: Vec<u64> = ["p50", "p90", "p99", "max"]
+        .iter()
+        .map(|q| {
+            l[q].as_u64()
+                .unwrap_or_else(|| panic!("{kind}.{q} in {r:#}"))
+        })
+        .collect();
+    assert!(l["count"].as_u64().unwrap() > 0, "{kind}: {r:#}");
+    assert!(p.windows(2).all(|w| w[0] <= w[1]), "{kind}: {p:?}");
+    assert!(p[0] > 0, "{kind}: a round trip takes some time: {p:?}");
+    assert!(p[3] < 10_000_000, "{kind}: {p:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quick_play_bots_fill_and_start_every_game() {
+    // No game can start by the lobby timer within the run: every start
+    // below comes from a game filling up.
+    let options = ServeOptions {
+        lobby_start_ms: Some(600_000),
+        ..Default::default()
+    };
+    let server = Server::start("quick-play", options).await;
+    let url = server.ws_url();
+    let flags = format!(
+        "--url {url} --quick-play --games 4 --players 4 --rate 10 --duration 1500ms --ramp-up 200ms"
+    );
+    let (code, r) = server.run_bots(&flags).await;
+    assert_eq!(code, 0, "{r:#}");
+    assert_eq!(r["settings"]["quick_play"], true, "{r:#}");
+    assert!(r["settings"]["game_duration_ms"].is_null(), "{r:#}");
+    assert_eq!(n(&r, "errors"), 0, "{r:#}");
+    assert_eq!(n(&r, "disconnects"), 0, "{r:#}");
+    assert_eq!(n(&r, "connections"), 16, "{r:#}");
+    // Every bot seated once; four games started, each counted by its one
+    // host: 16 seats in games of at most 4 means all four were full.
+    assert_eq!(n(&r, "seats"), 16, "{r:#}");
+    assert_eq!(n(&r, "games_started"), 4, "{r:#}");
+    assert_eq!(n(&r, "games_completed"), 0, "30 s rounds outlast the run");
+    let lat = &r["latency_us"];
+    assert_eq!(lat["seat"]["count"].as_u64(), Some(16), "{r:#}");
+    assert_eq!(
+        lat["start"]["count"].as_u64(),
+        Some(16),
+        "every bot saw its game start"
+    );
+    assert_sane_percentiles(&r, "seat");
+    assert_sane_percentiles(&r, "start");
+    // Each bot's start comes after its seat, so every percentile does too.
+    for q in ["p50", "p90", "p99", "max"] {
+        assert!(
+            lat["start"][q].as_u64() >= lat["seat"][q].as_u64(),
+            "{q}: {r:#}"
+        );
+    }
+    // The bots of one game found one another (one round per game id): their
+    // captures fan out to the three others.
+    let captures = n(&r, "captures");
+    assert!(captures > 0, "{r:#}");
+    assert_eq!(n(&r, "attempts"), n(&r, "answered"), "{r:#}");
+    let fanout = lat["fanout"]["count"].as_u64().unwrap();
+    assert!(
+        fanout <= 3 * captures && fanout * 10 >= 3 * captures * 9,
+        "{r:#}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quick_play_bots_queue_again_after_each_game() {
+    // Rounds of 1 s (quick play takes the server's default, clamped to its
+    // maximum), so a 2.6 s run holds at least two rounds per bot.
+    let options = ServeOptions {
+        lobby_start_ms: Some(600_000),
+        max_duration_ms: Some(1_000),
+        ..Default::default()
+    };
+    let server = Server::start("quick-play-again", options).await;
+    let url = server.ws_url();
+    let flags = format!(
+        "--url {url} --quick-play --games 2 --players 3 --rate 5 --duration 2600ms --ramp-up 0s"
+    );
+    let (code, r) = server.run_bots(&flags).await;
+    assert_eq!(code, 0, "{r:#}");
+    assert_eq!(n(&r, "errors"), 0, "{r:#}");
+    assert_eq!(n(&r, "connections"), 6, "one connection per bot: {r:#}");
+    assert!(n(&r, "games_completed") >= 2, "{r:#}");
+    assert!(n(&r, "seats") >= 12, "{r:#}");
+    assert!(n(&r, "games_started") >= 4, "{r:#}");
+    // Games of 3 fill with 3 bots, so starts never outrun seats / 3.
+    assert!(3 * n(&r, "games_started") <= n(&r, "seats"), "{r:#}");
+    assert_eq!(
+        r["latency_us"]["seat"]["count"].as_u64(),
+        Some(n(&r, "seats"))
+    );
+}
+
+#[tokio::test]
+async fn contradictory_quick_play_options_are_refused_before_connecting() {
+    // Port 9 is never reached: the options are refused first.
+    for extra in ["--idle", "--game-duration 5s"] {
+        let argv = format!("bots --url ws://127.0.0.1:9/ws --quick-play {extra}");
+        let args = common::parse_bots_args(&argv);
+        let err = bots::run(args).await.unwrap_err().to_string();
+        assert!(err.contains("--quick-play"), "{extra}: {err}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

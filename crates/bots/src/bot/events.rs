@@ -129,12 +129,23 @@ impl Bot {
                 if let Some(connected) = self.connect_time.take() {
                     self.record(Latency::Connect, connected + since.elapsed());
                 }
+                let resumed = matches!(kind, Enter::Resume);
+                if !resumed {
+                    Counters::inc(&self.counters().seats);
+                    self.record(Latency::Seat, since.elapsed());
+                    self.entered_at = Some(since);
+                }
+                let epoch = self.shared.epoch;
                 let round = match kind {
-                    Enter::Create => self.slot.publish(game.id.clone(), self.shared.epoch),
+                    Enter::Create => self.slot.publish(game.id.clone(), epoch),
                     Enter::Join(round) => round,
+                    Enter::QuickPlay => self.shared.quick_rounds.seated_in(&game.id, epoch),
                     Enter::Resume => match &self.seat {
                         Some(seat) => seat.round.clone(),
-                        None => self.slot.publish(game.id.clone(), self.shared.epoch),
+                        None if self.shared.plan.quick_play => {
+                            self.shared.quick_rounds.seated_in(&game.id, epoch)
+                        }
+                        None => self.slot.publish(game.id.clone(), epoch),
                     },
                 };
                 self.last_generation = self.last_generation.max(round.generation);
@@ -144,6 +155,7 @@ impl Bot {
                     token,
                 });
                 self.board = Board::from_snapshot(&game.cells);
+                self.hosting = game.host == you;
                 self.players = game.players.len();
                 self.last_seq = game.seq;
                 self.seated_at = Instant::now();
@@ -151,7 +163,12 @@ impl Bot {
                 self.schedule = None;
                 self.status = game.status;
                 match game.status {
-                    GameStatus::Active => self.begin_capturing(),
+                    GameStatus::Active => {
+                        // Started at our join (a server that sends no
+                        // `started` to the filler), or while we were away.
+                        self.game_started(!resumed);
+                        self.begin_capturing();
+                    }
                     GameStatus::Completed => self.game_over(ws).await?,
                     GameStatus::Waiting => {}
                 }
@@ -159,6 +176,7 @@ impl Bot {
             ServerMessage::PlayerJoined { .. } => self.players += 1,
             ServerMessage::PlayerLeft { .. } => self.players = self.players.saturating_sub(1),
             ServerMessage::Started { .. } => {
+                self.game_started(true);
                 self.status = GameStatus::Active;
                 self.begin_capturing();
             }
@@ -172,7 +190,7 @@ impl Bot {
             } => self.on_rejected(cell, reference, reason),
             ServerMessage::GameOver { .. } => {
                 self.status = GameStatus::Completed;
-                if self.spec.is_host() {
+                if self.hosting {
                     Counters::inc(&self.counters().games_completed);
                 }
                 self.game_over(ws).await?;
@@ -204,6 +222,7 @@ impl Bot {
                 };
                 self.enter(ws, &join, Enter::Join(round)).await
             }
+            Enter::QuickPlay => self.quick_play(ws).await,
             Enter::Resume => self.first_move(ws).await,
         }
     }
@@ -220,13 +239,14 @@ impl Bot {
                     kind,
                 };
             }
+            // e.g. overloaded: the server may have room again shortly.
             Phase::Entering {
-                kind: Enter::Create,
+                kind: kind @ (Enter::Create | Enter::QuickPlay),
                 ..
             } => {
                 self.phase = Phase::Retry {
                     at: Instant::now() + CREATE_RETRY,
-                    kind: Enter::Create,
+                    kind,
                 };
             }
             Phase::Entering {
@@ -239,7 +259,10 @@ impl Bot {
             } => {
                 // The seat is gone (game expired, or the token refused).
                 self.seat = None;
-                if self.spec.is_host() {
+                self.entered_at = None;
+                if self.shared.plan.quick_play {
+                    self.quick_play(ws).await?;
+                } else if self.spec.is_host() {
                     self.create(ws).await?;
                 } else {
                     self.try_join(ws).await?;
@@ -248,6 +271,21 @@ impl Bot {
             other => self.phase = other, // e.g. rate_limited while playing: counted only
         }
         Ok(())
+    }
+
+    /// The held game started (`started`, or an active snapshot): the host
+    /// counts it, and a bot that saw it happen (`timed`) records its time
+    /// to start, once per seat.
+    fn game_started(&mut self, timed: bool) {
+        let Some(since) = self.entered_at.take() else {
+            return; // already counted (a second `started` cannot happen)
+        };
+        if timed {
+            self.record(Latency::Start, since.elapsed());
+        }
+        if self.hosting {
+            Counters::inc(&self.counters().games_started);
+        }
     }
 
     fn begin_capturing(&mut self) {
@@ -263,7 +301,9 @@ impl Bot {
         if self.stopping || self.shared.plan.idle || !matches!(self.phase, Phase::Seated) {
             return Ok(());
         }
-        if self.spec.is_host() {
+        if self.shared.plan.quick_play {
+            self.quick_play(ws).await
+        } else if self.spec.is_host() {
             self.create(ws).await
         } else {
             self.phase = Phase::AwaitingRound;

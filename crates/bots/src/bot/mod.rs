@@ -13,6 +13,17 @@
 //! `resume` and its token. At the stop, bots stop capturing, wait (bounded)
 //! for the answers to their attempts, and close.
 //!
+//! With `--quick-play` there are no hosts and guests: every bot sends
+//! `quick_play` (for a `--players` game) on its first connection and after
+//! every `game_over`, and the server seats it where it likes; the bots that
+//! land in one game find its shared [`Round`] by game id
+//! ([`QuickPlayRounds`](crate::round::QuickPlayRounds)). Public games start
+//! by themselves, so no bot ever sends `start`.
+//!
+//! Every bot times its way in: the send of the `create`, `join` or
+//! `quick_play` that seated it, to its `joined` (time to seat) and to the
+//! game's `started` (time to start).
+//!
 //! Everything the server says is counted in [`Stats`](crate::stats::Stats);
 //! nothing the network does can panic a bot.
 
@@ -43,7 +54,7 @@ pub const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
 pub const HOST_START_AFTER: Duration = Duration::from_secs(10);
 /// After the stop, how long a bot waits for answers to its attempts.
 pub const DRAIN_LIMIT: Duration = Duration::from_secs(5);
-/// Wait before a host asks again after `create` was refused.
+/// Wait before asking again after `create` or `quick_play` was refused.
 const CREATE_RETRY: Duration = Duration::from_secs(1);
 /// Wait before asking again after `already_in_game` (see `entering_refused`).
 const ALREADY_IN_GAME_RETRY: Duration = Duration::from_millis(20);
@@ -81,12 +92,14 @@ enum Enter {
     Join(Arc<Round>),
     /// Our `resume` of the seat we hold.
     Resume,
+    /// Our `quick_play`.
+    QuickPlay,
 }
 
 /// Where a connection is in the protocol.
 #[derive(Debug)]
 enum Phase {
-    /// Sent create/join/resume at `since`; waiting for `joined`.
+    /// Sent create/join/quick_play/resume at `since`; waiting for `joined`.
     Entering { kind: Enter, since: Instant },
     /// A guest between games: waiting for the host's next one.
     AwaitingRound,
@@ -137,6 +150,12 @@ pub struct Bot {
     seated_at: Instant,
     /// Whether the host already sent `start` for this game.
     start_sent: bool,
+    /// Whether we are the held game's host (by the server's snapshot): the
+    /// host alone counts the game's start and end.
+    hosting: bool,
+    /// When the create/join/quick_play that seated us was sent, until the
+    /// game's `started` records the time to start.
+    entered_at: Option<Instant>,
     /// Last event seq of the held game, to notice gaps.
     last_seq: u64,
     /// Attempts without an answer, oldest first.
@@ -173,6 +192,8 @@ impl Bot {
             players: 0,
             seated_at: Instant::now(),
             start_sent: false,
+            hosting: false,
+            entered_at: None,
             last_seq: 0,
             pending: VecDeque::new(),
             next_ref: 0,
@@ -308,6 +329,8 @@ impl Bot {
                 token: seat.token.clone(),
             };
             self.enter(ws, &resume, Enter::Resume).await
+        } else if self.shared.plan.quick_play {
+            self.quick_play(ws).await
         } else if self.spec.is_host() {
             self.create(ws).await
         } else {
@@ -329,12 +352,27 @@ impl Bot {
         message: &ClientMessage,
         kind: Enter,
     ) -> Result<(), BotError> {
+        let since = Instant::now();
         self.send(ws, message).await?;
-        self.phase = Phase::Entering {
-            kind,
-            since: Instant::now(),
-        };
+        self.phase = Phase::Entering { kind, since };
         Ok(())
+    }
+
+    /// Asks matchmaking for a seat in a `--players` game.
+    async fn quick_play(&mut self, ws: &mut Ws) -> Result<(), BotError> {
+        let quick_play = ClientMessage::QuickPlay {
+            name: self.name.clone(),
+            max_players: Some(i64::from(self.shared.plan.players)),
+        };
+        self.enter(ws, &quick_play, Enter::QuickPlay).await
+    }
+
+    /// Whether this bot starts its games itself when they do not fill: the
+    /// slot's host, unless idle (games must not start) or with quick play
+    /// (the server starts public games).
+    fn starts_games(&self) -> bool {
+        let plan = &self.shared.plan;
+        self.spec.is_host() && !plan.idle && !plan.quick_play
     }
 
     async fn create(&mut self, ws: &mut Ws) -> Result<(), BotError> {
@@ -348,7 +386,7 @@ impl Bot {
         let create = ClientMessage::Create {
             name: self.name.clone(),
             max_players: Some(i64::from(players)),
-            duration_ms: Some(plan.game_duration_ms),
+            duration_ms: plan.game_duration_ms,
             public: None,
         };
         self.enter(ws, &create, Enter::Create).await
@@ -378,9 +416,7 @@ impl Bot {
             Phase::AwaitingRound => None,
             Phase::Seated => match self.status {
                 GameStatus::Active => self.schedule.as_ref().map(Schedule::next_due),
-                GameStatus::Waiting
-                    if self.spec.is_host() && !self.start_sent && !self.shared.plan.idle =>
-                {
+                GameStatus::Waiting if self.starts_games() && !self.start_sent => {
                     Some(self.seated_at + HOST_START_AFTER)
                 }
                 _ => None,
@@ -408,6 +444,7 @@ impl Bot {
             }
             Phase::Seated
                 if self.status == GameStatus::Waiting
+                    && self.starts_games()
                     && now >= self.seated_at + HOST_START_AFTER =>
             {
                 self.start_sent = true;

@@ -91,6 +91,11 @@ impl Server {
     }
 }
 
+/// `gridcap bots` flags from one whitespace-separated line (starting with `bots`).
+pub fn parse_bots_args(line: &str) -> BotArgs {
+    Cli::try_parse_from(line.split_whitespace()).unwrap().args
+}
+
 fn test_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("gridcap-bots-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
