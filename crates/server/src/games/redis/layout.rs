@@ -145,6 +145,9 @@ pub fn parse_status(letter: &str) -> Option<Status> {
 pub const EVENT_PREFIX: u8 = b'E';
 /// First byte of a kick on a game's channel: `K<seat>,<holder>`.
 pub const KICK_PREFIX: u8 = b'K';
+/// First byte of a capture on a game's channel, compact (every node frames
+/// the `captured` message itself, once): `C<seq>,<ends>,<cell>,<seat>,<score>`.
+pub const CAPTURED_PREFIX: u8 = b'C';
 
 /// What a game's channel adds to its key.
 pub const CHANNEL_SUFFIX: &str = ":ev";
@@ -189,6 +192,7 @@ pub fn lua_prelude() -> String {
     let _ = writeln!(lua, "local LAST_SEAT = {LAST_SEAT}");
     let _ = writeln!(lua, "local EVENT = '{}'", char::from(EVENT_PREFIX));
     let _ = writeln!(lua, "local KICK = '{}'", char::from(KICK_PREFIX));
+    let _ = writeln!(lua, "local CAPTURED = '{}'", char::from(CAPTURED_PREFIX));
     let _ = writeln!(lua, "local CHANNEL_SUFFIX = '{CHANNEL_SUFFIX}'");
     lua.push_str(&table("F", &FIELDS));
     lua.push_str(&table("S", &SEAT_FIELDS));
@@ -220,7 +224,12 @@ mod tests {
         let mut names: Vec<&str> = FIELDS.iter().map(|(_, v)| *v).collect();
         names.extend(STATUSES.iter().map(|(_, v)| *v));
         names.extend(SEAT_FIELDS.iter().map(|(_, v)| *v));
-        let prefixes = [char::from(EVENT_PREFIX), char::from(KICK_PREFIX)].map(String::from);
+        let prefixes = [
+            char::from(EVENT_PREFIX),
+            char::from(KICK_PREFIX),
+            char::from(CAPTURED_PREFIX),
+        ]
+        .map(String::from);
         names.extend(prefixes.iter().map(String::as_str));
         names.push(CHANNEL_SUFFIX);
         for (file, source) in SOURCES {
@@ -231,7 +240,7 @@ mod tests {
                 });
                 assert!(
                     !names.contains(&text.as_str()) && !seat_field,
-                    "{file}:{line} spells '{text}': use the generated F/S/ST/EVENT/KICK/CHANNEL_SUFFIX names"
+                    "{file}:{line} spells '{text}': use the generated F/S/ST/EVENT/KICK/CAPTURED/CHANNEL_SUFFIX names"
                 );
                 assert!(
                     !text.contains(",a,") && !text.contains(",w,"),

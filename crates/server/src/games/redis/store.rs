@@ -15,13 +15,14 @@ use std::time::Duration;
 use game_logic::{PlayerId, PlayerName, Settings, Timestamp};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
-use redis::{ScriptInvocation, Value};
+use redis::{Script, ScriptInvocation, Value};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 use uuid::Uuid;
 
 use super::layout::{game_key, node_key};
-use super::scripts::{Answer, Scripts};
+use super::scripts::{self, Answer, Scripts};
 use super::{RedisTarget, StoreError};
 use crate::clock::Clock;
 
@@ -29,8 +30,9 @@ use crate::clock::Clock;
 pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(1_000);
 /// Longest one request may wait for Redis's answer.
 pub const RESPONSE_TIMEOUT: Duration = Duration::from_millis(2_000);
-/// Keys of a game live at most this long without a mutation (a backstop
-/// behind the 60 s retention the scripts set).
+/// Keys of a game live at most this long after its last change of status
+/// or seats (a backstop behind the 60 s retention the scripts set; it
+/// outlives any round, so captures do not refresh it).
 pub const SAFETY_TTL: Duration = Duration::from_secs(3_600);
 /// How often the health check pings Redis (and renews this node's lease).
 const HEALTH_INTERVAL: Duration = Duration::from_millis(500);
@@ -127,36 +129,105 @@ impl Connection {
     }
 }
 
-/// The game store: scripts on a shared reconnecting connection.
+/// Captures queued for the batcher (senders wait when it is full).
+const CAPTURE_QUEUE: usize = 16_384;
+/// Most captures in one script call.
+const MAX_BATCH: usize = 128;
+/// Capture calls in flight per node. While they are out, later captures
+/// queue and leave together in the next call: under light load a capture
+/// goes at once, under heavy load Redis runs fewer, larger calls (the
+/// per-call cost, the reply and the subscribers' writes are shared).
+const CAPTURES_IN_FLIGHT: usize = 2;
+
+/// What the store's callers and its capture batcher share: the connection,
+/// its health and Redis's clock.
 #[derive(Debug)]
-pub struct Store {
+struct Link {
     /// `None` until the first connection is made.
     conn: Mutex<Option<Connection>>,
-    scripts: Scripts,
-    /// `SPUBLISH` on a cluster (sharded pub/sub), `PUBLISH` otherwise.
-    publish: &'static str,
     /// Redis's clock minus this node's, in ms, from the last answer: timers
     /// run on Redis's time so node clocks do not matter.
     offset_ms: AtomicI64,
-    /// Whether the last health check reached Redis.
+    /// Whether the last health check (or request) reached Redis.
     healthy: AtomicBool,
     /// This node's clock.
     clock: Clock,
+}
+
+impl Link {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Connection>> {
+        // One assignment per critical section: a poisoned lock is intact.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn connection(&self) -> Result<Connection, StoreError> {
+        self.lock()
+            .clone()
+            .ok_or_else(|| StoreError::Unavailable("not connected yet".to_owned()))
+    }
+
+    /// Runs `invocation`; a failure marks Redis unhealthy until the next
+    /// health check reaches it.
+    async fn invoke(&self, invocation: &ScriptInvocation<'_>) -> Result<Value, StoreError> {
+        let mut conn = self.connection()?;
+        conn.invoke(invocation).await.inspect_err(|_| {
+            self.healthy.store(false, Ordering::Relaxed);
+        })
+    }
+
+    /// Records Redis's clock as of an answer.
+    fn note_now(&self, now: Timestamp) {
+        let local = i64::try_from(self.clock.now().as_unix_ms()).unwrap_or(i64::MAX);
+        let remote = i64::try_from(now.as_unix_ms()).unwrap_or(i64::MAX);
+        self.offset_ms
+            .store(remote.saturating_sub(local), Ordering::Relaxed);
+    }
+}
+
+/// One capture waiting for its batch.
+struct Pending {
+    /// The game's key.
+    key: String,
+    seat: String,
+    holder: String,
+    cell: String,
+    /// Where its answer goes.
+    reply: oneshot::Sender<Result<Answer, StoreError>>,
+}
+
+/// The game store: scripts on a shared reconnecting connection.
+#[derive(Debug)]
+pub struct Store {
+    /// The connection and what is learnt from it.
+    link: Arc<Link>,
+    scripts: Scripts,
+    /// `SPUBLISH` on a cluster (sharded pub/sub), `PUBLISH` otherwise.
+    publish: &'static str,
+    /// On a cluster a script may only touch keys of one slot: a batch
+    /// holds the captures of one game.
+    batch_by_game: bool,
+    /// The capture batcher's queue, started by the first capture (inside
+    /// the runtime); the batcher ends when the store is dropped.
+    captures: std::sync::OnceLock<mpsc::Sender<Pending>>,
 }
 
 impl Store {
     /// A store for `target`, not yet connected (see [`run_health`](Self::run_health)).
     pub fn new(target: &RedisTarget, clock: Clock) -> Store {
         Store {
-            conn: Mutex::new(None),
+            link: Arc::new(Link {
+                conn: Mutex::new(None),
+                offset_ms: AtomicI64::new(0),
+                healthy: AtomicBool::new(false),
+                clock,
+            }),
             scripts: Scripts::new(),
             publish: match target {
                 RedisTarget::Single(_) => "PUBLISH",
                 RedisTarget::Cluster(_) => "SPUBLISH",
             },
-            offset_ms: AtomicI64::new(0),
-            healthy: AtomicBool::new(false),
-            clock,
+            batch_by_game: matches!(target, RedisTarget::Cluster(_)),
+            captures: std::sync::OnceLock::new(),
         }
     }
 
@@ -182,11 +253,11 @@ impl Store {
                 }
             }
         };
-        *self.lock() = Some(conn.clone());
+        *self.link.lock() = Some(conn.clone());
         info!("connected to Redis");
         loop {
             let ok = conn.ping(lease.as_deref()).await;
-            let was = self.healthy.swap(ok.is_ok(), Ordering::Relaxed);
+            let was = self.link.healthy.swap(ok.is_ok(), Ordering::Relaxed);
             match (&ok, was) {
                 (Err(e), true) => warn!("Redis unreachable: {e}"),
                 (Ok(()), false) => info!("Redis reachable"),
@@ -199,17 +270,9 @@ impl Store {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Connection>> {
-        // One assignment per critical section: a poisoned lock is intact.
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Whether node `instance`'s lease is current.
     pub async fn alive(&self, instance: &str) -> Result<bool, StoreError> {
-        let mut conn = self
-            .lock()
-            .clone()
-            .ok_or_else(|| StoreError::Unavailable("not connected yet".to_owned()))?;
+        let mut conn = self.link.connection()?;
         let mut cmd = redis::cmd("EXISTS");
         cmd.arg(node_key(instance));
         let call = async {
@@ -226,19 +289,19 @@ impl Store {
 
     /// Whether Redis answered the last health check.
     pub fn is_healthy(&self) -> bool {
-        self.healthy.load(Ordering::Relaxed)
+        self.link.healthy.load(Ordering::Relaxed)
     }
 
     /// Converts Redis's time into this node's.
     pub fn local_time(&self, redis: Timestamp) -> Timestamp {
-        let offset = self.offset_ms.load(Ordering::Relaxed);
+        let offset = self.link.offset_ms.load(Ordering::Relaxed);
         let ms = i64::try_from(redis.as_unix_ms()).unwrap_or(i64::MAX);
         Timestamp::from_unix_ms(u64::try_from(ms.saturating_sub(offset)).unwrap_or(0))
     }
 
     /// This node's clock.
     pub fn clock(&self) -> &Clock {
-        &self.clock
+        &self.link.clock
     }
 
     /// Runs `script` on game `id` with the common arguments (publish
@@ -249,29 +312,14 @@ impl Store {
         id: &Uuid,
         args: &[&str],
     ) -> Result<Answer, StoreError> {
-        let mut conn = self
-            .lock()
-            .clone()
-            .ok_or_else(|| StoreError::Unavailable("not connected yet".to_owned()))?;
         let mut invocation = script.key(game_key(id));
-        invocation
-            .arg(self.publish)
-            .arg(u64::try_from(SAFETY_TTL.as_millis()).unwrap_or(u64::MAX));
+        invocation.arg(self.publish).arg(safety_ttl_ms());
         for arg in args {
             invocation.arg(*arg);
         }
-        let reply = match conn.invoke(&invocation).await {
-            Ok(reply) => reply,
-            Err(e) => {
-                self.healthy.store(false, Ordering::Relaxed);
-                return Err(e);
-            }
-        };
+        let reply = self.link.invoke(&invocation).await?;
         let answer = Answer::parse(&reply)?;
-        let local = i64::try_from(self.clock.now().as_unix_ms()).unwrap_or(i64::MAX);
-        let remote = i64::try_from(answer.now.as_unix_ms()).unwrap_or(i64::MAX);
-        self.offset_ms
-            .store(remote.saturating_sub(local), Ordering::Relaxed);
+        self.link.note_now(answer.now);
         Ok(answer)
     }
 
@@ -330,7 +378,9 @@ impl Store {
         self.run(&self.scripts.start, id, &[&seat, holder]).await
     }
 
-    /// A capture of `cell` (0..=80, checked by the caller).
+    /// A capture of `cell` (0..=80, checked by the caller), run in a batch
+    /// with the captures that queued meanwhile (see [`CAPTURES_IN_FLIGHT`]),
+    /// in arrival order: first writer still wins.
     pub async fn capture(
         &self,
         id: &Uuid,
@@ -338,10 +388,32 @@ impl Store {
         holder: &str,
         cell: game_logic::Cell,
     ) -> Result<Answer, StoreError> {
-        let seat = u8::from(seat).to_string();
-        let cell = u8::from(cell).to_string();
-        self.run(&self.scripts.capture, id, &[&seat, holder, &cell])
+        let queue = self.captures.get_or_init(|| {
+            let (tx, rx) = mpsc::channel(CAPTURE_QUEUE);
+            tokio::spawn(batch_captures(
+                self.link.clone(),
+                self.scripts.capture.clone(),
+                self.publish,
+                self.batch_by_game,
+                rx,
+            ));
+            tx
+        });
+        let (reply, answer) = oneshot::channel();
+        let pending = Pending {
+            key: game_key(id),
+            seat: u8::from(seat).to_string(),
+            holder: holder.to_owned(),
+            cell: u8::from(cell).to_string(),
+            reply,
+        };
+        queue
+            .send(pending)
             .await
+            .map_err(|_| StoreError::Unavailable("the capture batcher stopped".to_owned()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the capture batch was dropped".to_owned()))?
     }
 
     /// The player leaves.
@@ -375,5 +447,102 @@ impl Store {
     /// The whole game, read-only.
     pub async fn snapshot(&self, id: &Uuid) -> Result<Answer, StoreError> {
         self.run(&self.scripts.snapshot, id, &[]).await
+    }
+}
+
+fn safety_ttl_ms() -> u64 {
+    u64::try_from(SAFETY_TTL.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The capture batcher: takes what queued while the calls in flight were
+/// out and sends it as one script call (one per game on a cluster).
+async fn batch_captures(
+    link: Arc<Link>,
+    script: Script,
+    publish: &'static str,
+    by_game: bool,
+    mut queue: mpsc::Receiver<Pending>,
+) {
+    let permits = Arc::new(Semaphore::new(CAPTURES_IN_FLIGHT));
+    loop {
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            return;
+        };
+        let Some(first) = queue.recv().await else {
+            return; // the store is gone
+        };
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
+            }
+        }
+        let permit = Arc::new(permit);
+        for group in groups(batch, by_game) {
+            let (link, script, permit) = (link.clone(), script.clone(), permit.clone());
+            tokio::spawn(async move {
+                run_batch(&link, &script, publish, group).await;
+                drop(permit);
+            });
+        }
+    }
+}
+
+/// The batch as script calls: all of it, or one call per game (keeping
+/// each game's arrival order).
+fn groups(batch: Vec<Pending>, by_game: bool) -> Vec<Vec<Pending>> {
+    if !by_game {
+        return vec![batch];
+    }
+    let mut groups: Vec<Vec<Pending>> = Vec::new();
+    for p in batch {
+        match groups.iter_mut().find(|g| g[0].key == p.key) {
+            Some(g) => g.push(p),
+            None => groups.push(vec![p]),
+        }
+    }
+    groups
+}
+
+/// One capture script call for `batch`; answers every capture in it.
+async fn run_batch(link: &Link, script: &Script, publish: &str, batch: Vec<Pending>) {
+    let mut invocation = script.prepare_invoke();
+    for p in &batch {
+        invocation.key(p.key.as_str());
+    }
+    invocation.arg(publish).arg(safety_ttl_ms());
+    for p in &batch {
+        invocation
+            .arg(p.seat.as_str())
+            .arg(p.holder.as_str())
+            .arg(p.cell.as_str());
+    }
+    let answers = match link.invoke(&invocation).await {
+        Ok(reply) => scripts::parse_captures(&reply, batch.len()),
+        Err(e) => Err(e),
+    };
+    match answers {
+        Ok(answers) => {
+            if let Some(first) = answers.first() {
+                link.note_now(first.now);
+            }
+            for (p, answer) in batch.into_iter().zip(answers) {
+                // A dropped receiver is a session that ended meanwhile:
+                // nobody is left to tell.
+                let _ = p.reply.send(Ok(answer));
+            }
+        }
+        Err(e) => {
+            debug!("a capture batch of {} failed: {e}", batch.len());
+            for p in batch {
+                let error = match &e {
+                    StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
+                    StoreError::Reply(m) => StoreError::Reply(m.clone()),
+                };
+                // As above: the session may have ended.
+                let _ = p.reply.send(Err(error));
+            }
+        }
     }
 }
