@@ -134,10 +134,14 @@ const CAPTURE_QUEUE: usize = 16_384;
 /// Most captures in one script call.
 const MAX_BATCH: usize = 128;
 /// Capture calls in flight per node. While they are out, later captures
-/// queue and leave together in the next call: under light load a capture
-/// goes at once, under heavy load Redis runs fewer, larger calls (the
-/// per-call cost, the reply and the subscribers' writes are shared).
+/// queue and leave together in the next call.
 const CAPTURES_IN_FLIGHT: usize = 2;
+/// How long a batch stays open after its first capture: one tick of
+/// latency buys Redis fewer, larger calls (the per-call cost, the event
+/// loop's wake-up, the reply and the subscribers' writes are shared by
+/// the batch; a profile of Redis at 15k captures/s showed those, not the
+/// script, dominating).
+const BATCH_TICK: Duration = Duration::from_millis(1);
 
 /// What the store's callers and its capture batcher share: the connection,
 /// its health and Redis's clock.
@@ -391,10 +395,12 @@ impl Store {
         let queue = self.captures.get_or_init(|| {
             let (tx, rx) = mpsc::channel(CAPTURE_QUEUE);
             tokio::spawn(batch_captures(
-                self.link.clone(),
-                self.scripts.capture.clone(),
-                self.publish,
-                self.batch_by_game,
+                Batcher {
+                    link: self.link.clone(),
+                    script: self.scripts.capture.clone(),
+                    publish: self.publish,
+                    by_game: self.batch_by_game,
+                },
                 rx,
             ));
             tx
@@ -454,15 +460,11 @@ fn safety_ttl_ms() -> u64 {
     u64::try_from(SAFETY_TTL.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// The capture batcher: takes what queued while the calls in flight were
-/// out and sends it as one script call (one per game on a cluster).
-async fn batch_captures(
-    link: Arc<Link>,
-    script: Script,
-    publish: &'static str,
-    by_game: bool,
-    mut queue: mpsc::Receiver<Pending>,
-) {
+/// The capture batcher: takes what arrives within a tick of a batch's
+/// first capture (or queued while the calls in flight were out) and sends
+/// it as one script call (one per game on a cluster).
+async fn batch_captures(batcher: Batcher, mut queue: mpsc::Receiver<Pending>) {
+    let batcher = Arc::new(batcher);
     let permits = Arc::new(Semaphore::new(CAPTURES_IN_FLIGHT));
     loop {
         let Ok(permit) = permits.clone().acquire_owned().await else {
@@ -472,17 +474,23 @@ async fn batch_captures(
             return; // the store is gone
         };
         let mut batch = vec![first];
+        let tick = tokio::time::sleep(BATCH_TICK);
+        tokio::pin!(tick);
         while batch.len() < MAX_BATCH {
-            match queue.try_recv() {
-                Ok(p) => batch.push(p),
-                Err(_) => break,
+            tokio::select! {
+                biased;
+                p = queue.recv() => match p {
+                    Some(p) => batch.push(p),
+                    None => break,
+                },
+                () = &mut tick => break,
             }
         }
         let permit = Arc::new(permit);
-        for group in groups(batch, by_game) {
-            let (link, script, permit) = (link.clone(), script.clone(), permit.clone());
+        for group in groups(batch, batcher.by_game) {
+            let (batcher, permit) = (batcher.clone(), permit.clone());
             tokio::spawn(async move {
-                run_batch(&link, &script, publish, group).await;
+                batcher.run(group).await;
                 drop(permit);
             });
         }
@@ -505,43 +513,54 @@ fn groups(batch: Vec<Pending>, by_game: bool) -> Vec<Vec<Pending>> {
     groups
 }
 
-/// One capture script call for `batch`; answers every capture in it.
-async fn run_batch(link: &Link, script: &Script, publish: &str, batch: Vec<Pending>) {
-    let mut invocation = script.prepare_invoke();
-    for p in &batch {
-        invocation.key(p.key.as_str());
-    }
-    invocation.arg(publish).arg(safety_ttl_ms());
-    for p in &batch {
-        invocation
-            .arg(p.seat.as_str())
-            .arg(p.holder.as_str())
-            .arg(p.cell.as_str());
-    }
-    let answers = match link.invoke(&invocation).await {
-        Ok(reply) => scripts::parse_captures(&reply, batch.len()),
-        Err(e) => Err(e),
-    };
-    match answers {
-        Ok(answers) => {
-            if let Some(first) = answers.first() {
-                link.note_now(first.now);
-            }
-            for (p, answer) in batch.into_iter().zip(answers) {
-                // A dropped receiver is a session that ended meanwhile:
-                // nobody is left to tell.
-                let _ = p.reply.send(Ok(answer));
-            }
+/// What the capture batcher's calls need.
+struct Batcher {
+    link: Arc<Link>,
+    script: Script,
+    publish: &'static str,
+    /// One call per game (a cluster), or one for the whole batch.
+    by_game: bool,
+}
+
+impl Batcher {
+    /// One capture script call for `batch`; answers every capture in it.
+    async fn run(&self, batch: Vec<Pending>) {
+        let mut invocation = self.script.prepare_invoke();
+        for p in &batch {
+            invocation.key(p.key.as_str());
         }
-        Err(e) => {
-            debug!("a capture batch of {} failed: {e}", batch.len());
-            for p in batch {
-                let error = match &e {
-                    StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
-                    StoreError::Reply(m) => StoreError::Reply(m.clone()),
-                };
-                // As above: the session may have ended.
-                let _ = p.reply.send(Err(error));
+        invocation.arg(self.publish).arg(safety_ttl_ms());
+        for p in &batch {
+            invocation
+                .arg(p.seat.as_str())
+                .arg(p.holder.as_str())
+                .arg(p.cell.as_str());
+        }
+        let answers = match self.link.invoke(&invocation).await {
+            Ok(reply) => scripts::parse_captures(&reply, batch.len()),
+            Err(e) => Err(e),
+        };
+        match answers {
+            Ok(answers) => {
+                if let Some(first) = answers.first() {
+                    self.link.note_now(first.now);
+                }
+                for (p, answer) in batch.into_iter().zip(answers) {
+                    // A dropped receiver is a session that ended meanwhile:
+                    // nobody is left to tell.
+                    let _ = p.reply.send(Ok(answer));
+                }
+            }
+            Err(e) => {
+                debug!("a capture batch of {} failed: {e}", batch.len());
+                for p in batch {
+                    let error = match &e {
+                        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
+                        StoreError::Reply(m) => StoreError::Reply(m.clone()),
+                    };
+                    // As above: the session may have ended.
+                    let _ = p.reply.send(Err(error));
+                }
             }
         }
     }
