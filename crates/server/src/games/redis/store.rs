@@ -129,12 +129,14 @@ impl Connection {
     }
 }
 
+/// Script calls failed in a row after which the connection is reopened.
+const REOPEN_AFTER_FAILURES: u32 = 3;
 /// Captures queued for the batcher (senders wait when it is full).
 const CAPTURE_QUEUE: usize = 16_384;
 /// Most captures in one script call.
 const MAX_BATCH: usize = 128;
-/// Capture calls in flight per node. While they are out, later captures
-/// queue and leave together in the next call.
+/// Capture calls in flight per node on one Redis server. While they are
+/// out, later captures queue and leave together in the next call.
 const CAPTURES_IN_FLIGHT: usize = 2;
 /// How long a batch stays open after its first capture: one tick of
 /// latency buys Redis fewer, larger calls (the per-call cost, the event
@@ -154,6 +156,11 @@ struct Link {
     offset_ms: AtomicI64,
     /// Whether the last health check (or request) reached Redis.
     healthy: AtomicBool,
+    /// Script calls failed in a row: the health check reopens the
+    /// connection when they pile up while Redis answers its pings (a
+    /// cluster connection can keep routing a failed-over master's slots to
+    /// the dead master; a new one reads the slots afresh).
+    failures: std::sync::atomic::AtomicU32,
     /// This node's clock.
     clock: Clock,
 }
@@ -174,9 +181,17 @@ impl Link {
     /// health check reaches it.
     async fn invoke(&self, invocation: &ScriptInvocation<'_>) -> Result<Value, StoreError> {
         let mut conn = self.connection()?;
-        conn.invoke(invocation).await.inspect_err(|_| {
-            self.healthy.store(false, Ordering::Relaxed);
-        })
+        match conn.invoke(invocation).await {
+            Ok(reply) => {
+                self.failures.store(0, Ordering::Relaxed);
+                Ok(reply)
+            }
+            Err(e) => {
+                self.healthy.store(false, Ordering::Relaxed);
+                self.failures.fetch_add(1, Ordering::Relaxed);
+                Err(e)
+            }
+        }
     }
 
     /// Records Redis's clock as of an answer.
@@ -223,6 +238,7 @@ impl Store {
                 conn: Mutex::new(None),
                 offset_ms: AtomicI64::new(0),
                 healthy: AtomicBool::new(false),
+                failures: std::sync::atomic::AtomicU32::new(0),
                 clock,
             }),
             scripts: Scripts::new(),
@@ -260,6 +276,17 @@ impl Store {
         *self.link.lock() = Some(conn.clone());
         info!("connected to Redis");
         loop {
+            if self.link.failures.load(Ordering::Relaxed) >= REOPEN_AFTER_FAILURES {
+                match Connection::open(&target).await {
+                    Ok(fresh) => {
+                        warn!("script calls keep failing; reopened the Redis connection");
+                        conn = fresh;
+                        *self.link.lock() = Some(conn.clone());
+                        self.link.failures.store(0, Ordering::Relaxed);
+                    }
+                    Err(e) => debug!("cannot reopen the Redis connection yet: {e}"),
+                }
+            }
             let ok = conn.ping(lease.as_deref()).await;
             let was = self.link.healthy.swap(ok.is_ok(), Ordering::Relaxed);
             match (&ok, was) {
@@ -486,23 +513,28 @@ async fn batch_captures(batcher: Batcher, mut queue: mpsc::Receiver<Pending>) {
                 () = &mut tick => break,
             }
         }
-        let permit = Arc::new(permit);
-        for group in groups(batch, batcher.by_game) {
-            let (batcher, permit) = (batcher.clone(), permit.clone());
+        if batcher.by_game {
+            // Games live on different masters: one slow or failing master
+            // must not hold back the captures of the others, so the calls
+            // of a cluster are not counted in flight (the tick still
+            // batches each game's captures).
+            drop(permit);
+            for group in by_game(batch) {
+                let batcher = batcher.clone();
+                tokio::spawn(async move { batcher.run(group).await });
+            }
+        } else {
+            let batcher = batcher.clone();
             tokio::spawn(async move {
-                batcher.run(group).await;
+                batcher.run(batch).await;
                 drop(permit);
             });
         }
     }
 }
 
-/// The batch as script calls: all of it, or one call per game (keeping
-/// each game's arrival order).
-fn groups(batch: Vec<Pending>, by_game: bool) -> Vec<Vec<Pending>> {
-    if !by_game {
-        return vec![batch];
-    }
+/// The batch as one group per game, each in arrival order.
+fn by_game(batch: Vec<Pending>) -> Vec<Vec<Pending>> {
     let mut groups: Vec<Vec<Pending>> = Vec::new();
     for p in batch {
         match groups.iter_mut().find(|g| g[0].key == p.key) {
