@@ -162,9 +162,12 @@ pub fn parse_status(letter: &str) -> Option<Status> {
 pub const EVENT_PREFIX: u8 = b'E';
 /// First byte of a kick on a game's channel: `K<seat>,<holder>`.
 pub const KICK_PREFIX: u8 = b'K';
+/// First byte of a capture on a game's channel, compact (every node frames
+/// the `captured` message itself, once): `C<seq>,<ends>,<cell>,<seat>,<score>`.
+pub const CAPTURED_PREFIX: u8 = b'C';
 /// First byte of a lobby countdown on a game's channel:
-/// `C<seq>,<starts_at ms, 0 = cancelled>,<Redis now ms>`.
-pub const COUNTDOWN_PREFIX: u8 = b'C';
+/// `T<seq>,<starts_at ms, 0 = cancelled>,<Redis now ms>`.
+pub const COUNTDOWN_PREFIX: u8 = b'T';
 
 /// How long a code stays reserved for its game.
 pub const CODE_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 3_600);
@@ -232,6 +235,7 @@ pub fn lua_prelude() -> String {
     let _ = writeln!(lua, "local EVENT = '{}'", char::from(EVENT_PREFIX));
     let _ = writeln!(lua, "local KICK = '{}'", char::from(KICK_PREFIX));
     let _ = writeln!(lua, "local COUNTDOWN = '{}'", char::from(COUNTDOWN_PREFIX));
+    let _ = writeln!(lua, "local CAPTURED = '{}'", char::from(CAPTURED_PREFIX));
     let _ = writeln!(lua, "local CHANNEL_SUFFIX = '{CHANNEL_SUFFIX}'");
     lua.push_str(&table("F", &FIELDS));
     lua.push_str(&table("S", &SEAT_FIELDS));
@@ -263,8 +267,8 @@ mod tests {
         let mut names: Vec<&str> = FIELDS.iter().map(|(_, v)| *v).collect();
         names.extend(STATUSES.iter().map(|(_, v)| *v));
         names.extend(SEAT_FIELDS.iter().map(|(_, v)| *v));
-        let prefixes =
-            [EVENT_PREFIX, KICK_PREFIX, COUNTDOWN_PREFIX].map(|p| String::from(char::from(p)));
+        let prefixes = [EVENT_PREFIX, KICK_PREFIX, COUNTDOWN_PREFIX, CAPTURED_PREFIX]
+            .map(|p| String::from(char::from(p)));
         names.extend(prefixes.iter().map(String::as_str));
         names.push(CHANNEL_SUFFIX);
         for (file, source) in SOURCES {
@@ -275,7 +279,7 @@ mod tests {
                 });
                 assert!(
                     !names.contains(&text.as_str()) && !seat_field,
-                    "{file}:{line} spells '{text}': use the generated F/S/ST/EVENT/KICK/CHANNEL_SUFFIX names"
+                    "{file}:{line} spells '{text}': use the generated F/S/ST/EVENT/KICK/CAPTURED/CHANNEL_SUFFIX names"
                 );
                 assert!(
                     !text.contains(",a,") && !text.contains(",w,"),

@@ -359,7 +359,10 @@ impl Task {
             }
         }
         if failed {
-            // Try the whole recovery again shortly.
+            // Try the whole recovery again shortly, on a new connection: a
+            // cluster connection may still route a failed-over master's
+            // slots to the old address (`MOVED`, timeouts).
+            self.conn = None;
             tokio::select! {
                 () = stop.cancelled() => return,
                 () = tokio::time::sleep(RETRY) => {}

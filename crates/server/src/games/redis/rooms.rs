@@ -13,6 +13,16 @@
 //! marks the member stale: it gets nothing until a fresh `joined` (a
 //! resync) brings it up to date, so no client ever applies events on top of
 //! a wrong board.
+//!
+//! **Failover.** Redis replicates asynchronously: a master that dies may
+//! take its last writes with it, and the promoted replica then numbers new
+//! events from an older seq. One channel carries a game's events in order,
+//! so an event whose seq is not above the last one relayed means Redis went
+//! back in time (a snapshot may lag the channel, so only the channel
+//! tells): every member of the room is
+//! resynced from a fresh snapshot (Redis's truth), and what was lost is
+//! counted (`gridcap_redis_lost_events_total`, `..._lost_captures_total`)
+//! and logged.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -21,7 +31,7 @@ use bytes::Bytes;
 use game_logic::{PlayerId, Status, Timestamp};
 use tokio::sync::OnceCell;
 use tokio::task::AbortHandle;
-use tracing::debug;
+use tracing::{debug, warn};
 use transport::Outbox;
 use transport::convert::game_snapshot;
 use uuid::Uuid;
@@ -105,6 +115,14 @@ struct Room {
     seq: u64,
     /// The last events, oldest first, for late attachers.
     recent: VecDeque<(u64, Bytes)>,
+    /// The newest seq relayed from the channel (0: none yet). The channel
+    /// is ordered, so an event at or below it is a duplicate (the same
+    /// bytes as `log` has for that seq) or a rewind of Redis.
+    relayed: u64,
+    /// The last events relayed, oldest first, whether each was a capture:
+    /// to tell a duplicate from a rewind and count what a rewind lost.
+    /// Unlike `recent`, kept when the subscription drops.
+    log: VecDeque<(u64, bool, Bytes)>,
     /// The finish timer, once armed.
     timer: Option<AbortHandle>,
     /// The instant the armed timer is for.
@@ -138,6 +156,35 @@ impl Room {
 
     fn idle(&self) -> bool {
         self.members.is_empty() && self.entering == 0
+    }
+
+    /// Redis's history for this game now ends at `seq`, behind what this
+    /// node relayed: counts and logs what was lost, forgets the events
+    /// after `seq` and marks every member stale (to resync).
+    fn rewind(&mut self, id: &Uuid, seq: u64) {
+        let events = self.relayed.saturating_sub(seq);
+        let captures = self
+            .log
+            .iter()
+            .filter(|(s, capture, _)| *s > seq && *capture)
+            .count() as u64;
+        warn!(
+            game = %id,
+            relayed = self.relayed,
+            redis_seq = seq,
+            lost_events = events,
+            lost_captures = captures,
+            "Redis lost events this node relayed (a failover?): resyncing the game's players"
+        );
+        metrics::counter!("gridcap_redis_lost_events_total").increment(events);
+        metrics::counter!("gridcap_redis_lost_captures_total").increment(captures);
+        self.recent.retain(|(s, _)| *s <= seq);
+        self.log.retain(|(s, _, _)| *s <= seq);
+        self.relayed = seq;
+        self.seq = seq;
+        for member in self.members.values_mut() {
+            member.stale = true;
+        }
     }
 
     /// Replays the remembered events after `member.last`.
@@ -260,14 +307,30 @@ impl Rooms {
                 status,
                 ends_at,
                 frame,
+                capture,
             } => {
+                let mut resync = false;
+                if seq <= room.relayed {
+                    let relayed = room.log.iter().find(|(s, _, _)| *s == seq);
+                    if relayed.is_some_and(|(_, _, f)| *f == frame) {
+                        return Followup::default(); // a duplicate
+                    }
+                    // Redis is back at `seq - 1`: this event is the first
+                    // of its new history.
+                    room.rewind(id, seq.saturating_sub(1));
+                    resync = true;
+                }
+                room.relayed = seq;
+                if room.log.len() == RECENT {
+                    room.log.pop_front();
+                }
+                room.log.push_back((seq, capture, frame.clone()));
                 room.note(seq, status, ends_at);
                 if room.recent.len() == RECENT {
                     room.recent.pop_front();
                 }
                 room.recent.push_back((seq, frame.clone()));
                 let mut delivered = 0u64;
-                let mut resync = false;
                 for member in room.members.values_mut() {
                     match member.offer(seq, &frame) {
                         Offer::Queued => delivered += 1,
@@ -450,6 +513,7 @@ mod tests {
             status: Status::Active,
             ends_at: Some(Timestamp::from_unix_ms(99)),
             frame: Bytes::from(format!("e{seq}")),
+            capture: true,
         }
     }
 
@@ -486,8 +550,8 @@ mod tests {
         assert_eq!(drain(&outbox), vec!["joined", "e6", "e7"]);
     }
 
-    #[test]
-    fn a_gap_makes_the_member_stale_until_a_resync() {
+    /// A room of an active game with one member attached at `seq`.
+    fn one_member_at(seq: u64) -> (Rooms, Uuid, Outbox) {
         let rooms = Rooms::new();
         let id = Uuid::new_v4();
         let outbox = Outbox::new(1, 64);
@@ -496,9 +560,15 @@ mod tests {
             id,
             1,
             member(&outbox),
-            &game(2, Status::Active),
+            &game(seq, Status::Active),
             Bytes::from_static(b"joined"),
         );
+        (rooms, id, outbox)
+    }
+
+    #[test]
+    fn a_gap_makes_the_member_stale_until_a_resync() {
+        let (rooms, id, outbox) = one_member_at(2);
         assert!(rooms.dispatch(&id, event(4)).resync, "3 was lost");
         assert!(!rooms.dispatch(&id, event(5)).resync);
         assert!(rooms.begin_resync(&id));
@@ -512,6 +582,38 @@ mod tests {
             codec::decode_server(&frames[1]),
             Ok(ServerMessage::Joined { ref token, .. }) if token == "tok"
         ));
+    }
+
+    #[test]
+    fn a_rewind_of_redis_resyncs_every_member_and_counts_the_loss() {
+        let (rooms, id, outbox) = one_member_at(2);
+        for seq in 3..=5 {
+            assert!(!rooms.dispatch(&id, event(seq)).resync);
+        }
+        assert!(!rooms.dispatch(&id, event(5)).resync, "a duplicate");
+        // A failover: the promoted replica had 3 only; its next event is a
+        // different 4.
+        let other = ChannelMessage::Event {
+            seq: 4,
+            status: Status::Active,
+            ends_at: Some(Timestamp::from_unix_ms(99)),
+            frame: Bytes::from_static(b"other 4"),
+            capture: true,
+        };
+        assert!(rooms.dispatch(&id, other).resync, "history went back");
+        assert_eq!(drain(&outbox), vec!["joined", "e3", "e4", "e5"]);
+        assert!(!rooms.dispatch(&id, event(5)).resync, "new history goes on");
+        assert!(drain(&outbox).is_empty(), "stale until the resync");
+        assert!(rooms.begin_resync(&id));
+        let follow = rooms.resync(&id, &game(4, Status::Active), Timestamp::from_unix_ms(0));
+        assert!(!follow.resync);
+        let frames = drain(&outbox);
+        assert_eq!(frames.len(), 2, "fresh joined, then the new 5: {frames:?}");
+        assert!(matches!(
+            codec::decode_server(&frames[0]),
+            Ok(ServerMessage::Joined { ref game, .. }) if game.seq == 4
+        ));
+        assert_eq!(frames[1], "e5");
     }
 
     #[test]

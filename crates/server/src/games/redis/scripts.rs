@@ -242,6 +242,37 @@ impl Answer {
     }
 }
 
+/// The answer of the capture script for a batch of `n`: Redis's now, then
+/// one code per capture.
+pub fn parse_captures(reply: &Value, n: usize) -> Result<Vec<Answer>, StoreError> {
+    let Value::Array(items) = reply else {
+        return Err(StoreError::Reply(format!(
+            "the capture script answered {reply:?}, not an array"
+        )));
+    };
+    if items.len() != n + 1 {
+        return Err(StoreError::Reply(format!(
+            "the capture script answered {} codes for {n} captures",
+            items.len().saturating_sub(1)
+        )));
+    }
+    let now_ms = u64::try_from(number(&items[0])?)
+        .map_err(|_| StoreError::Reply("negative time".to_owned()))?;
+    let now = Timestamp::from_unix_ms(now_ms);
+    items[1..]
+        .iter()
+        .map(|code| {
+            Ok(Answer {
+                code: Code::parse(&text(code)?)?,
+                now,
+                seat: None,
+                game: None,
+                status: None,
+            })
+        })
+        .collect()
+}
+
 /// One game as its Redis hash holds it, minus the secrets (token hashes,
 /// holders).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -404,7 +435,8 @@ impl StoredGame {
     }
 }
 
-/// One message on a game's channel, parsed without decoding the frame.
+/// One message on a game's channel, parsed without decoding the frame; a
+/// compact capture (`C…`) is framed here, once per node.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChannelMessage {
     /// A broadcast event: `E<seq>,<status>,<due_ms>,<frame>` (`due`: the
@@ -420,6 +452,8 @@ pub enum ChannelMessage {
         ends_at: Option<Timestamp>,
         /// The wire frame, as clients receive it.
         frame: bytes::Bytes,
+        /// Whether it is a `captured` (to count what a failover lost).
+        capture: bool,
     },
     /// `K<seat>,<holder>`: seat resumed by `holder`; any other connection
     /// holding it must close with 4001.
@@ -448,6 +482,31 @@ impl ChannelMessage {
                     status,
                     ends_at: (ends > 0).then(|| Timestamp::from_unix_ms(ends)),
                     frame: payload.slice(offset..),
+                    capture: false,
+                })
+            }
+            layout::CAPTURED_PREFIX => {
+                let text = std::str::from_utf8(rest).ok()?;
+                let mut parts = text.split(',');
+                let mut next = || parts.next().and_then(|p| p.parse::<u64>().ok());
+                let (seq, ends, cell, seat, score) = (next()?, next()?, next()?, next()?, next()?);
+                if parts.next().is_some() || ends == 0 {
+                    return None;
+                }
+                let message = transport::ServerMessage::Captured {
+                    seq,
+                    cell: u8::try_from(cell)
+                        .ok()
+                        .filter(|&c| usize::from(c) < CELL_COUNT)?,
+                    player: u8::try_from(seat).ok()?,
+                    score: u32::try_from(score).ok()?,
+                };
+                Some(ChannelMessage::Event {
+                    seq,
+                    status: Status::Active,
+                    ends_at: Some(Timestamp::from_unix_ms(ends)),
+                    frame: transport::codec::encode_server(&message).ok()?,
+                    capture: true,
                 })
             }
             layout::COUNTDOWN_PREFIX => {
@@ -468,6 +527,7 @@ impl ChannelMessage {
                     status: Status::Waiting,
                     ends_at: starts_at.map(Timestamp::from_unix_ms),
                     frame: transport::codec::encode_server(&countdown).ok()?,
+                    capture: false,
                 })
             }
             layout::KICK_PREFIX => {
@@ -497,6 +557,7 @@ mod tests {
                 status: Status::Active,
                 ends_at: Some(Timestamp::from_unix_ms(1_700_000_000_000)),
                 frame: bytes::Bytes::from_static(b"\x81\xa1t\xa1x"),
+                capture: false,
             })
         );
         let waiting = bytes::Bytes::from_static(b"E1,w,0,,,");
@@ -516,6 +577,48 @@ mod tests {
             assert_eq!(
                 ChannelMessage::parse(&bytes::Bytes::copy_from_slice(bad)),
                 None
+            );
+        }
+    }
+
+    #[test]
+    fn a_compact_capture_is_framed_as_the_game_task_frames_it() {
+        let payload = bytes::Bytes::from_static(b"C7,1700000000000,80,1,4");
+        let Some(ChannelMessage::Event {
+            seq,
+            status,
+            ends_at,
+            frame,
+            capture: true,
+        }) = ChannelMessage::parse(&payload)
+        else {
+            panic!("a compact capture parses");
+        };
+        assert_eq!((seq, status), (7, Status::Active));
+        assert_eq!(ends_at, Some(Timestamp::from_unix_ms(1_700_000_000_000)));
+        let expected = transport::ServerMessage::Captured {
+            seq: 7,
+            cell: 80,
+            player: 1,
+            score: 4,
+        };
+        // Byte for byte what a single node's game task sends.
+        assert_eq!(
+            frame,
+            transport::codec::encode_server(&expected).expect("encodes")
+        );
+        for bad in [
+            &b"C7,1700000000000,81,1,4"[..],
+            b"C7,0,1,1,4",
+            b"C7,1,1,1",
+            b"C7,1,1,1,4,5",
+            b"C7,1,1,x,4",
+            b"C7,1,1,256,4",
+        ] {
+            assert_eq!(
+                ChannelMessage::parse(&bytes::Bytes::copy_from_slice(bad)),
+                None,
+                "{bad:?}"
             );
         }
     }

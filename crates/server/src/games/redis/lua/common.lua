@@ -1,6 +1,6 @@
 -- Shared prelude of every gridcap script (concatenated in front of each one,
 -- after the definitions generated from layout.rs: CELLS, RETENTION,
--- LAST_SEAT, EVENT, KICK, CHANNEL_SUFFIX and the field names F (the game's
+-- LAST_SEAT, EVENT, KICK, CAPTURED, CHANNEL_SUFFIX and the field names F (the game's
 -- hash), S (per-seat prefixes, followed by the seat index) and ST (status
 -- letters)). It mirrors crates/game-logic: keep the two in step, the
 -- differential test (tests/stateless_lua.rs) compares them.
