@@ -188,19 +188,29 @@ pub async fn wait_for_redis(port: u16) {
     }
 }
 
-/// A Redis Cluster of three masters (no replicas), created with
-/// `redis-cli --cluster create`.
+/// A Redis Cluster of three masters (by default without replicas),
+/// created with `redis-cli --cluster create`.
 #[derive(Debug)]
 pub struct RedisCluster {
-    /// Its three servers.
+    /// Its servers: the masters first as `redis-cli` assigns them, then
+    /// their replicas (roles change on a failover: ask `ROLE`).
     pub nodes: Vec<RedisServer>,
 }
 
 impl RedisCluster {
     /// Starts three cluster-enabled servers and joins them.
     pub async fn start() -> RedisCluster {
+        Self::start_with(0, 2000).await
+    }
+
+    /// Three masters with `replicas` replicas each and a cluster node
+    /// timeout of `node_timeout_ms` (how long before a silent master is
+    /// failed over); ready once every node says the cluster is ok and
+    /// every replica is in sync with its master.
+    pub async fn start_with(replicas: usize, node_timeout_ms: u32) -> RedisCluster {
+        let node_timeout = node_timeout_ms.to_string();
         let mut nodes = Vec::new();
-        for _ in 0..3 {
+        for _ in 0..3 * (1 + replicas) {
             nodes.push(
                 RedisServer::start_with(&[
                     "--save",
@@ -210,7 +220,7 @@ impl RedisCluster {
                     "--cluster-enabled",
                     "yes",
                     "--cluster-node-timeout",
-                    "2000",
+                    &node_timeout,
                 ])
                 .await,
             );
@@ -223,14 +233,15 @@ impl RedisCluster {
             .arg("--cluster")
             .arg("create")
             .args(&addrs)
-            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
             .await
             .expect("redis-cli --cluster create");
         assert!(status.success(), "cluster create failed");
-        // Wait until every node agrees the cluster is up.
+        // Wait until every node agrees the cluster is up and every replica
+        // is in sync.
         let deadline = tokio::time::Instant::now() + START_WAIT;
         for n in &nodes {
             loop {
@@ -240,12 +251,18 @@ impl RedisCluster {
                     .query_async(&mut c)
                     .await
                     .expect("cluster info");
-                if info.contains("cluster_state:ok") {
+                let repl: String = redis::cmd("INFO")
+                    .arg("replication")
+                    .query_async(&mut c)
+                    .await
+                    .expect("info replication");
+                let synced = repl.contains("role:master") || repl.contains("master_link_status:up");
+                if info.contains("cluster_state:ok") && synced {
                     break;
                 }
                 assert!(
                     tokio::time::Instant::now() < deadline,
-                    "cluster not ok: {info}"
+                    "cluster not ready: {info} {repl}"
                 );
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
