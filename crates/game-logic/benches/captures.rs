@@ -52,6 +52,7 @@ fn play(
     let mut game = Game::new(settings, names[0].clone(), now);
     for name in &names[1..] {
         game.join(name.clone(), now)?;
+        game.handle_timeout(now); // the 8th join's start
         drain(&mut game);
     }
     let mut captures = 0;
@@ -93,6 +94,7 @@ fn main() -> Result<(), GameError> {
     let mut game = Game::new(settings, names[0].clone(), Timestamp::default());
     for name in &names[1..] {
         game.join(name.clone(), Timestamp::default())?;
+        game.handle_timeout(Timestamp::default());
     }
     for (i, &cell) in cells.iter().enumerate() {
         game.capture(seats[i % 8], cell, Timestamp::default())?;
