@@ -491,3 +491,28 @@ pub fn capture_ref(cell: i64, reference: u32) -> ClientMessage {
 pub const START: ClientMessage = ClientMessage::Start {};
 /// `leave`.
 pub const LEAVE: ClientMessage = ClientMessage::Leave {};
+
+/// Protocol §4's rule for the player whose join fills a two-seat game:
+/// `filler` (which just sent its `join`) gets a `joined` snapshot taken
+/// after its own `player_joined` and before the start, then the same
+/// `started` as `host`.
+pub async fn assert_filler_hears_started(host: &mut Client, filler: &mut Client) {
+    let game = filler.joined().await;
+    assert_eq!(
+        game.status,
+        transport::protocol::GameStatus::Waiting,
+        "taken before the start"
+    );
+    assert_eq!(game.seq, 1, "after its own player_joined");
+    assert_eq!(game.players.len(), 2);
+    let started = filler.next().await;
+    assert!(
+        matches!(started, ServerMessage::Started { seq: 2, .. }),
+        "the filler hears started: {started:?}"
+    );
+    assert!(matches!(
+        host.next().await,
+        ServerMessage::PlayerJoined { seq: 1, .. }
+    ));
+    assert_eq!(host.next().await, started, "everyone hears the same start");
+}

@@ -185,24 +185,7 @@ async fn filler_hears_started(cluster: &Cluster, home: usize, other: usize) {
     let (mut host, game) = host_private(home, 2).await;
     let mut filler = client::connect(other).await;
     filler.send(&join(&game.code, "filler")).await;
-    let snapshot = filler.joined().await;
-    assert_eq!(
-        snapshot.status,
-        GameStatus::Waiting,
-        "taken before the start"
-    );
-    assert_eq!(snapshot.seq, 1, "after its own player_joined");
-    assert_eq!(snapshot.players.len(), 2);
-    let started = filler.next().await;
-    assert!(
-        matches!(started, ServerMessage::Started { seq: 2, .. }),
-        "the filler hears started: {started:?}"
-    );
-    assert!(matches!(
-        host.next().await,
-        ServerMessage::PlayerJoined { seq: 1, .. }
-    ));
-    assert_eq!(host.next().await, started, "everyone hears the same start");
+    client::assert_filler_hears_started(&mut host, &mut filler).await;
 }
 
 /// A public game created through one node is listed by the other's lobby

@@ -13,7 +13,7 @@ mod common;
 
 use common::*;
 use gridcap::config::ServeOptions;
-use transport::protocol::{ClientMessage, ErrorCode, GameStatus, ServerMessage};
+use transport::protocol::{ClientMessage, ErrorCode, ServerMessage};
 
 const ALPHABET: &str = "23456789ABCDEFGHJKMNPQRSTUVWXYZ";
 
@@ -63,20 +63,7 @@ async fn the_player_who_fills_a_game_hears_started_after_its_snapshot() {
     let mut host = host_game(&server, 2, 30_000).await;
     let mut guest = server.connect().await;
     guest.send(&join(&host.game_id(), "guest")).await;
-    let game = guest.joined().await;
-    assert_eq!(game.status, GameStatus::Waiting, "taken before the start");
-    assert_eq!(game.seq, 1, "after its own player_joined");
-    assert_eq!(game.players.len(), 2);
-    let started = guest.next().await;
-    assert!(
-        matches!(started, ServerMessage::Started { seq: 2, .. }),
-        "{started:?}"
-    );
-    assert!(matches!(
-        host.next().await,
-        ServerMessage::PlayerJoined { seq: 1, .. }
-    ));
-    assert_eq!(host.next().await, started, "everyone hears the same start");
+    testkit::client::assert_filler_hears_started(&mut host, &mut guest).await;
 }
 
 #[tokio::test]
