@@ -516,3 +516,22 @@ pub async fn assert_filler_hears_started(host: &mut Client, filler: &mut Client)
     ));
     assert_eq!(host.next().await, started, "everyone hears the same start");
 }
+
+/// Protocol §7's rule for the join that brings a public game to its
+/// minimum: `guest` (which just sent its `join`) gets a `joined` snapshot
+/// without a schedule, then the `countdown` (seq 2). Returns the countdown
+/// and its `starts_in_ms`.
+pub async fn joined_then_countdown(guest: &mut Client) -> (ServerMessage, u64) {
+    let snapshot = guest.joined().await;
+    assert_eq!(snapshot.starts_in_ms, None, "taken before the countdown");
+    let countdown = guest.next().await;
+    let ServerMessage::Countdown {
+        seq: 2,
+        starts_in_ms: Some(left),
+        starts_at_ms: Some(_),
+    } = countdown
+    else {
+        panic!("expected a countdown after the join: {countdown:?}");
+    };
+    (countdown, left)
+}

@@ -237,17 +237,7 @@ async fn countdown_across(cluster: &Cluster, home: usize, other: usize) {
     let game = host.joined().await;
     let mut guest = client::connect(other).await;
     guest.send(&join(&game.code.to_lowercase(), "bob")).await;
-    let snapshot = guest.joined().await;
-    assert_eq!(snapshot.starts_in_ms, None, "taken before the countdown");
-    let countdown = guest.next().await;
-    let ServerMessage::Countdown {
-        seq: 2,
-        starts_in_ms: Some(left),
-        starts_at_ms: Some(_),
-    } = countdown
-    else {
-        panic!("expected a countdown after the join: {countdown:?}");
-    };
+    let (countdown, left) = client::joined_then_countdown(&mut guest).await;
     assert!(left <= LOBBY_START_MS, "{left}");
     assert!(matches!(
         host.next().await,

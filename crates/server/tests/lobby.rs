@@ -186,17 +186,7 @@ async fn a_public_game_starts_by_itself_after_its_countdown() {
     host.joined().await;
     let mut guest = server.connect().await;
     guest.send(&join(&host.game_id(), "bob")).await;
-    let snapshot = guest.joined().await;
-    assert_eq!(snapshot.starts_in_ms, None, "taken before the countdown");
-    let countdown = guest.next().await;
-    let ServerMessage::Countdown {
-        seq: 2,
-        starts_in_ms: Some(left),
-        starts_at_ms: Some(_),
-    } = countdown
-    else {
-        panic!("expected a countdown after the join: {countdown:?}");
-    };
+    let (countdown, left) = testkit::client::joined_then_countdown(&mut guest).await;
     assert!(left <= 300, "{left}");
     assert!(matches!(
         host.next().await,
