@@ -32,7 +32,14 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let stop_games = CancellationToken::new();
     let clock = Clock::new();
-    let local = LocalGames::new(clock, config.max_games, config.bounds, stop_games.clone());
+    let node_id = config.topology.node_id().to_owned();
+    let local = LocalGames::new(
+        node_id.clone(),
+        clock,
+        config.max_games,
+        config.bounds,
+        stop_games.clone(),
+    );
     match &config.topology {
         Topology::Single => serve(listener, config, local, shutdown, stop_games).await,
         Topology::Stateful(cluster) => {
@@ -41,7 +48,7 @@ pub async fn run(
             serve(listener, config, games, shutdown, stop_games).await
         }
         Topology::Stateless(stateless) => {
-            let (target, node_id) = (stateless.redis.clone(), stateless.node_id.clone());
+            let target = stateless.redis.clone();
             let bounds = config.bounds;
             let games = RedisGames::launch(target, node_id, clock, bounds, stop_games.clone());
             serve(listener, config, games, shutdown, stop_games).await

@@ -68,22 +68,6 @@ impl Topology {
             Topology::Stateless(s) => &s.node_id,
         }
     }
-
-    /// The stateful-cluster settings, in stateful mode.
-    pub fn cluster(&self) -> Option<&ClusterConfig> {
-        match self {
-            Topology::Stateful(c) => Some(c),
-            _ => None,
-        }
-    }
-
-    /// The stateless-cluster settings, in stateless mode.
-    pub fn stateless(&self) -> Option<&StatelessConfig> {
-        match self {
-            Topology::Stateless(s) => Some(s),
-            _ => None,
-        }
-    }
 }
 
 /// One cluster member: its id and the address other nodes reach it at.
@@ -286,7 +270,6 @@ mod tests {
         let t = resolve("").unwrap();
         assert!(matches!(t, Topology::Single));
         assert_eq!((t.mode(), t.node_id()), (Mode::Single, "single"));
-        assert!(t.cluster().is_none() && t.stateless().is_none());
     }
 
     #[test]
@@ -306,8 +289,9 @@ mod tests {
         .unwrap();
         assert_eq!(t.node_id(), "n1");
         assert!(matches!(
-            t.stateless().unwrap().redis,
-            RedisTarget::Cluster(ref urls) if urls.len() == 2
+            t,
+            Topology::Stateless(StatelessConfig { redis: RedisTarget::Cluster(ref urls), .. })
+                if urls.len() == 2
         ));
         refused("mode = 'stateless'", "needs --redis");
         refused(
@@ -343,7 +327,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!((t.mode(), t.node_id()), (Mode::Stateful, "b"));
-        let c = t.cluster().unwrap();
+        let Topology::Stateful(c) = t else {
+            panic!("not stateful: {t:?}");
+        };
         assert_eq!(
             c.peers[0],
             Peer {

@@ -46,11 +46,14 @@ pub struct LocalGames {
     /// One quick play at a time per game size, so that two never both
     /// create a game while one with a free seat is there.
     matchmaking: [tokio::sync::Mutex<()>; MAX_SEATS as usize + 1],
+    /// This node's id in `/api/node` (the configured topology's).
+    node_id: String,
 }
 
 impl LocalGames {
-    /// No games yet; every game task stops with `stop`.
+    /// No games yet on node `node_id`; every game task stops with `stop`.
     pub fn new(
+        node_id: String,
         clock: Clock,
         max_games: usize,
         bounds: SettingsBounds,
@@ -61,6 +64,7 @@ impl LocalGames {
             max_games,
             bounds,
             matchmaking: Default::default(),
+            node_id,
         }
     }
 
@@ -300,7 +304,7 @@ impl Games for LocalGames {
     }
 
     fn node_id(&self) -> &str {
-        "single"
+        &self.node_id
     }
 
     fn is_peer(&self, _ip: IpAddr) -> bool {
