@@ -131,6 +131,7 @@ pub fn client_type(m: &ClientMessage) -> &'static str {
         ClientMessage::Start {} => "start",
         ClientMessage::Capture { .. } => "capture",
         ClientMessage::Leave {} => "leave",
+        ClientMessage::Watch { .. } => "watch",
         ClientMessage::Ping { .. } => "ping",
     }
 }
@@ -139,6 +140,7 @@ pub fn client_type(m: &ClientMessage) -> &'static str {
 pub fn server_type(m: &ServerMessage) -> &'static str {
     match m {
         ServerMessage::Joined { .. } => "joined",
+        ServerMessage::Watching { .. } => "watching",
         ServerMessage::PlayerJoined { .. } => "player_joined",
         ServerMessage::PlayerLeft { .. } => "player_left",
         ServerMessage::Presence { .. } => "presence",
@@ -153,7 +155,7 @@ pub fn server_type(m: &ServerMessage) -> &'static str {
 }
 
 /// Every client message type, for coverage checks.
-pub const CLIENT_TYPES: [&str; 8] = [
+pub const CLIENT_TYPES: [&str; 9] = [
     "create",
     "quick_play",
     "join",
@@ -161,12 +163,14 @@ pub const CLIENT_TYPES: [&str; 8] = [
     "start",
     "capture",
     "leave",
+    "watch",
     "ping",
 ];
 
 /// Every server message type, for coverage checks.
-pub const SERVER_TYPES: [&str; 11] = [
+pub const SERVER_TYPES: [&str; 12] = [
     "joined",
+    "watching",
     "player_joined",
     "player_left",
     "presence",
@@ -237,6 +241,9 @@ pub fn seeds() -> Vec<(String, Vec<u8>)> {
             reference: Some(u32::MAX),
         },
         ClientMessage::Leave {},
+        ClientMessage::Watch {
+            game: "k7qx2m".into(),
+        },
         ClientMessage::Ping {
             ts: Number::Unsigned(u64::MAX),
         },
@@ -250,7 +257,7 @@ pub fn seeds() -> Vec<(String, Vec<u8>)> {
             ts: Number::Float(-0.0),
         },
     ];
-    let server = vec![
+    let mut server = vec![
         ServerMessage::Joined {
             game: GameSnapshot {
                 id: "3b1e6d0a-3c4f-4e8e-9a51-0c1d2e3f4a5b".into(),
@@ -268,6 +275,7 @@ pub fn seeds() -> Vec<(String, Vec<u8>)> {
                 public: true,
                 starts_in_ms: None,
                 starts_at_ms: None,
+                spectators: 3,
             },
             you: 1,
             token: "9f86d081884c7d659a2feaa0c55ad015".into(),
@@ -324,6 +332,10 @@ pub fn seeds() -> Vec<(String, Vec<u8>)> {
             message: "too many messages".into(),
         },
     ];
+    if let Some(ServerMessage::Joined { game, .. }) = server.first() {
+        let game = game.clone();
+        server.push(ServerMessage::Watching { game });
+    }
     let mut out = Vec::new();
     for (i, m) in client.iter().enumerate() {
         if let Ok(bytes) = encode(m) {

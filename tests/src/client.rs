@@ -339,6 +339,14 @@ impl Client {
         }
     }
 
+    /// Expects the next message to be `watching`; returns its snapshot.
+    pub async fn watching(&mut self) -> GameSnapshot {
+        match self.next().await {
+            ServerMessage::Watching { game } => game,
+            other => panic!("expected watching, got {other:?}"),
+        }
+    }
+
     /// Reads until `game_over`; its reason, scores and winners.
     pub async fn game_over(&mut self) -> (OverReason, Vec<u32>, Vec<u8>) {
         match self
@@ -406,6 +414,14 @@ impl Client {
             self.token = Some(token.clone());
             return;
         }
+        if let ServerMessage::Watching { game } = message {
+            assert_eq!(game.cells.len(), 81, "a snapshot has 81 cells");
+            self.tracker = Some(Replica::new(game));
+            self.replica = Some(game.clone());
+            self.you = None;
+            self.token = None;
+            return;
+        }
         if message.seq().is_none() {
             return;
         }
@@ -469,6 +485,11 @@ pub fn resume(game: &str, token: &str) -> ClientMessage {
         game: game.into(),
         token: token.into(),
     }
+}
+
+/// `watch`, by id or code.
+pub fn watch(game: &str) -> ClientMessage {
+    ClientMessage::Watch { game: game.into() }
 }
 
 /// `capture` without a `ref`.

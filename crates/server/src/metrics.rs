@@ -58,6 +58,11 @@ fn describe() {
         "gridcap_ws_flushes_total",
         "Socket flushes, one write syscall each: frames written / flushes = frames per write"
     );
+    metrics::describe_gauge!("gridcap_spectators", "Connections watching a game now");
+    metrics::describe_counter!(
+        "gridcap_spectator_deliveries_total",
+        "Event frames queued to spectators"
+    );
     metrics::describe_counter!("gridcap_captures_total", "Accepted captures");
     metrics::describe_counter!("gridcap_rejects_total", "Refused captures, by reason");
     metrics::describe_counter!("gridcap_errors_total", "error messages sent, by code");
@@ -113,4 +118,18 @@ pub fn capture_latency(d: Duration) {
 /// Event frames queued to players.
 pub fn deliveries(n: u64) {
     counter!("gridcap_deliveries_total").increment(n);
+}
+
+/// Spectators started (+) or stopped (-) watching.
+pub fn spectators_changed(delta: i64) {
+    if delta != 0 {
+        gauge!("gridcap_spectators").increment(delta as f64);
+    }
+}
+
+/// Event frames queued to spectators.
+pub fn spectator_deliveries(n: u64) {
+    if n != 0 {
+        counter!("gridcap_spectator_deliveries_total").increment(n);
+    }
 }

@@ -36,7 +36,7 @@ pub async fn run(
     let local = LocalGames::new(
         node_id.clone(),
         clock,
-        config.max_games,
+        config.capacity(),
         config.bounds,
         stop_games.clone(),
     );

@@ -183,7 +183,7 @@ fn drain(outbox: &Outbox) -> Vec<ServerMessage> {
 
 /// A registry with one game of `settings`, hosted by "ada" on outbox 1.
 fn hosted(settings: Settings) -> (Registry, Outbox, GameHandle) {
-    let registry = Registry::new(Clock::new(), CancellationToken::new());
+    let registry = Registry::new(Clock::new(), 100, CancellationToken::new());
     let host = Outbox::new(1, 64);
     let game = registry.create(uuid::Uuid::new_v4(), settings, name("ada"), &host, |_| true);
     (registry, host, game)

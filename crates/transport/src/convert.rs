@@ -111,6 +111,7 @@ pub fn game_snapshot(id: &str, code: &str, s: &Snapshot, now: Timestamp) -> Game
             .winners
             .as_ref()
             .map(|w| w.iter().map(|p| u8::from(*p)).collect()),
+        spectators: 0,
     }
 }
 

@@ -63,6 +63,11 @@ pub enum ClientMessage {
     },
     /// Leave the game; the server answers with close 1000.
     Leave {},
+    /// Watch a game without a seat (id or code); answered `watching`.
+    Watch {
+        /// Game id or short code.
+        game: String,
+    },
     /// Ask for a `pong`.
     Ping {
         /// Echoed unchanged.
@@ -86,6 +91,12 @@ pub enum Number {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "t", rename_all = "snake_case")]
 pub enum ServerMessage {
+    /// The answer to `watch`: the game as it is now; its broadcast
+    /// events follow.
+    Watching {
+        /// The game, `spectators` including the new one.
+        game: GameSnapshot,
+    },
     /// You hold a seat: the game as of now, your id and your resume token.
     Joined {
         /// The whole game.
@@ -244,6 +255,9 @@ pub struct GameSnapshot {
     /// Unix ms of the auto-start; waiting with a scheduled start only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub starts_at_ms: Option<u64>,
+    /// Connections watching the game (section 7).
+    #[serde(default)]
+    pub spectators: u32,
 }
 
 /// A player as every client sees them.

@@ -206,7 +206,9 @@ impl Bot {
             }
             ServerMessage::Presence { .. }
             | ServerMessage::Countdown { .. }
-            | ServerMessage::Pong { .. } => {}
+            | ServerMessage::Pong { .. }
+            // Players never watch; spectator bots read their own loop.
+            | ServerMessage::Watching { .. } => {}
         }
         Ok(())
     }

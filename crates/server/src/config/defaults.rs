@@ -53,6 +53,7 @@ pub(crate) struct Defaults {
     pub(crate) trusted_proxies: Vec<IpAddr>,
     pub(crate) first_message_timeout_ms: u64,
     pub(crate) max_games: usize,
+    pub(crate) max_spectators: usize,
 }
 
 /// `d` in whole milliseconds, the unit of every `*_ms` option.
@@ -96,6 +97,7 @@ impl Default for Defaults {
             trusted_proxies: Vec::new(),
             first_message_timeout_ms: ms(limits.first_message_timeout),
             max_games: 100_000,
+            max_spectators: 100,
         }
     }
 }

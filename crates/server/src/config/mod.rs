@@ -105,6 +105,8 @@ pub struct Config {
     pub trusted_proxies: Vec<IpAddr>,
     /// Most games held by this node.
     pub max_games: usize,
+    /// Most connections watching one game.
+    pub max_spectators: usize,
 }
 
 impl Default for Config {
@@ -112,6 +114,16 @@ impl Default for Config {
         match ServeOptions::default().resolve() {
             Ok(c) => c,
             Err(e) => unreachable!("the defaults are valid: {e}"),
+        }
+    }
+}
+
+impl Config {
+    /// What this node's games may hold.
+    pub fn capacity(&self) -> crate::games::Capacity {
+        crate::games::Capacity {
+            games: self.max_games,
+            spectators: self.max_spectators,
         }
     }
 }
@@ -159,6 +171,7 @@ impl ServeOptions {
                 .unwrap_or(d.max_connections_per_ip),
             trusted_proxies: self.trusted_proxies.unwrap_or(d.trusted_proxies),
             max_games: self.max_games.unwrap_or(d.max_games).max(1),
+            max_spectators: self.max_spectators.unwrap_or(d.max_spectators),
         })
     }
 }

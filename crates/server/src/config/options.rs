@@ -240,4 +240,9 @@ pub struct ServeOptions {
     /// Most games this node holds at once; more `create`s get `overloaded`.
     #[arg(long, env = "GRIDCAP_MAX_GAMES", value_name = "N")]
     pub max_games: Option<usize>,
+
+    /// Most connections watching one game at once; more `watch`es get
+    /// `game_full`.
+    #[arg(long, env = "GRIDCAP_MAX_SPECTATORS", value_name = "N")]
+    pub max_spectators: Option<usize>,
 }

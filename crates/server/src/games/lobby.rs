@@ -79,6 +79,14 @@ impl Listing {
         })
     }
 
+    /// The listing with `spectators` connections watching.
+    pub fn watched_by(self, spectators: usize) -> Listing {
+        Listing {
+            spectators: u32::try_from(spectators).unwrap_or(u32::MAX),
+            ..self
+        }
+    }
+
     /// Whether a quick play for `max_players` seats may be seated here:
     /// waiting, a free seat, someone connected, quick play's settings.
     pub fn is_open_for(&self, max_players: u8, bounds: &SettingsBounds) -> bool {

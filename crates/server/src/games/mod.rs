@@ -34,6 +34,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 use transport::Outbox;
 use transport::protocol::GameSnapshot;
+use uuid::Uuid;
 
 use crate::clock::Clock;
 use crate::error::ServerError;
@@ -82,6 +83,15 @@ pub enum Lookup {
     Unavailable,
 }
 
+/// How much a node's games may hold (`--max-games`, `--max-spectators`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capacity {
+    /// Games held at once; more `create`s get `overloaded`.
+    pub games: usize,
+    /// Connections watching one game; more `watch`es get `game_full`.
+    pub spectators: usize,
+}
+
 /// Games by status, as `/api/node` and `/metrics` report them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GameCounts {
@@ -120,6 +130,9 @@ impl GameCounts {
 pub trait Games: Send + Sync + Debug + 'static {
     /// The seat a connection holds in this backend.
     type Seat: Send + Sync + Debug;
+
+    /// A connection watching a game of this backend (protocol §7).
+    type Watch: Send + Sync + Debug;
 
     /// The mode's name in `/api/node` (`single`, `stateful`, `stateless`).
     const MODE: &'static str;
@@ -196,6 +209,26 @@ pub trait Games: Send + Sync + Debug + 'static {
 
     /// The connection holding `seat` ended without `leave`.
     fn disconnect(&self, seat: Self::Seat, conn: u64) -> impl Future<Output = ()> + Send;
+
+    /// The requester watches `game`: `watching` is queued to its outbox
+    /// (its `spectators` count including it), then every broadcast event of
+    /// the game. Watching the game it already watches is a resync: a fresh
+    /// `watching`, counted once. `game_full` beyond `--max-spectators`.
+    fn watch(
+        &self,
+        who: Requester<'_>,
+        game: GameRef,
+    ) -> impl Future<Output = Result<Placed<Self::Watch>, ServerError>> + Send;
+
+    /// Whether `watch` is of the game a client named.
+    fn is_watching(watch: &Self::Watch, game: &GameRef) -> bool;
+
+    /// The id of the watched game.
+    fn watched(watch: &Self::Watch) -> Uuid;
+
+    /// The connection stops watching. When this returns, no further event
+    /// of the game reaches the connection's outbox.
+    fn unwatch(&self, watch: Self::Watch, conn: u64) -> impl Future<Output = ()> + Send;
 
     /// The game as `GET /api/games/{id}` shows it.
     fn lookup(&self, game: GameRef) -> impl Future<Output = Lookup> + Send;

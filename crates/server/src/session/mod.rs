@@ -1,5 +1,6 @@
 //! What a player's connection may do: the protocol's client messages routed
-//! to the games. One [`PlayerSession`] per WebSocket connection.
+//! to the games. One [`PlayerSession`] per WebSocket connection; it holds
+//! a seat, or watches a game as a spectator, or neither.
 //!
 //! The session knows nothing of the server mode: it asks [`Games`] (see
 //! [`crate::games`]) and keeps what the backend gives back: a seat, or a
@@ -31,6 +32,8 @@ pub struct PlayerSession<G: Games> {
     hops: u32,
     /// The seat held, if any.
     seat: Option<G::Seat>,
+    /// The game watched, if any (never together with a seat).
+    watching: Option<G::Watch>,
     /// Set once the connection is relayed to the node owning its game.
     relay: Option<Relay>,
 }
@@ -65,6 +68,7 @@ impl<G: Games> PlayerSession<G> {
             conn,
             hops,
             seat: None,
+            watching: None,
             relay: None,
         }
     }
@@ -127,6 +131,8 @@ impl<G: Games> PlayerSession<G> {
         if !resync {
             self.free_for_new_game().await?;
         }
+        // Seating ends watching, before the seat's `joined` is queued.
+        self.stop_watching().await;
         let who = self.requester(outbox, frame);
         let draining = self.state.is_draining();
         let bounds = &self.state.config.bounds;
@@ -160,6 +166,71 @@ impl<G: Games> PlayerSession<G> {
         };
         self.placed(placed);
         Ok(())
+    }
+
+    /// `watch`: watches a game without a seat. Watching the game watched
+    /// already is a resync; a switch to another game that fails keeps the
+    /// first game watched (with a fresh `watching`).
+    async fn watch(
+        &mut self,
+        game: &str,
+        frame: Bytes,
+        outbox: &Outbox,
+    ) -> Result<(), ServerError> {
+        let game = GameRef::parse(game)?;
+        self.free_for_new_game().await?;
+        let resync = self
+            .watching
+            .as_ref()
+            .is_some_and(|w| G::is_watching(w, &game));
+        let previous = if resync {
+            None
+        } else {
+            self.stop_watching().await
+        };
+        let who = self.requester(outbox, frame);
+        match self.games().watch(who, game).await {
+            Ok(placed) => {
+                self.watched(placed);
+                Ok(())
+            }
+            Err(e) => {
+                if let Some(previous) = previous {
+                    self.watch_again(previous, outbox).await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Watches `game` again after a failed switch away from it.
+    async fn watch_again(&mut self, game: uuid::Uuid, outbox: &Outbox) {
+        let again = ClientMessage::Watch {
+            game: game.to_string(),
+        };
+        let Ok(frame) = transport::codec::encode(&again) else {
+            return;
+        };
+        let who = self.requester(outbox, frame);
+        if let Ok(placed) = self.games().watch(who, GameRef::Id(game)).await {
+            self.watched(placed);
+        }
+    }
+
+    /// Keeps what watching gave: a watch, or a relay.
+    fn watched(&mut self, placed: Placed<G::Watch>) {
+        match placed {
+            Placed::Seat(watch) => self.watching = Some(watch),
+            Placed::Relayed(relay) => self.relay = Some(relay),
+        }
+    }
+
+    /// Stops watching, if watching; returns the game that was watched.
+    async fn stop_watching(&mut self) -> Option<uuid::Uuid> {
+        let watch = self.watching.take()?;
+        let game = G::watched(&watch);
+        self.games().unwatch(watch, self.conn).await;
+        Some(game)
     }
 
     /// The seat held, or `not_in_game`.
@@ -196,6 +267,9 @@ impl<G: Games> PlayerSession<G> {
     /// not record it, the seat is still ours and the close is 1013, which
     /// tells the client to come back and resume.
     async fn leave(&mut self) -> Flow {
+        if self.stop_watching().await.is_some() {
+            return Flow::Close(CLOSE_NORMAL, "stopped watching".to_owned());
+        }
         if let Some(seat) = self.seat.take()
             && let Err(seat) = self.games().leave(seat, self.conn).await
         {
@@ -260,6 +334,7 @@ impl<G: Games> Handler for PlayerSession<G> {
             ClientMessage::Capture { cell, reference } => {
                 self.capture(cell, reference, outbox).await
             }
+            ClientMessage::Watch { game } => Box::pin(self.watch(&game, frame, outbox)).await,
             ClientMessage::Leave {} => return Box::pin(self.leave()).await,
             ClientMessage::Ping { ts } => {
                 let server_ms = self.games().clock().now().as_unix_ms();
@@ -276,6 +351,9 @@ impl<G: Games> Handler for PlayerSession<G> {
     async fn on_close(self) {
         if let Some(seat) = self.seat {
             self.state.games.disconnect(seat, self.conn).await;
+        }
+        if let Some(watch) = self.watching {
+            self.state.games.unwatch(watch, self.conn).await;
         }
         // Dropping the relay closes the connection to the game's node.
     }

@@ -34,7 +34,7 @@ use std::time::Duration;
 use gridcap::config::{Config, ServeOptions};
 pub use testkit::client::{
     Client as TestClient, Frame, LEAVE, START, capture, capture_ref, create, handshake, join,
-    refused_status, resume, ws_request,
+    refused_status, resume, watch, ws_request,
 };
 pub use testkit::{WAIT, http, raw, replica, tls};
 use tokio::net::{TcpListener, TcpSocket};

@@ -19,7 +19,7 @@ use transport::Outbox;
 use uuid::Uuid;
 
 use super::lobby::{Listing, LobbyView};
-use super::{Capture, GameCode, GameCounts, GameRef, Games, Lookup, Placed, Requester};
+use super::{Capacity, Capture, GameCode, GameCounts, GameRef, Games, Lookup, Placed, Requester};
 use crate::clock::Clock;
 use crate::error::ServerError;
 use registry::Registry;
@@ -32,6 +32,13 @@ pub struct LocalSeat {
     pub game: GameHandle,
     /// The seat.
     pub player: PlayerId,
+}
+
+/// A connection watching a game task of this node.
+#[derive(Debug)]
+pub struct LocalWatch {
+    /// The game's task.
+    pub game: GameHandle,
 }
 
 /// The games of this process.
@@ -55,13 +62,13 @@ impl LocalGames {
     pub fn new(
         node_id: String,
         clock: Clock,
-        max_games: usize,
+        capacity: Capacity,
         bounds: SettingsBounds,
         stop: CancellationToken,
     ) -> LocalGames {
         LocalGames {
-            registry: Registry::new(clock, stop),
-            max_games,
+            registry: Registry::new(clock, capacity.spectators, stop),
+            max_games: capacity.games,
             bounds,
             matchmaking: Default::default(),
             node_id,
@@ -151,6 +158,34 @@ impl LocalGames {
         })
     }
 
+    /// Watches a game of this node.
+    pub async fn watch_here(
+        &self,
+        outbox: &Outbox,
+        game: &GameRef,
+    ) -> Result<LocalWatch, ServerError> {
+        let handle = self.find(game).ok_or(ServerError::UnknownGame)?;
+        let outbox = outbox.clone();
+        handle
+            .request(|reply| Command::Watch { outbox, reply })
+            .await?;
+        Ok(LocalWatch { game: handle })
+    }
+
+    /// Stops watching; returns once the game sends the connection nothing
+    /// more (at once if the game has ended).
+    pub async fn unwatch_here(&self, watch: LocalWatch, conn: u64) {
+        let (done, stopped) = tokio::sync::oneshot::channel();
+        let unwatch = Command::Unwatch {
+            conn,
+            done: Some(done),
+        };
+        if watch.game.send(unwatch).await.is_ok() {
+            // An error here: the task ended, and sends nothing more either.
+            let _ = stopped.await;
+        }
+    }
+
     /// Sends a command to a seat's game; a game that ended is told nothing.
     async fn tell(&self, seat: &LocalSeat, command: Command) {
         if let Err(e) = seat.game.send(command).await {
@@ -161,6 +196,7 @@ impl LocalGames {
 
 impl Games for LocalGames {
     type Seat = LocalSeat;
+    type Watch = LocalWatch;
     const MODE: &'static str = "single";
 
     async fn create(
@@ -225,10 +261,7 @@ impl Games for LocalGames {
     }
 
     fn is_seat_in(seat: &LocalSeat, game: &GameRef) -> bool {
-        match game {
-            GameRef::Id(id) => seat.game.id == *id,
-            GameRef::Code(code) => seat.game.code == *code,
-        }
+        seat.game.is(game)
     }
 
     fn status(&self, seat: &LocalSeat) -> Option<Status> {
@@ -277,6 +310,26 @@ impl Games for LocalGames {
             conn,
         };
         self.tell(&seat, gone).await;
+    }
+
+    async fn watch(
+        &self,
+        who: Requester<'_>,
+        game: GameRef,
+    ) -> Result<Placed<LocalWatch>, ServerError> {
+        self.watch_here(who.outbox, &game).await.map(Placed::Seat)
+    }
+
+    fn is_watching(watch: &LocalWatch, game: &GameRef) -> bool {
+        watch.game.is(game)
+    }
+
+    fn watched(watch: &LocalWatch) -> Uuid {
+        watch.game.id
+    }
+
+    async fn unwatch(&self, watch: LocalWatch, conn: u64) {
+        self.unwatch_here(watch, conn).await;
     }
 
     async fn lookup(&self, game: GameRef) -> Lookup {

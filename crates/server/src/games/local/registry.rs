@@ -32,15 +32,18 @@ pub struct Registry {
     lobby: LocalLobby,
     /// Shared by every game task for timestamps.
     clock: Clock,
+    /// Most connections watching one game.
+    max_spectators: usize,
     /// Stops every game task when the server stops.
     shutdown: CancellationToken,
 }
 
 impl Registry {
     /// An empty registry.
-    pub fn new(clock: Clock, shutdown: CancellationToken) -> Registry {
+    pub fn new(clock: Clock, max_spectators: usize, shutdown: CancellationToken) -> Registry {
         Registry {
             games: Arc::default(),
+            max_spectators,
             lobby: LocalLobby::default(),
             clock,
             shutdown,
@@ -78,6 +81,7 @@ impl Registry {
         let env = TaskEnv {
             clock: self.clock,
             queue: GAME_QUEUE,
+            max_spectators: self.max_spectators,
             lobby: self.lobby.clone(),
             shutdown: self.shutdown.child_token(),
         };

@@ -22,7 +22,7 @@ use uuid::Uuid;
 use crate::clock::Clock;
 use crate::error::ServerError;
 use crate::games::Capture;
-use crate::games::code::GameCode;
+use crate::games::code::{GameCode, GameRef};
 use crate::games::lobby::{Listing, LocalLobby};
 use crate::metrics as m;
 use crate::outgoing;
@@ -79,6 +79,20 @@ pub enum Command {
         /// The ended connection.
         conn: u64,
     },
+    /// A connection starts watching (or resyncs); the task sends `watching`.
+    Watch {
+        /// The watching connection.
+        outbox: Outbox,
+        /// Done, or `game_full`.
+        reply: oneshot::Sender<Result<(), ServerError>>,
+    },
+    /// A connection stops watching.
+    Unwatch {
+        /// The connection.
+        conn: u64,
+        /// Told once no further event reaches the connection, if asked.
+        done: Option<oneshot::Sender<()>>,
+    },
     /// The game as JSON-able wire snapshot (HTTP API).
     Snapshot {
         /// Where to send it.
@@ -104,6 +118,8 @@ pub struct TaskEnv {
     pub clock: Clock,
     /// Commands its queue holds before senders wait.
     pub queue: usize,
+    /// Most connections watching at once.
+    pub max_spectators: usize,
     /// Where a public game is listed.
     pub lobby: LocalLobby,
     /// Stops the task.
@@ -124,6 +140,14 @@ pub struct GameHandle {
 }
 
 impl GameHandle {
+    /// Whether this is the game a client named.
+    pub fn is(&self, game: &GameRef) -> bool {
+        match game {
+            GameRef::Id(id) => self.id == *id,
+            GameRef::Code(code) => self.code == *code,
+        }
+    }
+
     /// The game's status as last published by its task.
     pub fn status(&self) -> Status {
         match self.status.load(Ordering::Relaxed) {
@@ -186,10 +210,14 @@ struct GameTask {
     game: Game,
     /// Where a public game is listed.
     lobby: LocalLobby,
-    /// The seq the lobby listing was last made at.
-    listed_seq: Option<u64>,
+    /// The seq and spectator count the lobby listing was last made at.
+    listed: Option<(u64, usize)>,
     /// Indexed by player id.
     links: [Option<SeatLink>; 8],
+    /// Connections watching, each once.
+    spectators: Vec<Outbox>,
+    /// Most connections watching at once.
+    max_spectators: usize,
     clock: Clock,
     status: Arc<AtomicU8>,
     rx: mpsc::Receiver<Command>,
@@ -208,6 +236,7 @@ pub fn spawn(
     let TaskEnv {
         clock,
         queue,
+        max_spectators,
         lobby,
         shutdown,
     } = env;
@@ -227,8 +256,10 @@ pub fn spawn(
         id_text: id.to_string(),
         game,
         lobby,
-        listed_seq: None,
+        listed: None,
         links: Default::default(),
+        spectators: Vec::new(),
+        max_spectators,
         clock,
         status,
         rx,
@@ -245,6 +276,7 @@ pub fn spawn(
         m::game_created();
         task.run(shutdown).await;
         task.lobby.set(task.id, None);
+        m::spectators_changed(-i64::try_from(task.spectators.len()).unwrap_or(0));
         m::game_dropped();
         on_exit();
     });
@@ -360,14 +392,20 @@ impl GameTask {
                     self.flush_events(Some(conn), now);
                 }
             }
+            Command::Watch { outbox, reply } => {
+                let result = self.watch(&outbox, now);
+                if reply.send(result).is_err() {
+                    debug!(game = %self.id, "spectator went away before the reply");
+                }
+            }
+            Command::Unwatch { conn, done } => {
+                self.spectators.retain(|o| o.id() != conn);
+                if let Some(done) = done {
+                    let _ = done.send(());
+                }
+            }
             Command::Snapshot { reply } => {
-                let snapshot = game_snapshot(
-                    &self.id_text,
-                    self.identity.code.as_str(),
-                    &self.game.snapshot(),
-                    now,
-                );
-                if reply.send(snapshot).is_err() {
+                if reply.send(self.wire_snapshot(now)).is_err() {
                     debug!(game = %self.id, "snapshot reader went away");
                 }
             }
@@ -431,6 +469,35 @@ impl GameTask {
         Ok(player)
     }
 
+    /// Adds (or resyncs) a spectator and sends it `watching`.
+    fn watch(&mut self, outbox: &Outbox, now: Timestamp) -> Result<(), ServerError> {
+        if !self.spectators.iter().any(|o| o.id() == outbox.id()) {
+            if self.spectators.len() >= self.max_spectators {
+                return Err(ServerError::Game(game_logic::GameError::GameFull));
+            }
+            self.spectators.push(outbox.clone());
+            m::spectators_changed(1);
+        }
+        let game = self.wire_snapshot(now);
+        outgoing::send(
+            outbox,
+            &transport::protocol::ServerMessage::Watching { game },
+        );
+        Ok(())
+    }
+
+    /// The game on the wire, as seen at `now`.
+    fn wire_snapshot(&self, now: Timestamp) -> GameSnapshot {
+        let mut snapshot = game_snapshot(
+            &self.id_text,
+            self.identity.code.as_str(),
+            &self.game.snapshot(),
+            now,
+        );
+        snapshot.spectators = u32::try_from(self.spectators.len()).unwrap_or(u32::MAX);
+        snapshot
+    }
+
     /// The outbox of `player` if connection `conn` still holds the seat;
     /// commands from a replaced connection are dropped.
     fn current(&self, player: PlayerId, conn: u64) -> Option<Outbox> {
@@ -442,18 +509,14 @@ impl GameTask {
     }
 
     fn send_joined(&self, outbox: &Outbox, you: PlayerId, token: String) {
-        let now = self.clock.now();
-        let snapshot = game_snapshot(
-            &self.id_text,
-            self.identity.code.as_str(),
-            &self.game.snapshot(),
-            now,
-        );
+        let snapshot = self.wire_snapshot(self.clock.now());
         outgoing::send(outbox, &outgoing::joined(snapshot, you, token));
     }
 
     /// Broadcasts every queued event, encoded once, to every connected seat
-    /// except `skip` (a joiner whose `joined` snapshot already includes them).
+    /// except `skip` (a joiner whose `joined` snapshot already includes them)
+    /// and to every spectator. A spectator whose outbox refuses the frame (a
+    /// slow consumer being cut, or gone) stops watching.
     fn flush_events(&mut self, skip: Option<u64>, now: Timestamp) {
         // Publish the status before any event leaves: a client that reacts
         // to `game_over` at once (play again) must find the game completed.
@@ -481,6 +544,18 @@ impl GameTask {
                     Err(e) => debug!(game = %self.id, conn = outbox.id(), "event not queued: {e}"),
                 }
             }
+            let watchers = self.spectators.len();
+            self.spectators
+                .retain(|outbox| match outbox.push(frame.clone()) {
+                    Ok(()) => true,
+                    Err(e) => {
+                        debug!(game = %self.id, conn = outbox.id(), "spectator cut: {e}");
+                        false
+                    }
+                });
+            let watching = self.spectators.len();
+            m::spectators_changed(-i64::try_from(watchers - watching).unwrap_or(0));
+            m::spectator_deliveries(u64::try_from(watching).unwrap_or(0));
             m::deliveries(delivered);
             if let game_logic::Event::GameOver { .. } = event {
                 m::game_over();
@@ -494,11 +569,12 @@ impl GameTask {
     fn publish_status(&mut self) {
         self.status
             .store(status_code(self.game.status()), Ordering::Relaxed);
-        let seq = self.game.seq();
-        if self.game.settings().public() && self.listed_seq != Some(seq) {
-            self.listed_seq = Some(seq);
+        let now_listed = (self.game.seq(), self.spectators.len());
+        if self.game.settings().public() && self.listed != Some(now_listed) {
+            self.listed = Some(now_listed);
             let Identity { id, code, created } = self.identity;
-            let listing = Listing::of(id, code.as_str(), created, &self.game.snapshot());
+            let listing = Listing::of(id, code.as_str(), created, &self.game.snapshot())
+                .map(|l| l.watched_by(self.spectators.len()));
             self.lobby.set(id, listing);
         }
     }

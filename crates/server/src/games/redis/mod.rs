@@ -106,8 +106,18 @@ impl RedisGames {
     }
 }
 
+/// A connection watching a game kept in Redis.
+#[derive(Debug)]
+pub struct Watch {
+    /// The game.
+    pub game: Uuid,
+    /// The game's code.
+    pub code: Option<GameCode>,
+}
+
 impl Games for RedisGames {
     type Seat = Seat;
+    type Watch = Watch;
     const MODE: &'static str = "stateless";
 
     async fn create(
@@ -199,6 +209,28 @@ impl Games for RedisGames {
     async fn disconnect(&self, seat: Seat, conn: u64) {
         self.backend.disconnect(seat, conn);
     }
+
+    async fn watch(
+        &self,
+        _who: Requester<'_>,
+        _game: GameRef,
+    ) -> Result<Placed<Watch>, ServerError> {
+        // WIP (branch spect15): the stateless backend's watching.
+        Err(ServerError::UnknownGame)
+    }
+
+    fn is_watching(watch: &Watch, game: &GameRef) -> bool {
+        match game {
+            GameRef::Id(id) => watch.game == *id,
+            GameRef::Code(code) => watch.code == Some(*code),
+        }
+    }
+
+    fn watched(watch: &Watch) -> Uuid {
+        watch.game
+    }
+
+    async fn unwatch(&self, _watch: Watch, _conn: u64) {}
 
     async fn lookup(&self, game: GameRef) -> Lookup {
         let id = match self.backend.resolve(&game).await {

@@ -28,7 +28,7 @@ use transport::{Outbox, SessionLimits};
 use uuid::Uuid;
 
 use super::lobby::{Listing, LobbyView};
-use super::local::{LocalGames, LocalSeat};
+use super::local::{LocalGames, LocalSeat, LocalWatch};
 use super::{Capture, GameCounts, GameRef, Games, Lookup, Placed, Requester};
 use crate::clock::Clock;
 use crate::config::{ClusterConfig, Peer};
@@ -142,6 +142,7 @@ impl RingGames {
 
 impl Games for RingGames {
     type Seat = LocalSeat;
+    type Watch = LocalWatch;
     const MODE: &'static str = "stateful";
 
     async fn create(
@@ -243,6 +244,29 @@ impl Games for RingGames {
 
     async fn disconnect(&self, seat: LocalSeat, conn: u64) {
         self.local.disconnect(seat, conn).await;
+    }
+
+    async fn watch(
+        &self,
+        who: Requester<'_>,
+        game: GameRef,
+    ) -> Result<Placed<LocalWatch>, ServerError> {
+        match self.owner(&game) {
+            Some(peer) => self.relay_to(&peer, &who).await.map(Placed::Relayed),
+            None => self.local.watch(who, game).await,
+        }
+    }
+
+    fn is_watching(watch: &LocalWatch, game: &GameRef) -> bool {
+        LocalGames::is_watching(watch, game)
+    }
+
+    fn watched(watch: &LocalWatch) -> Uuid {
+        LocalGames::watched(watch)
+    }
+
+    async fn unwatch(&self, watch: LocalWatch, conn: u64) {
+        self.local.unwatch(watch, conn).await;
     }
 
     async fn lookup(&self, game: GameRef) -> Lookup {
