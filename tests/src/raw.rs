@@ -110,6 +110,22 @@ impl RawConn {
         }
     }
 
+    /// Sends one protocol message as a binary frame.
+    pub async fn send_message(&mut self, message: &transport::ClientMessage) {
+        let bytes = transport::codec::encode(message).expect("encode");
+        self.send_frame(OP_BINARY, &bytes).await.expect("send");
+    }
+
+    /// Reads frames until the first binary one; decoded.
+    pub async fn next_message(&mut self) -> transport::ServerMessage {
+        loop {
+            let frame = self.read_frame(WAIT).await.expect("a frame").expect("open");
+            if frame.opcode == OP_BINARY {
+                return transport::codec::decode_server(&frame.payload).expect("decode");
+            }
+        }
+    }
+
     /// Sends one masked frame.
     pub async fn send_frame(&mut self, opcode: u8, payload: &[u8]) -> std::io::Result<()> {
         let frame = encode_masked(opcode, payload);

@@ -5,6 +5,8 @@
 //! game sit on different nodes; every game is named through the node that
 //! does not hold it (stateful) or through both (stateless).
 //!
+//! Spectators too: players and spectators on both nodes, one count.
+//!
 //! Then the race of issue 14: 200 concurrent `quick_play`s of size 4 spread
 //! over both nodes must make exactly 50 full games, every seat taken once,
 //! all started.
@@ -259,10 +261,93 @@ async fn countdown_across(cluster: &Cluster, home: usize, other: usize) {
     );
 }
 
+/// `--max-spectators` of the conformance clusters: small, so that the cap
+/// across both nodes is reached within the test.
+const MAX_SPECTATORS: u32 = 3;
+
+/// A new connection on `addr` watching `game`; its `watching` snapshot.
+async fn spectator(addr: SocketAddr, game: &str) -> (Client, GameSnapshot) {
+    let mut c = client::connect(addr).await;
+    c.send(&client::watch(game)).await;
+    let snapshot = c.watching().await;
+    (c, snapshot)
+}
+
+/// Spectators on both nodes of a game whose players sit on both: each
+/// follows the players' board at every seq, the count is one cluster-wide
+/// number (snapshots, the lobby of either node, the cap), and a
+/// spectator's `capture` and `leave` are answered as on one node.
+async fn watch_across(cluster: &Cluster, home: usize, other: usize) {
+    let (home, other) = (cluster.nodes[home].addr, cluster.nodes[other].addr);
+    let mut host = client::connect(home).await;
+    host.send(&create_public("ada", 2)).await;
+    let game = host.joined().await;
+    let mut guest = client::connect(other).await;
+    guest.send(&join(&game.code, "bob")).await;
+    guest.joined().await;
+    let started = guest.seq() + 1;
+    guest.sync_to(started).await;
+    host.sync_to(started).await;
+
+    let (mut far, snapshot) = spectator(other, &game.code.to_lowercase()).await;
+    assert_eq!((snapshot.seq, snapshot.spectators), (started, 1));
+    let (mut near, snapshot) = spectator(home, &game.id).await;
+    assert_eq!((snapshot.seq, snapshot.spectators), (started, 2));
+    let mut players = [host, guest];
+    for cell in 0..6u8 {
+        let who = usize::from(cell % 2);
+        players[who].send(&client::capture(i64::from(cell))).await;
+        let seq = players[who]
+            .until(|m| matches!(m, ServerMessage::Captured { .. }))
+            .await
+            .seq()
+            .unwrap();
+        players[1 - who].sync_to(seq).await;
+        for watcher in [&mut far, &mut near] {
+            watcher.sync_to(seq).await;
+            let (seen, played) = (watcher.replica.as_ref(), players[0].replica.as_ref());
+            testkit::replica::assert_same_game(seen.unwrap(), played.unwrap());
+        }
+    }
+    far.send(&client::capture(40)).await;
+    far.error(ErrorCode::NotInGame).await;
+
+    // The cap counts the spectators of both nodes.
+    let (third, snapshot) = spectator(other, &game.id).await;
+    assert_eq!(snapshot.spectators, MAX_SPECTATORS);
+    let mut fourth = client::connect(home).await;
+    fourth.send(&client::watch(&game.code)).await;
+    fourth.error(ErrorCode::GameFull).await;
+    let since = Instant::now();
+    for addr in [home, other] {
+        lobby_until(addr, since, |l| {
+            listed(&l["active"], &game.id).is_some_and(|e| e["spectators"] == 3)
+        })
+        .await;
+    }
+    drop(third);
+    far.send(&client::LEAVE).await;
+    assert_eq!(far.closed().await, Some(1000));
+    let since = Instant::now();
+    for addr in [home, other] {
+        lobby_until(addr, since, |l| {
+            listed(&l["active"], &game.id).is_some_and(|e| e["spectators"] == 1)
+        })
+        .await;
+    }
+    let snapshot = http::get_json(other, &format!("/api/games/{}", game.id)).await;
+    assert_eq!(snapshot["spectators"], 1, "{snapshot}");
+}
+
 /// Every §7 conformance check on a pair of nodes, each direction.
 async fn conformance(mode: Mode, test: &str) {
     let dir = TestDir::new(test);
-    let options = options_with(&["--lobby-start-ms".into(), LOBBY_START_MS.to_string()]);
+    let options = options_with(&[
+        "--lobby-start-ms".into(),
+        LOBBY_START_MS.to_string(),
+        "--max-spectators".into(),
+        MAX_SPECTATORS.to_string(),
+    ]);
     let Some((cluster, _redis)) = pair(mode, &dir, &options).await else {
         return;
     };
@@ -272,6 +357,7 @@ async fn conformance(mode: Mode, test: &str) {
             filler_hears_started(&cluster, home, other).await;
             lobby_across(&cluster, home, other).await;
             countdown_across(&cluster, home, other).await;
+            watch_across(&cluster, home, other).await;
         }
     };
     if tokio::time::timeout(RACE_LIMIT, checks).await.is_err() {
