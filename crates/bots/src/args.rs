@@ -100,6 +100,14 @@ pub struct BotArgs {
     #[arg(long)]
     pub quick_play: bool,
 
+    /// Spectators per game: each connects like a player (same URLs and
+    /// source addresses), sends `watch` for its slot's current game, follows
+    /// it to game over and watches the slot's next game. Their deliveries
+    /// and fan-out latency are reported apart from the players'. Not with
+    /// --quick-play or --idle.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub spectators: u32,
+
     /// No live progress line on stderr (it is also off when stderr is not a terminal).
     #[arg(long, short)]
     pub quiet: bool,
@@ -184,6 +192,8 @@ pub struct Plan {
     pub idle: bool,
     /// Enter with `quick_play` instead of create/join.
     pub quick_play: bool,
+    /// Spectators per game.
+    pub spectators: u32,
     /// Latency limit for the exit code, in ms.
     pub max_p99_ms: Option<f64>,
     /// JSON report file.
@@ -214,6 +224,12 @@ impl Plan {
             return invalid(
                 "--idle cannot be used with --quick-play: idle bots need games that never \
                  fill, and quick-play games start by themselves",
+            );
+        }
+        if args.spectators > 0 && (args.quick_play || args.idle) {
+            return invalid(
+                "--spectators cannot be used with --quick-play or --idle: spectators watch \
+                 the games their slot's host creates, and idle games never start",
             );
         }
         if args.quick_play && args.game_duration.is_some() {
@@ -293,6 +309,7 @@ impl Plan {
             seed: args.seed,
             idle: args.idle,
             quick_play: args.quick_play,
+            spectators: args.spectators,
             max_p99_ms: args.max_p99_ms,
             json: args.json,
             progress: !args.quiet,

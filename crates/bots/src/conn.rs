@@ -6,21 +6,22 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::Error as WsError;
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream, client_async_tls_with_config};
 use tokio_util::sync::CancellationToken;
-use transport::SUBPROTOCOL;
+use transport::{ClientMessage, SUBPROTOCOL, codec};
 
 use crate::args::{Plan, Target};
 use crate::error::BotError;
 use crate::round::QuickPlayRounds;
-use crate::stats::Stats;
+use crate::stats::{Counters, Stats};
 
 /// A bot's WebSocket (over TLS for `wss://` targets).
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -94,6 +95,18 @@ pub async fn connect(
         .await
         .map_err(|_| BotError::Timeout("websocket handshake"))??;
     Ok(ws)
+}
+
+/// Sends one protocol message (counted as sent).
+pub async fn send(
+    ws: &mut Ws,
+    message: &ClientMessage,
+    counters: &Counters,
+) -> Result<(), BotError> {
+    let frame = codec::encode(message).map_err(|e| BotError::InvalidOption(e.to_string()))?;
+    ws.send(Message::Binary(frame)).await?;
+    Counters::inc(&counters.messages_out);
+    Ok(())
 }
 
 /// Closes politely, within [`CLOSE_LIMIT`]: our close frame, then read until

@@ -23,6 +23,8 @@
 //!   repeat; its `events` submodule reacts to what the server sends.
 //! - [`conn`]: connecting (source address, handshake), closing, and the
 //!   run-wide state every bot shares.
+//! - [`spectator`]: a spectator bot (`--spectators`): watches its slot's
+//!   games and measures the fan-out to spectators.
 //! - [`stats`]: counters and hdrhistograms; [`report`]: the final table and
 //!   JSON; [`progress`]: the live line on stderr.
 //! - [`error`]: [`BotError`], the crate's one error type.
@@ -62,6 +64,7 @@ pub mod game_plan;
 pub mod progress;
 pub mod report;
 pub mod round;
+pub mod spectator;
 pub mod stats;
 pub mod wire;
 
@@ -76,6 +79,7 @@ use conn::{CLOSE_LIMIT, Shared};
 pub use error::BotError;
 use report::{Counts, Report, Settings, Times};
 use round::{GameSlot, QuickPlayRounds};
+use spectator::Spectator;
 use stats::Stats;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -124,7 +128,21 @@ pub async fn execute(plan: Plan) -> Result<Report, BotError> {
             bots.spawn(Bot::new(spec, shared.clone(), slot.clone()).run());
         }
     }
+    // Players only: spectators are reported by their own counters.
     let bots_started = bots.len() as u64;
+    let spectators = spectator::assign(
+        plan.games,
+        plan.spectators,
+        u32::try_from(plan.bots()).unwrap_or(u32::MAX),
+        plan.targets.len(),
+        plan.source_ips.len(),
+        plan.ramp_up,
+    );
+    for spec in spectators {
+        if let Some(slot) = slots.get(spec.game as usize) {
+            bots.spawn(Spectator::new(spec, shared.clone(), slot.clone()).run());
+        }
+    }
     let progress_done = CancellationToken::new();
     let progress = tokio::spawn(progress::run(
         stats.clone(),
@@ -174,6 +192,7 @@ pub async fn execute(plan: Plan) -> Result<Report, BotError> {
         seed: plan.seed,
         idle: plan.idle,
         quick_play: plan.quick_play,
+        spectators: plan.spectators,
     };
     let times = Times {
         run: stopped_at.duration_since(epoch),

@@ -64,6 +64,8 @@ pub struct Latencies {
     pub capture: Summary,
     /// Scheduled send → `captured` at every other bot of the game.
     pub fanout: Summary,
+    /// Scheduled send → `captured` at every spectator of the game.
+    pub spectator_fanout: Summary,
     /// Scheduled send → actual send (the bots' own lateness).
     pub send_lag: Summary,
 }
@@ -87,6 +89,8 @@ pub struct Settings {
     pub idle: bool,
     /// Entered with `quick_play` instead of create/join.
     pub quick_play: bool,
+    /// Spectators per game.
+    pub spectators: u32,
 }
 
 /// Times of a run.
@@ -158,6 +162,12 @@ pub struct Report {
     pub messages_in_per_sec: f64,
     /// Frames sent per second over the window.
     pub messages_out_per_sec: f64,
+    /// `watching` snapshots spectators received.
+    pub watches: u64,
+    /// `captured` events received by spectators.
+    pub spectator_deliveries: u64,
+    /// Spectator deliveries per second over the window.
+    pub spectator_deliveries_per_sec: f64,
     /// Latencies in µs.
     pub latency_us: Latencies,
     /// CPU seconds (user + system) the bot process used, when known.
@@ -211,6 +221,7 @@ impl Report {
             start: summary(Latency::Start),
             capture: summary(Latency::Capture),
             fanout: summary(Latency::Fanout),
+            spectator_fanout: summary(Latency::SpectatorFanout),
             send_lag: summary(Latency::SendLag),
         };
         let rejected_by_reason = REJECT_REASONS
@@ -231,7 +242,9 @@ impl Report {
         errors_by_code.retain(|_, n| *n > 0);
         let p99_breached = max_p99_ms.is_some_and(|limit| {
             let limit_us = limit * 1000.0;
-            latency_us.fanout.p99 as f64 > limit_us || latency_us.capture.p99 as f64 > limit_us
+            latency_us.fanout.p99 as f64 > limit_us
+                || latency_us.spectator_fanout.p99 as f64 > limit_us
+                || latency_us.capture.p99 as f64 > limit_us
         });
         Report {
             settings,
@@ -262,6 +275,13 @@ impl Report {
             messages_out: end.messages_out,
             messages_in_per_sec: per_sec(stop.messages_in, w.messages_in, times.window),
             messages_out_per_sec: per_sec(stop.messages_out, w.messages_out, times.window),
+            watches: end.watches,
+            spectator_deliveries: end.spectator_deliveries,
+            spectator_deliveries_per_sec: per_sec(
+                stop.spectator_deliveries,
+                w.spectator_deliveries,
+                times.window,
+            ),
             latency_us,
             bot_cpu_s,
             max_p99_ms,
@@ -280,13 +300,18 @@ impl Report {
         let s = &self.settings;
         let _ = writeln!(
             t,
-            "gridcap bots: {} games x {} players = {} bots, {} attempts/s each{}{}, {:.1} s (rates over the last {:.1} s)",
+            "gridcap bots: {} games x {} players = {} bots, {} attempts/s each{}{}{}, {:.1} s (rates over the last {:.1} s)",
             s.games,
             s.players,
             self.bots,
             s.rate,
             if s.idle { " (idle)" } else { "" },
             if s.quick_play { " (quick play)" } else { "" },
+            if s.spectators > 0 {
+                format!(", {} spectators per game", s.spectators)
+            } else {
+                String::new()
+            },
             self.duration_s,
             self.window_s
         );
@@ -351,6 +376,16 @@ impl Report {
             "deliveries",
             format!("{} ({:.1}/s)", self.deliveries, self.deliveries_per_sec),
         );
+        if s.spectators > 0 {
+            row(
+                &mut t,
+                "spectator deliveries",
+                format!(
+                    "{} ({:.1}/s; {} watching snapshots)",
+                    self.spectator_deliveries, self.spectator_deliveries_per_sec, self.watches
+                ),
+            );
+        }
         row(
             &mut t,
             "messages in / out",
@@ -377,6 +412,7 @@ impl Report {
             Latency::Start => ("time to start", &l.start),
             Latency::Capture => ("capture round trip", &l.capture),
             Latency::Fanout => ("fan-out", &l.fanout),
+            Latency::SpectatorFanout => ("fan-out to spectators", &l.spectator_fanout),
             Latency::SendLag => ("send lag (bots)", &l.send_lag),
         });
         for (name, v) in rows {
@@ -396,7 +432,10 @@ impl Report {
         }
         if let Some(limit) = self.max_p99_ms {
             let verdict = if self.p99_breached { "BREACHED" } else { "met" };
-            let _ = writeln!(t, "  p99 limit {limit} ms (fan-out and capture): {verdict}");
+            let _ = writeln!(
+                t,
+                "  p99 limit {limit} ms (fan-out, to spectators too, and capture): {verdict}"
+            );
         }
         t
     }
@@ -421,6 +460,7 @@ mod tests {
             seed: 1,
             idle: false,
             quick_play: false,
+            spectators: 0,
         }
     }
 

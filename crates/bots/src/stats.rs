@@ -40,10 +40,13 @@ pub enum Latency {
     /// seated the bot → the game's `started` (or a `joined` whose snapshot is
     /// already active). It includes the wait for the other players.
     Start = 5,
+    /// A capture's scheduled instant → its `captured` at each spectator of
+    /// the game (`--spectators`).
+    SpectatorFanout = 6,
 }
 
 /// Latency kinds.
-const KINDS: usize = 6;
+const KINDS: usize = 7;
 
 /// Every latency kind, in report order.
 pub const LATENCIES: [Latency; KINDS] = [
@@ -52,6 +55,7 @@ pub const LATENCIES: [Latency; KINDS] = [
     Latency::Start,
     Latency::Capture,
     Latency::Fanout,
+    Latency::SpectatorFanout,
     Latency::SendLag,
 ];
 
@@ -137,6 +141,10 @@ pub struct Counters {
     pub messages_out: AtomicU64,
     /// `captured` events received by bots (own and others').
     pub deliveries: AtomicU64,
+    /// `watching` snapshots received by spectators.
+    pub watches: AtomicU64,
+    /// `captured` events received by spectators.
+    pub spectator_deliveries: AtomicU64,
     /// Scheduled attempts skipped because the bot saw no free cell.
     pub skipped: AtomicU64,
 }
@@ -191,6 +199,8 @@ impl Counters {
             messages_in: get(&self.messages_in),
             messages_out: get(&self.messages_out),
             deliveries: get(&self.deliveries),
+            watches: get(&self.watches),
+            spectator_deliveries: get(&self.spectator_deliveries),
             skipped: get(&self.skipped),
         }
     }
@@ -231,6 +241,10 @@ pub struct CounterSnapshot {
     pub messages_out: u64,
     /// See [`Counters::deliveries`].
     pub deliveries: u64,
+    /// See [`Counters::watches`].
+    pub watches: u64,
+    /// See [`Counters::spectator_deliveries`].
+    pub spectator_deliveries: u64,
     /// See [`Counters::skipped`].
     pub skipped: u64,
 }
@@ -264,7 +278,7 @@ impl Histograms {
     pub fn new() -> Result<Histograms, BotError> {
         let h = || Histogram::<u64>::new_with_bounds(1, MAX_MICROS, 3);
         Ok(Histograms {
-            by_kind: [h()?, h()?, h()?, h()?, h()?, h()?],
+            by_kind: [h()?, h()?, h()?, h()?, h()?, h()?, h()?],
         })
     }
 

@@ -295,3 +295,45 @@ async fn bots_resume_their_seats_after_a_disconnect() {
     );
     assert!(n(&r, "captures") > 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spectator_bots_watch_every_game_and_are_counted_apart() {
+    let server = Server::start("spectators", ServeOptions::default()).await;
+    let url = server.ws_url();
+    let flags = format!(
+        "--url {url} --games 3 --players 2 --spectators 4 --rate 20 --duration 3s --game-duration 1000ms --ramp-up 200ms"
+    );
+    let (code, r) = server.run_bots(&flags).await;
+    assert_eq!(code, 0, "{r:#}");
+    assert_eq!(n(&r, "errors"), 0, "{r:#}");
+    assert_eq!(n(&r, "bots"), 6, "players only: {r:#}");
+    assert_eq!(n(&r, "connections"), 6 + 12, "{r:#}");
+    // Every spectator watched each game its slot played (one `watching`
+    // per round, none for gaps on a healthy server).
+    assert!(
+        n(&r, "watches") >= 12 * n(&r, "games_completed") / 3,
+        "{r:#}"
+    );
+    // Each capture reaches the 4 spectators of its game, except the few in
+    // flight at the stop.
+    let (captures, watched) = (n(&r, "captures"), n(&r, "spectator_deliveries"));
+    assert!(captures > 0, "{r:#}");
+    assert!(watched <= 4 * captures, "{watched} > 4 x {captures}");
+    assert!(
+        watched * 10 >= 4 * captures * 9,
+        "{watched} << 4 x {captures}"
+    );
+    let latency = &r["latency_us"]["spectator_fanout"];
+    assert_eq!(latency["count"].as_u64(), Some(watched), "{r:#}");
+    assert_sane_percentiles(&r, "spectator_fanout");
+}
+
+#[tokio::test]
+async fn spectators_with_quick_play_or_idle_are_refused_before_connecting() {
+    for extra in ["--quick-play", "--idle"] {
+        let argv = format!("bots --url ws://127.0.0.1:9/ws --spectators 2 {extra}");
+        let args = common::parse_bots_args(&argv);
+        let err = bots::run(args).await.unwrap_err().to_string();
+        assert!(err.contains("--spectators"), "{extra}: {err}");
+    }
+}

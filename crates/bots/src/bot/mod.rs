@@ -37,8 +37,8 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
 use tracing::debug;
+use transport::ClientMessage;
 use transport::protocol::GameStatus;
-use transport::{ClientMessage, codec};
 
 use crate::board::Board;
 use crate::conn::{self, Shared, Ws};
@@ -340,10 +340,7 @@ impl Bot {
     }
 
     async fn send(&self, ws: &mut Ws, message: &ClientMessage) -> Result<(), BotError> {
-        let frame = codec::encode(message).map_err(|e| BotError::InvalidOption(e.to_string()))?;
-        ws.send(Message::Binary(frame)).await?;
-        Counters::inc(&self.counters().messages_out);
-        Ok(())
+        conn::send(ws, message, self.counters()).await
     }
 
     async fn enter(
