@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The server benchmarks of `make bench` (run after the rules micro-benchmark):
 # builds the release binary once, then idle capacity, fan-out throughput (with
-# frames per write), the latency curve and quick-play matchmaking per mode
-# (the stateless mode only when redis-server is installed), in that order,
+# frames per write), the latency curve, quick-play matchmaking per mode and
+# the fan-out to spectators (the stateless mode only when redis-server is
+# installed), in that order,
 # then user-space instructions per delivery under callgrind when valgrind is
 # installed. About eight minutes in all; results in target/bench/, the plot in docs/. Optional,
 # by environment: VERSUS_BEFORE=<gridcap binary> adds versus.sh (that build
@@ -20,6 +21,10 @@ if command -v redis-server >/dev/null; then
     BENCH_NO_BUILD=1 bash "$here/quickplay.sh"
 else
     BENCH_NO_BUILD=1 QP_MODES="single stateful" bash "$here/quickplay.sh"
+fi
+BENCH_NO_BUILD=1 bash "$here/spectators.sh"
+if command -v redis-server >/dev/null; then
+    BENCH_NO_BUILD=1 SPECTATORS_MODE=stateless bash "$here/spectators.sh"
 fi
 if command -v valgrind >/dev/null; then
     BENCH_NO_BUILD=1 bash "$here/callgrind.sh"
