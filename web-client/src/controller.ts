@@ -6,7 +6,7 @@
  * intent methods; tests drive it with a fake `Sender`.
  */
 import type { ConnInfo, Sender } from "./connection";
-import { closeText, errorText, rejectText } from "./messages";
+import { closeText, errorText, rejectText, WATCH_FULL_TEXT } from "./messages";
 import { isGameEvent, type ClientMessage, type GameRef, type ServerMessage } from "./protocol";
 import { applyEvent, fromSnapshot, gameRef, isSpectator, ownerOf, player, startBlocker, type GameState } from "./state";
 
@@ -147,7 +147,9 @@ export class Controller {
     if (this.view.busy || (g && !isSpectator(g) && g.status !== "completed")) return;
     this.watchTarget = game;
     this.deps.onGameUrl?.(game, "watch");
-    this.update({ error: null, watchOffer: null, invite: null });
+    // "Opening the game to watch…" until the snapshot (or the refusal) arrives.
+    const screen = g && isSpectator(g) ? this.view.screen : "resuming";
+    this.update({ error: null, watchOffer: null, invite: null, screen });
     this.send({ t: "watch", game }, "watch");
   }
 
@@ -387,8 +389,9 @@ export class Controller {
   }
 
   /** A `watch` was refused: the game is gone (unknown_game) or has no room for spectators (game_full). */
-  private watchFailed(error: { code: string; text: string }): void {
+  private watchFailed(refusal: { code: string; text: string }): void {
     this.resyncing = false;
+    const error = refusal.code === "game_full" ? { code: refusal.code, text: WATCH_FULL_TEXT } : refusal;
     const g = this.view.game;
     // A seat keeps its game (already_in_game); a finished game stays on screen as it ended.
     if (g && (!isSpectator(g) || g.status === "completed")) return this.update({ busy: null, error });

@@ -58,6 +58,7 @@ describe("controller: watching", () => {
     ctl.watch(CODE);
     expect(conn.sent).toEqual([{ t: "watch", game: CODE }]);
     expect(ctl.current.busy).toBe("watch");
+    expect(ctl.current.screen).toBe("resuming");
     ctl.onMessage(watching());
     const v = ctl.current;
     expect(v.screen).toBe("game");
@@ -160,6 +161,10 @@ describe("controller: watching", () => {
       expect(conn.sent.at(-1)).toEqual({ t: "watch", game: CODE });
       expect(ctl.current.watchOffer).toBeNull();
       expect(ctl.current.error).toBeNull();
+      ctl.onMessage({ t: "error", code: "game_full", message: "" }); // 100 watchers already
+      expect(ctl.current.screen).toBe("home");
+      expect(ctl.current.error?.code).toBe("game_full");
+      expect(ctl.current.error?.text).toMatch(/spectators/);
     }
     const { ctl } = setup(CODE);
     ctl.join("Cyd");
