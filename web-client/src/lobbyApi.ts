@@ -5,6 +5,7 @@
  * list, so one odd game never hides the others) and polls it while the home
  * screen shows. Time and fetching come in as dependencies so tests drive both.
  */
+import { Poller, type PollerDeps } from "./poller";
 
 /** A public game with a free seat. */
 export interface OpenGame {
@@ -92,53 +93,9 @@ export async function fetchLobby(fetchFn: typeof fetch = fetch): Promise<LobbyLi
 
 export const LOBBY_POLL_MS = 2000;
 
-export interface PollerDeps {
-  load: () => Promise<LobbyList | null>;
-  onUpdate: (lobby: LobbyList | null) => void;
-  setTimer: (fn: () => void, ms: number) => unknown;
-  clearTimer: (handle: unknown) => void;
-  intervalMs?: number;
-}
-
-/**
- * Loads the lobby now and then every `intervalMs` after the previous answer (a
- * slow server never gets overlapping requests), until `stop()`. `start()` while
- * running does nothing; an answer that arrives after `stop()` is dropped.
- */
-export class LobbyPoller {
-  private timer: unknown = null;
-  /** Bumped by start/stop so a late answer from an earlier run is ignored. */
-  private run = 0;
-  private running = false;
-
-  constructor(private readonly deps: PollerDeps) {}
-
-  get isRunning(): boolean {
-    return this.running;
-  }
-
-  start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.run++;
-    void this.poll(this.run);
-  }
-
-  stop(): void {
-    if (!this.running) return;
-    this.running = false;
-    this.run++;
-    if (this.timer !== null) this.deps.clearTimer(this.timer);
-    this.timer = null;
-  }
-
-  private async poll(run: number): Promise<void> {
-    const lobby = await this.deps.load();
-    if (run !== this.run) return;
-    this.deps.onUpdate(lobby);
-    this.timer = this.deps.setTimer(() => {
-      this.timer = null;
-      void this.poll(run);
-    }, this.deps.intervalMs ?? LOBBY_POLL_MS);
+/** The lobby's poller: every `LOBBY_POLL_MS` unless told otherwise. */
+export class LobbyPoller extends Poller<LobbyList | null> {
+  constructor(deps: PollerDeps<LobbyList | null>) {
+    super({ intervalMs: LOBBY_POLL_MS, ...deps });
   }
 }

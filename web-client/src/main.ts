@@ -2,50 +2,28 @@
  * Entry point: wires the connection, the controller and the page together.
  * The address bar carries the game (`/?game=K7QX2M`, its code; `/?game=<uuid>`
  * on a server without codes, and old links) so a reload resumes the seat with
- * the token kept in sessionStorage.
+ * the token kept in sessionStorage; while watching it is `/?watch=K7QX2M`, so a
+ * reload (or the link, shared) opens the watch view.
  */
 import "./style.css";
 import { Connection } from "./connection";
-import { Controller } from "./controller";
+import { Controller, type GameUrlKind } from "./controller";
+import { fetchPreview, fetchSpectators } from "./gameApi";
 import { fetchLobby } from "./lobbyApi";
 import { parseGameRef, wsUrl } from "./protocol";
 import { SessionTokenStore } from "./storage";
 import { App } from "./ui/app";
-import type { Preview } from "./ui/home";
 
 const now = () => performance.now();
 
-function setGameUrl(game: string | null): void {
-  const target = game ? `/?game=${game}` : "/";
+function setGameUrl(game: string | null, kind: GameUrlKind = "play"): void {
+  const target = game ? `/?${kind === "watch" ? "watch" : "game"}=${game}` : "/";
   if (location.pathname + location.search !== target) history.replaceState(null, "", target);
 }
 
-/** Peek at a shared game over HTTP; "unknown" on 404, null when the peek itself fails. */
-async function fetchPreview(game: string): Promise<Preview | "unknown" | null> {
-  try {
-    const res = await fetch(`/api/games/${encodeURIComponent(game)}`, { headers: { accept: "application/json" } });
-    if (res.status === 404) return "unknown";
-    if (!res.ok) return null;
-    const snap = (await res.json()) as {
-      status?: unknown;
-      players?: Array<{ id?: unknown; name?: unknown }>;
-      max_players?: unknown;
-      host?: unknown;
-    };
-    if (typeof snap.status !== "string" || !Array.isArray(snap.players)) return null;
-    const host = snap.players.find((p) => p.id === snap.host);
-    return {
-      status: snap.status,
-      players: snap.players.length,
-      maxPlayers: typeof snap.max_players === "number" ? snap.max_players : snap.players.length,
-      hostName: typeof host?.name === "string" ? host.name : null,
-    };
-  } catch {
-    return null;
-  }
-}
-
-const invite = parseGameRef(new URLSearchParams(location.search).get("game"));
+const params = new URLSearchParams(location.search);
+const invite = parseGameRef(params.get("game"));
+const watch = parseGameRef(params.get("watch"));
 const tokens = new SessionTokenStore();
 let conn: Connection | null = null;
 const ctl = new Controller(
@@ -62,6 +40,7 @@ const ctl = new Controller(
     onGameUrl: setGameUrl,
   },
   invite,
+  watch,
 );
 conn = new Connection(wsUrl(location), {
   onOpen: () => ctl.onOpen(),
@@ -72,9 +51,15 @@ conn = new Connection(wsUrl(location), {
 
 const root = document.getElementById("app");
 if (!root) throw new Error("index.html has no #app");
-const app = new App(root, ctl, location.origin, now, fetchPreview, () => fetchLobby());
-if (new URLSearchParams(location.search).has("game") && !invite) {
+const app = new App(root, ctl, location.origin, now, {
+  fetchPreview: (game) => fetchPreview(game),
+  loadLobby: () => fetchLobby(),
+  loadSpectators: (game) => fetchSpectators(game),
+});
+if (params.has("game") && !invite) {
   ctl.showError("bad_link", "This invitation link is broken: it does not contain a valid game code.");
+} else if (params.has("watch") && !watch) {
+  ctl.showError("bad_link", "This watch link is broken: it does not contain a valid game code.");
 }
 
 conn.start();

@@ -30,6 +30,9 @@ export function errorText(code: string, serverMessage = ""): string {
   return detail ? `Server error (${code}): ${detail}` : `Server error: ${code}.`;
 }
 
+/** `game_full` in answer to `watch`: the spectators' limit (section 7), not the seats. */
+export const WATCH_FULL_TEXT = "This game already has as many spectators as the server allows. Please try again later.";
+
 const REJECT_TEXT: Record<RejectReason, string> = {
   taken: "Too late — that cell is already taken.",
   not_active: "The round is not running, so cells cannot be captured now.",

@@ -55,6 +55,7 @@ export interface Snapshot {
   /** Section 7; absent from servers that predate it. */
   code?: string;
   public?: boolean;
+  /** Connections watching the game (section 7, "Spectators"); a `watching` snapshot counts the new spectator. */
   spectators?: number;
   /** Waiting only, while the lobby auto-start is scheduled. */
   starts_in_ms?: number;
@@ -71,11 +72,15 @@ export type ClientMessage =
   | { t: "start" }
   | { t: "capture"; cell: number; ref?: number }
   | { t: "leave" }
-  | { t: "ping"; ts: number };
+  | { t: "ping"; ts: number }
+  /** Watch a game without a seat (section 7); sent again to resync after a seq gap. */
+  | { t: "watch"; game: GameRef };
 
 // ---- server -> client -------------------------------------------------------
 
 export interface JoinedMsg { t: "joined"; game: Snapshot; you: PlayerId; token: string }
+/** The answer to `watch`: the game as it is now; its broadcast events follow. */
+export interface WatchingMsg { t: "watching"; game: Snapshot }
 export interface PlayerJoinedMsg { t: "player_joined"; seq: number; player: Player }
 export interface PlayerLeftMsg { t: "player_left"; seq: number; player: PlayerId }
 export interface PresenceMsg { t: "presence"; seq: number; player: PlayerId; connected: boolean }
@@ -110,7 +115,7 @@ export type GameEvent =
   | CountdownMsg
   | UnknownEventMsg;
 
-export type ServerMessage = JoinedMsg | GameEvent | RejectedMsg | PongMsg | ErrorMsg;
+export type ServerMessage = JoinedMsg | WatchingMsg | GameEvent | RejectedMsg | PongMsg | ErrorMsg;
 
 const EVENT_TYPES: ReadonlySet<string> = new Set([
   "player_joined",
@@ -286,6 +291,8 @@ export function parseServer(value: unknown): ServerMessage | null {
   switch (t) {
     case "joined":
       return { t, game: parseSnapshot(field(m, "game", t)), you: int(m, "you", t), token: str(m, "token", t) };
+    case "watching":
+      return { t, game: parseSnapshot(field(m, "game", t)) };
     case "player_joined":
       return { t, seq: int(m, "seq", t), player: parsePlayer(field(m, "player", t)) };
     case "player_left":
@@ -389,12 +396,12 @@ export function parseGameCode(raw: string | null | undefined): string | null {
 
 /**
  * What a share link or the code box points at: a UUID, a code, or a whole pasted
- * link holding either in `?game=`. Null when it is none of them.
+ * link holding either in `?game=` (or `?watch=`, a watch link). Null when it is none of them.
  */
 export function parseGameRef(raw: string | null | undefined): GameRef | null {
   if (!raw) return null;
   const text = raw.trim();
-  const inLink = /[?&]game=([^&#\s]+)/.exec(text);
+  const inLink = /[?&](?:game|watch)=([^&#\s]+)/.exec(text);
   const value = inLink ? inLink[1]! : text;
   return parseGameId(value) ?? parseGameCode(value);
 }

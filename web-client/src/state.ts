@@ -1,7 +1,7 @@
 /**
  * Pure client-side game state.
  *
- * A `joined` snapshot replaces the whole state; broadcast events are applied in
+ * A `joined` (or, for a spectator, `watching`) snapshot replaces the whole state; broadcast events are applied in
  * `seq` order. An event whose seq is not exactly `seq + 1` is either stale (already
  * included, ignored) or reveals a gap (the caller must `resume` for a fresh
  * snapshot; the state is left unchanged). Time is an argument (`now`, a monotonic
@@ -43,8 +43,10 @@ export interface GameState {
   players: PlayerView[];
   /** 81 bytes, 0 free, k+1 owned by player k. Never mutated in place. */
   cells: Uint8Array;
-  /** This client's seat. */
-  you: PlayerId;
+  /** This client's seat; null for a spectator, who has none. */
+  you: PlayerId | null;
+  /** Connections watching, as of the last snapshot or count refresh; absent from older servers. */
+  spectators?: number;
   /** Local monotonic time at which the round ends (active only). */
   deadline?: number;
   /** Local monotonic time of the scheduled lobby auto-start (waiting only). */
@@ -60,7 +62,8 @@ export interface ApplyResult {
   outcome: ApplyOutcome;
 }
 
-export function fromSnapshot(snap: Snapshot, you: PlayerId, now: number): GameState {
+/** The state a snapshot describes; `you` is null when this client watches (section 7). */
+export function fromSnapshot(snap: Snapshot, you: PlayerId | null, now: number): GameState {
   const state: GameState = {
     id: snap.id,
     status: snap.status,
@@ -74,6 +77,7 @@ export function fromSnapshot(snap: Snapshot, you: PlayerId, now: number): GameSt
     public: snap.public ?? false,
   };
   if (snap.code !== undefined) state.code = snap.code;
+  if (snap.spectators !== undefined) state.spectators = snap.spectators;
   if (snap.status === "waiting" && snap.starts_in_ms !== undefined) state.startsAt = now + snap.starts_in_ms;
   if (snap.status === "active") {
     // A snapshot of an active game should carry remaining_ms; if a server leaves it
@@ -185,7 +189,17 @@ export function connectedCount(s: GameState): number {
 }
 
 export function isHost(s: GameState): boolean {
-  return s.host === s.you;
+  return s.you !== null && s.host === s.you;
+}
+
+/** This client watches the game without a seat. */
+export function isSpectator(s: GameState): boolean {
+  return s.you === null;
+}
+
+/** "1 watching", "3 watching"; null when the server does not count spectators. */
+export function watchingText(s: Pick<GameState, "spectators">): string | null {
+  return s.spectators === undefined ? null : `${s.spectators} watching`;
 }
 
 /** Why the Start button is disabled, or null when this client may start now. */

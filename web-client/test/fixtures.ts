@@ -1,5 +1,5 @@
 /** Shared builders for unit tests: a snapshot and players that match the contract, a controller on fakes. */
-import { Controller, type TokenStore } from "../src/controller";
+import { Controller, type GameUrlKind, type TokenStore } from "../src/controller";
 import type { ClientMessage, Player, Snapshot } from "../src/protocol";
 
 export const GAME_ID = "0b9c7e4e-3f1a-4c55-9a51-2f7f3f3a9c10";
@@ -49,11 +49,20 @@ export class MemTokens implements TokenStore {
   }
 }
 
-/** A controller on a fake connection, memory tokens and a clock moved by `tick`. */
-export function setup(invite: string | null = null, tokens = new MemTokens()) {
+/**
+ * A controller on a fake connection, memory tokens and a clock moved by `tick`.
+ * `urls` records what the address bar was set to, `links` the same as `/?game=…`
+ * or `/?watch=…` ("/" for none).
+ */
+export function setup(invite: string | null = null, tokens = new MemTokens(), watch: string | null = null) {
   const conn = new FakeConn();
   let now = 0;
   const urls: Array<string | null> = [];
-  const ctl = new Controller({ conn, tokens, now: () => now, onGameUrl: (g) => urls.push(g) }, invite);
-  return { ctl, conn, tokens, urls, tick: (ms: number) => (now += ms) };
+  const links: string[] = [];
+  const onGameUrl = (g: string | null, kind: GameUrlKind = "play") => {
+    urls.push(g);
+    links.push(g ? `/?${kind === "watch" ? "watch" : "game"}=${g}` : "/");
+  };
+  const ctl = new Controller({ conn, tokens, now: () => now, onGameUrl }, invite, watch);
+  return { ctl, conn, tokens, urls, links, tick: (ms: number) => (now += ms) };
 }

@@ -73,7 +73,7 @@ describe("section 7 wire messages", () => {
 
   it("keeps the seq of a message type it does not know, and ignores one without seq", () => {
     expect(wire({ t: "fireworks", seq: 9, colour: "red" })).toEqual({ t: "unknown_event", type: "fireworks", seq: 9 });
-    expect(wire({ t: "watching", game: {} })).toBeNull();
+    expect(wire({ t: "emote", text: "gg" })).toBeNull();
   });
 
   it("reads code, public, spectators and the scheduled start from a snapshot", () => {

@@ -2,16 +2,29 @@
  * The page shell: top bar with the connection indicator (state and round-trip
  * time), the error banner (`[data-testid=error]`), a polite notice line, and
  * whichever screen the view asks for. It also polls the public lobby, only while
- * the home screen shows in a visible tab: nobody else needs the list.
+ * the home screen shows in a visible tab (nobody else needs the list), and the
+ * watched game's spectator count, only while the watch view shows in a visible
+ * tab: no event carries that count (PROTOCOL section 7).
  */
 import type { ConnInfo } from "../connection";
 import type { Controller, View } from "../controller";
+import { SPECTATORS_POLL_MS } from "../gameApi";
 import { LobbyPoller, type LobbyList } from "../lobbyApi";
+import { Poller } from "../poller";
+import { gameRef, isSpectator } from "../state";
 import { h, setAttr, setText, show } from "./dom";
 import { GameScreen } from "./game";
 import { HomeScreen, type Preview } from "./home";
 
 const NOTICE_MS = 4000;
+
+/** What the app reads over HTTP; injected so the page can run against any origin. */
+export interface AppApi {
+  fetchPreview: (game: string) => Promise<Preview | "unknown" | null>;
+  loadLobby: () => Promise<LobbyList | null>;
+  /** The watched game's spectator count now; null when unknown. */
+  loadSpectators: (game: string) => Promise<number | null>;
+}
 
 export function connText(c: ConnInfo, now: number): string {
   switch (c.status) {
@@ -33,44 +46,61 @@ export class App {
   private readonly error: HTMLElement;
   private readonly errorText: HTMLElement;
   private readonly takeBack: HTMLButtonElement;
+  private readonly watchOffer: HTMLButtonElement;
   private readonly notice: HTMLElement;
   private readonly home: HomeScreen;
   private readonly game: GameScreen;
   private readonly resuming: HTMLElement;
+  private readonly resumingText: HTMLElement;
   private view: View | null = null;
   private noticeTimer: ReturnType<typeof setTimeout> | null = null;
   private lastScreen: string | null = null;
   private readonly poller: LobbyPoller;
+  private readonly spectatorPoller: Poller<{ game: string; count: number | null }>;
+  /** The game whose spectators are being counted (the poller follows the watch view). */
+  private countedGame: string | null = null;
 
   constructor(
     root: HTMLElement,
     private readonly ctl: Controller,
     origin: string,
     private readonly now: () => number,
-    fetchPreview: (game: string) => Promise<Preview | "unknown" | null>,
-    loadLobby: () => Promise<LobbyList | null>,
+    api: AppApi,
   ) {
     this.conn = h("span", { class: "conn", "data-testid": "connection", role: "status", "aria-live": "polite" });
     this.errorText = h("span", { class: "error-text" });
     this.takeBack = h("button", { type: "button", class: "secondary", onclick: () => this.ctl.takeBackSeat() }, "Play here instead");
+    this.watchOffer = h("button", { type: "button", class: "secondary", "data-testid": "watch-offer", onclick: () => this.ctl.watchOffered() }, "Watch this game");
     this.error = h(
       "div",
       { class: "banner error", "data-testid": "error", role: "alert", hidden: true },
       this.errorText,
       this.takeBack,
+      this.watchOffer,
       h("button", { type: "button", class: "close", "aria-label": "Dismiss", onclick: () => this.ctl.dismissError() }, "×"),
     );
     this.notice = h("div", { class: "notice", "data-testid": "notice", "aria-live": "polite", hidden: true });
-    this.home = new HomeScreen(ctl, fetchPreview, now);
-    this.poller = new LobbyPoller({
-      load: loadLobby,
-      onUpdate: (lobby) => this.home.setLobby(lobby),
-      setTimer: (fn, ms) => setTimeout(fn, ms),
-      clearTimer: (t) => clearTimeout(t as ReturnType<typeof setTimeout>),
+    this.home = new HomeScreen(ctl, api.fetchPreview, now);
+    const timers = {
+      setTimer: (fn: () => void, ms: number) => setTimeout(fn, ms),
+      clearTimer: (t: unknown) => clearTimeout(t as ReturnType<typeof setTimeout>),
+    };
+    this.poller = new LobbyPoller({ load: api.loadLobby, onUpdate: (lobby) => this.home.setLobby(lobby), ...timers });
+    this.spectatorPoller = new Poller({
+      load: async () => {
+        const game = this.countedGame ?? "";
+        return { game, count: game ? await api.loadSpectators(game) : null };
+      },
+      onUpdate: ({ game, count }) => {
+        if (count !== null) this.ctl.setSpectators(game, count);
+      },
+      intervalMs: SPECTATORS_POLL_MS,
+      ...timers,
     });
-    document.addEventListener("visibilitychange", () => this.pollWhileHomeShows());
+    document.addEventListener("visibilitychange", () => this.pollWhatShows());
     this.game = new GameScreen(ctl, origin, now);
-    this.resuming = h("section", { class: "screen resuming" }, h("div", { class: "card" }, h("p", { class: "spinner", "aria-hidden": "true" }), h("p", {}, "Rejoining your game…")));
+    this.resumingText = h("p", {}, "Rejoining your game…");
+    this.resuming = h("section", { class: "screen resuming" }, h("div", { class: "card" }, h("p", { class: "spinner", "aria-hidden": "true" }), this.resumingText));
     const top = h(
       "header",
       { class: "topbar" },
@@ -97,6 +127,8 @@ export class App {
     setAttr(this.error, "data-code", v.error?.code ?? null);
     show(this.error, v.error !== null);
     show(this.takeBack, v.replaced);
+    show(this.watchOffer, v.watchOffer !== null && v.error !== null);
+    setText(this.resumingText, v.busy === "watch" ? "Opening the game to watch…" : "Rejoining your game…");
     if (v.notice !== prev?.notice || (v.notice && !this.noticeTimer)) this.showNotice(v.notice);
 
     show(this.resuming, v.screen === "resuming");
@@ -107,13 +139,22 @@ export class App {
     if (v.screen !== this.lastScreen) {
       this.lastScreen = v.screen;
       if (v.screen === "home") this.home.focus();
-      this.pollWhileHomeShows();
     }
+    this.pollWhatShows();
   }
 
-  private pollWhileHomeShows(): void {
-    if (this.view?.screen === "home" && document.visibilityState !== "hidden") this.poller.start();
+  /** The lobby while the home screen shows, the spectator count while the watch view shows; nothing in a hidden tab. */
+  private pollWhatShows(): void {
+    const visible = document.visibilityState !== "hidden";
+    if (this.view?.screen === "home" && visible) this.poller.start();
     else this.poller.stop();
+    const g = this.view?.screen === "game" ? this.view.game : null;
+    const watched = g && isSpectator(g) && visible ? gameRef(g) : null;
+    if (watched !== this.countedGame) {
+      this.spectatorPoller.stop();
+      this.countedGame = watched;
+      if (watched) this.spectatorPoller.start();
+    }
   }
 
   private renderConn(c: ConnInfo): void {

@@ -4,12 +4,17 @@
  * carries `data-owner="K"`, shows K's label and pattern besides the colour, and
  * your own cells get `data-mine` and a ring. Keyboard: one roving tab stop,
  * arrows move, Home/End jump within a row, Enter/Space capture (native button).
+ * A spectator gets the same board read-only: every cell `aria-disabled`, still
+ * focusable so arrow keys can read the owners out.
  */
 import type { Controller, View } from "../controller";
 import { CELL_COUNT, GRID_SIZE } from "../protocol";
-import { ownerOf, type GameState } from "../state";
+import { isSpectator, ownerOf, type GameState } from "../state";
 import { h, setAttr, setText } from "./dom";
 import { playerLabel, playerName } from "./players";
+
+const PLAY_LABEL = "Board, 9 by 9 cells. Use the arrow keys to move and Enter to capture.";
+const WATCH_LABEL = "Board, 9 by 9 cells, read-only while you watch. Use the arrow keys to move from cell to cell.";
 
 export class Board {
   readonly el: HTMLElement;
@@ -24,7 +29,7 @@ export class Board {
     this.el = h("div", {
       class: "board",
       role: "group",
-      "aria-label": "Board, 9 by 9 cells. Use the arrow keys to move and Enter to capture.",
+      "aria-label": PLAY_LABEL,
       onkeydown: (e: Event) => this.onKey(e as KeyboardEvent),
     });
     for (let i = 0; i < CELL_COUNT; i++) {
@@ -44,7 +49,8 @@ export class Board {
   update(v: View): void {
     const g = v.game;
     if (!g) return;
-    const playable = g.status === "active";
+    const playable = g.status === "active" && !isSpectator(g);
+    setAttr(this.el, "aria-label", isSpectator(g) ? WATCH_LABEL : PLAY_LABEL);
     const animate = this.drawn === g.id;
     this.drawn = g.id;
     this.el.classList.toggle("playable", playable);

@@ -1,16 +1,19 @@
 /**
  * The game screen: a status line (status, countdown, who you are), the board,
  * and a side column that holds the lobby, the scoreboard and the game-over
- * panel depending on the game's status.
+ * panel depending on the game's status. For a spectator it is the watch view
+ * (`data-mode="watch"`): the same board, read-only, the watch panel instead of
+ * the waiting room, and "Stop watching" instead of "Leave".
  */
 import type { Controller, View } from "../controller";
-import { remainingMs, type GameState } from "../state";
+import { isSpectator, remainingMs, type GameState } from "../state";
 import { Board } from "./board";
 import { h, setAttr, setText, show } from "./dom";
 import { GameOver } from "./gameover";
 import { Lobby } from "./lobby";
 import { badge, playerName } from "./players";
 import { Scoreboard } from "./scoreboard";
+import { WatchPanel } from "./watchPanel";
 
 const STATUS_TEXT: Record<GameState["status"], string> = {
   waiting: "waiting for players",
@@ -35,12 +38,14 @@ export class GameScreen {
   private readonly lobby: Lobby;
   private readonly scoreboard = new Scoreboard();
   private readonly gameOver: GameOver;
+  private readonly watchPanel: WatchPanel;
   private game: GameState | null = null;
 
   constructor(ctl: Controller, origin: string, private readonly now: () => number) {
     this.board = new Board(ctl);
     this.lobby = new Lobby(ctl, origin, now);
     this.gameOver = new GameOver(ctl);
+    this.watchPanel = new WatchPanel(origin);
     this.status = h("span", { class: "status", "data-testid": "status", role: "status" });
     this.timer = h("span", { class: "timer", "data-testid": "timer" });
     this.bar = h("span", { class: "timebar-fill" });
@@ -49,7 +54,8 @@ export class GameScreen {
       type: "button",
       class: "link",
       onclick: () => {
-        if (this.game?.status !== "active" || confirm("Leave this game? Your cells stay on the board.")) ctl.leave();
+        const g = this.game;
+        if (!g || g.status !== "active" || isSpectator(g) || confirm("Leave this game? Your cells stay on the board.")) ctl.leave();
       },
     }, "Leave");
     const head = h(
@@ -71,7 +77,7 @@ export class GameScreen {
         "div",
         { class: "game-body" },
         h("div", { class: "board-wrap" }, this.board.el),
-        h("div", { class: "side" }, this.gameOver.el, this.lobby.el, this.scoreboard.el),
+        h("div", { class: "side" }, this.gameOver.el, this.lobby.el, this.watchPanel.el, this.scoreboard.el),
       ),
     );
   }
@@ -83,13 +89,19 @@ export class GameScreen {
     setText(this.status, STATUS_TEXT[g.status]);
     setAttr(this.status, "data-status", g.status);
     setAttr(this.el, "data-status", g.status);
-    this.you.replaceChildren(badge(g.you), h("span", {}, `You: ${playerName(g, g.you)}`));
-    show(this.lobby.el, g.status === "waiting");
+    const watching = isSpectator(g);
+    setAttr(this.el, "data-mode", watching ? "watch" : "play");
+    if (g.you === null) this.you.replaceChildren(h("span", { class: "eye", "aria-hidden": "true" }), h("span", {}, "Watching"));
+    else this.you.replaceChildren(badge(g.you), h("span", {}, `You: ${playerName(g, g.you)}`));
+    setText(this.leaveBtn, watching ? "Stop watching" : "Leave");
+    show(this.lobby.el, g.status === "waiting" && !watching);
+    show(this.watchPanel.el, watching);
     show(this.gameOver.el, g.status === "completed");
     this.board.update(v);
     this.lobby.update(v);
     this.scoreboard.update(v);
     this.gameOver.update(v);
+    if (watching) this.watchPanel.update(v);
     this.tick();
   }
 

@@ -3,7 +3,8 @@
  * create a game (max players, round length, public or not), or pick an open
  * game from the public lobby. Arriving from a share link, join that game
  * instead; the link also fetches a preview of the game over HTTP so a dead link
- * is reported before the player types anything.
+ * is reported before the player types anything, and a game that has already
+ * started is offered for watching. A running public game is watched from the lobby.
  *
  * Each action is its own small form, so Enter in a field does what that field is
  * for (Enter in the code box joins by code); Enter in the name does the main
@@ -39,6 +40,8 @@ export class HomeScreen {
   private readonly joinBtn: HTMLButtonElement;
   private readonly quickBtn: HTMLButtonElement;
   private readonly codeBtn: HTMLButtonElement;
+  /** Shown with the invitation once its preview says the game is under way. */
+  private readonly watchInviteBtn: HTMLButtonElement;
   /** Everything offered when no invitation is pending: quick play, code, create. */
   private readonly choosePart: HTMLElement;
   private readonly invitePart: HTMLElement;
@@ -101,6 +104,15 @@ export class HomeScreen {
     this.quickBtn = h("button", { type: "submit", class: "primary", "data-testid": "quick-play" }, "Quick play");
     this.codeBtn = h("button", { type: "submit", class: "secondary", "data-testid": "join-code" }, "Join");
     this.inviteText = h("p", { class: "invite-text" });
+    this.watchInviteBtn = h("button", {
+      type: "button",
+      class: "primary",
+      "data-testid": "watch-invite",
+      hidden: true,
+      onclick: () => {
+        if (this.previewFor) this.ctl.watch(this.previewFor);
+      },
+    }, "Watch it");
 
     const quickForm = h(
       "form",
@@ -134,6 +146,7 @@ export class HomeScreen {
       "form",
       { class: "invite-part", novalidate: true, onsubmit: (e: Event) => this.submit(e, () => this.joinInvite()) },
       this.inviteText,
+      this.watchInviteBtn,
       this.joinBtn,
       h("button", { type: "button", class: "link", onclick: () => this.ctl.dropInvite() }, "Create a new game instead"),
     );
@@ -144,7 +157,11 @@ export class HomeScreen {
       else this.quickPlay();
     });
 
-    this.publicGames = new PublicGames((g) => this.withName((name) => this.ctl.join(name, g.id)), now);
+    this.publicGames = new PublicGames(
+      (g) => this.withName((name) => this.ctl.join(name, g.id)),
+      (g) => this.ctl.watch(g.code),
+      now,
+    );
     const card = h(
       "div",
       { class: "card home" },
@@ -171,7 +188,7 @@ export class HomeScreen {
     show(this.invitePart, inviting);
     show(this.choosePart, !inviting);
     const busy = v.busy !== null;
-    for (const btn of [this.createBtn, this.joinBtn, this.quickBtn, this.codeBtn]) btn.disabled = busy;
+    for (const btn of [this.createBtn, this.joinBtn, this.quickBtn, this.codeBtn, this.watchInviteBtn]) btn.disabled = busy;
     this.publicGames.setBusy(busy);
     const pending = v.conn.status === "open" ? null : "Connecting…";
     setText(this.createBtn, v.busy === "create" ? (pending ?? "Creating…") : "Create game");
@@ -181,6 +198,7 @@ export class HomeScreen {
     if (inviting && v.invite !== this.previewFor) {
       this.previewFor = v.invite;
       setText(this.inviteText, "You have been invited to a game.");
+      show(this.watchInviteBtn, false);
       void this.loadPreview(v.invite!);
     }
     if (!inviting) this.previewFor = null;
@@ -207,6 +225,8 @@ export class HomeScreen {
           ? "has already started."
           : "is already over.";
     setText(this.inviteText, `${host} ${state}`);
+    // Too late for a seat, not to look: a running (or just finished) game can be watched.
+    show(this.watchInviteBtn, preview.status !== "waiting");
   }
 
   private submit(e: Event, action: () => void): void {

@@ -9,6 +9,7 @@ import { gameRef, startBlocker, startsInMs, type GameState } from "../state";
 import { h, setText, show } from "./dom";
 import { formatClock } from "./game";
 import { playerName } from "./players";
+import { ShareLinkBox } from "./shareLink";
 
 /** The link to share: with the game's code when the server gives one, else its id. */
 export function shareLink(origin: string, game: string): string {
@@ -23,8 +24,7 @@ export function countdownText(g: GameState, now: number): string | null {
 
 export class Lobby {
   readonly el: HTMLElement;
-  private readonly link: HTMLInputElement;
-  private readonly copyBtn: HTMLButtonElement;
+  private readonly link = new ShareLinkBox({ field: "share-link", copy: "copy-link", label: "Share link" });
   private readonly startBtn: HTMLButtonElement;
   private readonly reason: HTMLElement;
   private readonly waitText: HTMLElement;
@@ -42,15 +42,6 @@ export class Lobby {
     this.code = h("strong", { class: "game-code big-code", "data-testid": "game-code" });
     this.visibility = h("p", { class: "hint small", "data-testid": "visibility" });
     this.countdown = h("p", { class: "countdown", "data-testid": "countdown", hidden: true });
-    this.link = h("input", {
-      id: "share-link",
-      "data-testid": "share-link",
-      type: "text",
-      readonly: true,
-      "aria-label": "Share link",
-      onfocus: () => this.link.select(),
-    });
-    this.copyBtn = h("button", { type: "button", class: "secondary", "data-testid": "copy-link", onclick: () => void this.copy() }, "Copy link");
     this.startBtn = h("button", {
       type: "button",
       class: "primary big",
@@ -68,7 +59,7 @@ export class Lobby {
       h("p", { class: "code-line" }, "Game code ", this.code),
       this.visibility,
       h("p", { class: "hint" }, "Send this link to your friends:"),
-      h("div", { class: "share" }, this.link, this.copyBtn),
+      this.link.el,
       this.countdown,
       this.startBtn,
       this.reason,
@@ -87,8 +78,7 @@ export class Lobby {
       this.visibility,
       g.public ? "Public: listed in the open games, anyone can join." : "Private: only people with the code or the link can join.",
     );
-    const url = shareLink(this.origin, gameRef(g));
-    if (this.link.value !== url) this.link.value = url;
+    this.link.set(shareLink(this.origin, gameRef(g)));
     const host = g.host === g.you;
     show(this.startBtn, host);
     const blocker = host ? startBlocker(g) : null;
@@ -111,20 +101,5 @@ export class Lobby {
     const text = this.game ? countdownText(this.game, this.now()) : null;
     show(this.countdown, text !== null);
     if (text !== null) setText(this.countdown, text);
-  }
-
-  private async copy(): Promise<void> {
-    const url = this.link.value;
-    let ok = false;
-    try {
-      await navigator.clipboard.writeText(url);
-      ok = true;
-    } catch {
-      // Clipboard API refused (permissions, insecure origin): fall back to a selection copy.
-      this.link.select();
-      ok = document.execCommand("copy");
-    }
-    setText(this.copyBtn, ok ? "Copied!" : "Select & copy");
-    setTimeout(() => setText(this.copyBtn, "Copy link"), 2000);
   }
 }

@@ -1,10 +1,11 @@
 /**
  * The public lobby on the home screen: open games (join with one click) and
- * running games (players, scores, time left, spectators). Rows are keyed by game
- * id and updated in place, so a poll every two seconds never steals keyboard
- * focus from a Join button. Times count down locally between polls.
+ * running games (players, scores, time left, spectators; watch with one click).
+ * Rows are keyed by game id and updated in place, so a poll every two seconds
+ * never steals keyboard focus from a Join or Watch button. Times count down locally between polls.
  */
 import type { LobbyList, OpenGame, RunningGame } from "../lobbyApi";
+import { watchingText } from "../state";
 import { h, setAttr, setText, show } from "./dom";
 import { formatClock } from "./game";
 import { joinNames } from "./players";
@@ -89,6 +90,8 @@ export class PublicGames {
   constructor(
     /** Join that game (by id); the home screen checks the name first. */
     private readonly onJoin: (game: OpenGame) => void,
+    /** Open the watch view of that running game. */
+    private readonly onWatch: (game: RunningGame) => void,
     private readonly now: () => number,
   ) {
     this.open = new KeyedList(h("ul", { class: "games", "data-testid": "open-games" }), (g) => this.openRow(g));
@@ -132,11 +135,13 @@ export class PublicGames {
     setText(this.runningCount, lobby.active.length ? String(lobby.active.length) : "");
   }
 
-  /** While a create/join/quick play is on its way, the Join buttons wait. */
+  /** While a create/join/quick play/watch is on its way, the Join and Watch buttons wait. */
   setBusy(busy: boolean): void {
     if (this.busy === busy) return;
     this.busy = busy;
-    for (const btn of this.open.el.querySelectorAll("button")) btn.disabled = busy;
+    for (const list of [this.open.el, this.running.el]) {
+      for (const btn of list.querySelectorAll("button")) btn.disabled = busy;
+    }
   }
 
   tick(): void {
@@ -146,39 +151,38 @@ export class PublicGames {
   }
 
   private openRow(first: OpenGame): Row<OpenGame> {
-    const btn = h("button", {
-      type: "button",
-      class: "primary",
-      "data-testid": "join-open",
-      "data-code": first.code,
-    }, "Join");
+    return this.actionRow(first, { label: "Join", class: "primary", testid: "join-open", act: this.onJoin }, (g, elapsed, players, meta) => {
+      setText(players, joinNames(g.players));
+      const parts = [`${g.players.length} of ${g.maxPlayers} seats`, `${seconds(g.durationMs)} round`];
+      if (g.startsInMs !== undefined) parts.push(`starts in ${seconds(g.startsInMs - elapsed)}`);
+      setText(meta, parts.join(" · "));
+    });
+  }
+
+  private runningRow(first: RunningGame): Row<RunningGame> {
+    return this.actionRow(first, { label: "Watch", class: "secondary", testid: "watch-running", act: this.onWatch }, (g, elapsed, scores, meta) => {
+      setText(scores, g.players.map((name, i) => `${name} ${g.scores[i] ?? 0}`).join(" · "));
+      setText(meta, `${formatClock(Math.max(0, g.remainingMs - elapsed))} left · ${watchingText(g)}`);
+    });
+  }
+
+  /** A game's row with one button (`data-code` = the game's code) that acts on the row's latest entry. */
+  private actionRow<T extends { id: string; code: string; players: string[] }>(
+    first: T,
+    action: { label: string; class: string; testid: string; act: (game: T) => void },
+    fill: (game: T, elapsedMs: number, firstLine: HTMLElement, secondLine: HTMLElement) => void,
+  ): Row<T> {
+    const btn = h("button", { type: "button", class: action.class, "data-testid": action.testid, "data-code": first.code }, action.label);
     let current = first;
-    btn.addEventListener("click", () => this.onJoin(current));
+    btn.addEventListener("click", () => action.act(current));
     btn.disabled = this.busy;
-    const { el, first: players, second: meta } = gameRow(first, btn);
+    const { el, first: firstLine, second: secondLine } = gameRow(first, btn);
     return {
       el,
       update: (g, elapsed) => {
         current = g;
-        setText(players, joinNames(g.players));
-        const parts = [`${g.players.length} of ${g.maxPlayers} seats`, `${seconds(g.durationMs)} round`];
-        if (g.startsInMs !== undefined) parts.push(`starts in ${seconds(g.startsInMs - elapsed)}`);
-        setText(meta, parts.join(" · "));
-        setAttr(btn, "aria-label", `Join ${joinNames(g.players)} in game ${g.code}`);
-      },
-    };
-  }
-
-  private runningRow(first: RunningGame): Row<RunningGame> {
-    // Spectating (issue 15) adds its Watch button here, one per running game.
-    const actions = h("span", { class: "game-actions" });
-    const { el, first: scores, second: meta } = gameRow(first, actions);
-    return {
-      el,
-      update: (g, elapsed) => {
-        setText(scores, g.players.map((name, i) => `${name} ${g.scores[i] ?? 0}`).join(" · "));
-        const watching = g.spectators === 1 ? "1 watching" : `${g.spectators} watching`;
-        setText(meta, `${formatClock(Math.max(0, g.remainingMs - elapsed))} left · ${watching}`);
+        fill(g, elapsed, firstLine, secondLine);
+        setAttr(btn, "aria-label", `${action.label} ${joinNames(g.players)} in game ${g.code}`);
       },
     };
   }
