@@ -122,11 +122,15 @@ impl Game {
     /// If every seat is empty (all players left the waiting game), the
     /// newcomer also becomes host, so that someone can start the game.
     ///
-    /// Refusals: `GameFull` when every seat is taken (such a game has
-    /// auto-started, but "full" is the more useful answer), otherwise
-    /// `AlreadyStarted` once the game is active or completed. A completed game
-    /// is still readable through [`snapshot`](Self::snapshot) until it expires.
+    /// Refusals: `AlreadyStarted` for a completed game (protocol §5, full
+    /// or not); `GameFull` when every seat of an active game is taken (it
+    /// auto-started, but "full" is the more useful answer); otherwise
+    /// `AlreadyStarted` once the game is active. A completed game is still
+    /// readable through [`snapshot`](Self::snapshot) until it expires.
     pub fn join(&mut self, name: PlayerName, now: Timestamp) -> Result<PlayerId, GameError> {
+        if self.status == Status::Completed {
+            return Err(GameError::AlreadyStarted);
+        }
         let free = PlayerId::all()
             .take(usize::from(self.settings.max_players()))
             .find(|id| self.seats[id.index()].is_none())
@@ -659,6 +663,21 @@ mod tests {
         assert_eq!(game.leave(id(1), clock.now()), Ok(()));
         assert_refused(&mut game, GameError::GameFull, |g| {
             g.join(name("third"), clock.now())
+        });
+    }
+
+    #[test]
+    fn join_of_a_full_completed_game_is_already_started() {
+        let clock = Clock::new();
+        let mut game = Builder::new().max_players(2).active(2, &clock);
+        for cell in 0..81 {
+            let who = id(cell % 2);
+            game.capture(who, Cell::try_from(i64::from(cell)).unwrap(), clock.now())
+                .unwrap();
+        }
+        assert_eq!(game.status(), Status::Completed);
+        assert_refused(&mut game, GameError::AlreadyStarted, |g| {
+            g.join(name("late"), clock.now())
         });
     }
 

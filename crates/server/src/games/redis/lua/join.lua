@@ -3,6 +3,11 @@ if redis.call('EXISTS', key) == 0 then
   return refuse('unknown_game')
 end
 settle()
+-- A completed game answers already_started, full or not (protocol §5).
+if redis.call('HGET', key, F.status) == ST.completed then
+  set_ttl()
+  return refuse('already_started')
+end
 local maxp = num(F.max_players)
 local free = nil
 for i = 0, maxp - 1 do
