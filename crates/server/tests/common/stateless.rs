@@ -29,6 +29,19 @@ pub fn stateless_options(redis: &Redis) -> ServeOptions {
     }
 }
 
+/// Kills every pub/sub connection of `redis` (`CLIENT KILL TYPE pubsub`),
+/// as a network cut would; how many there were.
+pub async fn kill_subscriptions(redis: &RedisServer) -> i64 {
+    let mut c = redis.conn().await;
+    redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("pubsub")
+        .query_async(&mut c)
+        .await
+        .expect("CLIENT KILL")
+}
+
 /// Waits until `/readyz` on `addr` answers 200.
 pub async fn wait_ready(addr: SocketAddr) {
     let deadline = tokio::time::Instant::now() + START_WAIT;

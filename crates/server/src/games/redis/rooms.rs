@@ -748,6 +748,65 @@ mod tests {
         assert_eq!(frames[1], "e5");
     }
 
+    /// [`one_member_at`] plus a spectator (conn 2, holder `n/2`, an outbox
+    /// of `capacity` frames) attached at the same seq.
+    fn a_player_and_a_spectator_at(seq: u64, capacity: usize) -> (Rooms, Uuid, Outbox, Outbox) {
+        let (rooms, id, player) = one_member_at(seq);
+        let watcher = Outbox::new(2, capacity);
+        rooms.enter(id);
+        let spectator = Member::spectator(watcher.clone(), "n/2".into());
+        let state = game(seq, Status::Active);
+        rooms.attach(id, 2, spectator, &state, Bytes::from_static(b"watching"));
+        (rooms, id, player, watcher)
+    }
+
+    #[test]
+    fn a_stale_spectator_resyncs_with_watching_and_is_never_kicked() {
+        let (rooms, id, player, watcher) = a_player_and_a_spectator_at(2, 64);
+        assert_eq!(rooms.spectators(), vec![(id, vec!["n/2".to_owned()])]);
+        // A kick of seat 0 concerns seats only.
+        let kick = ChannelMessage::Kick {
+            seat: 0,
+            holder: "m/9".into(),
+        };
+        rooms.dispatch(&id, kick);
+        assert!(player.is_closing());
+        assert!(!watcher.is_closing(), "a spectator holds no seat");
+        assert!(rooms.dispatch(&id, event(4)).resync, "3 was lost");
+        assert!(rooms.begin_resync(&id));
+        let mut watched = game(4, Status::Active);
+        watched.spectators = 1;
+        rooms.resync(&id, &watched, Timestamp::from_unix_ms(0));
+        let frames = drain(&watcher);
+        assert_eq!(frames.len(), 2, "watching, fresh watching: {frames:?}");
+        assert!(matches!(
+            codec::decode_server(&frames[1]),
+            Ok(ServerMessage::Watching { ref game }) if game.seq == 4 && game.spectators == 1
+        ));
+        rooms.dispatch(&id, event(5));
+        assert_eq!(drain(&watcher), vec!["e5"]);
+    }
+
+    #[test]
+    fn a_spectator_whose_outbox_overflows_stops_watching_and_the_player_hears_on() {
+        let (rooms, id, player, slow) = a_player_and_a_spectator_at(2, 2);
+        for seq in 3..=6 {
+            assert!(!rooms.dispatch(&id, event(seq)).resync);
+        }
+        assert!(slow.is_closing(), "the slow-consumer policy cut it");
+        assert!(rooms.spectators().is_empty(), "it no longer watches");
+        assert_eq!(
+            drain(&player),
+            vec!["joined", "e3", "e4", "e5", "e6"],
+            "the player missed nothing"
+        );
+        assert!(
+            rooms.still_watching(&id, vec!["n/2".into()]).is_empty(),
+            "its lease is not renewed"
+        );
+        assert_eq!(rooms.detach(&id, 2), Followup::default());
+    }
+
     #[test]
     fn a_kick_closes_other_holders_of_the_seat_and_empty_rooms_unsubscribe() {
         let rooms = Rooms::new();
