@@ -68,15 +68,12 @@ async fn listed(node: std::net::SocketAddr, id: &str, n: u64) {
     .await;
 }
 
-#[tokio::test]
-async fn the_count_and_the_cap_are_the_clusters_not_a_nodes() {
-    if !redis_available() {
-        return;
-    }
-    let redis = RedisServer::start().await;
+/// Three spectators over two nodes fill a game capped at 3, on both; both
+/// nodes count the same, in snapshots and the lobby.
+async fn count_and_cap_over_two_nodes(redis: &Redis) {
     let options = ServeOptions {
         max_spectators: Some(3),
-        ..stateless_options(&Redis::Single(redis.url()))
+        ..stateless_options(redis)
     };
     let a = TestServer::start_node(options.clone()).await;
     let b = TestServer::start_node(options).await;
@@ -115,6 +112,26 @@ async fn the_count_and_the_cap_are_the_clusters_not_a_nodes() {
     listed(b.addr, &id, 2).await;
     let (_late, snapshot) = spectator(b.addr, &id).await;
     assert_eq!(snapshot.spectators, 3);
+}
+
+#[tokio::test]
+async fn the_count_and_the_cap_are_the_clusters_not_a_nodes() {
+    if !redis_available() {
+        return;
+    }
+    let redis = RedisServer::start().await;
+    count_and_cap_over_two_nodes(&Redis::Single(redis.url())).await;
+}
+
+#[tokio::test]
+async fn on_a_redis_cluster_the_spectators_share_their_games_slot() {
+    if !redis_available() {
+        return;
+    }
+    // The set of spectators carries the game's hash tag: the scripts that
+    // touch both run on the game's master.
+    let cluster = RedisCluster::start().await;
+    count_and_cap_over_two_nodes(&Redis::Cluster(cluster.urls())).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -553,6 +553,11 @@ impl Backend {
     pub async fn unwatch(self: &Arc<Self>, watch: Watch, conn: u64) {
         let follow = self.rooms.detach(&watch.game, conn);
         self.follow(watch.game, follow);
+        if !self.store.is_healthy() {
+            // Not worth a timeout: the lease runs out by itself.
+            debug!(game = %watch.game, "Redis unreachable: an unwatch is left to the lease");
+            return;
+        }
         if let Err(e) = self.store.unwatch(&watch.game, &watch.holder).await {
             debug!(game = %watch.game, "an unwatch could not be recorded (the lease runs out): {e}");
         }

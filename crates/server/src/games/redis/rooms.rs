@@ -1,8 +1,12 @@
-//! The games this node has players in ("rooms"), and the fan-out of their
-//! events to those players.
+//! The games this node has players or spectators in ("rooms"), and the
+//! fan-out of their events to those connections.
 //!
-//! A node subscribes to a game's channel while it has players in it. Events
-//! arrive already encoded; one `Bytes` is shared by every local outbox.
+//! A node subscribes to a game's channel while it has players or spectators
+//! in it. Events arrive already encoded; one `Bytes` is shared by every
+//! local outbox. A spectator is a member without a seat: it follows the
+//! same seq rule, its fresh snapshot is a `watching`, and an event its
+//! outbox refuses (the slow-consumer policy cut it) ends its membership, so
+//! the players are never held back by it.
 //!
 //! **Ordering.** A joiner's `joined` snapshot is taken by the script at some
 //! seq N, while the events after N travel on the channel and may arrive
