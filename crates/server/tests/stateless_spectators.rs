@@ -3,7 +3,9 @@
 //! look: the count and the cap are the cluster's, not a node's; a node that
 //! dies without unwatching stops counting its spectators once their lease
 //! runs out, while the survivors' leases are renewed; a room resync after a
-//! lost subscription gives a spectator a fresh `watching`.
+//! lost subscription gives a spectator a fresh `watching`; and, on the
+//! scripts alone, what a lapsed lease counts and what watching does to a
+//! game's TTL.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -14,8 +16,10 @@ use std::time::Duration;
 use common::replica::assert_same_game;
 use common::stateless::*;
 use common::*;
+use game_logic::GameError;
 use gridcap::config::ServeOptions;
-use gridcap::games::redis::layout::{SPECTATOR_LEASE, watchers_key};
+use gridcap::games::redis::layout::{self, SPECTATOR_LEASE, watchers_key};
+use gridcap::games::redis::scripts::Code;
 use transport::protocol::{ClientMessage, ErrorCode, GameSnapshot, ServerMessage};
 use uuid::Uuid;
 
@@ -249,4 +253,76 @@ async fn a_lost_subscription_gives_spectators_a_fresh_watching() {
         watcher.replica.as_ref().unwrap(),
         players[0].replica.as_ref().unwrap(),
     );
+}
+
+/// The scripts on a real Redis, without nodes: a lease that ran out counts
+/// for nothing (neither in snapshots nor against the cap), and watching
+/// never extends a game's life.
+#[tokio::test]
+async fn only_unexpired_leases_count_and_a_watch_keeps_no_game_alive() {
+    if !redis_available() {
+        return;
+    }
+    let redis = RedisServer::start().await;
+    let (store, stop) = store_on(&redis).await;
+    let (id, created) = create_duel(&store, "n/0").await;
+    assert_eq!(created.game.unwrap().spectators, 0);
+    // Whatever the game's TTL is, watching leaves it be: a script that
+    // set it would put the one-hour safety TTL back.
+    let mut c = redis.conn().await;
+    let shortened: i64 = redis::cmd("PEXPIRE")
+        .arg(layout::game_key(&id))
+        .arg(100_000)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(shortened, 1);
+    let ttl = async |c: &mut redis::aio::MultiplexedConnection| -> i64 {
+        redis::cmd("PTTL")
+            .arg(layout::game_key(&id))
+            .query_async(c)
+            .await
+            .unwrap()
+    };
+
+    // A spectator whose node stopped renewing long ago.
+    let lapsed: i64 = redis::cmd("ZADD")
+        .arg(layout::watchers_key(&id))
+        .arg(created.now.as_unix_ms() - 1)
+        .arg("dead/1")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(lapsed, 1);
+    let answer = store.snapshot(&id).await.unwrap();
+    assert_eq!(
+        answer.game.unwrap().spectators,
+        0,
+        "a lapsed lease counts not"
+    );
+    let first = store.watch(&id, "n/1", 1).await.unwrap();
+    assert_eq!(first.code, Code::Ok, "the lapsed one does not fill the cap");
+    assert_eq!(first.game.unwrap().spectators, 1);
+    let after = ttl(&mut c).await;
+    assert!(
+        (1..=100_000).contains(&after),
+        "watching extends no game: {after}"
+    );
+    let again = store.watch(&id, "n/1", 1).await.unwrap();
+    assert_eq!(
+        (again.code, again.game.unwrap().spectators),
+        (Code::Ok, 1),
+        "a resync at the cap is counted once"
+    );
+    let full = store.watch(&id, "n/2", 1).await.unwrap();
+    assert_eq!(full.code, Code::Refused(GameError::GameFull));
+
+    // Renewal keeps what it finds and reports what it does not.
+    let holders = ["n/1".to_owned(), "n/2".to_owned()];
+    let missing = store.renew(&id, &holders, false).await.unwrap();
+    assert_eq!(missing, vec!["n/2".to_owned()]);
+    store.unwatch(&id, "n/1").await.unwrap();
+    let answer = store.snapshot(&id).await.unwrap();
+    assert_eq!(answer.game.unwrap().spectators, 0, "unwatched at once");
+    stop.cancel();
 }
