@@ -50,7 +50,9 @@ pub async fn run(
         Topology::Stateless(stateless) => {
             let target = stateless.redis.clone();
             let bounds = config.bounds;
-            let games = RedisGames::launch(target, node_id, clock, bounds, stop_games.clone());
+            let capacity = config.capacity();
+            let games =
+                RedisGames::launch(target, node_id, clock, capacity, bounds, stop_games.clone());
             serve(listener, config, games, shutdown, stop_games).await
         }
     }

@@ -252,14 +252,7 @@ async fn killing_the_pubsub_connections_mid_game_loses_no_board() {
     }
     let mut redis = RedisServer::start().await;
     game_survives(&mut redis, async |redis: &mut RedisServer| {
-        let mut c = redis.conn().await;
-        let killed: i64 = redis::cmd("CLIENT")
-            .arg("KILL")
-            .arg("TYPE")
-            .arg("pubsub")
-            .query_async(&mut c)
-            .await
-            .unwrap();
+        let killed = kill_subscriptions(redis).await;
         assert!(
             killed >= 2,
             "both nodes' subscriptions were killed: {killed}"

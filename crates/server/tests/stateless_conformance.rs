@@ -27,3 +27,5 @@ mod lobby;
 mod messages;
 #[path = "rules.rs"]
 mod rules;
+#[path = "spectators.rs"]
+mod spectators;

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::stateless::{RedisServer, redis_available};
+use common::stateless::{RedisServer, create_duel, redis_available, store_on};
 use futures_util::StreamExt;
 use game_logic::test_util::Command;
 use game_logic::test_util::script::free_cell;
@@ -28,9 +28,7 @@ use game_logic::{
     Cell, Event, Game, GameError, PlayerId, PlayerName, Settings, SettingsBounds, Snapshot, Status,
     Timestamp,
 };
-use gridcap::clock::Clock;
 use gridcap::games::GameCode;
-use gridcap::games::redis::RedisTarget;
 use gridcap::games::redis::layout::game_channel;
 use gridcap::games::redis::scripts::{Answer, ChannelMessage, Code};
 use gridcap::games::redis::store::Store;
@@ -486,15 +484,7 @@ async fn the_scripts_follow_the_rules_exactly() {
         return;
     }
     let redis = RedisServer::start().await;
-    let target = RedisTarget::Single(redis.url());
-    let store = Arc::new(Store::new(&target, Clock::new()));
-    let stop = tokio_util::sync::CancellationToken::new();
-    tokio::spawn(store.clone().run_health(target, None, stop.clone()));
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !store.is_healthy() {
-        assert!(tokio::time::Instant::now() < deadline, "store connects");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let (store, stop) = store_on(&redis).await;
     let routes: Routes = Arc::default();
     listen(&redis, routes.clone()).await;
     let base: u64 = std::env::var("GRIDCAP_LUA_SEED")
@@ -527,28 +517,8 @@ async fn a_full_board_and_the_retention_ttl() {
         return;
     }
     let redis = RedisServer::start().await;
-    let target = RedisTarget::Single(redis.url());
-    let store = Arc::new(Store::new(&target, Clock::new()));
-    let stop = tokio_util::sync::CancellationToken::new();
-    tokio::spawn(store.clone().run_health(target, None, stop.clone()));
-    while !store.is_healthy() {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let id = Uuid::new_v4();
-    let settings = Settings::new(Some(2), Some(60_000), &SettingsBounds::default()).unwrap();
-    let host = PlayerName::new("a").unwrap();
-    let (_, hash) = gridcap::tokens::issue();
-    store
-        .create(
-            &id,
-            &GameCode::random(),
-            &host,
-            &settings,
-            &hash.hex(),
-            "h/0",
-        )
-        .await
-        .unwrap();
+    let (store, stop) = store_on(&redis).await;
+    let (id, _) = create_duel(&store, "h/0").await;
     let mut c = redis.conn().await;
     let key = gridcap::games::redis::layout::game_key(&id);
     let ttl: i64 = redis::cmd("PTTL")

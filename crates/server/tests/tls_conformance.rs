@@ -36,3 +36,5 @@ mod messages;
 mod rules;
 #[path = "smoke.rs"]
 mod smoke;
+#[path = "spectators.rs"]
+mod spectators;

@@ -1,6 +1,7 @@
-//! The stateless backend's state and its requests to Redis: seating (with
-//! the subscription made first), commands, the resync of stale rooms, and
-//! the sweep of seats held by dead nodes.
+//! The stateless backend's state and its requests to Redis: seating and
+//! watching (with the subscription made first), commands, the resync of
+//! stale rooms, the sweep of seats held by dead nodes, and the renewal of
+//! this node's spectators' leases.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,16 +10,16 @@ use game_logic::{PlayerName, Settings, SettingsBounds, Status, Timestamp};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
-use transport::Outbox;
-use transport::convert::game_snapshot;
 use transport::protocol::GameSnapshot;
+use transport::{Outbox, ServerMessage};
 use uuid::Uuid;
 
+use super::layout::SPECTATOR_RENEW;
 use super::pubsub::{self, Push, Recovery, Subscriber};
 use super::rooms::{Followup, Member, Rooms};
 use super::scripts::{Answer, ChannelMessage, Code};
 use super::store::Store;
-use super::{RedisTarget, Seat, StoreError, timers};
+use super::{RedisTarget, Seat, StoreError, Watch, timers};
 use crate::clock::Clock;
 use crate::error::ServerError;
 use crate::games::lobby::Listing;
@@ -44,6 +45,9 @@ pub struct Backend {
     pub(super) instance: String,
     /// What quick play matches on (its default round).
     pub(super) bounds: SettingsBounds,
+    /// Most connections watching one game, counted over every node
+    /// (`--max-spectators`).
+    max_spectators: usize,
     /// The lobby's listings as last read from Redis, and when.
     pub(super) lobby_cache: std::sync::Mutex<Option<(tokio::time::Instant, Vec<Listing>)>>,
     /// One quick play at a time per game size on this node: a burst then
@@ -80,6 +84,7 @@ impl Backend {
         target: RedisTarget,
         clock: Clock,
         bounds: SettingsBounds,
+        max_spectators: usize,
         stop: CancellationToken,
     ) -> Arc<Backend> {
         let (push_tx, mut push_rx) = mpsc::unbounded_channel();
@@ -98,11 +103,19 @@ impl Backend {
                 subscriber: Subscriber::start(target, push_tx, hooks, stop.clone()),
                 instance,
                 bounds,
+                max_spectators,
                 lobby_cache: std::sync::Mutex::new(None),
                 matchmaking: Default::default(),
             }
         });
-        tokio::spawn(sweep_loop(Arc::downgrade(&backend), stop.clone()));
+        let weak = Arc::downgrade(&backend);
+        tokio::spawn(every(SWEEP_INTERVAL, weak, stop.clone(), |b| async move {
+            b.sweep().await;
+        }));
+        let weak = Arc::downgrade(&backend);
+        tokio::spawn(every(SPECTATOR_RENEW, weak, stop.clone(), |b| async move {
+            b.renew().await;
+        }));
         let weak = Arc::downgrade(&backend);
         tokio::spawn(async move {
             loop {
@@ -205,17 +218,9 @@ impl Backend {
         });
     }
 
-    /// Seats `conn` in game `id` with `ask` (a create, join or resume
-    /// script): subscribes first, so that no event after the snapshot can
-    /// be missed, then queues `joined` and the events after it.
-    async fn seat(
-        self: &Arc<Self>,
-        id: Uuid,
-        conn: u64,
-        outbox: &Outbox,
-        token: String,
-        ask: Ask<'_>,
-    ) -> Result<Option<Seated>, ServerError> {
+    /// Keeps game `id`'s room for a connection about to be seated or to
+    /// watch, subscribed to its channel (an error: neither, nothing kept).
+    async fn enter(self: &Arc<Self>, id: Uuid) -> Result<(), ServerError> {
         if !self.is_ready() {
             // Fail fast: the subscription task may be busy reconnecting.
             return Err(ServerError::StoreUnavailable);
@@ -231,6 +236,21 @@ impl Backend {
             self.follow(id, follow);
             return Err(ServerError::StoreUnavailable);
         }
+        Ok(())
+    }
+
+    /// Seats `conn` in game `id` with `ask` (a create, join or resume
+    /// script): subscribes first, so that no event after the snapshot can
+    /// be missed, then queues `joined` and the events after it.
+    async fn seat(
+        self: &Arc<Self>,
+        id: Uuid,
+        conn: u64,
+        outbox: &Outbox,
+        token: String,
+        ask: Ask<'_>,
+    ) -> Result<Option<Seated>, ServerError> {
+        self.enter(id).await?;
         let holder = self.holder(conn);
         let answer = match ask {
             Ask::Create {
@@ -277,8 +297,7 @@ impl Backend {
         let (Some(player), Some(state)) = (answer.seat, answer.game.as_ref()) else {
             return refused(ServerError::StoreUnavailable);
         };
-        let snapshot = game_snapshot(&id.to_string(), &state.code, &state.snapshot(), answer.now);
-        let joined = outgoing::joined(snapshot, player, token.clone());
+        let joined = outgoing::joined(state.wire(&id, answer.now), player, token.clone());
         let Some(frame) = outgoing::encode(&joined) else {
             return refused(ServerError::StoreUnavailable);
         };
@@ -479,26 +498,123 @@ impl Backend {
         Ok(answer
             .game
             .filter(|_| answer.code == Code::Ok)
-            .map(|g| game_snapshot(&id.to_string(), &g.code, &g.snapshot(), answer.now)))
+            .map(|g| g.wire(id, answer.now)))
+    }
+
+    /// `conn` watches `game` (protocol §7) through its channel, like a
+    /// seat: subscribed first, then `watching` from the watch script's
+    /// snapshot and the events after it. Watching again is a resync.
+    pub async fn watch(
+        self: &Arc<Self>,
+        conn: u64,
+        outbox: &Outbox,
+        game: &GameRef,
+    ) -> Result<Watch, ServerError> {
+        let id = self.resolve(game).await?;
+        self.enter(id).await?;
+        let holder = self.holder(conn);
+        let refused = |e: ServerError| {
+            let follow = self.rooms.abandon(&id);
+            self.follow(id, follow);
+            Err(e)
+        };
+        let answer = match self.store.watch(&id, &holder, self.max_spectators).await {
+            Ok(answer) => answer,
+            Err(e) => {
+                debug!(game = %id, "watching failed: {e}");
+                return refused(ServerError::StoreUnavailable);
+            }
+        };
+        if let Err(e) = outcome(answer.code) {
+            return refused(e);
+        }
+        let Some(state) = answer.game.as_ref() else {
+            return refused(ServerError::StoreUnavailable);
+        };
+        let watching = ServerMessage::Watching {
+            game: state.wire(&id, answer.now),
+        };
+        let Some(frame) = outgoing::encode(&watching) else {
+            return refused(ServerError::StoreUnavailable);
+        };
+        let member = Member::spectator(outbox.clone(), holder.clone());
+        let follow = self.rooms.attach(id, conn, member, state, frame);
+        self.follow(id, follow);
+        Ok(Watch {
+            game: id,
+            code: GameCode::parse(&state.code),
+            holder,
+        })
+    }
+
+    /// `conn` stops watching: no event of the game reaches it once this
+    /// returns, and it stops counting (or, if Redis cannot be told, when
+    /// its lease runs out).
+    pub async fn unwatch(self: &Arc<Self>, watch: Watch, conn: u64) {
+        let follow = self.rooms.detach(&watch.game, conn);
+        self.follow(watch.game, follow);
+        if !self.store.is_healthy() {
+            // Not worth a timeout: the lease runs out by itself.
+            debug!(game = %watch.game, "Redis unreachable: an unwatch is left to the lease");
+            return;
+        }
+        if let Err(e) = self.store.unwatch(&watch.game, &watch.holder).await {
+            debug!(game = %watch.game, "an unwatch could not be recorded (the lease runs out): {e}");
+        }
+    }
+
+    /// Renews the leases of this node's spectators; those whose lease ran
+    /// out meanwhile (this node stalled, or Redis lost them) but still
+    /// watch are counted again.
+    async fn renew(&self) {
+        for (id, holders) in self.rooms.spectators() {
+            let missing = match self.store.renew(&id, &holders, false).await {
+                Ok(missing) => missing,
+                Err(e) => {
+                    debug!(game = %id, "cannot renew spectators' leases: {e}");
+                    return; // Redis is in trouble: next time.
+                }
+            };
+            let lapsed = self.rooms.still_watching(&id, missing);
+            if lapsed.is_empty() {
+                continue;
+            }
+            warn!(game = %id, spectators = lapsed.len(), "spectators' leases had run out: counted again");
+            if let Err(e) = self.store.renew(&id, &lapsed, true).await {
+                debug!(game = %id, "cannot count spectators again: {e}");
+            }
+        }
     }
 }
 
 /// How often a node checks the holders of its games for dead nodes.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(2);
 
-/// Marks seats held by dead nodes disconnected, so the other players see
-/// them go (`presence`) and a waiting game nobody holds can expire, as on a
-/// single node where the closed socket says so.
-async fn sweep_loop(backend: std::sync::Weak<Backend>, stop: CancellationToken) {
+/// Runs `work` every `interval` until `stop`, or until the backend is gone.
+/// The sweep marks seats held by dead nodes disconnected, so the other
+/// players see them go (`presence`) and a waiting game nobody holds can
+/// expire, as on a single node where the closed socket says so. The
+/// renewal keeps this node's spectators counted while it lives (they stop
+/// counting within [`SPECTATOR_LEASE`](super::layout::SPECTATOR_LEASE)
+/// once it died).
+async fn every<F, Fut>(
+    interval: Duration,
+    backend: std::sync::Weak<Backend>,
+    stop: CancellationToken,
+    work: F,
+) where
+    F: Fn(Arc<Backend>) -> Fut,
+    Fut: Future<Output = ()>,
+{
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
-            () = tokio::time::sleep(SWEEP_INTERVAL) => {}
+            () = tokio::time::sleep(interval) => {}
         }
         let Some(backend) = backend.upgrade() else {
             return;
         };
-        backend.sweep().await;
+        work(backend).await;
     }
 }
 

@@ -25,6 +25,15 @@
 //! | `sat`, `lst` | the scheduled lobby auto-start (unix ms); its delay (ms) |
 //! | `n<i>`, `s<i>`, `c<i>` | seat i's name, score, connected (1/0) |
 //! | `l<i>`, `k<i>`, `h<i>` | seat i left (1), its token hash, its holder |
+//!
+//! Beside it, [`watchers_key`] (the game's key plus [`WATCHERS_SUFFIX`],
+//! same hash tag) is a sorted set of the connections watching the game
+//! (protocol §7): member `<node instance>/<conn>`, score the Redis-time
+//! unix ms its lease runs out. The node holding the connection renews the
+//! lease every [`SPECTATOR_RENEW`]; a node that dies stops renewing, and
+//! its spectators stop counting within [`SPECTATOR_LEASE`]. Scripts count
+//! the unexpired members ([`field::SPECTATORS`] in their answers, never
+//! stored in the hash) and cap them (`watch.lua`), atomically.
 
 use std::fmt::Write as _;
 
@@ -38,8 +47,16 @@ pub const RETENTION_MS: u128 = RETENTION.as_millis();
 /// The highest seat index.
 pub const LAST_SEAT: usize = MAX_SEATS as usize - 1;
 
-/// Fields of a game's hash (Lua: `F.<name>`).
-pub const FIELDS: [(&str, &str); 18] = [
+/// How long a spectator counts without its node renewing it.
+pub const SPECTATOR_LEASE: std::time::Duration = std::time::Duration::from_secs(5);
+/// How often a node renews the leases of its spectators (well inside
+/// [`SPECTATOR_LEASE`], so a slow round trip or two cost nothing).
+pub const SPECTATOR_RENEW: std::time::Duration = std::time::Duration::from_secs(1);
+const _: () = assert!(SPECTATOR_RENEW.as_millis() * 3 < SPECTATOR_LEASE.as_millis());
+
+/// Fields of a game's hash (Lua: `F.<name>`); `spectators` is only ever in
+/// the scripts' answers.
+pub const FIELDS: [(&str, &str); 19] = [
     ("status", field::STATUS),
     ("seq", field::SEQ),
     ("host", field::HOST),
@@ -58,6 +75,7 @@ pub const FIELDS: [(&str, &str); 18] = [
     ("starts_at", field::STARTS_AT),
     ("lobby_start", field::LOBBY_START),
     ("created", field::CREATED),
+    ("spectators", field::SPECTATORS),
 ];
 
 /// Per-seat field prefixes (Lua: `S.<name> .. seat`).
@@ -115,6 +133,10 @@ pub mod field {
     pub const LOBBY_START: &str = "lst";
     /// When the game was created, unix ms.
     pub const CREATED: &str = "cre";
+    /// Connections watching: not stored in the hash, but put among its
+    /// fields by the scripts that answer the whole game (counted from the
+    /// game's [`watchers_key`](super::watchers_key)).
+    pub const SPECTATORS: &str = "spec";
 }
 
 /// Prefixes of the per-seat fields (followed by the seat index).
@@ -194,6 +216,15 @@ pub fn quick_play_lock(size: u8) -> String {
 /// What a game's channel adds to its key.
 pub const CHANNEL_SUFFIX: &str = ":ev";
 
+/// What a game's set of spectators adds to its key.
+pub const WATCHERS_SUFFIX: &str = ":sp";
+
+/// The sorted set of the connections watching game `id` (same hash tag as
+/// the game: the scripts touch both).
+pub fn watchers_key(id: &Uuid) -> String {
+    format!("{}{WATCHERS_SUFFIX}", game_key(id))
+}
+
 /// The key whose presence says node `instance` is alive.
 pub fn node_key(instance: &str) -> String {
     format!("gridcap:node:{instance}")
@@ -237,6 +268,12 @@ pub fn lua_prelude() -> String {
     let _ = writeln!(lua, "local COUNTDOWN = '{}'", char::from(COUNTDOWN_PREFIX));
     let _ = writeln!(lua, "local CAPTURED = '{}'", char::from(CAPTURED_PREFIX));
     let _ = writeln!(lua, "local CHANNEL_SUFFIX = '{CHANNEL_SUFFIX}'");
+    let _ = writeln!(lua, "local WATCHERS_SUFFIX = '{WATCHERS_SUFFIX}'");
+    let _ = writeln!(
+        lua,
+        "local SPECTATOR_LEASE = {}",
+        SPECTATOR_LEASE.as_millis()
+    );
     lua.push_str(&table("F", &FIELDS));
     lua.push_str(&table("S", &SEAT_FIELDS));
     lua.push_str(&table("ST", &STATUSES));
@@ -271,6 +308,7 @@ mod tests {
             .map(|p| String::from(char::from(p)));
         names.extend(prefixes.iter().map(String::as_str));
         names.push(CHANNEL_SUFFIX);
+        names.push(WATCHERS_SUFFIX);
         for (file, source) in SOURCES {
             for (line, text) in quoted(source) {
                 let seat_field = SEAT_FIELDS.iter().any(|(_, p)| {
@@ -279,7 +317,7 @@ mod tests {
                 });
                 assert!(
                     !names.contains(&text.as_str()) && !seat_field,
-                    "{file}:{line} spells '{text}': use the generated F/S/ST/EVENT/KICK/CAPTURED/CHANNEL_SUFFIX names"
+                    "{file}:{line} spells '{text}': use the generated F/S/ST/EVENT/KICK/CAPTURED/CHANNEL_SUFFIX/WATCHERS_SUFFIX names"
                 );
                 assert!(
                     !text.contains(",a,") && !text.contains(",w,"),
@@ -290,12 +328,13 @@ mod tests {
                 format!("{CELLS}"),
                 format!("{RETENTION_MS}"),
                 format!("0, {LAST_SEAT}"),
+                format!("{}", SPECTATOR_LEASE.as_millis()),
             ] {
                 assert!(
                     !source
                         .lines()
                         .any(|l| l.split("--").next().unwrap_or("").contains(&constant)),
-                    "{file} re-types the rules' constant {constant}: use CELLS/RETENTION/LAST_SEAT"
+                    "{file} re-types the constant {constant}: use CELLS/RETENTION/LAST_SEAT/SPECTATOR_LEASE"
                 );
             }
         }
@@ -328,5 +367,7 @@ mod tests {
         assert_eq!(channel_game(&game_channel(&id)), Some(id));
         assert_eq!(channel_game("gridcap:{nope}:ev"), None);
         assert_eq!(channel_game("other"), None);
+        assert_eq!(watchers_key(&id), format!("gridcap:{{{id}}}:sp"));
+        assert_eq!(channel_game(&watchers_key(&id)), None);
     }
 }

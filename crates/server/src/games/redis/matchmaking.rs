@@ -25,7 +25,7 @@ use uuid::Uuid;
 
 use super::backend::Backend;
 use super::layout::{self, CODE_TTL, LOBBY_KEY};
-use super::scripts::StoredGame;
+use super::scripts::{Answer, Code};
 use super::{Seat, StoreError};
 use crate::error::ServerError;
 use crate::games::lobby::Listing;
@@ -124,18 +124,18 @@ impl Backend {
         }
         let cmd = redis::Cmd::zrange(LOBBY_KEY, 0, LOBBY_SCAN - 1);
         let ids: Vec<String> = self.store.query(&cmd).await.map_err(unavailable)?;
+        // The snapshot script, not HGETALL: it counts the spectators.
         let reads = ids.iter().map(|id| async move {
-            let cmd = redis::Cmd::hgetall(layout::game_key(&Uuid::parse_str(id).ok()?));
-            let value: Value = self.store.query(&cmd).await.ok()?;
-            Some(value)
+            let answer = self.store.snapshot(&Uuid::parse_str(id).ok()?).await.ok()?;
+            Some(answer)
         });
         let games = futures_util::future::join_all(reads).await;
         let mut listings = Vec::new();
-        for (id, value) in ids.iter().zip(games) {
-            let Some(value) = value else {
+        for (id, answer) in ids.iter().zip(games) {
+            let Some(answer) = answer else {
                 continue; // Redis trouble: shown again next time.
             };
-            match listing(id, &value) {
+            match listing(id, answer) {
                 Some(l) => listings.push(l),
                 // Completed, expired or unreadable: off the lobby.
                 None => self.unlist(LOBBY_KEY, id).await,
@@ -247,16 +247,11 @@ impl Backend {
     }
 }
 
-/// The listing of a game read with `HGETALL`; `None` when it is gone,
-/// completed or unreadable.
-fn listing(id: &str, value: &Value) -> Option<Listing> {
-    let Value::Array(flat) = value else {
-        return None;
-    };
-    if flat.is_empty() {
-        return None;
-    }
-    let game = StoredGame::parse(flat).ok()?;
+/// The listing of a game read by the snapshot script, its spectators
+/// counted; `None` when it is gone, completed or unreadable.
+fn listing(id: &str, answer: Answer) -> Option<Listing> {
+    let game = answer.game.filter(|_| answer.code == Code::Ok)?;
     let id = Uuid::parse_str(id).ok()?;
     Listing::of(id, &game.code, game.created, &game.snapshot())
+        .map(|l| l.watched_by(usize::try_from(game.spectators).unwrap_or(usize::MAX)))
 }

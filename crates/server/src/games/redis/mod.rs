@@ -9,8 +9,8 @@
 //! - [`store`]: the command connection and the script calls.
 //! - [`pubsub`]: the subscription connection, its ordered subscribe and
 //!   unsubscribe, and its recovery after a drop.
-//! - [`rooms`]: the games this node has players in, and the fan-out of their
-//!   events, filtered by seq per connection.
+//! - [`rooms`]: the games this node has players or spectators in, and the
+//!   fan-out of their events, filtered by seq per connection.
 //! - [`timers`]: the timer every node runs for its games' deadlines and
 //!   lobby auto-starts.
 //! - [`matchmaking`]: short codes, the public lobby and quick play.
@@ -40,7 +40,9 @@ use tracing::debug;
 use transport::Outbox;
 use uuid::Uuid;
 
-use super::{Capture, GameCode, GameCounts, GameRef, Games, LobbyView, Lookup, Placed, Requester};
+use super::{
+    Capacity, Capture, GameCode, GameCounts, GameRef, Games, LobbyView, Lookup, Placed, Requester,
+};
 use crate::clock::Clock;
 use crate::error::ServerError;
 use crate::state::NodeInfo;
@@ -96,11 +98,12 @@ impl RedisGames {
         target: RedisTarget,
         node_id: String,
         clock: Clock,
+        capacity: Capacity,
         bounds: SettingsBounds,
         stop: CancellationToken,
     ) -> RedisGames {
         RedisGames {
-            backend: Backend::launch(target, clock, bounds, stop),
+            backend: Backend::launch(target, clock, bounds, capacity.spectators, stop),
             node_id,
         }
     }
@@ -111,8 +114,11 @@ impl RedisGames {
 pub struct Watch {
     /// The game.
     pub game: Uuid,
-    /// The game's code.
+    /// The game's code (for a resync by code).
     pub code: Option<GameCode>,
+    /// How the game's set of spectators knows this connection
+    /// (`<node instance>/<conn>`).
+    holder: String,
 }
 
 impl Games for RedisGames {
@@ -210,13 +216,10 @@ impl Games for RedisGames {
         self.backend.disconnect(seat, conn);
     }
 
-    async fn watch(
-        &self,
-        _who: Requester<'_>,
-        _game: GameRef,
-    ) -> Result<Placed<Watch>, ServerError> {
-        // WIP (branch spect15): the stateless backend's watching.
-        Err(ServerError::UnknownGame)
+    async fn watch(&self, who: Requester<'_>, game: GameRef) -> Result<Placed<Watch>, ServerError> {
+        // Boxed, as for a capture: a Redis round trip's future is large.
+        let watch = Box::pin(self.backend.watch(who.conn, who.outbox, &game)).await?;
+        Ok(Placed::Seat(watch))
     }
 
     fn is_watching(watch: &Watch, game: &GameRef) -> bool {
@@ -230,7 +233,9 @@ impl Games for RedisGames {
         watch.game
     }
 
-    async fn unwatch(&self, _watch: Watch, _conn: u64) {}
+    async fn unwatch(&self, watch: Watch, conn: u64) {
+        self.backend.unwatch(watch, conn).await;
+    }
 
     async fn lookup(&self, game: GameRef) -> Lookup {
         let id = match self.backend.resolve(&game).await {

@@ -1,8 +1,12 @@
-//! The games this node has players in ("rooms"), and the fan-out of their
-//! events to those players.
+//! The games this node has players or spectators in ("rooms"), and the
+//! fan-out of their events to those connections.
 //!
-//! A node subscribes to a game's channel while it has players in it. Events
-//! arrive already encoded; one `Bytes` is shared by every local outbox.
+//! A node subscribes to a game's channel while it has players or spectators
+//! in it. Events arrive already encoded; one `Bytes` is shared by every
+//! local outbox. A spectator is a member without a seat: it follows the
+//! same seq rule, its fresh snapshot is a `watching`, and an event its
+//! outbox refuses (the slow-consumer policy cut it) ends its membership, so
+//! the players are never held back by it.
 //!
 //! **Ordering.** A joiner's `joined` snapshot is taken by the script at some
 //! seq N, while the events after N travel on the channel and may arrive
@@ -32,8 +36,8 @@ use game_logic::{PlayerId, Status, Timestamp};
 use tokio::sync::OnceCell;
 use tokio::task::AbortHandle;
 use tracing::{debug, warn};
-use transport::Outbox;
-use transport::convert::game_snapshot;
+use transport::protocol::GameSnapshot;
+use transport::{Outbox, ServerMessage};
 use uuid::Uuid;
 
 use super::scripts::{ChannelMessage, StoredGame};
@@ -44,33 +48,65 @@ use crate::outgoing;
 /// Events a room remembers for members that attach after them.
 const RECENT: usize = 64;
 
-/// One local connection holding a seat in a room's game.
+/// One local connection in a room's game: a seat, or a spectator.
 #[derive(Debug)]
 pub struct Member {
     /// Where its frames go.
     pub outbox: Outbox,
-    /// Its seat.
-    pub seat: PlayerId,
+    /// A seat, or watching.
+    role: Role,
     /// The holder id the scripts know it by (`<node instance>/<conn>`).
     pub holder: String,
-    /// Its resume token, to put in a resync's `joined`. Never logged.
-    token: String,
     /// The seq of the last event it has (from its snapshot or the channel).
     last: u64,
     /// Missed an event: waits for a fresh snapshot.
     stale: bool,
 }
 
+/// What a member is to its game.
+#[derive(Debug)]
+enum Role {
+    /// It holds a seat.
+    Seat {
+        /// The seat.
+        seat: PlayerId,
+        /// Its resume token, to put in a resync's `joined`. Never logged.
+        token: String,
+    },
+    /// It watches (protocol §7): every broadcast event, a resync is a
+    /// fresh `watching`, and an event its outbox refuses ends its watching
+    /// (the slow-consumer policy is cutting it).
+    Spectator,
+}
+
 impl Member {
-    /// A member about to attach.
+    /// A seat about to attach.
     pub fn new(outbox: Outbox, seat: PlayerId, holder: String, token: String) -> Member {
         Member {
             outbox,
-            seat,
+            role: Role::Seat { seat, token },
             holder,
-            token,
             last: 0,
             stale: false,
+        }
+    }
+
+    /// A spectator about to attach.
+    pub fn spectator(outbox: Outbox, holder: String) -> Member {
+        Member {
+            outbox,
+            role: Role::Spectator,
+            holder,
+            last: 0,
+            stale: false,
+        }
+    }
+
+    /// The seat it holds; `None` for a spectator.
+    pub fn seat(&self) -> Option<PlayerId> {
+        match self.role {
+            Role::Seat { seat, .. } => Some(seat),
+            Role::Spectator => None,
         }
     }
 
@@ -88,8 +124,19 @@ impl Member {
             Ok(()) => Offer::Queued,
             Err(e) => {
                 debug!(conn = self.outbox.id(), "event not queued: {e}");
-                Offer::Skipped
+                match self.role {
+                    Role::Seat { .. } => Offer::Skipped,
+                    Role::Spectator => Offer::Cut,
+                }
             }
+        }
+    }
+
+    /// The message that brings it up to date with `snapshot`.
+    fn fresh(&self, snapshot: GameSnapshot) -> ServerMessage {
+        match &self.role {
+            Role::Seat { seat, token } => outgoing::joined(snapshot, *seat, token.clone()),
+            Role::Spectator => ServerMessage::Watching { game: snapshot },
         }
     }
 }
@@ -98,6 +145,8 @@ enum Offer {
     Queued,
     Skipped,
     Gap,
+    /// A spectator's outbox refused the event: it stops watching.
+    Cut,
 }
 
 #[derive(Debug, Default)]
@@ -187,13 +236,23 @@ impl Room {
         }
     }
 
-    /// Replays the remembered events after `member.last`.
-    fn replay(&self, member: &mut Member) {
+    /// Replays the remembered events after `member.last`; `false` when a
+    /// spectator's outbox refused one (it stops watching).
+    fn replay(&self, member: &mut Member) -> bool {
         for (seq, frame) in &self.recent {
-            if let Offer::Gap = member.offer(*seq, frame) {
-                break;
+            match member.offer(*seq, frame) {
+                Offer::Gap => break,
+                Offer::Cut => return false,
+                Offer::Queued | Offer::Skipped => {}
             }
         }
+        true
+    }
+
+    /// Whether a member holds a seat (a room of spectators only is no game
+    /// of this node's players).
+    fn has_seats(&self) -> bool {
+        self.members.values().any(|m| m.seat().is_some())
     }
 }
 
@@ -258,27 +317,39 @@ impl Rooms {
         Followup::default()
     }
 
-    /// Seats `conn` after [`enter`](Self::enter): queues its `joined`
-    /// (snapshot `game`), then the events after it that already arrived.
+    /// Seats (or lets watch) `conn` after [`enter`](Self::enter): queues
+    /// its `joined` or `watching` (snapshot `game`), then the events after
+    /// it that already arrived. A connection already in the room (a resync)
+    /// is replaced.
     pub fn attach(
         &self,
         id: Uuid,
         conn: u64,
         mut member: Member,
         game: &StoredGame,
-        joined: Bytes,
+        snapshot: Bytes,
     ) -> Followup {
         let mut rooms = self.lock();
         let room = rooms.entry(id).or_default();
         room.entering = room.entering.saturating_sub(1);
         room.note(game.seq, game.status, game.due());
         member.last = game.seq;
-        if let Err(e) = member.outbox.push(joined) {
-            debug!(conn, "joined not queued: {e}");
+        if let Err(e) = member.outbox.push(snapshot) {
+            debug!(conn, "snapshot not queued: {e}");
         }
-        room.replay(&mut member);
+        let kept = room.replay(&mut member);
         let resync = member.stale;
-        room.members.insert(conn, member);
+        if kept {
+            let watcher = member.seat().is_none();
+            let before = room.members.insert(conn, member);
+            if watcher && before.is_none_or(|b| b.seat().is_some()) {
+                m::spectators_changed(1);
+            }
+        } else {
+            room.members.remove(&conn);
+            m::spectators_changed(-1);
+            return Self::drop_if_idle(&mut rooms, &id);
+        }
         Followup {
             timer: room.wants_timer(),
             resync,
@@ -289,8 +360,13 @@ impl Rooms {
     /// `conn` no longer holds a seat in game `id`.
     pub fn detach(&self, id: &Uuid, conn: u64) -> Followup {
         let mut rooms = self.lock();
-        if let Some(room) = rooms.get_mut(id) {
-            room.members.remove(&conn);
+        if let Some(room) = rooms.get_mut(id)
+            && room
+                .members
+                .remove(&conn)
+                .is_some_and(|m| m.seat().is_none())
+        {
+            m::spectators_changed(-1);
         }
         Self::drop_if_idle(&mut rooms, id)
     }
@@ -330,26 +406,39 @@ impl Rooms {
                     room.recent.pop_front();
                 }
                 room.recent.push_back((seq, frame.clone()));
-                let mut delivered = 0u64;
-                for member in room.members.values_mut() {
+                let (mut delivered, mut watched) = (0u64, 0u64);
+                let mut cut = Vec::new();
+                for (conn, member) in &mut room.members {
                     match member.offer(seq, &frame) {
+                        Offer::Queued if member.seat().is_none() => watched += 1,
                         Offer::Queued => delivered += 1,
                         Offer::Skipped => {}
                         Offer::Gap => resync = true,
+                        Offer::Cut => cut.push(*conn),
                     }
                 }
                 m::deliveries(delivered);
+                m::spectator_deliveries(watched);
+                if !cut.is_empty() {
+                    // Its session ends and unwatches, which stops the count.
+                    for conn in &cut {
+                        room.members.remove(conn);
+                    }
+                    m::spectators_changed(-i64::try_from(cut.len()).unwrap_or(0));
+                }
+                let timer = room.wants_timer();
+                let follow = Self::drop_if_idle(&mut rooms, id);
                 Followup {
-                    timer: room.wants_timer(),
+                    timer,
                     resync,
-                    unsubscribe: false,
+                    ..follow
                 }
             }
             ChannelMessage::Kick { seat, holder } => {
                 let replaced: Vec<u64> = room
                     .members
                     .iter()
-                    .filter(|(_, m)| u8::from(m.seat) == seat && m.holder != holder)
+                    .filter(|(_, m)| m.seat().map(u8::from) == Some(seat) && m.holder != holder)
                     .map(|(conn, _)| *conn)
                     .collect();
                 for conn in replaced {
@@ -420,22 +509,32 @@ impl Rooms {
         };
         room.resyncing = false;
         room.note(game.seq, game.status, game.due());
-        let snapshot = game_snapshot(&id.to_string(), &game.code, &game.snapshot(), now);
+        let snapshot = game.wire(id, now);
         let mut members = std::mem::take(&mut room.members);
         let mut again = false;
-        for member in members.values_mut().filter(|m| m.stale) {
-            let joined = outgoing::joined(snapshot.clone(), member.seat, member.token.clone());
-            outgoing::send(&member.outbox, &joined);
+        let mut cut = Vec::new();
+        for (conn, member) in members.iter_mut().filter(|(_, m)| m.stale) {
+            outgoing::send(&member.outbox, &member.fresh(snapshot.clone()));
             member.stale = false;
             member.last = game.seq;
-            room.replay(member);
+            if !room.replay(member) {
+                cut.push(*conn);
+            }
             again |= member.stale;
         }
+        for conn in &cut {
+            members.remove(conn);
+        }
+        if !cut.is_empty() {
+            m::spectators_changed(-i64::try_from(cut.len()).unwrap_or(0));
+        }
         room.members = members;
+        let timer = room.wants_timer();
+        let follow = Self::drop_if_idle(&mut rooms, id);
         Followup {
-            timer: room.wants_timer(),
+            timer,
             resync: again,
-            unsubscribe: false,
+            ..follow
         }
     }
 
@@ -445,7 +544,10 @@ impl Rooms {
         let mut rooms = self.lock();
         if let Some(room) = rooms.get_mut(id) {
             room.resyncing = false;
+            let watchers = room.members.values().filter(|m| m.seat().is_none()).count();
             room.members.retain(|_, m| !m.stale);
+            let left = room.members.values().filter(|m| m.seat().is_none()).count();
+            m::spectators_changed(-i64::try_from(watchers - left).unwrap_or(0));
         }
         Self::drop_if_idle(&mut rooms, id)
     }
@@ -465,13 +567,46 @@ impl Rooms {
         self.lock().keys().copied().collect()
     }
 
-    /// Rooms by status: (waiting, active, completed).
+    /// Rooms with players by status: (waiting, active, completed).
+    /// Spectators alone do not make a game this node's.
     pub fn counts(&self) -> GameCounts {
         let mut counts = GameCounts::default();
         for room in self.lock().values() {
-            counts.add(room.status.unwrap_or(Status::Waiting));
+            if room.has_seats() || room.members.is_empty() {
+                counts.add(room.status.unwrap_or(Status::Waiting));
+            }
         }
         counts
+    }
+
+    /// The holders of every local spectator, by game (to renew leases).
+    pub fn spectators(&self) -> Vec<(Uuid, Vec<String>)> {
+        self.lock()
+            .iter()
+            .filter_map(|(id, room)| {
+                let holders: Vec<String> = room
+                    .members
+                    .values()
+                    .filter(|m| m.seat().is_none())
+                    .map(|m| m.holder.clone())
+                    .collect();
+                (!holders.is_empty()).then_some((*id, holders))
+            })
+            .collect()
+    }
+
+    /// Those of `holders` that still watch game `id` from here.
+    pub fn still_watching(&self, id: &Uuid, mut holders: Vec<String>) -> Vec<String> {
+        let rooms = self.lock();
+        let Some(room) = rooms.get(id) else {
+            return Vec::new();
+        };
+        holders.retain(|h| {
+            room.members
+                .values()
+                .any(|m| m.seat().is_none() && m.holder == *h)
+        });
+        holders
     }
 }
 
@@ -504,6 +639,7 @@ mod tests {
             public: false,
             starts_at: None,
             created: Timestamp::from_unix_ms(1),
+            spectators: 0,
         }
     }
 
@@ -614,6 +750,65 @@ mod tests {
             Ok(ServerMessage::Joined { ref game, .. }) if game.seq == 4
         ));
         assert_eq!(frames[1], "e5");
+    }
+
+    /// [`one_member_at`] plus a spectator (conn 2, holder `n/2`, an outbox
+    /// of `capacity` frames) attached at the same seq.
+    fn a_player_and_a_spectator_at(seq: u64, capacity: usize) -> (Rooms, Uuid, Outbox, Outbox) {
+        let (rooms, id, player) = one_member_at(seq);
+        let watcher = Outbox::new(2, capacity);
+        rooms.enter(id);
+        let spectator = Member::spectator(watcher.clone(), "n/2".into());
+        let state = game(seq, Status::Active);
+        rooms.attach(id, 2, spectator, &state, Bytes::from_static(b"watching"));
+        (rooms, id, player, watcher)
+    }
+
+    #[test]
+    fn a_stale_spectator_resyncs_with_watching_and_is_never_kicked() {
+        let (rooms, id, player, watcher) = a_player_and_a_spectator_at(2, 64);
+        assert_eq!(rooms.spectators(), vec![(id, vec!["n/2".to_owned()])]);
+        // A kick of seat 0 concerns seats only.
+        let kick = ChannelMessage::Kick {
+            seat: 0,
+            holder: "m/9".into(),
+        };
+        rooms.dispatch(&id, kick);
+        assert!(player.is_closing());
+        assert!(!watcher.is_closing(), "a spectator holds no seat");
+        assert!(rooms.dispatch(&id, event(4)).resync, "3 was lost");
+        assert!(rooms.begin_resync(&id));
+        let mut watched = game(4, Status::Active);
+        watched.spectators = 1;
+        rooms.resync(&id, &watched, Timestamp::from_unix_ms(0));
+        let frames = drain(&watcher);
+        assert_eq!(frames.len(), 2, "watching, fresh watching: {frames:?}");
+        assert!(matches!(
+            codec::decode_server(&frames[1]),
+            Ok(ServerMessage::Watching { ref game }) if game.seq == 4 && game.spectators == 1
+        ));
+        rooms.dispatch(&id, event(5));
+        assert_eq!(drain(&watcher), vec!["e5"]);
+    }
+
+    #[test]
+    fn a_spectator_whose_outbox_overflows_stops_watching_and_the_player_hears_on() {
+        let (rooms, id, player, slow) = a_player_and_a_spectator_at(2, 2);
+        for seq in 3..=6 {
+            assert!(!rooms.dispatch(&id, event(seq)).resync);
+        }
+        assert!(slow.is_closing(), "the slow-consumer policy cut it");
+        assert!(rooms.spectators().is_empty(), "it no longer watches");
+        assert_eq!(
+            drain(&player),
+            vec!["joined", "e3", "e4", "e5", "e6"],
+            "the player missed nothing"
+        );
+        assert!(
+            rooms.still_watching(&id, vec!["n/2".into()]).is_empty(),
+            "its lease is not renewed"
+        );
+        assert_eq!(rooms.detach(&id, 2), Followup::default());
     }
 
     #[test]

@@ -11,7 +11,9 @@
 //! Every script answers an array `[code, now_ms, ...]`. `code` is `ok` or a
 //! refusal (`game_full`, `taken`, …, or `stale` for a connection that no
 //! longer holds its seat). Scripts that seat a connection (create, join,
-//! resume) and `snapshot` add the seat and the whole hash (`HGETALL`).
+//! resume) and `snapshot` add the seat and the whole hash (`HGETALL`), with
+//! the spectators counted among its fields; so does `watch` (no seat).
+//! `renew` answers Redis's now and the spectators it did not find.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -23,12 +25,14 @@ use game_logic::{
 use redis::{Script, Value};
 
 use transport::ServerMessage;
+use transport::convert::game_snapshot;
+use transport::protocol::GameSnapshot;
 
 use super::StoreError;
 use super::layout::{self, field, seat};
 
 /// Every Lua source, by file name: the shared prelude first.
-pub const SOURCES: [(&str, &str); 10] = [
+pub const SOURCES: [(&str, &str); 12] = [
     ("common.lua", include_str!("lua/common.lua")),
     ("create.lua", include_str!("lua/create.lua")),
     ("join.lua", include_str!("lua/join.lua")),
@@ -39,6 +43,8 @@ pub const SOURCES: [(&str, &str); 10] = [
     ("disconnect.lua", include_str!("lua/disconnect.lua")),
     ("finish.lua", include_str!("lua/finish.lua")),
     ("snapshot.lua", include_str!("lua/snapshot.lua")),
+    ("watch.lua", include_str!("lua/watch.lua")),
+    ("renew.lua", include_str!("lua/renew.lua")),
 ];
 
 /// A script: the definitions generated from [`layout`], the shared prelude,
@@ -69,6 +75,10 @@ pub struct Scripts {
     pub finish: Script,
     /// Reads the whole game.
     pub snapshot: Script,
+    /// A connection watches the game (protocol §7), counted and capped.
+    pub watch: Script,
+    /// Renews the leases of a node's spectators of a game.
+    pub renew: Script,
 }
 
 impl Scripts {
@@ -86,6 +96,8 @@ impl Scripts {
             disconnect,
             finish,
             snapshot,
+            watch,
+            renew,
         ] = SOURCES.map(|(_, source)| script(&prelude, source));
         Scripts {
             create,
@@ -97,6 +109,8 @@ impl Scripts {
             disconnect,
             finish,
             snapshot,
+            watch,
+            renew,
         }
     }
 }
@@ -273,8 +287,27 @@ pub fn parse_captures(reply: &Value, n: usize) -> Result<Vec<Answer>, StoreError
         .collect()
 }
 
+/// The answer of the renew script: Redis's now, then the holders it did
+/// not find among the game's spectators.
+pub fn parse_renewed(reply: &Value) -> Result<(Timestamp, Vec<String>), StoreError> {
+    let Value::Array(items) = reply else {
+        return Err(StoreError::Reply(format!(
+            "the renew script answered {reply:?}, not an array"
+        )));
+    };
+    let Some(now) = items.first() else {
+        return Err(StoreError::Reply(
+            "the renew script answered nothing".to_owned(),
+        ));
+    };
+    let now_ms =
+        u64::try_from(number(now)?).map_err(|_| StoreError::Reply("negative time".to_owned()))?;
+    let missing = items[1..].iter().map(text).collect::<Result<_, _>>()?;
+    Ok((Timestamp::from_unix_ms(now_ms), missing))
+}
+
 /// One game as its Redis hash holds it, minus the secrets (token hashes,
-/// holders).
+/// holders), with its spectators counted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredGame {
     /// Life-cycle state.
@@ -307,6 +340,8 @@ pub struct StoredGame {
     pub starts_at: Option<Timestamp>,
     /// When it was created.
     pub created: Timestamp,
+    /// Connections watching it, on every node (leases not run out).
+    pub spectators: u32,
 }
 
 impl StoredGame {
@@ -390,6 +425,9 @@ impl StoredGame {
             public: optional(field::PUBLIC)? == Some(1),
             starts_at,
             created: Timestamp::from_unix_ms(int(field::CREATED)?),
+            spectators: optional(field::SPECTATORS)?
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or(0),
             status,
             seq: int(field::SEQ)?,
             host: seat(int(field::HOST)?)?,
@@ -413,6 +451,14 @@ impl StoredGame {
             Status::Active => self.ends_at,
             Status::Completed => None,
         }
+    }
+
+    /// The game on the wire as of Redis time `now` (`joined`, `watching`,
+    /// the HTTP API), its spectators counted.
+    pub fn wire(&self, id: &uuid::Uuid, now: Timestamp) -> GameSnapshot {
+        let mut snapshot = game_snapshot(&id.to_string(), &self.code, &self.snapshot(), now);
+        snapshot.spectators = self.spectators;
+        snapshot
     }
 
     /// The rules' snapshot of this game (what `game_logic::Game::snapshot`

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 use uuid::Uuid;
 
-use super::layout::{game_key, node_key};
+use super::layout::{game_key, node_key, watchers_key};
 use super::scripts::{self, Answer, Scripts};
 use super::{RedisTarget, StoreError};
 use crate::clock::Clock;
@@ -515,6 +515,41 @@ impl Store {
     /// The whole game, read-only.
     pub async fn snapshot(&self, id: &Uuid) -> Result<Answer, StoreError> {
         self.run(&self.scripts.snapshot, id, &[]).await
+    }
+
+    /// `holder` watches game `id` (again: a resync), unless `max` others do
+    /// (`game_full`); answers the whole game.
+    pub async fn watch(&self, id: &Uuid, holder: &str, max: usize) -> Result<Answer, StoreError> {
+        self.run(&self.scripts.watch, id, &[holder, &max.to_string()])
+            .await
+    }
+
+    /// Renews the leases of `holders` on game `id`, adding those missing
+    /// with `add_missing`; answers the holders that were missing.
+    pub async fn renew(
+        &self,
+        id: &Uuid,
+        holders: &[String],
+        add_missing: bool,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut invocation = self.scripts.renew.key(game_key(id));
+        invocation
+            .arg(self.publish)
+            .arg(safety_ttl_ms())
+            .arg(if add_missing { "1" } else { "0" });
+        for holder in holders {
+            invocation.arg(holder.as_str());
+        }
+        let reply = self.link.invoke(&invocation).await?;
+        let (now, missing) = scripts::parse_renewed(&reply)?;
+        self.link.note_now(now);
+        Ok(missing)
+    }
+
+    /// `holder` stops watching game `id` (it stops counting at once).
+    pub async fn unwatch(&self, id: &Uuid, holder: &str) -> Result<(), StoreError> {
+        let cmd = redis::Cmd::zrem(watchers_key(id), holder);
+        self.query::<Value>(&cmd).await.map(|_| ())
     }
 }
 

@@ -1,12 +1,14 @@
 -- Shared prelude of every gridcap script (concatenated in front of each one,
 -- after the definitions generated from layout.rs: CELLS, RETENTION,
--- LAST_SEAT, EVENT, KICK, CAPTURED, CHANNEL_SUFFIX and the field names F (the game's
+-- LAST_SEAT, EVENT, KICK, CAPTURED, CHANNEL_SUFFIX, WATCHERS_SUFFIX,
+-- SPECTATOR_LEASE and the field names F (the game's
 -- hash), S (per-seat prefixes, followed by the seat index) and ST (status
 -- letters)). It mirrors crates/game-logic: keep the two in step, the
 -- differential test (tests/stateless_lua.rs) compares them.
 --
 -- KEYS[1]  the game's hash, `gridcap:{<game-id>}`; the event channel is
---          KEYS[1] .. CHANNEL_SUFFIX (same hash tag, so the same cluster slot)
+--          KEYS[1] .. CHANNEL_SUFFIX and its spectators' sorted set
+--          KEYS[1] .. WATCHERS_SUFFIX (same hash tag, so the same cluster slot)
 -- ARGV[1]  'PUBLISH' or 'SPUBLISH' (Redis Cluster: sharded pub/sub)
 -- ARGV[2]  the safety TTL in ms, refreshed by every mutation
 -- ARGV[3..] the script's own arguments
@@ -160,12 +162,26 @@ local function set_ttl()
   end
 end
 
+-- The sorted set of the connections watching the game (protocol §7),
+-- each scored with the Redis-time ms its lease runs out (layout.rs).
+local function watchers()
+  return key .. WATCHERS_SUFFIX
+end
+
+-- Connections watching now: those whose lease has not run out.
+local function spectators()
+  return redis.call('ZCOUNT', watchers(), '(' .. ms(now), '+inf')
+end
+
 -- The answer of a command that changes which seat a connection holds: the
--- code, Redis's now, the seat, and the whole game to build `joined` from.
+-- code, Redis's now, the seat, and the whole game to build `joined` from,
+-- with the spectators counted (as if a field of the hash).
 local function with_state(code, seat)
   local reply = { code, ms(now), seat }
   local all = redis.call('HGETALL', key)
   for i = 1, #all do reply[#reply + 1] = all[i] end
+  reply[#reply + 1] = F.spectators
+  reply[#reply + 1] = spectators()
   return reply
 end
 
