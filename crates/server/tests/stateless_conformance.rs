@@ -29,3 +29,5 @@ mod messages;
 mod rules;
 #[path = "spectators.rs"]
 mod spectators;
+#[path = "spectators_slow.rs"]
+mod spectators_slow;

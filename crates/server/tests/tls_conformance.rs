@@ -38,3 +38,5 @@ mod rules;
 mod smoke;
 #[path = "spectators.rs"]
 mod spectators;
+#[path = "spectators_slow.rs"]
+mod spectators_slow;
