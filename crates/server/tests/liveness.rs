@@ -172,12 +172,14 @@ async fn small_pipes(write_timeout_ms: u64) -> TestServer {
 
 /// A game of three: `a` (seat 0), the raw client `slow` (seat 1, joined and
 /// then never reading), and `b` (seat 2). Returns the slow seat's token and
-/// the seq of its `joined` snapshot.
+/// the seq of its `joined` snapshot. In stateless and stateful runs `slow`
+/// is on the other node than `a`: its events come through Redis pub/sub, or
+/// through the relay to the game's owner.
 async fn table_with_a_stalled_reader(
     server: &TestServer,
 ) -> (TestClient, RawConn, TestClient, String, u64) {
     let mut a = host_game(server, 3, 60_000).await;
-    let mut slow = RawConn::connect(server.addr, Some(4096)).await;
+    let mut slow = RawConn::connect(server.next_addr(), Some(4096)).await;
     raw_send(&mut slow, &join(&a.game_id(), "slow")).await;
     let ServerMessage::Joined { token, game, .. } = raw_message(&mut slow).await else {
         panic!("expected joined")
