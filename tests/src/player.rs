@@ -174,6 +174,26 @@ impl Player {
         }
     }
 
+    /// Sends a seating `message` (`join`, `resume`…) and expects it refused
+    /// with `code`; panics on `joined` or another error.
+    pub async fn refused_with(&mut self, message: &ClientMessage, code: ErrorCode) {
+        self.send(message).await;
+        let answer = self
+            .until(&format!("{code:?} for {message:?}"), |m| {
+                matches!(
+                    m,
+                    ServerMessage::Error { .. } | ServerMessage::Joined { .. }
+                )
+            })
+            .await;
+        assert!(
+            matches!(answer, ServerMessage::Error { code: got, .. } if got == code),
+            "{}: {message:?} answered {answer:?}, not {code:?}\n{}",
+            self.name,
+            self.transcript()
+        );
+    }
+
     /// `create`, then the `joined` answer.
     pub async fn create(&mut self, max_players: i64, duration_ms: i64) -> GameSnapshot {
         self.send(&ClientMessage::Create {
