@@ -205,31 +205,32 @@ fn self_signed(dir: &std::path::Path) -> (ServeOptions, Arc<rustls::ClientConfig
     (options, Arc::new(client))
 }
 
+/// A `wss://` client of `server` trusting `client`'s roots.
+async fn wss_client(server: &TestServer, client: Arc<rustls::ClientConfig>) -> TestClient {
+    let url = format!("wss://localhost:{}/ws", server.addr.port());
+    let mut request =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url)
+            .unwrap();
+    request
+        .headers_mut()
+        .insert("sec-websocket-protocol", "gridcap.v1".parse().unwrap());
+    let (ws, _) = tokio_tungstenite::connect_async_tls_with_config(
+        request,
+        None,
+        true,
+        Some(Connector::Rustls(client)),
+    )
+    .await
+    .expect("wss handshake");
+    TestClient::new(ws)
+}
+
 #[tokio::test]
 async fn wss_with_a_self_signed_certificate_plays_a_game() {
     let dir = std::env::temp_dir().join(format!("gridcap-tls-{}", std::process::id()));
     let (options, client) = self_signed(&dir);
     let server = TestServer::start_with(options).await;
-    let connect = |client: Arc<rustls::ClientConfig>| {
-        let url = format!("wss://localhost:{}/ws", server.addr.port());
-        async move {
-            let mut request =
-                tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url)
-                    .unwrap();
-            request
-                .headers_mut()
-                .insert("sec-websocket-protocol", "gridcap.v1".parse().unwrap());
-            let (ws, _) = tokio_tungstenite::connect_async_tls_with_config(
-                request,
-                None,
-                true,
-                Some(Connector::Rustls(client)),
-            )
-            .await
-            .expect("wss handshake");
-            TestClient::new(ws)
-        }
-    };
+    let connect = |client: Arc<rustls::ClientConfig>| wss_client(&server, client);
     let mut host = connect(client.clone()).await;
     host.send(&create("tls-host", Some(2), Some(30_000))).await;
     let game = host.joined().await;
@@ -249,6 +250,46 @@ async fn wss_with_a_self_signed_certificate_plays_a_game() {
     assert!(matches!(seen, ServerMessage::Captured { .. }));
     // Plain ws:// to a TLS port fails: nothing is served unencrypted.
     assert!(handshake(ws_request(server.addr)).await.is_err());
+    host.close().await;
+    guest.close().await;
+    server.shutdown().await;
+}
+
+/// A TLS handshake that never finishes (a record header, then silence) is
+/// cut off at `--handshake-timeout-ms`, as a slow request head is, while a
+/// TLS player who connects meanwhile plays.
+#[tokio::test]
+async fn a_stalled_tls_handshake_is_cut_off_while_tls_players_go_on() {
+    let dir = std::env::temp_dir().join(format!("gridcap-tls-slow-{}", std::process::id()));
+    let (options, client) = self_signed(&dir);
+    let server = TestServer::start_with(ServeOptions {
+        handshake_timeout_ms: Some(300),
+        ..options
+    })
+    .await;
+    let mut slow = TcpStream::connect(server.addr).await.unwrap();
+    // A handshake record that promises 512 bytes and sends none of them.
+    slow.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00])
+        .await
+        .unwrap();
+    let mut host = wss_client(&server, client.clone()).await;
+    host.send(&create("tls-host", Some(2), Some(30_000))).await;
+    let game = host.joined().await;
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(WAIT, slow.read_to_end(&mut buf)).await;
+    assert!(
+        read.is_ok(),
+        "a TLS handshake that never finished was still open after {WAIT:?}"
+    );
+    assert!(
+        buf.is_empty() || buf[0] == 0x15,
+        "only a TLS alert: {buf:?}"
+    );
+    let mut guest = wss_client(&server, client).await;
+    guest.send(&join(&game.id, "tls-guest")).await;
+    guest.joined().await;
+    host.until(|m| matches!(m, ServerMessage::PlayerJoined { .. }))
+        .await;
     host.close().await;
     guest.close().await;
     server.shutdown().await;
