@@ -224,3 +224,83 @@ async fn a_relayed_player_can_leave_and_resume() {
         n.stop().await;
     }
 }
+
+/// A stateful node told to stop drains: it hands the `create` of a player
+/// connected to it to a ready peer (the game lives there, the player is
+/// relayed), lets its own game run to the end, then sends its players away
+/// with 1001; the relayed player resumes its game through another node.
+#[tokio::test]
+async fn a_draining_node_hands_creates_to_a_peer_and_lets_its_games_end() {
+    let mut nodes = cluster().await;
+    let (a, b, c) = (nodes[0].addr, nodes[1].addr, nodes[2].addr);
+    let mut host = connect(a).await;
+    host.send(&create("host", Some(2), Some(2_000))).await;
+    let game = host.joined().await;
+    let mut guest = connect(b).await;
+    guest.send(&join(&game.id, "guest")).await;
+    guest.joined().await;
+    host.sync_to(2).await; // player_joined, started
+    let mut late = connect(a).await;
+
+    let stop = nodes[0].stop.take().expect("a's stop");
+    let _ = stop.send(());
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while common::http::try_get(a, "/readyz")
+        .await
+        .map(|r| r.status)
+        .ok()
+        != Some(503)
+    {
+        assert!(tokio::time::Instant::now() < deadline, "a drains");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let before: u64 = game_totals(&[b, c]).await;
+    late.send(&create("late", Some(2), Some(30_000))).await;
+    let placed = late.joined().await;
+    assert_eq!(
+        game_totals(&[b, c]).await,
+        before + 1,
+        "a draining node's create lands on a peer"
+    );
+    let mut other = connect(c).await;
+    other.send(&join(&placed.id, "other")).await;
+    other.joined().await;
+
+    // a's own game goes on to its end, then a sends its players away.
+    host.send(&capture(40)).await;
+    let over = host.game_over().await;
+    assert_eq!(guest.game_over().await, over);
+    assert_eq!(host.closed().await, Some(1001));
+    assert_eq!(late.closed().await, Some(1001));
+    let task = nodes.remove(0).task;
+    tokio::time::timeout(std::time::Duration::from_secs(30), task)
+        .await
+        .expect("a stops once its game is over")
+        .expect("a's task")
+        .expect("a's result");
+
+    // The relayed player's game lived on the peer: it resumes through c.
+    let mut back = connect(c).await;
+    back.send(&resume(&placed.id, late.token.as_deref().unwrap()))
+        .await;
+    assert_eq!(back.joined().await.status, GameStatus::Active);
+    back.send(&capture(7)).await;
+    other
+        .until(|m| matches!(m, ServerMessage::Captured { cell: 7, .. }))
+        .await;
+    for n in nodes {
+        n.stop().await;
+    }
+}
+
+/// Games (of any status) on the nodes at `addrs` (`/api/node`).
+async fn game_totals(addrs: &[SocketAddr]) -> u64 {
+    let mut total = 0;
+    for addr in addrs {
+        let info = common::http::get(*addr, "/api/node").await.json();
+        for status in ["waiting", "active", "completed"] {
+            total += info["games"][status].as_u64().expect("a count");
+        }
+    }
+    total
+}
