@@ -276,6 +276,21 @@ impl Player {
         }
     }
 
+    /// Reads until the board holds at least `n` captured cells.
+    pub async fn until_captured(&mut self, n: usize) {
+        while self.cells().iter().filter(|&&c| c != 0).count() < n {
+            self.until("a capture", |m| matches!(m, ServerMessage::Captured { .. }))
+                .await;
+        }
+    }
+
+    /// Tries every cell, so that the game ends with a full board at once
+    /// instead of by time (the taken ones are refused).
+    pub async fn fill_board(&mut self) {
+        let all: Vec<u8> = (0..81).collect();
+        self.capture_all(&all).await;
+    }
+
     /// Reads until `game_over` (the game's timer ends it; no sleeping).
     pub async fn until_game_over(&mut self) -> ServerMessage {
         if let Some(over) = self
