@@ -320,18 +320,6 @@ async fn while_redis_is_down_requests_are_overloaded_and_readyz_is_503() {
     assert_eq!(ids, HashSet::from([0, 1]), "the host kept seat 0");
 }
 
-/// Polls `/readyz` on `addr` until it answers `status`, within [`WAIT`].
-async fn until_readyz(addr: std::net::SocketAddr, status: u16) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while readyz(addr).await != Some(status) {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "/readyz on {addr} is not {status}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// A stateless node told to stop drains: `/readyz` 503, new connections
 /// 503 and `create` overloaded (the balancer sends them elsewhere), while
 /// the game its player is in runs to its end; then that player is sent away
@@ -360,7 +348,7 @@ async fn a_draining_stateless_node_lets_its_games_end_then_sends_players_away() 
     let mut idle = connect(a_addr).await;
 
     let drained = a.begin_shutdown();
-    until_readyz(a_addr, 503).await;
+    common::http::wait_status(a_addr, "/readyz", 503).await;
     assert_eq!(refused_status(ws_request(a_addr)).await, 503);
     idle.send(&create("late", Some(2), Some(30_000))).await;
     idle.error(ErrorCode::Overloaded).await;
