@@ -24,7 +24,8 @@
 //! **TLS runs.** With `GRIDCAP_TEST_TLS=1`, or in a test binary whose name
 //! starts with `tls_conformance`, every server serves https/wss only with a
 //! self-signed certificate made by the test, and every client connects over
-//! TLS trusting exactly it ([`tls`]). The two switches combine.
+//! TLS trusting exactly it ([`tls`]). The two switches combine
+//! (`tls_conformance_stateless` runs stateless pairs over TLS).
 
 // Each test binary uses its own part of the helpers and re-exports.
 #![allow(dead_code, unreachable_pub, unused_imports)]
@@ -96,13 +97,15 @@ struct Pair {
 }
 
 /// Whether this test binary runs because of `GRIDCAP_TEST_BACKEND=<backend>`
-/// or is named `<backend>_conformance…`.
+/// or is named `<backend>_conformance…` or `…conformance_<backend>…` (as
+/// `tls_conformance_stateless`, both switches at once).
 fn backend_run(backend: &str) -> bool {
     let by_env = std::env::var("GRIDCAP_TEST_BACKEND").is_ok_and(|v| v == backend);
     let by_name = std::env::current_exe().ok().is_some_and(|exe| {
-        exe.file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.starts_with(&format!("{backend}_conformance")))
+        exe.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+            n.starts_with(&format!("{backend}_conformance"))
+                || n.contains(&format!("conformance_{backend}"))
+        })
     });
     by_env || by_name
 }
