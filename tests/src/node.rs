@@ -206,12 +206,18 @@ impl Node {
 pub fn serve_command() -> Command {
     let mut command = Command::new(gridcap_bin());
     command.arg("serve");
+    without_gridcap_env(&mut command);
+    command
+}
+
+/// Removes the developer's own `GRIDCAP_*` settings from `command`'s
+/// environment (for a command that runs `gridcap` under another program).
+pub fn without_gridcap_env(command: &mut Command) {
     for (key, _) in std::env::vars_os() {
         if key.to_string_lossy().starts_with("GRIDCAP_") {
             command.env_remove(key);
         }
     }
-    command
 }
 
 /// Games of one node by status (`/api/node`).
