@@ -102,6 +102,37 @@ pub async fn handshake(request: Request) -> Result<(Client, Response), tungsteni
     Ok((Client::new(ws), response))
 }
 
+/// A plain (`ws://`) handshake with `request` from the loopback address
+/// `source` (any of 127.0.0.0/8), so that one test can be several clients
+/// as a node or a balancer sees them; bounded by [`WAIT`].
+pub async fn handshake_from(
+    source: std::net::IpAddr,
+    request: Request,
+) -> Result<(Client, Response), tungstenite::Error> {
+    let uri = request.uri().clone();
+    let host = uri.host().unwrap_or("127.0.0.1").to_owned();
+    let port = uri.port_u16().unwrap_or(80);
+    let connect = async {
+        let target: SocketAddr = tokio::net::lookup_host((host.as_str(), port))
+            .await?
+            .next()
+            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))?;
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.bind(SocketAddr::new(source, 0))?;
+        let stream = socket.connect(target).await?;
+        stream.set_nodelay(true)?;
+        Ok::<_, std::io::Error>(stream)
+    };
+    let stream = tokio::time::timeout(WAIT, connect)
+        .await
+        .map_err(|_| tungstenite::Error::Io(std::io::ErrorKind::TimedOut.into()))??;
+    let upgrade = tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream));
+    let (ws, response) = tokio::time::timeout(WAIT, upgrade)
+        .await
+        .map_err(|_| tungstenite::Error::Io(std::io::ErrorKind::TimedOut.into()))??;
+    Ok((Client::new(ws), response))
+}
+
 /// The HTTP status of a refused handshake; panics if it was accepted.
 pub async fn refused_status(request: Request) -> u16 {
     match handshake(request).await {

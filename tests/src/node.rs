@@ -26,6 +26,8 @@ pub struct NodeOptions {
     pub peer_timeout_ms: u64,
     /// More flags, appended as given.
     pub extra: Vec<String>,
+    /// `RUST_LOG` for the nodes; `None`: the test's own, or `info`.
+    pub rust_log: Option<String>,
 }
 
 impl Default for NodeOptions {
@@ -36,6 +38,7 @@ impl Default for NodeOptions {
             probe_interval_ms: 200,
             peer_timeout_ms: 1_000,
             extra: Vec::new(),
+            rust_log: None,
         }
     }
 }
@@ -49,6 +52,8 @@ pub struct Node {
     pub addr: SocketAddr,
     /// The full argument list, kept for restarts.
     args: Vec<String>,
+    /// `RUST_LOG` given by the test ([`NodeOptions::rust_log`]).
+    rust_log: Option<String>,
     /// Where its logs go.
     dir: TestDir,
     /// How many times it was started: numbers the log files of each run.
@@ -58,11 +63,18 @@ pub struct Node {
 }
 
 impl Node {
-    fn new(id: &str, addr: SocketAddr, args: Vec<String>, dir: &TestDir) -> Node {
+    fn new(
+        id: &str,
+        addr: SocketAddr,
+        args: Vec<String>,
+        options: &NodeOptions,
+        dir: &TestDir,
+    ) -> Node {
         Node {
             id: id.to_owned(),
             addr,
             args,
+            rust_log: options.rust_log.clone(),
             dir: dir.clone(),
             starts: 0,
             proc: None,
@@ -72,19 +84,20 @@ impl Node {
     /// Starts the process (without waiting for it to be ready).
     fn spawn(&mut self) {
         self.starts += 1;
-        let mut command = Command::new(gridcap_bin());
-        command.arg("serve").args(&self.args);
-        // The developer's own GRIDCAP_* settings must not leak into tests.
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("GRIDCAP_") {
-                command.env_remove(key);
-            }
-        }
-        if std::env::var_os("RUST_LOG").is_none() {
+        let mut command = serve_command();
+        command.args(&self.args);
+        if let Some(filter) = &self.rust_log {
+            command.env("RUST_LOG", filter);
+        } else if std::env::var_os("RUST_LOG").is_none() {
             command.env("RUST_LOG", "info");
         }
         let name = format!("node-{}.{}", self.id, self.starts);
         self.proc = Some(Proc::spawn(&name, command, &self.dir.path));
+    }
+
+    /// The running process's pid.
+    pub fn pid(&self) -> Option<u32> {
+        self.proc.as_ref().and_then(Proc::pid)
     }
 
     /// Polls `/readyz` until 200; panics (with the log tail) if the process
@@ -188,6 +201,25 @@ impl Node {
     }
 }
 
+/// `gridcap serve`, without the developer's own `GRIDCAP_*` settings
+/// (which must not leak into tests); the caller adds the flags.
+pub fn serve_command() -> Command {
+    let mut command = Command::new(gridcap_bin());
+    command.arg("serve");
+    without_gridcap_env(&mut command);
+    command
+}
+
+/// Removes the developer's own `GRIDCAP_*` settings from `command`'s
+/// environment (for a command that runs `gridcap` under another program).
+pub fn without_gridcap_env(command: &mut Command) {
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("GRIDCAP_") {
+            command.env_remove(key);
+        }
+    }
+}
+
 /// Games of one node by status (`/api/node`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct GameCounts {
@@ -239,7 +271,7 @@ impl Cluster {
     /// One single-mode node (today's default mode), ready.
     pub async fn single(dir: &TestDir, options: &NodeOptions) -> Cluster {
         let addr = free_addrs(1)[0];
-        let mut node = Node::new("single", addr, base_args(addr, options, dir), dir);
+        let mut node = Node::new("single", addr, base_args(addr, options, dir), options, dir);
         node.spawn();
         node.wait_ready().await;
         Cluster { nodes: vec![node] }
@@ -270,7 +302,7 @@ impl Cluster {
                 "--peer-timeout-ms".to_owned(),
                 options.peer_timeout_ms.to_string(),
             ]);
-            let mut node = Node::new(id, *addr, args, dir);
+            let mut node = Node::new(id, *addr, args, options, dir);
             node.spawn();
             nodes.push(node);
         }
@@ -300,7 +332,7 @@ impl Cluster {
                 (*id).to_owned(),
             ]);
             args.extend(redis.args());
-            let mut node = Node::new(id, *addr, args, dir);
+            let mut node = Node::new(id, *addr, args, options, dir);
             node.spawn();
             nodes.push(node);
         }

@@ -174,6 +174,26 @@ impl Player {
         }
     }
 
+    /// Sends a seating `message` (`join`, `resume`…) and expects it refused
+    /// with `code`; panics on `joined` or another error.
+    pub async fn refused_with(&mut self, message: &ClientMessage, code: ErrorCode) {
+        self.send(message).await;
+        let answer = self
+            .until(&format!("{code:?} for {message:?}"), |m| {
+                matches!(
+                    m,
+                    ServerMessage::Error { .. } | ServerMessage::Joined { .. }
+                )
+            })
+            .await;
+        assert!(
+            matches!(answer, ServerMessage::Error { code: got, .. } if got == code),
+            "{}: {message:?} answered {answer:?}, not {code:?}\n{}",
+            self.name,
+            self.transcript()
+        );
+    }
+
     /// `create`, then the `joined` answer.
     pub async fn create(&mut self, max_players: i64, duration_ms: i64) -> GameSnapshot {
         self.send(&ClientMessage::Create {
@@ -254,6 +274,21 @@ impl Player {
             })
             .await;
         }
+    }
+
+    /// Reads until the board holds at least `n` captured cells.
+    pub async fn until_captured(&mut self, n: usize) {
+        while self.cells().iter().filter(|&&c| c != 0).count() < n {
+            self.until("a capture", |m| matches!(m, ServerMessage::Captured { .. }))
+                .await;
+        }
+    }
+
+    /// Tries every cell, so that the game ends with a full board at once
+    /// instead of by time (the taken ones are refused).
+    pub async fn fill_board(&mut self) {
+        let all: Vec<u8> = (0..81).collect();
+        self.capture_all(&all).await;
     }
 
     /// Reads until `game_over` (the game's timer ends it; no sleeping).

@@ -51,14 +51,15 @@ pub fn redis_available() -> bool {
     found
 }
 
-/// A free port from the kernel's ephemeral range (bound then released).
-/// Not [`ports::free_addr`](crate::ports::free_addr): a Redis Cluster node
-/// also listens on its port + 10000 (the cluster bus), which must not land
-/// in the range the kit hands out to nodes and balancers.
+/// A free port for a Redis server, and its port + 10000 (a Redis Cluster
+/// node's bus) free too: from [`ports`](crate::ports), below the ephemeral
+/// range, so that a restart finds it free and no other test gets it.
 fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    l.local_addr().expect("addr").port()
+    crate::ports::free_port_with_bus(CLUSTER_BUS_OFFSET)
 }
+
+/// Where Redis puts a cluster node's bus: its port + 10000.
+const CLUSTER_BUS_OFFSET: u16 = 10_000;
 
 /// One `redis-server` process.
 #[derive(Debug)]
@@ -121,8 +122,9 @@ impl RedisServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn redis-server");
+        let pid = child.id();
         self.child = Some(child);
-        wait_for_redis(self.port).await;
+        wait_for_redis_process(self.port, Some(pid)).await;
     }
 
     /// `redis://127.0.0.1:<port>`.
@@ -164,6 +166,13 @@ impl Drop for RedisServer {
 
 /// Waits until a Redis on `port` answers PING.
 pub async fn wait_for_redis(port: u16) {
+    wait_for_redis_process(port, None).await;
+}
+
+/// Waits until the Redis on `port` answers, and, given its `pid`, that it
+/// is that process (`INFO server`'s `process_id`): not another test's Redis
+/// that took the port, nor a previous run of this one that is still exiting.
+async fn wait_for_redis_process(port: u16, pid: Option<u32>) {
     let url = format!("redis://127.0.0.1:{port}");
     let deadline = tokio::time::Instant::now() + START_WAIT;
     loop {
@@ -173,11 +182,19 @@ pub async fn wait_for_redis(port: u16) {
                 client.get_multiplexed_async_connection(),
             )
             .await
-            && redis::cmd("PING")
+            && let Ok(info) = redis::cmd("INFO")
+                .arg("server")
                 .query_async::<String>(&mut c)
                 .await
-                .is_ok()
         {
+            let running = info
+                .lines()
+                .find_map(|l| l.strip_prefix("process_id:"))
+                .and_then(|p| p.trim().parse::<u32>().ok());
+            assert!(
+                pid.is_none() || running == pid,
+                "port {port} answers for redis-server {running:?}, not ours ({pid:?})"
+            );
             return;
         }
         assert!(

@@ -9,7 +9,7 @@ use std::time::Duration;
 use testkit::balancer::available;
 use testkit::player::assert_same_events;
 use testkit::{Balancer, BalancerKind, Cluster, NodeOptions, Player, TestDir, http};
-use transport::protocol::ServerMessage;
+use transport::protocol::{OverReason, ServerMessage};
 
 /// One game played by a player through HAProxy and one through NGINX, both
 /// in front of one single-mode node.
@@ -25,20 +25,38 @@ async fn a_game_through_haproxy_and_nginx() {
     let nginx = Balancer::start(BalancerKind::Nginx, &dir, &cluster.addrs()).await;
 
     let mut host = Player::connect(&haproxy.ws_url(), "via-haproxy").await;
-    let game = host.create(2, 1_000).await;
+    // A long round, ended by a full board: no race with the timer.
+    let game = host.create(2, 60_000).await;
     let mut guest = Player::connect(&nginx.ws_url(), "via-nginx").await;
     guest.join(&game.id).await;
     host.until_started().await;
     guest.until_started().await;
     host.capture_all(&[0, 1, 2, 40]).await;
     guest.capture_all(&[40, 41, 42]).await;
-    let over = host.until_game_over().await;
-    assert_eq!(guest.until_game_over().await, over);
-    assert_same_events(&[&host, &guest]);
     // Cell 40 went to exactly one of them; every capture is in the board.
+    for p in [&mut host, &mut guest] {
+        p.until_captured(6).await;
+    }
     let cells = host.cells();
     assert_eq!(cells, guest.cells());
     assert_eq!(cells.iter().filter(|&&c| c != 0).count(), 6, "{cells:?}");
+    host.fill_board().await;
+    let over = host.until_game_over().await;
+    assert_eq!(guest.until_game_over().await, over);
+    assert_same_events(&[&host, &guest]);
+    assert!(
+        matches!(
+            over,
+            ServerMessage::GameOver {
+                reason: OverReason::BoardFull,
+                ..
+            }
+        ),
+        "{over:?}"
+    );
+    let cells = host.cells();
+    assert_eq!(cells, guest.cells());
+    assert!(cells.iter().all(|&c| c != 0), "{cells:?}");
 
     // The HTTP API answers the same through both balancers and directly.
     for addr in [cluster.nodes[0].addr, haproxy.addr, nginx.addr] {

@@ -11,7 +11,7 @@ const shared = serverAndBrowser();
 test("a seq gap triggers a resume and the board catches up", { timeout: 45_000 }, async () => {
   const host = await newPage(shared.browser);
   const guest = await newPage(shared.browser);
-  const seen = { connections: 0, dropped: null, resumes: 0 };
+  const seen = { connections: 0, dropped: null, resumes: 0, errors: [], joinedAfterResume: 0 };
   let dropNext = false;
   await guest.routeWebSocket(/\/ws$/, (ws) => {
     seen.connections++;
@@ -21,9 +21,11 @@ test("a seq gap triggers a resume and the board catches up", { timeout: 45_000 }
       upstream.send(m);
     });
     upstream.onMessage((m) => {
-      if (typeof m !== "string" && dropNext) {
+      if (typeof m !== "string") {
         const msg = decode(m);
-        if (msg.t === "captured") {
+        if (msg.t === "error") seen.errors.push(msg);
+        if (msg.t === "joined" && seen.resumes > 0) seen.joinedAfterResume++;
+        if (dropNext && msg.t === "captured") {
           dropNext = false;
           seen.dropped = msg;
           return;
@@ -45,14 +47,18 @@ test("a seq gap triggers a resume and the board catches up", { timeout: 45_000 }
   assert.equal(seen.dropped.cell, 20);
   assert.equal(await guest.locator(owned(20, 0)).count(), 0, "the guest missed it");
 
-  // The next event has seq = dropped + 2: a gap. The guest resyncs (in place,
-  // or through a new connection if the server refuses a resume on a connection
-  // that already holds the seat with already_in_game, as this server does).
+  // The next event has seq = dropped + 2: a gap. The guest resyncs in place:
+  // docs/protocol.md allows `resume` of the seat the connection already holds
+  // and answers a fresh `joined` on the same connection (no already_in_game,
+  // no reconnect).
   await host.click(cell(21));
   await guest.waitForSelector(owned(21, 0));
   await guest.waitForSelector(owned(20, 0));
   await guest.waitForSelector("[data-testid=score-0]:has-text('2')");
   assert.ok(seen.resumes >= 1, "the client sent resume");
+  assert.deepEqual(seen.errors, [], "the in-connection resume was refused");
+  assert.ok(seen.joinedAfterResume >= 1, "the resume was answered with joined");
+  assert.equal(seen.connections, 1, "the guest resynced on its own connection");
 
   // Play goes on normally afterwards.
   await guest.click(cell(22));

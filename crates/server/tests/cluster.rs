@@ -35,6 +35,11 @@ impl Node {
 
 /// Three stateful nodes `a`, `b`, `c` that know each other.
 async fn cluster() -> Vec<Node> {
+    cluster_with(options()).await
+}
+
+/// [`cluster`] with other settings.
+async fn cluster_with(base: ServeOptions) -> Vec<Node> {
     let mut listeners = Vec::new();
     for _ in 0..3 {
         listeners.push(TcpListener::bind("127.0.0.1:0").await.unwrap());
@@ -52,7 +57,7 @@ async fn cluster() -> Vec<Node> {
             node_id: Some(id.to_owned()),
             peers: Some(peers.clone()),
             probe_interval_ms: Some(100),
-            ..options()
+            ..base.clone()
         };
         let config = options.resolve().expect("valid cluster config");
         let addr = listener.local_addr().unwrap();
@@ -221,6 +226,142 @@ async fn a_relayed_player_can_leave_and_resume() {
     );
     host.close().await;
     for n in nodes {
+        n.stop().await;
+    }
+}
+
+/// A stateful node told to stop drains: it hands the `create` of a player
+/// connected to it to a ready peer (the game lives there, the player is
+/// relayed), lets its own game run to the end, then sends its players away
+/// with 1001; the relayed player resumes its game through another node.
+#[tokio::test]
+async fn a_draining_node_hands_creates_to_a_peer_and_lets_its_games_end() {
+    let mut nodes = cluster().await;
+    let (a, b, c) = (nodes[0].addr, nodes[1].addr, nodes[2].addr);
+    let mut host = connect(a).await;
+    host.send(&create("host", Some(2), Some(2_000))).await;
+    let game = host.joined().await;
+    let mut guest = connect(b).await;
+    guest.send(&join(&game.id, "guest")).await;
+    guest.joined().await;
+    host.sync_to(2).await; // player_joined, started
+    let mut late = connect(a).await;
+
+    let stop = nodes[0].stop.take().expect("a's stop");
+    let _ = stop.send(());
+    common::http::wait_status(a, "/readyz", 503).await;
+    let before: u64 = game_totals(&[b, c]).await;
+    late.send(&create("late", Some(2), Some(30_000))).await;
+    let placed = late.joined().await;
+    assert_eq!(
+        game_totals(&[b, c]).await,
+        before + 1,
+        "a draining node's create lands on a peer"
+    );
+    let mut other = connect(c).await;
+    other.send(&join(&placed.id, "other")).await;
+    other.joined().await;
+
+    // a's own game goes on to its end, then a sends its players away.
+    host.send(&capture(40)).await;
+    let over = host.game_over().await;
+    assert_eq!(guest.game_over().await, over);
+    assert_eq!(host.closed().await, Some(1001));
+    assert_eq!(late.closed().await, Some(1001));
+    let task = nodes.remove(0).task;
+    tokio::time::timeout(std::time::Duration::from_secs(30), task)
+        .await
+        .expect("a stops once its game is over")
+        .expect("a's task")
+        .expect("a's result");
+
+    // The relayed player's game lived on the peer: it resumes through c.
+    let mut back = connect(c).await;
+    back.send(&resume(&placed.id, late.token.as_deref().unwrap()))
+        .await;
+    assert_eq!(back.joined().await.status, GameStatus::Active);
+    back.send(&capture(7)).await;
+    other
+        .until(|m| matches!(m, ServerMessage::Captured { cell: 7, .. }))
+        .await;
+    for n in nodes {
+        n.stop().await;
+    }
+}
+
+/// Games (of any status) on the nodes at `addrs` (`/api/node`).
+async fn game_totals(addrs: &[SocketAddr]) -> u64 {
+    let mut total = 0;
+    for addr in addrs {
+        let info = common::http::get(*addr, "/api/node").await.json();
+        for status in ["waiting", "active", "completed"] {
+            total += info["games"][status].as_u64().expect("a count");
+        }
+    }
+    total
+}
+
+/// A handshake to `addr` from `source` that claims to be a relay
+/// (`x-gridcap-hops: 1`): `Ok`, or the refusal's HTTP status.
+async fn claiming_a_relay(addr: SocketAddr, source: [u8; 4]) -> Result<TestClient, u16> {
+    let mut request = ws_request(addr);
+    request
+        .headers_mut()
+        .insert("x-gridcap-hops", "1".parse().unwrap());
+    match testkit::client::handshake_from(source.into(), request).await {
+        Ok((client, _)) => Ok(client),
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => Err(r.status().as_u16()),
+        Err(e) => panic!("handshake from {source:?}: {e}"),
+    }
+}
+
+/// Only a peer's address may claim to be a relay: relays carry many players
+/// (no per-IP cap) and bring back players of a draining node's games (let
+/// in while it drains). From any other address the header is ignored, so it
+/// dodges neither. (The nodes all listen on 127.0.0.1; 127.0.0.2 is not a
+/// peer.)
+#[tokio::test]
+async fn only_a_peer_may_claim_to_be_a_relay() {
+    let mut nodes = cluster_with(ServeOptions {
+        max_connections_per_ip: Some(1),
+        drain_timeout_ms: Some(30_000),
+        ..options()
+    })
+    .await;
+    let a = nodes[0].addr;
+    let (stranger, peer) = ([127, 0, 0, 2], [127, 0, 0, 1]);
+    let _first = claiming_a_relay(a, stranger)
+        .await
+        .expect("a first connection");
+    assert_eq!(claiming_a_relay(a, stranger).await.err(), Some(429));
+    let mut from_peer = Vec::new();
+    for _ in 0..3 {
+        from_peer.push(
+            claiming_a_relay(a, peer)
+                .await
+                .expect("no per-IP cap for a peer"),
+        );
+    }
+
+    // A game on a keeps it draining once told to stop.
+    let mut host = from_peer.pop().unwrap();
+    host.send(&create("host", Some(2), Some(30_000))).await;
+    let game = host.joined().await;
+    let mut guest = connect(nodes[1].addr).await;
+    guest.send(&join(&game.id, "guest")).await;
+    guest.joined().await;
+    let _ = nodes[0].stop.take().expect("a's stop").send(());
+    common::http::wait_status(a, "/readyz", 503).await;
+    assert_eq!(
+        claiming_a_relay(a, [127, 0, 0, 3]).await.err(),
+        Some(503),
+        "a stranger's relay claim does not get past a drain"
+    );
+    claiming_a_relay(a, peer)
+        .await
+        .expect("a peer's relay is let in while draining");
+    drop((host, guest, from_peer));
+    for n in nodes.into_iter().skip(1) {
         n.stop().await;
     }
 }

@@ -18,8 +18,11 @@ use tokio::time::Instant;
 use transport::codec;
 use transport::protocol::ServerMessage;
 
+/// Pings every 200 ms; idle after 1.5 s, so that a client that reads must
+/// have missed answering seven pings in a row before it is cut, which a
+/// stall of a busy machine does not cause.
 const PING_MS: u64 = 200;
-const IDLE_MS: u64 = 600;
+const IDLE_MS: u64 = 1_500;
 
 async fn heartbeat_server() -> TestServer {
     TestServer::start_with(ServeOptions {
@@ -92,13 +95,10 @@ async fn a_client_that_never_pongs_is_closed_after_the_idle_timeout() {
         pings >= 2,
         "pinged every {PING_MS} ms before giving up: {pings}"
     );
-    // The join was the last thing it sent.
+    // The join was the last thing it sent: not closed before the idle
+    // timeout (the upper bound is `read_frame`'s WAIT: a close must come).
     assert!(
         after >= Duration::from_millis(IDLE_MS - 50),
-        "closed after {after:?}"
-    );
-    assert!(
-        after < Duration::from_millis(IDLE_MS + 2_000),
         "closed after {after:?}"
     );
 }
@@ -172,12 +172,14 @@ async fn small_pipes(write_timeout_ms: u64) -> TestServer {
 
 /// A game of three: `a` (seat 0), the raw client `slow` (seat 1, joined and
 /// then never reading), and `b` (seat 2). Returns the slow seat's token and
-/// the seq of its `joined` snapshot.
+/// the seq of its `joined` snapshot. In stateless and stateful runs `slow`
+/// is on the other node than `a`: its events come through Redis pub/sub, or
+/// through the relay to the game's owner.
 async fn table_with_a_stalled_reader(
     server: &TestServer,
 ) -> (TestClient, RawConn, TestClient, String, u64) {
     let mut a = host_game(server, 3, 60_000).await;
-    let mut slow = RawConn::connect(server.addr, Some(4096)).await;
+    let mut slow = RawConn::connect(server.next_addr(), Some(4096)).await;
     raw_send(&mut slow, &join(&a.game_id(), "slow")).await;
     let ServerMessage::Joined { token, game, .. } = raw_message(&mut slow).await else {
         panic!("expected joined")
@@ -191,6 +193,8 @@ async fn table_with_a_stalled_reader(
 /// (two presence events each) while `a` captures a cell in each of the
 /// first 40 cycles (cells 0..40; the game must not end). Each
 /// round trip is timed; returns the slowest and `b`'s last connection.
+/// The time is no latency claim: a game that waited on a blocked write
+/// would stall for the whole write timeout.
 async fn churn(
     server: &TestServer,
     a: &mut TestClient,
@@ -260,10 +264,11 @@ async fn a_stalled_reader_is_closed_as_a_slow_consumer_without_slowing_the_other
     let (slowest, mut b) = churn(&server, &mut a, b, 300).await;
     let last_seq = a.seq();
     assert!(last_seq - first_seq > 600);
-    // The game never waited for the stalled connection.
+    // The game never waited for the stalled connection, whose writes block
+    // for up to 10 s: half that is far from any scheduling delay.
     assert!(
-        slowest < Duration::from_secs(1),
-        "a round trip took {slowest:?}"
+        slowest < Duration::from_secs(5),
+        "a round trip took {slowest:?}: the game waited for a blocked write?"
     );
     b.sync_to(last_seq).await;
 
@@ -356,13 +361,10 @@ async fn a_reader_that_never_comes_back_is_dropped_after_the_write_timeout() {
     let (mut a, slow, b, _token, _) = table_with_a_stalled_reader(&server).await;
     // Fill its pipe, then just wait: the blocked write times out and the
     // server lets go of the connection (and its queue).
-    let (slowest, _b) = churn(&server, &mut a, b, 150).await;
-    assert!(
-        slowest < Duration::from_secs(1),
-        "a round trip took {slowest:?}"
-    );
-    let waited = Instant::now();
+    // (Whether the game waits on a blocked write is the test above's: with
+    // a 500 ms write timeout, a wait cannot be told from a busy machine.)
+    let (_slowest, _b) = churn(&server, &mut a, b, 150).await;
+    // Each read below is bounded by WAIT, 20 times the write timeout.
     until_disconnected(&mut a, 1).await;
-    assert!(waited.elapsed() < Duration::from_secs(5));
     drop(slow);
 }

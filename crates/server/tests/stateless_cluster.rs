@@ -312,3 +312,56 @@ async fn while_redis_is_down_requests_are_overloaded_and_readyz_is_503() {
     let ids: HashSet<u8> = snap.players.iter().map(|p| p.id).collect();
     assert_eq!(ids, HashSet::from([0, 1]), "the host kept seat 0");
 }
+
+/// A stateless node told to stop drains: `/readyz` 503, new connections
+/// 503 and `create` overloaded (the balancer sends them elsewhere), while
+/// the game its player is in runs to its end; then that player is sent away
+/// with 1001 and finds the finished game through the other node.
+#[tokio::test]
+async fn a_draining_stateless_node_lets_its_games_end_then_sends_players_away() {
+    if !redis_available() {
+        return;
+    }
+    let redis = RedisServer::start().await;
+    let target = Redis::Single(redis.url());
+    let a = TestServer::start_node(gridcap::config::ServeOptions {
+        drain_timeout_ms: Some(20_000),
+        ..stateless_options(&target)
+    })
+    .await;
+    let b = TestServer::start_node(stateless_options(&target)).await;
+    let a_addr = a.addr;
+    let mut host = connect(a_addr).await;
+    host.send(&create("host", Some(2), Some(2_000))).await;
+    let game = host.joined().await;
+    let mut guest = connect(b.addr).await;
+    guest.send(&join(&game.id, "guest")).await;
+    guest.joined().await;
+    host.sync_to(2).await; // player_joined, started
+    let mut idle = connect(a_addr).await;
+
+    let drained = a.begin_shutdown();
+    common::http::wait_status(a_addr, "/readyz", 503).await;
+    assert_eq!(refused_status(ws_request(a_addr)).await, 503);
+    idle.send(&create("late", Some(2), Some(30_000))).await;
+    idle.error(ErrorCode::Overloaded).await;
+    // The draining node still serves its player's game.
+    host.send(&capture(40)).await;
+    guest
+        .until(|m| matches!(m, ServerMessage::Captured { cell: 40, .. }))
+        .await;
+    let over = host.game_over().await;
+    assert_eq!(guest.game_over().await, over);
+    assert_eq!(host.closed().await, Some(1001), "sent away after its game");
+    tokio::time::timeout(WAIT, drained)
+        .await
+        .expect("the drain ends once its games have")
+        .expect("the drain task");
+
+    let mut back = connect(b.addr).await;
+    back.send(&resume(&game.id, host.token.as_deref().unwrap()))
+        .await;
+    let snap = back.joined().await;
+    assert_eq!(snap.status, GameStatus::Completed);
+    assert_eq!(snap.cells, guest.replica.as_ref().unwrap().cells);
+}

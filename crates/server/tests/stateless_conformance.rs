@@ -11,7 +11,8 @@
 //!
 //! Left out: lifecycle.rs (retention on tokio's paused clock, which Redis's
 //! TTLs do not follow), handshake.rs and limits.rs (per-node connection
-//! limits and socket buffers), liveness.rs (heartbeats, transport only).
+//! limits and socket buffers). liveness.rs is in: its slow consumer is fed
+//! through Redis pub/sub here, and must be cut with 1008 all the same.
 
 // Each included file declares its own `mod common;`, as in its own binary;
 // the copies are independent and identical.
@@ -21,6 +22,8 @@
 mod errors;
 #[path = "http.rs"]
 mod http_routes;
+#[path = "liveness.rs"]
+mod liveness;
 #[path = "lobby.rs"]
 mod lobby;
 #[path = "messages.rs"]

@@ -62,6 +62,48 @@ const MIX: Weights = Weights {
     handle_timeout: 5,
 };
 
+/// The mix of the games that race to a full board (one in four): nearly
+/// only captures of free cells, so that 81 of them land within a round.
+const RACE_MIX: Weights = Weights {
+    join: 10,
+    leave: 1,
+    set_connected: 4,
+    start_by_host: 8,
+    start: 2,
+    capture: 5,
+    capture_free: 60,
+    handle_timeout: 2,
+};
+
+/// The most commands a racing game plays; it stops once it is over.
+const RACE_COMMANDS: usize = 1_500;
+
+/// The seeds played when `GRIDCAP_LUA_SEED` does not say: a fixed start, so
+/// that a run is repeatable and [`Outcomes`] are the same from run to run.
+const DEFAULT_SEED: u64 = 19;
+
+/// What the games reached, summed over all: the test fails if the random
+/// commands never reach one of the outcomes, as the comparison would then
+/// pass without looking at it.
+#[derive(Debug, Default, Clone, Copy)]
+struct Outcomes {
+    over_by_time: u32,
+    board_full: u32,
+    captured: u32,
+    refused: u32,
+    kicked: u32,
+}
+
+impl Outcomes {
+    fn add(&mut self, other: Outcomes) {
+        self.over_by_time += other.over_by_time;
+        self.board_full += other.board_full;
+        self.captured += other.captured;
+        self.refused += other.refused;
+        self.kicked += other.kicked;
+    }
+}
+
 /// What the test sees on one game's channel.
 #[derive(Debug)]
 #[allow(clippy::large_enum_variant)] // One message at a time, through a channel.
@@ -118,6 +160,7 @@ struct Duel {
     commands: SBoxedStrategy<Command>,
     next_holder: u32,
     log: Vec<String>,
+    outcomes: Outcomes,
 }
 
 fn seat(i: u8) -> PlayerId {
@@ -165,9 +208,26 @@ impl Duel {
         }
         let expected: Vec<Event> = std::iter::from_fn(|| self.model.poll_event()).collect();
         let ctx = ctx();
+        self.count(answer, &expected, kicked);
         self.expect_events(&expected, answer.now, kicked, &ctx)
             .await;
         self.compare_snapshot(&ctx).await;
+    }
+
+    fn count(&mut self, answer: &Answer, events: &[Event], kicked: Option<u8>) {
+        let o = &mut self.outcomes;
+        o.refused += u32::from(matches!(answer.code, Code::Refused(_)));
+        o.kicked += u32::from(kicked.is_some());
+        for e in events {
+            match e {
+                Event::Captured { .. } => o.captured += 1,
+                Event::GameOver { reason, .. } => match reason {
+                    game_logic::GameOverReason::Time => o.over_by_time += 1,
+                    game_logic::GameOverReason::BoardFull => o.board_full += 1,
+                },
+                _ => {}
+            }
+        }
     }
 
     async fn expect_events(
@@ -402,8 +462,10 @@ async fn play(
     routes: Routes,
     publisher: redis::aio::MultiplexedConnection,
     seed: u64,
-) {
+) -> Outcomes {
     let mut rng = StdRng::seed_from_u64(seed);
+    // One game in four races to a full board in a long round.
+    let race = seed % 4 == 1;
     let id = Uuid::new_v4();
     let (tx, heard) = mpsc::unbounded_channel();
     routes.lock().await.insert(game_channel(&id), tx);
@@ -417,7 +479,8 @@ async fn play(
         ..bounds
     };
     // Half the games public: their countdown and auto-start are compared too.
-    let settings = Settings::new(Some(max_players), Some(1_000), &bounds)
+    let duration = if race { 60_000 } else { 1_000 };
+    let settings = Settings::new(Some(max_players), Some(duration), &bounds)
         .unwrap()
         .with_public(rng.random_bool(0.5));
     let mut runner = TestRunner::new_with_rng(Config::default(), model_rng(seed));
@@ -449,14 +512,19 @@ async fn play(
         publisher,
         rng,
         runner,
-        commands: command_with(MIX).sboxed(),
+        commands: command_with(if race { RACE_MIX } else { MIX }).sboxed(),
         next_holder: 0,
         log: vec![format!("seed {seed}: create {max_players} seats")],
+        outcomes: Outcomes::default(),
     };
     duel.compare_snapshot("create").await;
     // Half the games wait past their deadline once, two thirds through.
     let wait_at = seed.is_multiple_of(2).then_some(COMMANDS * 2 / 3);
-    for i in 0..COMMANDS {
+    let commands = if race { RACE_COMMANDS } else { COMMANDS };
+    for i in 0..commands {
+        if race && duel.model.status() == Status::Completed {
+            break;
+        }
         if Some(i) == wait_at
             && let (Status::Active, Some(end)) = (duel.model.status(), duel.model.ends_at())
         {
@@ -467,6 +535,7 @@ async fn play(
         }
         duel.step().await;
     }
+    duel.outcomes
 }
 
 /// The model's random source for the game of `seed`.
@@ -490,11 +559,12 @@ async fn the_scripts_follow_the_rules_exactly() {
     let base: u64 = std::env::var("GRIDCAP_LUA_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(rand::random);
-    eprintln!(
-        "seeds {base}..{} (GRIDCAP_LUA_SEED={base} replays)",
+        .unwrap_or(DEFAULT_SEED);
+    let seeds = format!(
+        "seeds {base}..{} (GRIDCAP_LUA_SEED=<first seed> plays others)",
         base + GAMES
     );
+    eprintln!("{seeds}");
     let mut games = Vec::new();
     for i in 0..GAMES {
         let publisher = redis.conn().await;
@@ -505,10 +575,21 @@ async fn the_scripts_follow_the_rules_exactly() {
             base.wrapping_add(i),
         )));
     }
+    let mut outcomes = Outcomes::default();
     for g in games {
-        g.await.expect("a game diverged (see the panic above)");
+        outcomes.add(g.await.expect("a game diverged (see the panic above)"));
     }
     stop.cancel();
+    eprintln!("{seeds}: {outcomes:?}");
+    let o = outcomes;
+    assert!(
+        o.over_by_time >= 2
+            && o.board_full >= 2
+            && o.captured >= 500
+            && o.refused >= 300
+            && o.kicked >= 5,
+        "the random commands missed an outcome ({seeds}): {o:?}"
+    );
 }
 
 #[tokio::test]

@@ -15,10 +15,17 @@
 //! them: the same tests then check that a client cannot tell the modes
 //! apart, with the players of each game spread over two nodes.
 //!
+//! **Stateful runs.** With `GRIDCAP_TEST_BACKEND=stateful`, or in a test
+//! binary whose name starts with `stateful_conformance`, [`TestServer`] is a
+//! cluster of two stateful nodes that know each other, and
+//! [`TestServer::connect`] alternates between them as above: a game lives
+//! on the node its creator used, so every other player of it is relayed.
+//!
 //! **TLS runs.** With `GRIDCAP_TEST_TLS=1`, or in a test binary whose name
 //! starts with `tls_conformance`, every server serves https/wss only with a
 //! self-signed certificate made by the test, and every client connects over
-//! TLS trusting exactly it ([`tls`]). The two switches combine.
+//! TLS trusting exactly it ([`tls`]). The two switches combine
+//! (`tls_conformance_stateless` runs stateless pairs over TLS).
 
 // Each test binary uses its own part of the helpers and re-exports.
 #![allow(dead_code, unreachable_pub, unused_imports)]
@@ -73,18 +80,40 @@ pub struct TestServer {
     pub addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
-    /// Stateless runs: the second node (`addr` is the first) and Redis.
-    pair: Option<StatelessPair>,
+    /// Stateless and stateful runs: the second node (`addr` is the first),
+    /// and Redis in stateless runs.
+    pair: Option<Pair>,
     /// Stateless runs: which node the next `connect` uses.
     turn: std::sync::atomic::AtomicUsize,
 }
 
-/// What a stateless [`TestServer`] runs besides its first node.
-struct StatelessPair {
+/// What a stateless or stateful [`TestServer`] runs besides its first node.
+struct Pair {
     addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
-    _redis: stateless::RedisServer,
+    /// Stateless runs: the Redis both nodes share.
+    _redis: Option<stateless::RedisServer>,
+}
+
+/// Whether this test binary runs because of `GRIDCAP_TEST_BACKEND=<backend>`
+/// or is named `<backend>_conformance…` or `…conformance_<backend>…` (as
+/// `tls_conformance_stateless`, both switches at once).
+fn backend_run(backend: &str) -> bool {
+    let by_env = std::env::var("GRIDCAP_TEST_BACKEND").is_ok_and(|v| v == backend);
+    let by_name = std::env::current_exe().ok().is_some_and(|exe| {
+        exe.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+            n.starts_with(&format!("{backend}_conformance"))
+                || n.contains(&format!("conformance_{backend}"))
+        })
+    });
+    by_env || by_name
+}
+
+/// Whether this run tests a stateful cluster of two (see the module docs).
+pub fn stateful_run() -> bool {
+    static RUN: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *RUN.get_or_init(|| backend_run("stateful"))
 }
 
 /// Whether this run tests stateless mode (see the module docs). Without
@@ -92,15 +121,7 @@ struct StatelessPair {
 /// falls back to single mode.
 pub fn stateless_run() -> bool {
     static RUN: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *RUN.get_or_init(|| {
-        let by_env = std::env::var("GRIDCAP_TEST_BACKEND").is_ok_and(|v| v == "stateless");
-        let by_name = std::env::current_exe().ok().is_some_and(|exe| {
-            exe.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("stateless_conformance"))
-        });
-        (by_env || by_name) && stateless::redis_available()
-    })
+    *RUN.get_or_init(|| backend_run("stateless") && stateless::redis_available())
 }
 
 impl TestServer {
@@ -113,8 +134,9 @@ impl TestServer {
     pub async fn start_with(options: ServeOptions) -> TestServer {
         let options = with_test_tls(options);
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        if stateless_run() {
-            return Self::start_stateless(options, listener).await;
+        if stateless_run() || stateful_run() {
+            let second = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            return Self::start_pair(options, listener, second).await;
         }
         Self::start_on(options, listener)
     }
@@ -125,14 +147,18 @@ impl TestServer {
     /// instead of the megabytes loopback autotuning allows.
     pub async fn start_with_send_buffer(options: ServeOptions, bytes: u32) -> TestServer {
         let options = with_test_tls(options);
-        let socket = TcpSocket::new_v4().expect("socket");
-        socket.set_send_buffer_size(bytes).expect("SO_SNDBUF");
-        socket
-            .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-            .expect("bind");
-        let listener = socket.listen(1024).expect("listen");
-        if stateless_run() {
-            return Self::start_stateless(options, listener).await;
+        let listen = || {
+            let socket = TcpSocket::new_v4().expect("socket");
+            socket.set_send_buffer_size(bytes).expect("SO_SNDBUF");
+            socket
+                .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+                .expect("bind");
+            socket.listen(1024).expect("listen")
+        };
+        let listener = listen();
+        if stateless_run() || stateful_run() {
+            // Both nodes' sockets: a player of either must fill up as fast.
+            return Self::start_pair(options, listener, listen()).await;
         }
         Self::start_on(options, listener)
     }
@@ -146,9 +172,26 @@ impl TestServer {
         node
     }
 
-    /// Two stateless nodes with `options` sharing a fresh redis-server; the
-    /// first listens on `listener`.
-    async fn start_stateless(options: ServeOptions, listener: TcpListener) -> TestServer {
+    /// The two nodes of a stateless or stateful run, on `first` and `second`.
+    async fn start_pair(
+        options: ServeOptions,
+        first: TcpListener,
+        second: TcpListener,
+    ) -> TestServer {
+        if stateless_run() {
+            Self::start_stateless(options, first, second).await
+        } else {
+            Self::start_stateful(options, first, second).await
+        }
+    }
+
+    /// Two stateless nodes with `options` sharing a fresh redis-server,
+    /// listening on `listener` and `second_listener`.
+    async fn start_stateless(
+        options: ServeOptions,
+        listener: TcpListener,
+        second_listener: TcpListener,
+    ) -> TestServer {
         let redis = stateless::RedisServer::start().await;
         let options = ServeOptions {
             mode: Some(gridcap::config::Mode::Stateless),
@@ -156,18 +199,54 @@ impl TestServer {
             ..options
         };
         let mut first = Self::start_on(options.clone(), listener);
-        let second_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let second = Self::start_on(options, second_listener);
         stateless::wait_ready(first.addr).await;
         stateless::wait_ready(second.addr).await;
         let mut second = second;
-        first.pair = Some(StatelessPair {
+        first.pair = Some(Pair {
             addr: second.addr,
             stop: second.stop.take(),
             task: second.task.take(),
-            _redis: redis,
+            _redis: Some(redis),
         });
         first
+    }
+
+    /// Two stateful nodes `a` (on `first`) and `b` (on `second`) with
+    /// `options`, each knowing the other, once each sees both ready.
+    async fn start_stateful(
+        options: ServeOptions,
+        first: TcpListener,
+        second: TcpListener,
+    ) -> TestServer {
+        let addrs = [
+            first.local_addr().expect("addr"),
+            second.local_addr().expect("addr"),
+        ];
+        let peers: Vec<String> = ["a", "b"]
+            .iter()
+            .zip(addrs)
+            .map(|(id, addr)| format!("{id}={addr}"))
+            .collect();
+        let node = |id: &str| ServeOptions {
+            mode: Some(gridcap::config::Mode::Stateful),
+            node_id: Some(id.to_owned()),
+            peers: Some(peers.clone()),
+            probe_interval_ms: Some(100),
+            ..options.clone()
+        };
+        let mut a = Self::start_on(node("a"), first);
+        let mut b = Self::start_on(node("b"), second);
+        for addr in addrs {
+            wait_sees_both_ready(addr).await;
+        }
+        a.pair = Some(Pair {
+            addr: b.addr,
+            stop: b.stop.take(),
+            task: b.task.take(),
+            _redis: None,
+        });
+        a
     }
 
     fn start_on(options: ServeOptions, listener: TcpListener) -> TestServer {
@@ -251,6 +330,31 @@ impl Drop for TestServer {
         if let Some(stop) = self.pair.as_mut().and_then(|p| p.stop.take()) {
             let _ = stop.send(());
         }
+    }
+}
+
+/// Waits until the stateful node on `addr` sees nodes `a` and `b` ready
+/// (`/api/cluster`), so that a join relayed to either finds it.
+async fn wait_sees_both_ready(addr: SocketAddr) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let view = http::try_get(addr, "/api/cluster")
+            .await
+            .ok()
+            .filter(|reply| reply.status == 200)
+            .map(|reply| reply.json());
+        let ready = view
+            .as_ref()
+            .and_then(|v| v["nodes"].as_array())
+            .map(|nodes| nodes.iter().filter(|n| n["state"] == "ready").count());
+        if ready == Some(2) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "stateful node {addr} does not see both nodes ready: {view:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
