@@ -82,7 +82,8 @@ export interface JoinedMsg { t: "joined"; game: Snapshot; you: PlayerId; token: 
 /** The answer to `watch`: the game as it is now; its broadcast events follow. */
 export interface WatchingMsg { t: "watching"; game: Snapshot }
 export interface PlayerJoinedMsg { t: "player_joined"; seq: number; player: Player }
-export interface PlayerLeftMsg { t: "player_left"; seq: number; player: PlayerId }
+/** `host`: the host after this event (the server's addition; absent from older servers). */
+export interface PlayerLeftMsg { t: "player_left"; seq: number; player: PlayerId; host?: PlayerId }
 export interface PresenceMsg { t: "presence"; seq: number; player: PlayerId; connected: boolean }
 export interface StartedMsg { t: "started"; seq: number; ends_at_ms: number; remaining_ms: number }
 export interface CapturedMsg { t: "captured"; seq: number; cell: number; player: PlayerId; score: number }
@@ -295,8 +296,11 @@ export function parseServer(value: unknown): ServerMessage | null {
       return { t, game: parseSnapshot(field(m, "game", t)) };
     case "player_joined":
       return { t, seq: int(m, "seq", t), player: parsePlayer(field(m, "player", t)) };
-    case "player_left":
-      return { t, seq: int(m, "seq", t), player: int(m, "player", t) };
+    case "player_left": {
+      const left: PlayerLeftMsg = { t, seq: int(m, "seq", t), player: int(m, "player", t) };
+      const host = optInt(m, "host", t);
+      return host === undefined ? left : { ...left, host };
+    }
     case "presence":
       return { t, seq: int(m, "seq", t), player: int(m, "player", t), connected: bool(m, "connected", t) };
     case "started":

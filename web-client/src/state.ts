@@ -103,12 +103,14 @@ function reduce(s: GameState, ev: GameEvent, now: number): GameState {
     }
     case "player_left": {
       if (s.status === "waiting") {
-        // The seat is freed; the lowest remaining id becomes host if the host left.
+        // The seat is freed. The server says who hosts now; without that (an
+        // older server) the lowest remaining id, as the rules pick it.
         const players = s.players.filter((p) => p.id !== ev.player);
-        const host = s.host === ev.player && players.length > 0 ? players[0]!.id : s.host;
-        return { ...s, players, host };
+        const guess = s.host === ev.player && players.length > 0 ? players[0]!.id : s.host;
+        return { ...s, players, host: ev.host ?? guess };
       }
-      return updatePlayer(s, ev.player, (p) => ({ ...p, left: true, connected: false }));
+      const left = updatePlayer(s, ev.player, (p) => ({ ...p, left: true, connected: false }));
+      return { ...left, host: ev.host ?? left.host };
     }
     case "presence":
       return updatePlayer(s, ev.player, (p) => ({ ...p, connected: ev.connected }));

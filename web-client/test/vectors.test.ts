@@ -31,33 +31,24 @@ describe("protocol vectors", () => {
   it("cover every message type of docs/protocol.md", () => {
     const types = (vs: Vector[]) => new Set(vs.map((v) => v.message.t));
     expect(types(vectors.client)).toEqual(
-      new Set(["create", "quick_play", "join", "resume", "start", "capture", "leave", "ping"]),
+      new Set(["create", "quick_play", "join", "resume", "start", "capture", "leave", "watch", "ping"]),
     );
     expect(types(vectors.server)).toEqual(
       new Set([
-        "joined", "player_joined", "player_left", "presence", "countdown", "started",
+        "joined", "watching", "player_joined", "player_left", "presence", "countdown", "started",
         "captured", "rejected", "game_over", "pong", "error",
       ]),
     );
   });
 
-  // KNOWN BUG (reported with issue 19; web-client/src is not this change's):
-  // decodeServer drops player_left's `host` ("the host after this event") and
-  // state.ts guesses the next host instead. The vector with `host` is checked
-  // without it below, and in full by the expected failure after it: when the
-  // decoder keeps `host`, that test turns red; then drop the exception.
-  const dropsHost = (v: Vector) => v.message.t === "player_left" && "host" in v.message;
-  const withoutHost = ({ host: _host, ...rest }: Record<string, unknown>) => rest;
-
   it.each(vectors.server)("decodes the server's $name", (v) => {
     expect(plain(decode(bytes(v.hex)))).toEqual(v.message); // the vector itself
-    const want = dropsHost(v) ? withoutHost(v.message) : v.message;
-    expect(plain(decodeServer(bytes(v.hex)))).toEqual(want);
+    expect(plain(decodeServer(bytes(v.hex)))).toEqual(v.message);
   });
 
-  it.fails("keeps player_left's host (known bug, see above)", () => {
-    const v = vectors.server.find(dropsHost)!;
-    expect(plain(decodeServer(bytes(v.hex)))).toEqual(v.message);
+  it("keeps player_left's host (the host after the event)", () => {
+    const v = vectors.server.find((v) => v.message.t === "player_left" && "host" in v.message)!;
+    expect(decodeServer(bytes(v.hex))).toMatchObject({ host: v.message.host });
   });
 
   it.each(vectors.client)("encodes and reads the client's $name", ({ hex, message }) => {
