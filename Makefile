@@ -44,7 +44,7 @@ deps:
 test: deps fmt-check clippy test-rust test-web test-e2e
 	@echo "make test: all passed"
 
-# Tests that need redis-server, haproxy or nginx fail (not skip) when they are
+# Tests that need redis-server, haproxy, nginx or strace fail (not skip) when they are
 # missing: `make test` installs them first. The soft limit on open files goes
 # up to the hard one: load.rs holds ~2,000 descriptors (it plays fewer games
 # when it may not).

@@ -13,6 +13,7 @@ declare -A PACKAGES=(
   [redis-server]=redis-server # stateless mode tests (redis-cli comes with it)
   [haproxy]=haproxy           # cluster tests behind a load balancer
   [nginx]=nginx               # cluster tests behind a load balancer
+  [strace]=strace             # TCP_NODELAY read off the node's own syscalls
 )
 
 missing=()
