@@ -9,14 +9,15 @@
 //!
 //! **Coalesced writes.** Woken by its outbox, the session takes every queued
 //! frame, buffers them all in tungstenite without flushing and flushes once:
-//! one write syscall (one TCP segment on loopback) for everything queued, and
-//! a lone frame goes out at once. `gridcap_ws_frames_written_total` divided by
-//! `gridcap_ws_flushes_total` on `/metrics` is the frames per write. Yielding
-//! to the runtime once before taking (so that the game tasks of the same
-//! scheduler turn add their frames) was measured and not kept: frames per
-//! write stayed the same (a player's frames come from captures milliseconds
-//! apart, not from one turn) and it cost ~5 % more instructions per delivery
-//! (docs/benchmarks.md, issue 12).
+//! one write syscall (one TCP segment on loopback) for everything queued.
+//! `gridcap_ws_frames_written_total` divided by `gridcap_ws_flushes_total`
+//! on `/metrics` is the frames per write. At the protocol's rates a player's
+//! frames come milliseconds apart, so on an idle-ish node that is one frame
+//! per write, and it goes out at once. Under load the node sets a write hold
+//! ([`hold`](crate::hold), bounded by [`SessionLimits::write_hold_max`]): a
+//! frame that follows the connection's last write by less than the hold
+//! waits for the rest of it, and whatever gathered shares the next write.
+//! The first frame after a quiet period never waits.
 
 use std::future::Future;
 use std::sync::OnceLock;
@@ -33,6 +34,7 @@ use tracing::{debug, warn};
 
 use crate::TransportError;
 use crate::codec;
+use crate::hold;
 use crate::outbox::Outbox;
 use crate::protocol::{ClientMessage, ErrorCode, ServerMessage};
 use crate::ratelimit::TokenBucket;
@@ -86,6 +88,10 @@ pub struct SessionLimits {
     pub read_buffer_bytes: usize,
     /// tungstenite's write buffer target before it writes to the socket.
     pub write_buffer_bytes: usize,
+    /// Longest a frame that follows a write may wait for more frames to
+    /// share the next write, when the node is fully busy (see
+    /// [`hold`](crate::hold)); zero writes every batch at once.
+    pub write_hold_max: Duration,
 }
 
 impl Default for SessionLimits {
@@ -104,6 +110,7 @@ impl Default for SessionLimits {
             first_message_timeout: Duration::from_secs(60),
             read_buffer_bytes: 256,
             write_buffer_bytes: 4096,
+            write_hold_max: Duration::from_millis(8),
         }
     }
 }
@@ -257,7 +264,12 @@ where
             .min(limits.idle_timeout)
             .min(limits.first_message_timeout),
     );
-    tokio::pin!(heartbeat, shutdown);
+    // When the last batch was written (none yet: the first goes at once),
+    // and whether the queue is being held for the timer below.
+    let mut last_write: Option<Instant> = None;
+    let mut holding = false;
+    let flush_timer = sleep(Duration::ZERO);
+    tokio::pin!(heartbeat, shutdown, flush_timer);
 
     let end = loop {
         tokio::select! {
@@ -275,14 +287,25 @@ where
                     .unwrap_or_else(|| (CLOSE_GOING_AWAY, "server shutting down".to_owned()));
                 break close(&mut ws, code, &reason, limits).await;
             }
-            () = outbox.ready() => {
-                let close_request = outbox.take(&mut pending);
-                if write_frames(&mut ws, &mut pending, limits.write_timeout).await.is_err() {
-                    break SessionEnd::WriteFailed;
+            () = outbox.ready(), if !holding => {
+                // Under load, a frame that follows the last write by less
+                // than the hold waits for the rest of it (see `hold`).
+                if let Some(due) = last_write.and_then(|at| hold_until(at, limits)) {
+                    flush_timer.as_mut().reset(due);
+                    holding = true;
+                    continue;
                 }
-                if let Some((code, reason)) = close_request {
-                    break close(&mut ws, code, &reason, limits).await;
+                if let Some(end) = write_queued(&mut ws, &outbox, &mut pending, limits).await {
+                    break end;
                 }
+                last_write = Some(Instant::now());
+            }
+            () = &mut flush_timer, if holding => {
+                holding = false;
+                if let Some(end) = write_queued(&mut ws, &outbox, &mut pending, limits).await {
+                    break end;
+                }
+                last_write = Some(Instant::now());
             }
             incoming = ws.next() => {
                 let now = Instant::now();
@@ -381,6 +404,44 @@ where
     };
     handler.on_close().await;
     end
+}
+
+/// Until when frames that follow a write made `at` wait now; `None` when
+/// they go out at once (no load, no hold configured, or the hold is over).
+fn hold_until(at: Instant, limits: &SessionLimits) -> Option<Instant> {
+    if limits.write_hold_max.is_zero() {
+        return None;
+    }
+    let hold = hold::current().min(limits.write_hold_max);
+    if hold.is_zero() {
+        return None;
+    }
+    let due = at + hold;
+    (due > Instant::now()).then_some(due)
+}
+
+/// Writes every queued frame with one flush, then the close if one was
+/// requested; `Some` when the session is over.
+async fn write_queued<S>(
+    ws: &mut S,
+    outbox: &Outbox,
+    pending: &mut Vec<Bytes>,
+    limits: &SessionLimits,
+) -> Option<SessionEnd>
+where
+    S: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin,
+{
+    let close_request = outbox.take(pending);
+    if write_frames(ws, pending, limits.write_timeout)
+        .await
+        .is_err()
+    {
+        return Some(SessionEnd::WriteFailed);
+    }
+    match close_request {
+        Some((code, reason)) => Some(close(ws, code, &reason, limits).await),
+        None => None,
+    }
 }
 
 async fn write_frames<S>(
@@ -576,6 +637,36 @@ mod tests {
         assert_eq!(sent[3], Message::Binary(Bytes::from_static(b"4")));
         let flushes = flushes.lock().unwrap();
         assert_eq!(flushes.as_slice(), [4, 5], "frames, then the close");
+    }
+
+    /// Under load (a hold set), frames that follow a write by less than the
+    /// hold gather and go out together when it ends; the first frame, and a
+    /// frame after a quiet period longer than the hold, go out at once.
+    #[tokio::test(start_paused = true)]
+    async fn under_load_frames_after_a_write_share_the_next_one() {
+        hold::force(Duration::from_millis(5));
+        let socket = FakeSocket::default();
+        let (flushes, flushed) = (socket.flushes.clone(), socket.flushed.clone());
+        let outbox = Outbox::new(1, 8);
+        let session = spawn_session(socket, outbox.clone());
+        let started = Instant::now();
+        outbox.push(Bytes::from_static(b"1")).unwrap();
+        flushed.notified().await;
+        assert_eq!(Instant::now(), started, "the first frame waited");
+        outbox.push(Bytes::from_static(b"2")).unwrap();
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        outbox.push(Bytes::from_static(b"3")).unwrap();
+        flushed.notified().await;
+        assert_eq!(Instant::now(), started + Duration::from_millis(5));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let quiet = Instant::now();
+        outbox.push(Bytes::from_static(b"4")).unwrap();
+        flushed.notified().await;
+        assert_eq!(Instant::now(), quiet, "a frame after a quiet period waited");
+        hold::force(Duration::ZERO);
+        outbox.close(CLOSE_NORMAL, "done");
+        assert_eq!(session.await.unwrap(), SessionEnd::Closed(CLOSE_NORMAL));
+        assert_eq!(flushes.lock().unwrap()[..3], [1, 3, 4]);
     }
 
     /// Writes never wait for a timer: a lone frame on an idle connection

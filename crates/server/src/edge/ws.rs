@@ -175,6 +175,8 @@ pub async fn upgrade<G: Games>(
             }
         };
         let limits = &session_state.config.limits;
+        // The sampler behind the write hold; started once per process.
+        transport::hold::start(limits.write_hold_max);
         let ws = WebSocketStream::from_raw_socket(
             TokioIo::new(upgraded),
             Role::Server,
