@@ -273,20 +273,12 @@ where
 
     let end = loop {
         tokio::select! {
+            // The shutdown is polled after the branches that keep a busy
+            // connection going: one of them is usually ready first, so the
+            // cancellation token (hundreds of instructions a poll) is
+            // rarely polled; its wake-up was registered the first time the
+            // session went idle, when every branch is polled.
             biased;
-            () = &mut shutdown => {
-                // Frames queued before the shutdown go out first: the drain
-                // closes sessions as soon as their game is over, possibly
-                // before its game_over was written. A close already
-                // requested (after `leave`, say) keeps its code.
-                let close_request = outbox.take(&mut pending);
-                if write_frames(&mut ws, &mut pending, limits.write_timeout).await.is_err() {
-                    break SessionEnd::WriteFailed;
-                }
-                let (code, reason) = close_request
-                    .unwrap_or_else(|| (CLOSE_GOING_AWAY, "server shutting down".to_owned()));
-                break close(&mut ws, code, &reason, limits).await;
-            }
             () = outbox.ready(), if !holding => {
                 // Under load, a frame that follows the last write by less
                 // than the hold waits for the rest of it (see `hold`).
@@ -382,6 +374,19 @@ where
                         }
                     }
                 }
+            }
+            () = &mut shutdown => {
+                // Frames queued before the shutdown go out first: the drain
+                // closes sessions as soon as their game is over, possibly
+                // before its game_over was written. A close already
+                // requested (after `leave`, say) keeps its code.
+                let close_request = outbox.take(&mut pending);
+                if write_frames(&mut ws, &mut pending, limits.write_timeout).await.is_err() {
+                    break SessionEnd::WriteFailed;
+                }
+                let (code, reason) = close_request
+                    .unwrap_or_else(|| (CLOSE_GOING_AWAY, "server shutting down".to_owned()));
+                break close(&mut ws, code, &reason, limits).await;
             }
             () = &mut heartbeat => {
                 let now = Instant::now();
