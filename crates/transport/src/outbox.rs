@@ -26,10 +26,6 @@ use futures_util::task::AtomicWaker;
 /// Close code and reason for a connection whose queue overflowed.
 pub const SLOW_CONSUMER: (u16, &str) = (1008, "slow consumer: outbound queue full");
 
-/// Frames of capacity an emptied queue keeps (steady play needs a few; a
-/// burst's worth is given back).
-const KEEP_CAPACITY: usize = 16;
-
 /// Why a push was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum PushError {
@@ -170,16 +166,19 @@ impl Outbox {
         .await;
     }
 
-    /// Takes every queued frame (into `into`, reused by the writer) and the
-    /// close request, if any.
+    /// Takes every queued frame (into `into`) and the close request, if any.
     pub fn take(&self, into: &mut Vec<Bytes>) -> Option<(u16, String)> {
+        let (frames, close) = self.take_all();
+        into.extend(frames);
+        close
+    }
+
+    /// Takes the queue itself (its allocation too: a drained queue holds no
+    /// memory, so an idle connection costs none here) and the close request.
+    pub fn take_all(&self) -> (VecDeque<Bytes>, Option<(u16, String)>) {
         let mut state = self.lock();
-        into.extend(state.frames.drain(..));
-        if state.frames.capacity() > KEEP_CAPACITY {
-            // Give back memory after a burst; idle connections stay small.
-            state.frames = VecDeque::new();
-        }
-        state.close.clone()
+        let frames = std::mem::take(&mut state.frames);
+        (frames, state.close.clone())
     }
 }
 

@@ -19,14 +19,16 @@
 //! waits for the rest of it, and whatever gathered shares the next write.
 //! The first frame after a quiet period never waits.
 
+use std::collections::VecDeque;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use metrics::Counter;
-use tokio::time::{Instant, sleep, timeout};
+use tokio::time::{Instant, Sleep, sleep, sleep_until, timeout};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
@@ -251,7 +253,6 @@ where
     H: Handler,
 {
     let counters = counters();
-    let mut pending: Vec<Bytes> = Vec::new();
     let mut bad_messages = 0u32;
     let mut rate_strikes = 0u32;
     let mut bucket = TokenBucket::new(limits.rate_per_sec, limits.rate_burst, Instant::now());
@@ -268,8 +269,10 @@ where
     // and whether the queue is being held for the timer below.
     let mut last_write: Option<Instant> = None;
     let mut holding = false;
-    let flush_timer = sleep(Duration::ZERO);
-    tokio::pin!(heartbeat, shutdown, flush_timer);
+    // Boxed and made on first use: a connection that is never held (every
+    // idle one) does not carry a timer.
+    let mut flush_timer: Option<Pin<Box<Sleep>>> = None;
+    tokio::pin!(heartbeat, shutdown);
 
     let end = loop {
         tokio::select! {
@@ -283,18 +286,21 @@ where
                 // Under load, a frame that follows the last write by less
                 // than the hold waits for the rest of it (see `hold`).
                 if let Some(due) = last_write.and_then(|at| hold_until(at, limits)) {
-                    flush_timer.as_mut().reset(due);
+                    match flush_timer.as_mut() {
+                        Some(timer) => timer.as_mut().reset(due),
+                        None => flush_timer = Some(Box::pin(sleep_until(due))),
+                    }
                     holding = true;
                     continue;
                 }
-                if let Some(end) = write_queued(&mut ws, &outbox, &mut pending, limits).await {
+                if let Some(end) = write_queued(&mut ws, &outbox, limits).await {
                     break end;
                 }
                 last_write = Some(Instant::now());
             }
-            () = &mut flush_timer, if holding => {
+            () = expiry(&mut flush_timer), if holding => {
                 holding = false;
-                if let Some(end) = write_queued(&mut ws, &outbox, &mut pending, limits).await {
+                if let Some(end) = write_queued(&mut ws, &outbox, limits).await {
                     break end;
                 }
                 last_write = Some(Instant::now());
@@ -305,7 +311,7 @@ where
                     None => break SessionEnd::PeerClosed,
                     Some(Err(WsError::Capacity(e))) => {
                         debug!(conn = outbox.id(), "message too big: {e}");
-                        break close(&mut ws, CLOSE_TOO_BIG, "message too big", limits).await;
+                        break Box::pin(close(&mut ws, CLOSE_TOO_BIG, "message too big", limits)).await;
                     }
                     Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) => {
                         break SessionEnd::PeerClosed;
@@ -314,11 +320,11 @@ where
                     // error and leaves the close to us (RFC 6455 §7.4.1).
                     Some(Err(WsError::Protocol(e))) => {
                         debug!(conn = outbox.id(), "protocol violation: {e}");
-                        break close(&mut ws, CLOSE_PROTOCOL, "protocol error", limits).await;
+                        break Box::pin(close(&mut ws, CLOSE_PROTOCOL, "protocol error", limits)).await;
                     }
                     Some(Err(WsError::Utf8(e))) => {
                         debug!(conn = outbox.id(), "invalid UTF-8: {e}");
-                        break close(&mut ws, CLOSE_INVALID_DATA, "invalid UTF-8 in a text frame", limits).await;
+                        break Box::pin(close(&mut ws, CLOSE_INVALID_DATA, "invalid UTF-8 in a text frame", limits)).await;
                     }
                     Some(Err(e)) => {
                         debug!(conn = outbox.id(), "read failed: {e}");
@@ -333,7 +339,7 @@ where
                 if !bucket.try_take(now) {
                     rate_strikes += 1;
                     if rate_strikes >= limits.max_rate_strikes {
-                        break close(&mut ws, CLOSE_POLICY, "rate limit exceeded persistently", limits).await;
+                        break Box::pin(close(&mut ws, CLOSE_POLICY, "rate limit exceeded persistently", limits)).await;
                     }
                     if message.is_binary() || message.is_text() {
                         push_error(&outbox, ErrorCode::RateLimited, "too many messages; this one was dropped");
@@ -380,24 +386,25 @@ where
                 // closes sessions as soon as their game is over, possibly
                 // before its game_over was written. A close already
                 // requested (after `leave`, say) keeps its code.
-                let close_request = outbox.take(&mut pending);
-                if write_frames(&mut ws, &mut pending, limits.write_timeout).await.is_err() {
+                let (frames, close_request) = outbox.take_all();
+                if write_frames(&mut ws, frames, limits.write_timeout).await.is_err() {
                     break SessionEnd::WriteFailed;
                 }
                 let (code, reason) = close_request
                     .unwrap_or_else(|| (CLOSE_GOING_AWAY, "server shutting down".to_owned()));
-                break close(&mut ws, code, &reason, limits).await;
+                break Box::pin(close(&mut ws, code, &reason, limits)).await;
             }
             () = &mut heartbeat => {
                 let now = Instant::now();
                 let idle_deadline = last_heard + limits.idle_timeout;
                 if now >= idle_deadline {
-                    break close(&mut ws, CLOSE_POLICY, "idle timeout", limits).await;
+                    break Box::pin(close(&mut ws, CLOSE_POLICY, "idle timeout", limits)).await;
                 }
                 if first_deadline.is_some_and(|d| now >= d) {
-                    break close(&mut ws, CLOSE_POLICY, "no message received", limits).await;
+                    break Box::pin(close(&mut ws, CLOSE_POLICY, "no message received", limits)).await;
                 }
-                let sent = timeout(limits.write_timeout, ws.send(Message::Ping(Bytes::new()))).await;
+                // Boxed: every 15 s, not worth its bytes in every idle session.
+                let sent = Box::pin(timeout(limits.write_timeout, ws.send(Message::Ping(Bytes::new())))).await;
                 if !matches!(sent, Ok(Ok(()))) {
                     break SessionEnd::WriteFailed;
                 }
@@ -409,6 +416,14 @@ where
     };
     handler.on_close().await;
     end
+}
+
+/// Completes when `timer` does; never without one.
+async fn expiry(timer: &mut Option<Pin<Box<Sleep>>>) {
+    match timer {
+        Some(timer) => timer.await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Until when frames that follow a write made `at` wait now; `None` when
@@ -427,31 +442,26 @@ fn hold_until(at: Instant, limits: &SessionLimits) -> Option<Instant> {
 
 /// Writes every queued frame with one flush, then the close if one was
 /// requested; `Some` when the session is over.
-async fn write_queued<S>(
-    ws: &mut S,
-    outbox: &Outbox,
-    pending: &mut Vec<Bytes>,
-    limits: &SessionLimits,
-) -> Option<SessionEnd>
+async fn write_queued<S>(ws: &mut S, outbox: &Outbox, limits: &SessionLimits) -> Option<SessionEnd>
 where
     S: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin,
 {
-    let close_request = outbox.take(pending);
-    if write_frames(ws, pending, limits.write_timeout)
+    let (frames, close_request) = outbox.take_all();
+    if write_frames(ws, frames, limits.write_timeout)
         .await
         .is_err()
     {
         return Some(SessionEnd::WriteFailed);
     }
     match close_request {
-        Some((code, reason)) => Some(close(ws, code, &reason, limits).await),
+        Some((code, reason)) => Some(Box::pin(close(ws, code, &reason, limits)).await),
         None => None,
     }
 }
 
 async fn write_frames<S>(
     ws: &mut S,
-    frames: &mut Vec<Bytes>,
+    frames: VecDeque<Bytes>,
     limit: Duration,
 ) -> Result<(), TransportError>
 where
@@ -462,9 +472,10 @@ where
     }
     let count = frames.len() as u64;
     // Every frame into tungstenite's write buffer (it writes to the socket
-    // on its own only past `write_buffer_bytes`), then one flush.
+    // on its own only past `write_buffer_bytes`), then one flush. The
+    // queue's allocation goes with it (an idle connection keeps none).
     let write = async {
-        for frame in frames.drain(..) {
+        for frame in frames {
             ws.feed(Message::Binary(frame)).await?;
         }
         ws.flush().await
@@ -473,21 +484,12 @@ where
         Ok(result) => result.map_err(TransportError::from),
         Err(_) => Err(TransportError::Timeout("write")),
     };
-    // A burst's capacity is not kept for the connection's idle life.
-    if frames.capacity() > PENDING_KEEP {
-        *frames = Vec::new();
-    } else {
-        frames.clear();
-    }
     if result.is_ok() {
         counters().messages_out.increment(count);
         counters().wrote(count);
     }
     result
 }
-
-/// Frames of capacity the writer's batch keeps between writes.
-const PENDING_KEEP: usize = 16;
 
 /// Sends a close frame and waits (bounded) for the peer's close.
 async fn close<S>(ws: &mut S, code: u16, reason: &str, limits: &SessionLimits) -> SessionEnd
