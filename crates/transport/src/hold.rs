@@ -26,9 +26,9 @@ use tokio::time::{Instant, MissedTickBehavior, interval};
 /// How often the sampler reads the runtime's busy time.
 pub const SAMPLE: Duration = Duration::from_millis(10);
 /// Busy fraction (smoothed) below which frames are never held.
-pub const BUSY_FROM: f64 = 0.6;
+pub const BUSY_FROM: f64 = 0.8;
 /// Busy fraction at and above which the hold is the configured maximum.
-pub const BUSY_FULL: f64 = 0.9;
+pub const BUSY_FULL: f64 = 0.95;
 /// Weight of the newest sample in the smoothed busy fraction (~40 ms memory).
 const SMOOTHING: f64 = 0.25;
 

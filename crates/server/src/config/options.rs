@@ -166,7 +166,7 @@ pub struct ServeOptions {
 
     /// Longest a frame that follows a write may wait, when the node is fully
     /// busy, so that more frames share the connection's next write, in ms
-    /// (scaled down with the load, none below 60 % busy; 0 = never wait).
+    /// (scaled down with the load, none below 80 % busy; 0 = never wait).
     #[arg(long, env = "GRIDCAP_WRITE_HOLD_MAX_MS", value_name = "MS")]
     pub write_hold_max_ms: Option<u64>,
 
