@@ -12,6 +12,7 @@
 
 use bytes::Bytes;
 use transport::RejectReason;
+use transport::codec::write_uint;
 
 /// What [`peek`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,23 +47,6 @@ pub fn encode_capture(cell: u8, reference: u32) -> Bytes {
     out.extend_from_slice(b"\xa3ref");
     write_uint(&mut out, u64::from(reference));
     Bytes::from(out)
-}
-
-fn write_uint(out: &mut Vec<u8>, v: u64) {
-    if v < 0x80 {
-        out.push(v as u8);
-    } else if let Ok(b) = u8::try_from(v) {
-        out.extend_from_slice(&[0xcc, b]);
-    } else if let Ok(h) = u16::try_from(v) {
-        out.push(0xcd);
-        out.extend_from_slice(&h.to_be_bytes());
-    } else if let Ok(w) = u32::try_from(v) {
-        out.push(0xce);
-        out.extend_from_slice(&w.to_be_bytes());
-    } else {
-        out.push(0xcf);
-        out.extend_from_slice(&v.to_be_bytes());
-    }
 }
 
 /// Looks at one frame; see the module docs.

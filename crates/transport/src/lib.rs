@@ -9,12 +9,14 @@
 //! - [`session`]: the server side of a connection: limits, heartbeat, the
 //!   read/write loop, driven through a [`session::Handler`].
 //! - [`outbox`]: a connection's bounded outbound queue and its slow-consumer policy.
+//! - [`hold`]: the load-dependent write hold that lets frames share a write.
 //! - [`ratelimit`]: the per-connection token bucket.
 //! - [`error`]: [`TransportError`], this crate's one error type.
 
 pub mod codec;
 pub mod convert;
 pub mod error;
+pub mod hold;
 pub mod outbox;
 pub mod protocol;
 pub mod ratelimit;

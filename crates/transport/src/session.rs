@@ -9,23 +9,26 @@
 //!
 //! **Coalesced writes.** Woken by its outbox, the session takes every queued
 //! frame, buffers them all in tungstenite without flushing and flushes once:
-//! one write syscall (one TCP segment on loopback) for everything queued, and
-//! a lone frame goes out at once. `gridcap_ws_frames_written_total` divided by
-//! `gridcap_ws_flushes_total` on `/metrics` is the frames per write. Yielding
-//! to the runtime once before taking (so that the game tasks of the same
-//! scheduler turn add their frames) was measured and not kept: frames per
-//! write stayed the same (a player's frames come from captures milliseconds
-//! apart, not from one turn) and it cost ~5 % more instructions per delivery
-//! (docs/benchmarks.md, issue 12).
+//! one write syscall (one TCP segment on loopback) for everything queued.
+//! `gridcap_ws_frames_written_total` divided by `gridcap_ws_flushes_total`
+//! on `/metrics` is the frames per write. At the protocol's rates a player's
+//! frames come milliseconds apart, so on an idle-ish node that is one frame
+//! per write, and it goes out at once. Under load the node sets a write hold
+//! ([`hold`](crate::hold), bounded by [`SessionLimits::write_hold_max`]): a
+//! frame that follows the connection's last write by less than the hold
+//! waits for the rest of it, and whatever gathered shares the next write.
+//! The first frame after a quiet period never waits.
 
+use std::collections::VecDeque;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use metrics::Counter;
-use tokio::time::{Instant, sleep, timeout};
+use tokio::time::{Instant, Sleep, sleep, sleep_until, timeout};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
@@ -33,6 +36,7 @@ use tracing::{debug, warn};
 
 use crate::TransportError;
 use crate::codec;
+use crate::hold;
 use crate::outbox::Outbox;
 use crate::protocol::{ClientMessage, ErrorCode, ServerMessage};
 use crate::ratelimit::TokenBucket;
@@ -86,6 +90,10 @@ pub struct SessionLimits {
     pub read_buffer_bytes: usize,
     /// tungstenite's write buffer target before it writes to the socket.
     pub write_buffer_bytes: usize,
+    /// Longest a frame that follows a write may wait for more frames to
+    /// share the next write, when the node is fully busy (see
+    /// [`hold`](crate::hold)); zero writes every batch at once.
+    pub write_hold_max: Duration,
 }
 
 impl Default for SessionLimits {
@@ -104,6 +112,7 @@ impl Default for SessionLimits {
             first_message_timeout: Duration::from_secs(60),
             read_buffer_bytes: 256,
             write_buffer_bytes: 4096,
+            write_hold_max: Duration::from_millis(8),
         }
     }
 }
@@ -244,7 +253,6 @@ where
     H: Handler,
 {
     let counters = counters();
-    let mut pending: Vec<Bytes> = Vec::new();
     let mut bad_messages = 0u32;
     let mut rate_strikes = 0u32;
     let mut bucket = TokenBucket::new(limits.rate_per_sec, limits.rate_burst, Instant::now());
@@ -257,32 +265,45 @@ where
             .min(limits.idle_timeout)
             .min(limits.first_message_timeout),
     );
+    // When the last batch was written (none yet: the first goes at once),
+    // and whether the queue is being held for the timer below.
+    let mut last_write: Option<Instant> = None;
+    let mut holding = false;
+    // Boxed and made on first use: a connection that is never held (every
+    // idle one) does not carry a timer.
+    let mut flush_timer: Option<Pin<Box<Sleep>>> = None;
     tokio::pin!(heartbeat, shutdown);
 
     let end = loop {
         tokio::select! {
+            // The shutdown is polled after the branches that keep a busy
+            // connection going: one of them is usually ready first, so the
+            // cancellation token (hundreds of instructions a poll) is
+            // rarely polled; its wake-up was registered the first time the
+            // session went idle, when every branch is polled.
             biased;
-            () = &mut shutdown => {
-                // Frames queued before the shutdown go out first: the drain
-                // closes sessions as soon as their game is over, possibly
-                // before its game_over was written. A close already
-                // requested (after `leave`, say) keeps its code.
-                let close_request = outbox.take(&mut pending);
-                if write_frames(&mut ws, &mut pending, limits.write_timeout).await.is_err() {
-                    break SessionEnd::WriteFailed;
+            () = outbox.ready(), if !holding => {
+                // Under load, a frame that follows the last write by less
+                // than the hold waits for the rest of it (see `hold`).
+                if let Some(due) = last_write.and_then(|at| hold_until(at, limits)) {
+                    match flush_timer.as_mut() {
+                        Some(timer) => timer.as_mut().reset(due),
+                        None => flush_timer = Some(Box::pin(sleep_until(due))),
+                    }
+                    holding = true;
+                    continue;
                 }
-                let (code, reason) = close_request
-                    .unwrap_or_else(|| (CLOSE_GOING_AWAY, "server shutting down".to_owned()));
-                break close(&mut ws, code, &reason, limits).await;
+                if let Some(end) = write_queued(&mut ws, &outbox, limits).await {
+                    break end;
+                }
+                last_write = Some(Instant::now());
             }
-            () = outbox.ready() => {
-                let close_request = outbox.take(&mut pending);
-                if write_frames(&mut ws, &mut pending, limits.write_timeout).await.is_err() {
-                    break SessionEnd::WriteFailed;
+            () = expiry(&mut flush_timer), if holding => {
+                holding = false;
+                if let Some(end) = write_queued(&mut ws, &outbox, limits).await {
+                    break end;
                 }
-                if let Some((code, reason)) = close_request {
-                    break close(&mut ws, code, &reason, limits).await;
-                }
+                last_write = Some(Instant::now());
             }
             incoming = ws.next() => {
                 let now = Instant::now();
@@ -290,7 +311,7 @@ where
                     None => break SessionEnd::PeerClosed,
                     Some(Err(WsError::Capacity(e))) => {
                         debug!(conn = outbox.id(), "message too big: {e}");
-                        break close(&mut ws, CLOSE_TOO_BIG, "message too big", limits).await;
+                        break Box::pin(close(&mut ws, CLOSE_TOO_BIG, "message too big", limits)).await;
                     }
                     Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) => {
                         break SessionEnd::PeerClosed;
@@ -299,11 +320,11 @@ where
                     // error and leaves the close to us (RFC 6455 §7.4.1).
                     Some(Err(WsError::Protocol(e))) => {
                         debug!(conn = outbox.id(), "protocol violation: {e}");
-                        break close(&mut ws, CLOSE_PROTOCOL, "protocol error", limits).await;
+                        break Box::pin(close(&mut ws, CLOSE_PROTOCOL, "protocol error", limits)).await;
                     }
                     Some(Err(WsError::Utf8(e))) => {
                         debug!(conn = outbox.id(), "invalid UTF-8: {e}");
-                        break close(&mut ws, CLOSE_INVALID_DATA, "invalid UTF-8 in a text frame", limits).await;
+                        break Box::pin(close(&mut ws, CLOSE_INVALID_DATA, "invalid UTF-8 in a text frame", limits)).await;
                     }
                     Some(Err(e)) => {
                         debug!(conn = outbox.id(), "read failed: {e}");
@@ -318,7 +339,7 @@ where
                 if !bucket.try_take(now) {
                     rate_strikes += 1;
                     if rate_strikes >= limits.max_rate_strikes {
-                        break close(&mut ws, CLOSE_POLICY, "rate limit exceeded persistently", limits).await;
+                        break Box::pin(close(&mut ws, CLOSE_POLICY, "rate limit exceeded persistently", limits)).await;
                     }
                     if message.is_binary() || message.is_text() {
                         push_error(&outbox, ErrorCode::RateLimited, "too many messages; this one was dropped");
@@ -360,16 +381,30 @@ where
                     }
                 }
             }
+            () = &mut shutdown => {
+                // Frames queued before the shutdown go out first: the drain
+                // closes sessions as soon as their game is over, possibly
+                // before its game_over was written. A close already
+                // requested (after `leave`, say) keeps its code.
+                let (frames, close_request) = outbox.take_all();
+                if write_frames(&mut ws, frames, limits.write_timeout).await.is_err() {
+                    break SessionEnd::WriteFailed;
+                }
+                let (code, reason) = close_request
+                    .unwrap_or_else(|| (CLOSE_GOING_AWAY, "server shutting down".to_owned()));
+                break Box::pin(close(&mut ws, code, &reason, limits)).await;
+            }
             () = &mut heartbeat => {
                 let now = Instant::now();
                 let idle_deadline = last_heard + limits.idle_timeout;
                 if now >= idle_deadline {
-                    break close(&mut ws, CLOSE_POLICY, "idle timeout", limits).await;
+                    break Box::pin(close(&mut ws, CLOSE_POLICY, "idle timeout", limits)).await;
                 }
                 if first_deadline.is_some_and(|d| now >= d) {
-                    break close(&mut ws, CLOSE_POLICY, "no message received", limits).await;
+                    break Box::pin(close(&mut ws, CLOSE_POLICY, "no message received", limits)).await;
                 }
-                let sent = timeout(limits.write_timeout, ws.send(Message::Ping(Bytes::new()))).await;
+                // Boxed: every 15 s, not worth its bytes in every idle session.
+                let sent = Box::pin(timeout(limits.write_timeout, ws.send(Message::Ping(Bytes::new())))).await;
                 if !matches!(sent, Ok(Ok(()))) {
                     break SessionEnd::WriteFailed;
                 }
@@ -383,9 +418,50 @@ where
     end
 }
 
+/// Completes when `timer` does; never without one.
+async fn expiry(timer: &mut Option<Pin<Box<Sleep>>>) {
+    match timer {
+        Some(timer) => timer.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Until when frames that follow a write made `at` wait now; `None` when
+/// they go out at once (no load, no hold configured, or the hold is over).
+fn hold_until(at: Instant, limits: &SessionLimits) -> Option<Instant> {
+    if limits.write_hold_max.is_zero() {
+        return None;
+    }
+    let hold = hold::current().min(limits.write_hold_max);
+    if hold.is_zero() {
+        return None;
+    }
+    let due = at + hold;
+    (due > Instant::now()).then_some(due)
+}
+
+/// Writes every queued frame with one flush, then the close if one was
+/// requested; `Some` when the session is over.
+async fn write_queued<S>(ws: &mut S, outbox: &Outbox, limits: &SessionLimits) -> Option<SessionEnd>
+where
+    S: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin,
+{
+    let (frames, close_request) = outbox.take_all();
+    if write_frames(ws, frames, limits.write_timeout)
+        .await
+        .is_err()
+    {
+        return Some(SessionEnd::WriteFailed);
+    }
+    match close_request {
+        Some((code, reason)) => Some(Box::pin(close(ws, code, &reason, limits)).await),
+        None => None,
+    }
+}
+
 async fn write_frames<S>(
     ws: &mut S,
-    frames: &mut Vec<Bytes>,
+    frames: VecDeque<Bytes>,
     limit: Duration,
 ) -> Result<(), TransportError>
 where
@@ -396,9 +472,10 @@ where
     }
     let count = frames.len() as u64;
     // Every frame into tungstenite's write buffer (it writes to the socket
-    // on its own only past `write_buffer_bytes`), then one flush.
+    // on its own only past `write_buffer_bytes`), then one flush. The
+    // queue's allocation goes with it (an idle connection keeps none).
     let write = async {
-        for frame in frames.drain(..) {
+        for frame in frames {
             ws.feed(Message::Binary(frame)).await?;
         }
         ws.flush().await
@@ -407,21 +484,12 @@ where
         Ok(result) => result.map_err(TransportError::from),
         Err(_) => Err(TransportError::Timeout("write")),
     };
-    // A burst's capacity is not kept for the connection's idle life.
-    if frames.capacity() > PENDING_KEEP {
-        *frames = Vec::new();
-    } else {
-        frames.clear();
-    }
     if result.is_ok() {
         counters().messages_out.increment(count);
         counters().wrote(count);
     }
     result
 }
-
-/// Frames of capacity the writer's batch keeps between writes.
-const PENDING_KEEP: usize = 16;
 
 /// Sends a close frame and waits (bounded) for the peer's close.
 async fn close<S>(ws: &mut S, code: u16, reason: &str, limits: &SessionLimits) -> SessionEnd
@@ -576,6 +644,36 @@ mod tests {
         assert_eq!(sent[3], Message::Binary(Bytes::from_static(b"4")));
         let flushes = flushes.lock().unwrap();
         assert_eq!(flushes.as_slice(), [4, 5], "frames, then the close");
+    }
+
+    /// Under load (a hold set), frames that follow a write by less than the
+    /// hold gather and go out together when it ends; the first frame, and a
+    /// frame after a quiet period longer than the hold, go out at once.
+    #[tokio::test(start_paused = true)]
+    async fn under_load_frames_after_a_write_share_the_next_one() {
+        hold::force(Duration::from_millis(5));
+        let socket = FakeSocket::default();
+        let (flushes, flushed) = (socket.flushes.clone(), socket.flushed.clone());
+        let outbox = Outbox::new(1, 8);
+        let session = spawn_session(socket, outbox.clone());
+        let started = Instant::now();
+        outbox.push(Bytes::from_static(b"1")).unwrap();
+        flushed.notified().await;
+        assert_eq!(Instant::now(), started, "the first frame waited");
+        outbox.push(Bytes::from_static(b"2")).unwrap();
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        outbox.push(Bytes::from_static(b"3")).unwrap();
+        flushed.notified().await;
+        assert_eq!(Instant::now(), started + Duration::from_millis(5));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let quiet = Instant::now();
+        outbox.push(Bytes::from_static(b"4")).unwrap();
+        flushed.notified().await;
+        assert_eq!(Instant::now(), quiet, "a frame after a quiet period waited");
+        hold::force(Duration::ZERO);
+        outbox.close(CLOSE_NORMAL, "done");
+        assert_eq!(session.await.unwrap(), SessionEnd::Closed(CLOSE_NORMAL));
+        assert_eq!(flushes.lock().unwrap()[..3], [1, 3, 4]);
     }
 
     /// Writes never wait for a timer: a lone frame on an idle connection

@@ -8,7 +8,8 @@
 //! kit's client, the system tests' players) is built on. The bots' reader has the same
 //! test in `crates/bots/src/conn.rs`. A browser needs none: its WebSocket API
 //! hands over whole messages, one `message` event each, and never shows how
-//! the bytes were segmented.
+//! the bytes were segmented. The other way round, the server's session reads
+//! a client's frames packed into and cut across segments (the last test).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -268,4 +269,83 @@ async fn frames_packed_and_cut_across_segments_are_all_read() {
         ServerMessage::Captured { seq: 260, .. }
     ));
     drop(server.await.unwrap());
+}
+
+/// The wire bytes of one masked binary frame (what a client sends).
+fn masked_frame(payload: Bytes) -> Vec<u8> {
+    let mut frame = Frame::message(payload, OpCode::Data(Data::Binary), true);
+    frame.header_mut().mask = Some([0x37, 0xfa, 0x21, 0x3d]);
+    let mut out = Vec::with_capacity(frame.len());
+    frame.format(&mut out).unwrap();
+    out
+}
+
+/// A handler that reports the cell of every capture it is handed.
+struct Cells(tokio::sync::mpsc::UnboundedSender<i64>);
+
+impl Handler for Cells {
+    async fn on_message(&mut self, message: ClientMessage, _: Bytes, _: &Outbox) -> Flow {
+        if let ClientMessage::Capture { cell, .. } = message {
+            self.0.send(cell).unwrap();
+        }
+        Flow::Continue
+    }
+
+    async fn on_close(self) {}
+}
+
+/// The server's reader: a client's frames packed many to a segment and cut
+/// across segments (in a header, in a payload), read by a real session over
+/// loopback: every capture decoded, in order.
+#[tokio::test]
+async fn the_server_reads_client_frames_packed_and_cut_across_segments() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/ws", listener.local_addr().unwrap());
+    let (cells, mut seen) = tokio::sync::mpsc::unbounded_channel();
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let ws = accept(tcp).await;
+        let limits = SessionLimits {
+            rate_per_sec: 0,
+            ..SessionLimits::default()
+        };
+        let outbox = Outbox::new(1, 8);
+        session::run(ws, outbox, &limits, Cells(cells), std::future::pending()).await
+    });
+    let mut client = connect(&url).await;
+    let frames: Vec<Vec<u8>> = (0..300)
+        .map(|cell| {
+            let capture = ClientMessage::Capture {
+                cell,
+                reference: u32::try_from(cell).ok(),
+            };
+            masked_frame(codec::encode(&capture).unwrap())
+        })
+        .collect();
+    let MaybeTlsStream::Plain(socket) = client.get_mut() else {
+        panic!("a plain ws:// connection");
+    };
+    let expect = async |seen: &mut tokio::sync::mpsc::UnboundedReceiver<i64>, cells| {
+        for cell in cells {
+            let got = tokio::time::timeout(WAIT, seen.recv()).await.unwrap();
+            assert_eq!(got, Some(cell));
+        }
+    };
+    // One write: frames 0-249 and the first byte of 250's header.
+    let mut packed = frames[..250].concat();
+    packed.push(frames[250][0]);
+    socket.write_all(&packed).await.unwrap();
+    expect(&mut seen, 0..250).await;
+    // The rest of 250, 251-298 and half of 299.
+    let mut rest = frames[250][1..].to_vec();
+    rest.extend(frames[251..299].concat());
+    let cut = frames[299].len() / 2;
+    rest.extend(&frames[299][..cut]);
+    socket.write_all(&rest).await.unwrap();
+    expect(&mut seen, 250..299).await;
+    socket.write_all(&frames[299][cut..]).await.unwrap();
+    expect(&mut seen, 299..300).await;
+    client.close(None).await.unwrap();
+    let end = tokio::time::timeout(WAIT, server).await.unwrap().unwrap();
+    assert_eq!(end, SessionEnd::PeerClosed);
 }

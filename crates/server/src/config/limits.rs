@@ -49,6 +49,7 @@ pub(super) fn session(o: &ServeOptions, d: &Defaults) -> Result<SessionLimits, C
         first_message_timeout: ms(o.first_message_timeout_ms, d.first_message_timeout_ms),
         read_buffer_bytes: o.ws_read_buffer.unwrap_or(d.ws_read_buffer),
         write_buffer_bytes: o.ws_write_buffer.unwrap_or(d.ws_write_buffer),
+        write_hold_max: ms(o.write_hold_max_ms, d.write_hold_max_ms),
     };
     if limits.max_message_bytes < 64 {
         return invalid("max-message-bytes must be at least 64");

@@ -164,6 +164,12 @@ pub struct ServeOptions {
     #[arg(long, env = "GRIDCAP_WS_WRITE_BUFFER", value_name = "BYTES")]
     pub ws_write_buffer: Option<usize>,
 
+    /// Longest a frame that follows a write may wait, when the node is fully
+    /// busy, so that more frames share the connection's next write, in ms
+    /// (scaled down with the load, none below 80 % busy; 0 = never wait).
+    #[arg(long, env = "GRIDCAP_WRITE_HOLD_MAX_MS", value_name = "MS")]
+    pub write_hold_max_ms: Option<u64>,
+
     /// Allowed `Origin`s for WebSocket handshakes, comma-separated (e.g.
     /// `https://play.example.com`). A handshake with another Origin gets 403;
     /// one without Origin is accepted. None listed: allow all.
