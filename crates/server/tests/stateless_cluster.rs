@@ -284,11 +284,7 @@ async fn while_redis_is_down_requests_are_overloaded_and_readyz_is_503() {
     host.send(&create("host", Some(2), Some(30_000))).await;
     let game = host.joined().await;
     redis.kill();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while readyz(a.addr).await != Some(503) {
-        assert!(tokio::time::Instant::now() < deadline, "readyz turns 503");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    testkit::http::wait_status_within(a.addr, "/readyz", 503, Duration::from_secs(10)).await;
     let mut other = connect(a.addr).await;
     other.send(&join(&game.id, "late")).await;
     other.error(ErrorCode::Overloaded).await;

@@ -596,11 +596,7 @@ async fn a_node_cut_off_from_redis_sends_its_players_to_the_other_node() {
     progress.wait_for(2 * CUT_GAMES).await;
 
     proxy.set_cut(true);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while readyz(cut_off.addr).await != Some(503) {
-        assert!(tokio::time::Instant::now() < deadline, "readyz turns 503");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    testkit::http::wait_status_within(cut_off.addr, "/readyz", 503, Duration::from_secs(10)).await;
     let mut late = connect(cut_off.addr).await;
     let late_game = create("late", Some(2), None);
     late.send(&late_game).await;

@@ -87,27 +87,7 @@ pub async fn create_duel(store: &Store, holder: &str) -> (Uuid, Answer) {
 
 /// Waits until `/readyz` on `addr` answers 200.
 pub async fn wait_ready(addr: SocketAddr) {
-    let deadline = tokio::time::Instant::now() + START_WAIT;
-    loop {
-        let status = readyz(addr).await;
-        if status == Some(200) {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "node {addr} not ready: {status:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// The status of `GET /readyz`, `None` if the node does not answer (over
-/// TLS in TLS runs).
-pub async fn readyz(addr: SocketAddr) -> Option<u16> {
-    testkit::http::try_get(addr, "/readyz")
-        .await
-        .ok()
-        .map(|reply| reply.status)
+    testkit::http::wait_status_within(addr, "/readyz", 200, START_WAIT).await;
 }
 
 /// Stateless gridcap nodes as real processes (`gridcap serve`, so that a
