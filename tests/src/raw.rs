@@ -126,6 +126,38 @@ impl RawConn {
         }
     }
 
+    /// What a stalled reader finds once it reads again after the server cut
+    /// it as a slow consumer: events continuing `after` without a gap (pings
+    /// skipped), then a close with 1008 "slow consumer". The seq of the last
+    /// event received.
+    pub async fn events_then_slow_consumer_close(&mut self, after: u64) -> u64 {
+        let mut last = after;
+        let close = loop {
+            let frame = self
+                .read_frame(WAIT)
+                .await
+                .expect("a frame")
+                .expect("a close before EOF");
+            match frame.opcode {
+                OP_BINARY => {
+                    let m = transport::codec::decode_server(&frame.payload).expect("decode");
+                    let seq = m.seq().expect("only events were sent to it");
+                    assert_eq!(seq, last + 1, "no gap before the close");
+                    last = seq;
+                }
+                OP_PING => {}
+                OP_CLOSE => break frame,
+                other => panic!("unexpected opcode {other}"),
+            }
+        };
+        assert_eq!(close.close_code(), Some(1008), "{close:?}");
+        assert!(
+            String::from_utf8_lossy(&close.payload[2..]).contains("slow consumer"),
+            "{close:?}"
+        );
+        last
+    }
+
     /// Sends one masked frame.
     pub async fn send_frame(&mut self, opcode: u8, payload: &[u8]) -> std::io::Result<()> {
         let frame = encode_masked(opcode, payload);

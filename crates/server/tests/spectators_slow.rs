@@ -8,10 +8,9 @@
 
 mod common;
 
-use common::raw::{OP_BINARY, OP_CLOSE, OP_PING, RawConn};
+use common::raw::RawConn;
 use common::*;
 use gridcap::config::ServeOptions;
-use transport::codec;
 use transport::protocol::ServerMessage;
 
 /// Events the players make while the spectator does not read: far beyond
@@ -79,29 +78,7 @@ async fn a_spectator_that_stops_reading_is_cut_and_the_players_lose_nothing() {
     );
 
     // The spectator got a gap-free prefix of the events, then the close.
-    let mut last = watched_from;
-    let close = loop {
-        let frame = slow
-            .read_frame(WAIT)
-            .await
-            .expect("a frame")
-            .expect("a close before EOF");
-        match frame.opcode {
-            OP_BINARY => {
-                let m = codec::decode_server(&frame.payload).expect("decode");
-                assert_eq!(m.seq(), Some(last + 1), "no gap before the close");
-                last += 1;
-            }
-            OP_PING => {}
-            OP_CLOSE => break frame,
-            other => panic!("unexpected opcode {other}"),
-        }
-    };
-    assert_eq!(close.close_code(), Some(1008));
-    assert!(
-        String::from_utf8_lossy(&close.payload[2..]).contains("slow consumer"),
-        "{close:?}"
-    );
+    let last = slow.events_then_slow_consumer_close(watched_from).await;
     assert!(last < host.seq(), "the spectator was cut before the end");
     let path = format!("/api/games/{id}");
     http::get_json_until(server.addr, &path, |g| g["spectators"] == 0).await;
