@@ -360,6 +360,19 @@ impl Store {
 
     /// Runs `script` on game `id` with the common arguments (publish
     /// command, safety TTL) followed by `args`.
+    /// [`run`](Self::run) for a script whose arguments are a seat and the
+    /// connection that holds it.
+    async fn run_for_seat(
+        &self,
+        script: &redis::Script,
+        id: &Uuid,
+        seat: PlayerId,
+        holder: &str,
+    ) -> Result<Answer, StoreError> {
+        let seat = u8::from(seat).to_string();
+        self.run(script, id, &[&seat, holder]).await
+    }
+
     async fn run(
         &self,
         script: &redis::Script,
@@ -440,8 +453,8 @@ impl Store {
         seat: PlayerId,
         holder: &str,
     ) -> Result<Answer, StoreError> {
-        let seat = u8::from(seat).to_string();
-        self.run(&self.scripts.start, id, &[&seat, holder]).await
+        self.run_for_seat(&self.scripts.start, id, seat, holder)
+            .await
     }
 
     /// A capture of `cell` (0..=80, checked by the caller), run in a batch
@@ -491,8 +504,8 @@ impl Store {
         seat: PlayerId,
         holder: &str,
     ) -> Result<Answer, StoreError> {
-        let seat = u8::from(seat).to_string();
-        self.run(&self.scripts.leave, id, &[&seat, holder]).await
+        self.run_for_seat(&self.scripts.leave, id, seat, holder)
+            .await
     }
 
     /// The holding connection ended without `leave`.
@@ -502,8 +515,7 @@ impl Store {
         seat: PlayerId,
         holder: &str,
     ) -> Result<Answer, StoreError> {
-        let seat = u8::from(seat).to_string();
-        self.run(&self.scripts.disconnect, id, &[&seat, holder])
+        self.run_for_seat(&self.scripts.disconnect, id, seat, holder)
             .await
     }
 
