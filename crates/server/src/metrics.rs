@@ -64,6 +64,10 @@ fn describe() {
         "Event frames queued to spectators"
     );
     metrics::describe_counter!("gridcap_captures_total", "Accepted captures");
+    metrics::describe_counter!(
+        "gridcap_overload_closes_total",
+        "Connections past --max-connections upgraded only to be closed with 1013"
+    );
     metrics::describe_counter!("gridcap_rejects_total", "Refused captures, by reason");
     metrics::describe_counter!("gridcap_errors_total", "error messages sent, by code");
     metrics::describe_histogram!(
@@ -75,6 +79,11 @@ fn describe() {
 /// A connection opened (+1) or closed (-1).
 pub fn connections(delta: f64) {
     gauge!("gridcap_connections").increment(delta);
+}
+
+/// A connection past `--max-connections` is being closed with 1013.
+pub fn overload_closed() {
+    counter!("gridcap_overload_closes_total").increment(1);
 }
 
 /// A game task started.

@@ -24,6 +24,9 @@ pub struct AppState<G> {
     pub per_ip: Arc<IpLimiter>,
     /// One permit per open WebSocket connection (`max_connections`).
     pub connections: Arc<Semaphore>,
+    /// One permit per connection past `max_connections` being closed with
+    /// 1013 (`max_overload_closes`).
+    pub overload_closes: Arc<Semaphore>,
     /// Source of connection ids.
     next_conn: AtomicU64,
     /// Set by a shutdown: `/readyz` answers 503, new games are refused.
@@ -58,6 +61,7 @@ impl<G: Games> AppState<G> {
         Arc::new(AppState {
             per_ip: IpLimiter::new(config.max_connections_per_ip),
             connections: Arc::new(Semaphore::new(config.max_connections)),
+            overload_closes: Arc::new(Semaphore::new(config.max_overload_closes)),
             games,
             config,
             next_conn: AtomicU64::new(1),

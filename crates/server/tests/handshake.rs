@@ -8,6 +8,7 @@ mod common;
 use common::*;
 use gridcap::config::ServeOptions;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
+use transport::protocol::{ClientMessage, Number, ServerMessage};
 
 fn offered(response: &tokio_tungstenite::tungstenite::handshake::client::Response) -> Option<&str> {
     response
@@ -102,17 +103,60 @@ async fn without_an_allow_list_every_origin_is_accepted() {
     c.ping_pong(1).await;
 }
 
+/// Handshakes until one is upgraded (a permit freed by a session that has
+/// just ended comes back a moment after its socket closes).
+async fn admitted(server: &TestServer) -> TestClient {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match handshake(ws_request(server.addr)).await {
+            Ok((c, _)) => break c,
+            Err(e) => {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "never upgraded: {e}"
+                );
+                tokio::task::yield_now().await;
+            }
+        }
+    }
+}
+
+/// Protocol §1: past `--max-connections` the server upgrades and closes at
+/// once with 1013 (a browser cannot read a refused handshake's status),
+/// `--max-overload-closes` at a time; past those too, HTTP 503.
 #[tokio::test]
-async fn connections_beyond_max_connections_get_503_until_one_closes() {
+async fn connections_beyond_max_connections_are_closed_1013_until_one_closes() {
     let server = TestServer::start_with(ServeOptions {
         max_connections: Some(2),
+        max_overload_closes: Some(1),
+        // The turned-away connection keeps its slot until it answers the
+        // close: long enough that only the client decides when.
+        close_timeout_ms: Some(120_000),
         ..options()
     })
     .await;
     let mut first = server.connect().await;
     let mut second = server.connect().await;
+
+    // Upgraded, but only to be told why it cannot stay.
+    let (mut turned_away, response) = handshake(ws_request(server.addr)).await.expect("101");
+    assert_eq!(response.status().as_u16(), 101);
+    // While it has not answered the close, the one overload slot is taken.
     assert_eq!(refused_status(ws_request(server.addr)).await, 503);
-    // The two admitted connections work.
+    match turned_away.recv().await {
+        Frame::Closed(Some((code, reason))) => {
+            assert_eq!(code, 1013);
+            assert_eq!(reason, "too many connections; try again later");
+        }
+        other => panic!("expected a 1013 close, got {other:?}"),
+    }
+    turned_away.ended().await;
+    // The slot is back once the close handshake is over.
+    let mut again = admitted(&server).await;
+    assert_eq!(again.closed_now().await, Some(1013));
+    again.ended().await;
+
+    // The two admitted connections were never disturbed.
     first.ping_pong(1).await;
     second.ping_pong(2).await;
 
@@ -123,19 +167,37 @@ async fn connections_beyond_max_connections_get_503_until_one_closes() {
     first.ended().await;
     let deadline = tokio::time::Instant::now() + WAIT;
     let mut third = loop {
-        match handshake(ws_request(server.addr)).await {
-            Ok((c, _)) => break c,
-            Err(e) => {
-                assert!(
-                    tokio::time::Instant::now() < deadline,
-                    "never readmitted: {e}"
-                );
-                tokio::task::yield_now().await;
-            }
+        let mut c = admitted(&server).await;
+        // A 1013 close would come at once; a seat answers the ping.
+        c.send(&ClientMessage::Ping {
+            ts: Number::Unsigned(3),
+        })
+        .await;
+        match c.recv().await {
+            Frame::Message(ServerMessage::Pong { .. }) => break c,
+            other => assert!(
+                tokio::time::Instant::now() < deadline,
+                "never readmitted: {other:?}"
+            ),
         }
     };
-    third.ping_pong(3).await;
+    third.ping_pong(4).await;
+    let mut fourth = admitted(&server).await;
+    assert_eq!(fourth.closed_now().await, Some(1013));
+}
+
+/// With `--max-overload-closes 0` the node answers HTTP 503 at once.
+#[tokio::test]
+async fn without_overload_closes_past_the_limit_is_503() {
+    let server = TestServer::start_with(ServeOptions {
+        max_connections: Some(1),
+        max_overload_closes: Some(0),
+        ..options()
+    })
+    .await;
+    let mut first = server.connect().await;
     assert_eq!(refused_status(ws_request(server.addr)).await, 503);
+    first.ping_pong(1).await;
 }
 
 #[tokio::test]

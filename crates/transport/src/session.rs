@@ -491,8 +491,10 @@ where
     result
 }
 
-/// Sends a close frame and waits (bounded) for the peer's close.
-async fn close<S>(ws: &mut S, code: u16, reason: &str, limits: &SessionLimits) -> SessionEnd
+/// Sends a close frame and waits (at most `limits.close_timeout`) for the
+/// peer's close. Also how the server turns away a connection it upgraded
+/// only to tell it why (1013 past `--max-connections`).
+pub async fn close<S>(ws: &mut S, code: u16, reason: &str, limits: &SessionLimits) -> SessionEnd
 where
     S: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin,
 {

@@ -91,6 +91,9 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     /// Most WebSocket connections at once.
     pub max_connections: usize,
+    /// Connections past `max_connections` upgraded at once only to be
+    /// closed with 1013; more get HTTP 503.
+    pub max_overload_closes: usize,
     /// How long active games may finish during a shutdown.
     pub drain_timeout: Duration,
     /// Log output format.
@@ -160,6 +163,7 @@ impl ServeOptions {
                 .filter(|o| !o.is_empty())
                 .collect(),
             max_connections,
+            max_overload_closes: self.max_overload_closes.unwrap_or(d.max_overload_closes),
             drain_timeout: Duration::from_millis(
                 self.drain_timeout_ms.unwrap_or(d.drain_timeout_ms),
             ),

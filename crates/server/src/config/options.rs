@@ -181,9 +181,18 @@ pub struct ServeOptions {
     )]
     pub allowed_origins: Option<Vec<String>>,
 
-    /// Most WebSocket connections at once; more get HTTP 503.
+    /// Most WebSocket connections at once. Past it a connection is still
+    /// upgraded but closed at once with 1013 (overloaded; try later), within
+    /// --max-overload-closes; past that too, HTTP 503.
     #[arg(long, env = "GRIDCAP_MAX_CONNECTIONS", value_name = "N")]
     pub max_connections: Option<usize>,
+
+    /// Connections past --max-connections being upgraded at once only to be
+    /// closed with 1013 (overloaded), so that browsers, which cannot read a
+    /// refused handshake's status, learn why. More get HTTP 503. 0 = always
+    /// 503.
+    #[arg(long, env = "GRIDCAP_MAX_OVERLOAD_CLOSES", value_name = "N")]
+    pub max_overload_closes: Option<usize>,
 
     /// On SIGTERM/Ctrl-C, how long active games may run on before sessions
     /// are closed with 1001, in ms.

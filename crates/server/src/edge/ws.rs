@@ -164,10 +164,8 @@ pub async fn upgrade<G: Games>(
         );
     }
     let Ok(permit) = state.connections.clone().try_acquire_owned() else {
-        return refuse(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "too many connections; try again later",
-        );
+        drop(ip_permit);
+        return turn_away(&state, request, &accept, &subprotocol);
     };
     let on_upgrade = hyper::upgrade::on(&mut request);
     let session_state = state.clone();
@@ -217,11 +215,16 @@ pub async fn upgrade<G: Games>(
         drop(ip_permit);
     });
 
+    switching_protocols(&accept, &subprotocol)
+}
+
+/// The 101 answer that completes a handshake.
+fn switching_protocols(accept: &str, subprotocol: &Subprotocol) -> Response {
     let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
     let h = response.headers_mut();
     h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-    if let Ok(v) = HeaderValue::from_str(&accept) {
+    if let Ok(v) = HeaderValue::from_str(accept) {
         h.insert(header::SEC_WEBSOCKET_ACCEPT, v);
     }
     if let Subprotocol::Ours = subprotocol {
@@ -231,4 +234,42 @@ pub async fn upgrade<G: Games>(
         );
     }
     response
+}
+
+/// Protocol §1, past `--max-connections`: upgrade and close at once with
+/// 1013 (overloaded), so that a browser, which cannot read a refused
+/// handshake's status, can tell its user to try later. At most
+/// `--max-overload-closes` such connections at once; past them, HTTP 503.
+fn turn_away<G: Games>(
+    state: &Arc<AppState<G>>,
+    mut request: Request,
+    accept: &str,
+    subprotocol: &Subprotocol,
+) -> Response {
+    let Ok(permit) = state.overload_closes.clone().try_acquire_owned() else {
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many connections; try again later",
+        );
+    };
+    m::overload_closed();
+    let on_upgrade = hyper::upgrade::on(&mut request);
+    let limits = state.config.limits.clone();
+    state.sessions.spawn(async move {
+        let Ok(upgraded) = on_upgrade.await else {
+            return;
+        };
+        let config = Some(limits.websocket_config());
+        let mut ws =
+            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, config).await;
+        session::close(
+            &mut ws,
+            session::CLOSE_OVERLOADED,
+            "too many connections; try again later",
+            &limits,
+        )
+        .await;
+        drop(permit);
+    });
+    switching_protocols(accept, subprotocol)
 }
