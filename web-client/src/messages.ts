@@ -8,7 +8,7 @@ import type { RejectReason } from "./protocol";
 const ERROR_TEXT: Record<string, string> = {
   bad_frame: "The client sent a frame the server could not read. Please reload the page.",
   bad_message: "The server did not understand a message from this client. Please reload the page.",
-  invalid_name: "That name is not allowed: use 1 to 24 characters, without control characters.",
+  invalid_name: "That name is not allowed: use 1 to 24 characters, at least one visible, without control characters.",
   invalid_settings: "Those game settings are not allowed: 2 to 8 players and a round the server accepts.",
   unknown_game: "This game does not exist (anymore). Finished games are removed after a minute — create a new one.",
   game_full: "This game is full: every seat is taken.",

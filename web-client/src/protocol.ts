@@ -366,14 +366,22 @@ export function wsUrl(loc: { protocol: string; host: string }): string {
   return `${scheme}//${loc.host}${WS_PATH}`;
 }
 
-/** `name`: 1 to 24 characters after trimming, no control characters. */
+/** A character that draws something: a letter, number, punctuation or symbol, not a default-ignorable one. */
+const VISIBLE_RE = /(?!\p{Default_Ignorable_Code_Point})[\p{L}\p{N}\p{P}\p{S}]/u;
+// eslint-disable-next-line no-control-regex
+const CONTROL_RE = /[\u0000-\u001f\u007f-\u009f]|\p{Bidi_Control}/u;
+
+/**
+ * `name`, as the server checks it: NFC, 1 to 24 characters after trimming, at least one
+ * visible, no control characters (nor bidirectional controls such as U+202E).
+ */
 export function validateName(raw: string): { ok: true; name: string } | { ok: false; reason: string } {
-  const name = raw.trim();
+  const name = raw.normalize("NFC").trim();
   const chars = [...name];
   if (chars.length === 0) return { ok: false, reason: "Please enter a name." };
   if (chars.length > NAME_MAX_CHARS) return { ok: false, reason: `Names are at most ${NAME_MAX_CHARS} characters.` };
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f-\u009f]/.test(name)) return { ok: false, reason: "Names cannot contain control characters." };
+  if (CONTROL_RE.test(name)) return { ok: false, reason: "Names cannot contain control characters." };
+  if (!VISIBLE_RE.test(name)) return { ok: false, reason: "Names need at least one visible character." };
   return { ok: true, name };
 }
 

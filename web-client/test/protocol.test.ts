@@ -136,6 +136,11 @@ describe("helpers", () => {
     expect(validateName("x".repeat(25)).ok).toBe(false);
     expect(validateName("😀".repeat(24)).ok).toBe(true);
     expect(validateName("a\u0007b").ok).toBe(false);
+    expect(validateName("\u200b\u200b").ok).toBe(false);
+    expect(validateName("\u3164").ok).toBe(false);
+    expect(validateName("eve\u202emada").ok).toBe(false);
+    expect(validateName("\u05d3\u05d5\u05d3")).toEqual({ ok: true, name: "\u05d3\u05d5\u05d3" });
+    expect(validateName("Zoe\u0301")).toEqual({ ok: true, name: "Zo\u00e9" });
   });
 
   it("accepts only canonical UUID game ids", () => {

@@ -34,7 +34,7 @@ async fn invalid_settings() {
     c.joined().await;
 }
 
-const BAD_NAMES: [&str; 8] = [
+const BAD_NAMES: [&str; 12] = [
     "",
     "   ",
     "\t\n",
@@ -43,6 +43,10 @@ const BAD_NAMES: [&str; 8] = [
     "line\nbreak",
     "nul\u{0}",
     "del\u{7f}",
+    "\u{200B}\u{200D}\u{FEFF}", // nothing visible (issue 18)
+    "\u{3164}",                 // Hangul filler: a letter that draws nothing
+    "eve\u{202E}mada",          // a right-to-left override: shows as "evadam…"
+    "\u{2067}ada\u{2069}",      // an isolate
 ];
 
 #[tokio::test]
