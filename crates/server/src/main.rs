@@ -52,7 +52,7 @@ fn main() -> ExitCode {
 }
 
 fn serve(options: ServeOptions) -> ExitCode {
-    let config = match options.merge_file().and_then(ServeOptions::resolve) {
+    let mut config = match options.merge_file().and_then(ServeOptions::resolve) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("gridcap: {e}");
@@ -60,6 +60,7 @@ fn serve(options: ServeOptions) -> ExitCode {
         }
     };
     gridcap::telemetry::init_logging(config.log_format);
+    gridcap::edge::nofile::fit(&mut config);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
