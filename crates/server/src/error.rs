@@ -25,6 +25,10 @@ pub enum ServerError {
     /// The server cannot take this now (draining, or a game's queue is full).
     #[error("the server cannot take this now; try again later")]
     Overloaded,
+    /// The client's address created its games of the minute
+    /// (`--max-creates-per-ip`).
+    #[error("too many games created from here; try again in a minute")]
+    TooManyCreates,
     /// Stateless mode: Redis, where the games live, did not answer; nothing
     /// was changed that the client was told about.
     #[error("the game store is unreachable; try again in a moment")]
@@ -40,6 +44,7 @@ impl ServerError {
             ServerError::BadToken => ErrorCode::BadToken,
             ServerError::AlreadyInGame => ErrorCode::AlreadyInGame,
             ServerError::NotInGame => ErrorCode::NotInGame,
+            ServerError::TooManyCreates => ErrorCode::RateLimited,
             ServerError::Overloaded | ServerError::StoreUnavailable => ErrorCode::Overloaded,
         };
         error_message(code, self.to_string())

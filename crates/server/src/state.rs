@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
+use crate::edge::create_limit::CreateLimiter;
 use crate::edge::per_ip::IpLimiter;
 use crate::games::{GameCounts, Games};
 
@@ -27,6 +28,8 @@ pub struct AppState<G> {
     /// One permit per connection past `max_connections` being closed with
     /// 1013 (`max_overload_closes`).
     pub overload_closes: Arc<Semaphore>,
+    /// Games created per client address (`max_creates_per_ip`).
+    pub creates: CreateLimiter,
     /// Source of connection ids.
     next_conn: AtomicU64,
     /// Set by a shutdown: `/readyz` answers 503, new games are refused.
@@ -62,6 +65,7 @@ impl<G: Games> AppState<G> {
             per_ip: IpLimiter::new(config.max_connections_per_ip),
             connections: Arc::new(Semaphore::new(config.max_connections)),
             overload_closes: Arc::new(Semaphore::new(config.max_overload_closes)),
+            creates: CreateLimiter::new(config.max_creates_per_ip),
             games,
             config,
             next_conn: AtomicU64::new(1),

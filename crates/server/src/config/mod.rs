@@ -94,6 +94,8 @@ pub struct Config {
     /// Connections past `max_connections` upgraded at once only to be
     /// closed with 1013; more get HTTP 503.
     pub max_overload_closes: usize,
+    /// Games one client address may create per minute (0 = no limit).
+    pub max_creates_per_ip: u32,
     /// How long active games may finish during a shutdown.
     pub drain_timeout: Duration,
     /// Log output format.
@@ -164,6 +166,7 @@ impl ServeOptions {
                 .collect(),
             max_connections,
             max_overload_closes: self.max_overload_closes.unwrap_or(d.max_overload_closes),
+            max_creates_per_ip: self.max_creates_per_ip.unwrap_or(d.max_creates_per_ip),
             drain_timeout: Duration::from_millis(
                 self.drain_timeout_ms.unwrap_or(d.drain_timeout_ms),
             ),

@@ -194,6 +194,13 @@ pub struct ServeOptions {
     #[arg(long, env = "GRIDCAP_MAX_OVERLOAD_CLOSES", value_name = "N")]
     pub max_overload_closes: Option<usize>,
 
+    /// Games one client address may create per minute (`create`, and
+    /// `quick_play` that may create); more are answered `rate_limited`.
+    /// IPv6 counts by /64. 0 = no limit. Behind a proxy, list it in
+    /// --trusted-proxies, or every player shares the proxy's count.
+    #[arg(long, env = "GRIDCAP_MAX_CREATES_PER_IP", value_name = "N")]
+    pub max_creates_per_ip: Option<u32>,
+
     /// On SIGTERM/Ctrl-C, how long active games may run on before sessions
     /// are closed with 1001, in ms.
     #[arg(long, env = "GRIDCAP_DRAIN_TIMEOUT_MS", value_name = "MS")]

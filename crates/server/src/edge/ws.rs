@@ -205,7 +205,7 @@ pub async fn upgrade<G: Games>(
         // session task).
         let conn = session_state.next_conn_id();
         let outbox = Outbox::new(conn, limits.outbox_capacity);
-        let handler = PlayerSession::new(session_state.clone(), conn, hops);
+        let handler = PlayerSession::new(session_state.clone(), conn, hops, ip);
         m::connections(1.0);
         let stop = session_state.close_sessions.clone();
         let end = session::run(ws, outbox, limits, handler, stop.cancelled_owned()).await;

@@ -7,6 +7,7 @@
 //! relay to the node that owns the game. A relayed connection's frames are
 //! copied there undecoded; this node then only enforces the transport limits.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -30,6 +31,8 @@ pub struct PlayerSession<G: Games> {
     conn: u64,
     /// Relays this connection already passed through (0 for a player).
     hops: u32,
+    /// The client's address (behind `--trusted-proxies`, the forwarded one).
+    ip: IpAddr,
     /// The seat held, if any.
     seat: Option<G::Seat>,
     /// The game watched, if any (never together with a seat).
@@ -62,14 +65,25 @@ enum Seating {
 
 impl<G: Games> PlayerSession<G> {
     /// A session holding no seat yet; `hops` counts relays before this node.
-    pub fn new(state: Arc<AppState<G>>, conn: u64, hops: u32) -> PlayerSession<G> {
+    pub fn new(state: Arc<AppState<G>>, conn: u64, hops: u32, ip: IpAddr) -> PlayerSession<G> {
         PlayerSession {
             state,
             conn,
             hops,
+            ip,
             seat: None,
             watching: None,
             relay: None,
+        }
+    }
+
+    /// Issue 18: counts a create against the client's address. Relayed
+    /// connections were counted on the node the client reached.
+    fn may_create(&self) -> Result<(), ServerError> {
+        if self.hops > 0 || self.state.creates.try_create(self.ip) {
+            Ok(())
+        } else {
+            Err(ServerError::TooManyCreates)
         }
     }
 
@@ -147,11 +161,13 @@ impl<G: Games> PlayerSession<G> {
                 let name = PlayerName::new(&name)?;
                 let settings = Settings::new(max_players, duration_ms, bounds)?
                     .with_public(public.unwrap_or(false));
+                self.may_create()?;
                 games.create(who, name, settings, draining).await?
             }
             Seating::QuickPlay { name, max_players } => {
                 let name = PlayerName::new(&name)?;
                 let settings = Settings::new(max_players, None, bounds)?.with_public(true);
+                self.may_create()?;
                 games.quick_play(who, name, settings, draining).await?
             }
             Seating::Join { game, name } => {

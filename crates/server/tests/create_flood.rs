@@ -1,0 +1,82 @@
+//! Issue 18, the game-table flood: one client address creating games in a
+//! loop (connect, `create`, drop) is answered `rate_limited` past
+//! `--max-creates-per-ip`, while a player from another address creates and
+//! plays as usual.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::net::IpAddr;
+
+use common::*;
+use gridcap::config::ServeOptions;
+use testkit::client::handshake_from;
+use transport::ErrorCode;
+use transport::protocol::{GameStatus, ServerMessage};
+
+const ATTACKER: [u8; 4] = [127, 0, 0, 1];
+const HONEST: [u8; 4] = [127, 0, 0, 2];
+
+async fn client_from(server: &TestServer, source: [u8; 4]) -> TestClient {
+    let (c, _) = handshake_from(IpAddr::from(source), ws_request(server.addr))
+        .await
+        .expect("connected");
+    c
+}
+
+/// Sends `create` and reads the answer: the game's status, or the error.
+async fn try_create(c: &mut TestClient) -> Result<GameStatus, ErrorCode> {
+    c.send(&create("host", Some(2), Some(30_000))).await;
+    match c
+        .until(|m| {
+            matches!(
+                m,
+                ServerMessage::Joined { .. } | ServerMessage::Error { .. }
+            )
+        })
+        .await
+    {
+        ServerMessage::Joined { game, .. } => Ok(game.status),
+        ServerMessage::Error { code, .. } => Err(code),
+        _ => unreachable!(),
+    }
+}
+
+#[tokio::test]
+async fn one_address_creating_in_a_loop_is_rate_limited_and_others_play_on() {
+    let server = TestServer::start_with(ServeOptions {
+        max_creates_per_ip: Some(5),
+        ..options()
+    })
+    .await;
+    for n in 0..5 {
+        let mut c = client_from(&server, ATTACKER).await;
+        assert_eq!(
+            try_create(&mut c).await,
+            Ok(GameStatus::Waiting),
+            "create {n}"
+        );
+    }
+    for _ in 0..20 {
+        let mut c = client_from(&server, ATTACKER).await;
+        assert_eq!(try_create(&mut c).await, Err(ErrorCode::RateLimited));
+    }
+    // The refused connection stays usable for everything but creating.
+    let mut refused = client_from(&server, ATTACKER).await;
+    assert_eq!(try_create(&mut refused).await, Err(ErrorCode::RateLimited));
+    refused.ping_pong(1).await;
+
+    // Another address creates, fills and plays its game.
+    let mut host = client_from(&server, HONEST).await;
+    assert_eq!(try_create(&mut host).await, Ok(GameStatus::Waiting));
+    let id = host.game_id();
+    refused.send(&join(&id, "guest")).await;
+    refused.joined().await;
+    host.send(&capture(40)).await;
+    host.until(|m| matches!(m, ServerMessage::Captured { cell: 40, .. }))
+        .await;
+    refused
+        .until(|m| matches!(m, ServerMessage::Captured { cell: 40, .. }))
+        .await;
+}
