@@ -339,7 +339,10 @@ where
                 if !bucket.try_take(now) {
                     rate_strikes += 1;
                     if rate_strikes >= limits.max_rate_strikes {
-                        break Box::pin(close(&mut ws, CLOSE_POLICY, "rate limit exceeded persistently", limits)).await;
+                        // Through the outbox, so that the answers queued
+                        // before it (a held write, under load) go out first.
+                        outbox.close(CLOSE_POLICY, "rate limit exceeded persistently");
+                        continue;
                     }
                     if message.is_binary() || message.is_text() {
                         push_error(&outbox, ErrorCode::RateLimited, "too many messages; this one was dropped");
