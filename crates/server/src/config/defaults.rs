@@ -47,6 +47,7 @@ pub(crate) struct Defaults {
     pub(crate) allowed_origins: Vec<String>,
     pub(crate) max_connections: usize,
     pub(crate) drain_timeout_ms: u64,
+    pub(crate) drain_notice_ms: u64,
     pub(crate) log_format: LogFormat,
     pub(crate) handshake_timeout_ms: u64,
     pub(crate) max_head_bytes: usize,
@@ -92,6 +93,8 @@ impl Default for Defaults {
             allowed_origins: Vec::new(),
             max_connections: 10_000,
             drain_timeout_ms: 35_000,
+            // HAProxy's deploy/ checks (inter 1 s, fall 2) notice within 2 s.
+            drain_notice_ms: 3_000,
             log_format: LogFormat::Text,
             handshake_timeout_ms: 10_000,
             max_head_bytes: 16 * 1024,

@@ -125,6 +125,7 @@ impl Games for RedisGames {
     type Seat = Seat;
     type Watch = Watch;
     const MODE: &'static str = "stateless";
+    const GAMES_OUTLIVE_NODE: bool = true;
 
     async fn create(
         &self,
