@@ -20,6 +20,8 @@ pub struct BotsReport {
     pub connections: u64,
     /// Seats taken (create, join and resume answered with `joined`).
     pub joins: u64,
+    /// Games started (counted by their hosts).
+    pub games_started: u64,
     /// Games played to `game_over`.
     pub games_completed: u64,
     /// Own captures confirmed.

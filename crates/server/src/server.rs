@@ -143,15 +143,19 @@ async fn finish_rounds<G: Games>(state: &Arc<AppState<G>>, deadline: Instant) {
     info!(timeout = ?state.config.drain_timeout, "draining: moving waiting games, letting rounds finish");
     let mut stay_until = Instant::now();
     let mut tick = interval(Duration::from_millis(100));
+    // A round's status turns completed just before its `game_over` is
+    // queued to the players: one more tick with none running lets it out.
+    let mut none_running = false;
     loop {
         let linger = state.games.hand_off_waiting().await;
         if !linger.is_zero() {
             stay_until = stay_until.max(Instant::now() + linger);
         }
         let active = state.games.counts().active;
-        if active == 0 && Instant::now() >= stay_until {
+        if active == 0 && none_running && Instant::now() >= stay_until {
             break;
         }
+        none_running = active == 0;
         if Instant::now() >= deadline {
             if active > 0 {
                 warn!(

@@ -309,9 +309,10 @@ async fn while_redis_is_down_requests_are_overloaded_and_readyz_is_503() {
     assert_eq!(ids, HashSet::from([0, 1]), "the host kept seat 0");
 }
 
-/// A stateless node told to stop drains: `/readyz` 503, new connections
-/// 503 and `create` overloaded (the balancer sends them elsewhere), while
-/// the game its player is in goes on; once `--drain-notice-ms` has passed
+/// A stateless node told to stop drains: `/readyz` 503 and new connections
+/// 503 (the balancer sends them elsewhere), while the game its player is in
+/// goes on and a connection already there may still create one (it lives
+/// in Redis); once `--drain-notice-ms` has passed
 /// it sends that player away with 1001, mid-round (the game is in Redis),
 /// and stops; the player resumes through the other node with nothing lost
 /// and plays the round to its end.
@@ -343,7 +344,7 @@ async fn a_draining_stateless_node_sends_players_away_after_the_notice() {
     common::http::wait_status(a_addr, "/readyz", 503).await;
     assert_eq!(refused_status(ws_request(a_addr)).await, 503);
     idle.send(&create("late", Some(2), Some(30_000))).await;
-    idle.error(ErrorCode::Overloaded).await;
+    let late = idle.joined().await;
     // The draining node serves its player's game until the notice is over.
     host.send(&capture(40)).await;
     guest
@@ -367,4 +368,10 @@ async fn a_draining_stateless_node_sends_players_away_after_the_notice() {
     assert_eq!(snap.cells[40], 1, "the capture on the drained node is kept");
     let over = back.game_over().await;
     assert_eq!(guest.game_over().await, over);
+    assert_eq!(idle.closed().await, Some(1001));
+    let mut late_again = connect(b.addr).await;
+    late_again
+        .send(&resume(&late.id, idle.token.as_deref().unwrap()))
+        .await;
+    assert_eq!(late_again.joined().await.status, GameStatus::Waiting);
 }

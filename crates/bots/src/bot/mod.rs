@@ -324,6 +324,15 @@ impl Bot {
 
     /// The first message on a new connection.
     async fn first_move(&mut self, ws: &mut Ws) -> Result<(), BotError> {
+        if let Phase::Retry {
+            kind: Enter::Join(_),
+            ..
+        } = self.phase
+        {
+            // A slow-filling join still due, sent on this connection; the
+            // seat held (if any) is in a game that is over.
+            return Ok(());
+        }
         if let Some(seat) = &self.seat {
             let resume = ClientMessage::Resume {
                 game: seat.round.game_id.clone(),
@@ -334,8 +343,6 @@ impl Bot {
             self.quick_play(ws).await
         } else if self.spec.is_host() {
             self.create(ws).await
-        } else if matches!(self.phase, Phase::Retry { .. }) {
-            Ok(()) // a slow-filling join still due: sent on this connection
         } else {
             self.phase = Phase::AwaitingRound;
             self.try_join(ws).await

@@ -3,7 +3,9 @@
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+
 use std::time::Duration;
+use tokio::sync::Notify;
 
 use uuid::Uuid;
 
@@ -48,6 +50,8 @@ pub struct Cluster {
     /// Whether every peer has been probed once: until then this node does
     /// not know where moved games are, and says it is not ready.
     probed: AtomicBool,
+    /// Wakes requests that wait for the first probes (see `wait_probed`).
+    probed_now: Notify,
     /// This node's id.
     pub node_id: String,
     /// Every member, this node included.
@@ -86,6 +90,7 @@ impl Cluster {
             adopted: Mutex::default(),
             handed: Mutex::default(),
             probed: AtomicBool::new(false),
+            probed_now: Notify::new(),
             node_id: config.node_id.clone(),
             peers: config.peers.clone(),
             peer_ips,
@@ -281,7 +286,19 @@ impl Cluster {
 
     /// Records that every peer has been probed once.
     pub fn set_probed(&self) {
-        self.probed.store(true, Ordering::Relaxed);
+        if !self.probed.swap(true, Ordering::Relaxed) {
+            self.probed_now.notify_waiters();
+        }
+    }
+
+    /// Waits (at most `limit`) until every peer has been probed once: a
+    /// peer may relay a player here before this node has learned which of
+    /// the games the ring gives it moved elsewhere.
+    pub async fn wait_probed(&self, limit: Duration) {
+        let probed = self.probed_now.notified();
+        if !self.is_probed() {
+            let _ = tokio::time::timeout(limit, probed).await;
+        }
     }
 
     /// Whether every peer has been probed once.

@@ -126,7 +126,9 @@ impl RingGames {
     }
 
     /// Seats or watches through `here` (this node's games); a game that
-    /// moved to a peer meanwhile (this node is draining) is followed there.
+    /// moved to a peer meanwhile (this node is draining), or that a peer
+    /// took over while this node was down (it may not have probed its
+    /// peers yet: it waits for that, briefly), is followed there.
     async fn here_or_moved<T>(
         &self,
         who: Requester<'_>,
@@ -134,11 +136,24 @@ impl RingGames {
         here: impl Future<Output = Result<Placed<T>, ServerError>>,
     ) -> Result<Placed<T>, ServerError> {
         match here.await {
-            Err(ServerError::UnknownGame) => match self.owner(game) {
-                Some(peer) => self.relay_to(&peer, &who).await.map(Placed::Relayed),
-                None => Err(ServerError::UnknownGame),
-            },
+            Err(ServerError::UnknownGame) => {
+                let first_probes = self.cluster.probe_interval + self.cluster.peer_timeout;
+                self.cluster.wait_probed(first_probes).await;
+                self.follow(who, game).await
+            }
             placed => placed,
+        }
+    }
+
+    /// Relays the requester to the peer now holding `game`, if any.
+    async fn follow<T>(
+        &self,
+        who: Requester<'_>,
+        game: &GameRef,
+    ) -> Result<Placed<T>, ServerError> {
+        match self.owner(game) {
+            Some(peer) => self.relay_to(&peer, &who).await.map(Placed::Relayed),
+            None => Err(ServerError::UnknownGame),
         }
     }
 
