@@ -152,18 +152,19 @@ async fn finish_rounds<G: Games>(state: &Arc<AppState<G>>, deadline: Instant) {
             stay_until = stay_until.max(Instant::now() + linger);
         }
         let active = state.games.counts().active;
-        if active == 0 && none_running && Instant::now() >= stay_until {
-            break;
-        }
-        none_running = active == 0;
-        if Instant::now() >= deadline {
-            if active > 0 {
-                warn!(
-                    active,
-                    "drain timeout: closing sessions of games still running"
-                );
+        if active == 0 {
+            if none_running && Instant::now() >= stay_until {
+                break;
             }
+            none_running = true;
+        } else if Instant::now() >= deadline {
+            warn!(
+                active,
+                "drain timeout: closing sessions of games still running"
+            );
             break;
+        } else {
+            none_running = false;
         }
         tick.tick().await;
     }

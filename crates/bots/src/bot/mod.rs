@@ -333,7 +333,12 @@ impl Bot {
             // seat held (if any) is in a game that is over.
             return Ok(());
         }
-        if let Some(seat) = &self.seat {
+        // A finished game is not resumed: its node may be gone with it.
+        if let Some(seat) = self
+            .seat
+            .as_ref()
+            .filter(|_| self.status != GameStatus::Completed)
+        {
             let resume = ClientMessage::Resume {
                 game: seat.round.game_id.clone(),
                 token: seat.token.clone(),

@@ -29,6 +29,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use futures_util::future::join_all;
 use game_logic::{PlayerName, Settings, Status};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
@@ -48,6 +49,9 @@ use crate::state::NodeInfo;
 use cluster::{Cluster, Placement};
 use membership::PeerState;
 use relay::{MAX_HOPS, Relay};
+
+/// A waiting game whose task waits for the verdict of its move.
+type Frozen = (WaitingGame, tokio::sync::oneshot::Sender<bool>);
 
 /// One stateful cluster node's games: its own, and the way to the others'.
 #[derive(Debug)]
@@ -157,11 +161,10 @@ impl RingGames {
         }
     }
 
-    /// Hands one waiting game to a ready peer; whether it moved.
-    async fn hand_off(&self, game: &GameHandle, peer: &Peer) -> bool {
-        let Some((waiting, verdict)) = game.hand_off().await else {
-            return false; // started or ended meanwhile
-        };
+    /// Sends one frozen waiting game to `peer` and tells its task whether
+    /// it moved; whether it did.
+    async fn move_to(&self, game: &GameHandle, frozen: Frozen, peer: &Peer) -> bool {
+        let (waiting, verdict) = frozen;
         let timeout = self.cluster.peer_timeout;
         let sent = handoff::send(&self.handoff, peer, &waiting, timeout).await;
         if let Err(why) = &sent {
@@ -399,15 +402,25 @@ impl Games for RingGames {
     }
 
     async fn hand_off_waiting(&self) -> Duration {
+        // Every waiting game stops taking commands at once (a join that
+        // filled one would start a round): then they move one by one, their
+        // players' commands held meanwhile.
+        let games = self.local.waiting();
+        let frozen = join_all(games.iter().map(GameHandle::hand_off)).await;
         let mut moved = 0u32;
-        for game in self.local.waiting() {
+        for (game, frozen) in games.iter().zip(frozen) {
+            let Some(frozen) = frozen else {
+                continue; // started or ended meanwhile
+            };
             let Some(peer) = self.cluster.ready_peer() else {
                 if !self.stranded.swap(true, Ordering::Relaxed) {
                     warn!("draining with no ready peer: waiting games stay here");
                 }
-                break;
+                let (_, verdict) = frozen;
+                let _stays = verdict.send(false);
+                continue;
             };
-            if self.hand_off(&game, &peer).await {
+            if self.move_to(game, frozen, &peer).await {
                 moved += 1;
             }
         }
