@@ -99,6 +99,25 @@ fn assert_bots_lost_nothing(report: &BotsReport, dir: &TestDir) {
     );
 }
 
+/// Prints how long a rolling restart took, node by node: SIGTERM to exit,
+/// then start to UP at the balancer (docs/benchmarks.md quotes it; nothing
+/// is asserted on it, and the test's own checks between are not counted).
+fn report_timing(mode: &str, nodes: &[(&str, Duration, Duration)]) {
+    let total: Duration = nodes.iter().map(|(_, drain, back)| *drain + *back).sum();
+    let each: Vec<String> = nodes
+        .iter()
+        .map(|(id, drain, back)| {
+            let (drain, back) = (drain.as_secs_f64(), back.as_secs_f64());
+            format!("{id} {drain:.1} s + {back:.1} s")
+        })
+        .collect();
+    eprintln!(
+        "rolling restart ({mode}): {:.1} s in all (drain + back up): {}",
+        total.as_secs_f64(),
+        each.join(", ")
+    );
+}
+
 /// `player`, sent away by a drain, resumes its seat through `url`.
 async fn resume_through(player: &mut Player, url: &str) -> GameSnapshot {
     player.reconnect(url).await.unwrap();
@@ -210,9 +229,11 @@ async fn a_stateful_rolling_restart_with_slow_fills_cuts_no_round() {
     let bots = slow_filling_bots(&dir, &lb, Duration::from_secs(45));
     wait_games_everywhere(&cluster, &ids, &bots).await;
 
+    let mut timings = Vec::new();
     for id in ids {
         let mut host = Player::connect(&cluster.node(id).ws_url(), &format!("host-{id}")).await;
         let game = host.create(2, 1_000).await;
+        let drain_started = Instant::now();
         cluster.node_mut(id).terminate();
         assert_eq!(
             host.until_closed().await,
@@ -227,6 +248,7 @@ async fn a_stateful_rolling_restart_with_slow_fills_cuts_no_round() {
 
         let limit = Duration::from_millis(ROUND_MS) + testkit::WAIT;
         let status = cluster.node_mut(id).wait_exit(limit).await;
+        let drain = drain_started.elapsed();
         assert_eq!(status.code(), Some(0), "node {id} after SIGTERM: {status}");
         let logs = cluster.node(id).logs();
         assert!(!logs.contains(CUT), "node {id} cut a round:\n{logs}");
@@ -234,11 +256,14 @@ async fn a_stateful_rolling_restart_with_slow_fills_cuts_no_round() {
         let over = host.until_game_over().await;
         assert_eq!(guest.until_game_over().await, over);
 
+        let restarted = Instant::now();
         cluster.node_mut(id).restart().await;
         let others: Vec<&str> = ids.iter().copied().filter(|o| *o != id).collect();
         cluster.wait_seen_as(&others, id, "ready").await;
         balancer.wait_haproxy_state(id, "UP").await;
+        timings.push((id, drain, restarted.elapsed()));
     }
+    report_timing("stateful, 3 nodes", &timings);
     assert_bots_lost_nothing(&bots.finish().await, &dir);
 }
 
@@ -273,6 +298,7 @@ async fn a_stateless_rolling_restart_takes_seconds_and_loses_nothing() {
     let bots = slow_filling_bots(&dir, &lb, Duration::from_secs(30));
     wait_games_everywhere(&cluster, &ids, &bots).await;
 
+    let mut timings = Vec::new();
     for id in ids {
         let mut o0 = Player::connect(&cluster.node(id).ws_url(), &format!("o0-{id}")).await;
         let game = o0.create(2, ROUND_MS as i64).await;
@@ -298,8 +324,11 @@ async fn a_stateless_rolling_restart_takes_seconds_and_loses_nothing() {
         assert_eq!(o1.until_game_over().await, over);
         assert_same_events(&[&o0, &o1]);
 
+        let restarted = Instant::now();
         cluster.node_mut(id).restart().await;
         balancer.wait_haproxy_state(id, "UP").await;
+        timings.push((id, drain, restarted.elapsed()));
     }
+    report_timing("stateless, 2 nodes", &timings);
     assert_bots_lost_nothing(&bots.finish().await, &dir);
 }
