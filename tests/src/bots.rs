@@ -34,6 +34,27 @@ pub struct BotsReport {
     pub disconnects: u64,
 }
 
+impl BotsReport {
+    /// Panics unless a run through node restarts went clean: no error,
+    /// games completed, and bots disconnected (the restarts touched them).
+    /// `json` is the report's file, named in the message.
+    pub fn assert_clean_through_restarts(&self, json: &std::path::Path) {
+        eprintln!("bots: {self:?}");
+        assert_eq!(
+            self.errors,
+            0,
+            "bots saw errors during the rolling restart: {:?} (report: {})",
+            self.errors_by_code,
+            json.display()
+        );
+        assert!(self.games_completed > 0, "{self:?}");
+        assert!(
+            self.disconnects > 0,
+            "no bot was ever disconnected: the restart did not touch them? {self:?}"
+        );
+    }
+}
+
 /// A running `gridcap bots`; dropping it kills it.
 #[derive(Debug)]
 pub struct Bots {

@@ -18,7 +18,6 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use tracing::{info, warn};
 
 use super::relay::HOPS_HEADER;
@@ -35,10 +34,7 @@ pub type PostClient = Client<HttpConnector, Full<Bytes>>;
 
 /// A client whose connections time out after `timeout`.
 pub fn post_client(timeout: Duration) -> PostClient {
-    let mut connector = HttpConnector::new();
-    connector.set_connect_timeout(Some(timeout));
-    connector.set_nodelay(true);
-    Client::builder(TokioExecutor::new()).build(connector)
+    super::membership::client(timeout)
 }
 
 /// Hands `game` to `peer`; `Ok` once the peer holds it.

@@ -57,6 +57,16 @@ pub type HttpClient = Client<HttpConnector, Empty<Bytes>>;
 
 /// A client with short timeouts, for probes and API forwarding.
 pub fn http_client(timeout: Duration) -> HttpClient {
+    client(timeout)
+}
+
+/// A plain HTTP/1 client to peers, sending bodies of type `B`, whose
+/// connections time out after `timeout`.
+pub fn client<B>(timeout: Duration) -> Client<HttpConnector, B>
+where
+    B: hyper::body::Body + Send,
+    B::Data: Send,
+{
     let mut connector = HttpConnector::new();
     connector.set_connect_timeout(Some(timeout));
     connector.set_nodelay(true);
