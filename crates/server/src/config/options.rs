@@ -187,11 +187,11 @@ pub struct ServeOptions {
 
     /// On SIGTERM/Ctrl-C, how long a node with games in memory (single and
     /// stateful modes) lets rounds already running finish before its
-    /// sessions are closed with 1001, in ms. A drain starts no new round: a
-    /// stateful node first moves its waiting games to a ready peer (their
-    /// players are closed with 1001 and resume there); so size it above
-    /// the longest round (--max-duration-ms, or the rounds you allow) plus
-    /// a few seconds. Stateless nodes do not wait for rounds (see
+    /// sessions are closed with 1001, in ms. A stateful drain starts no new
+    /// round: the node first moves its waiting games to a ready peer (their
+    /// players are closed with 1001 and resume there), so size it above the
+    /// longest round (--max-duration-ms, or the rounds you allow) plus a few
+    /// seconds. Stateless nodes do not wait for rounds (see
     /// --drain-notice-ms); this only bounds their drain.
     #[arg(long, env = "GRIDCAP_DRAIN_TIMEOUT_MS", value_name = "MS")]
     pub drain_timeout_ms: Option<u64>,
