@@ -20,6 +20,8 @@ pub struct BotsReport {
     pub connections: u64,
     /// Seats taken (create, join and resume answered with `joined`).
     pub joins: u64,
+    /// Games started (counted by their hosts).
+    pub games_started: u64,
     /// Games played to `game_over`.
     pub games_completed: u64,
     /// Own captures confirmed.
@@ -30,6 +32,27 @@ pub struct BotsReport {
     pub errors_by_code: serde_json::Map<String, serde_json::Value>,
     /// Connections lost while the run was going on.
     pub disconnects: u64,
+}
+
+impl BotsReport {
+    /// Panics unless a run through node restarts went clean: no error,
+    /// games completed, and bots disconnected (the restarts touched them).
+    /// `json` is the report's file, named in the message.
+    pub fn assert_clean_through_restarts(&self, json: &std::path::Path) {
+        eprintln!("bots: {self:?}");
+        assert_eq!(
+            self.errors,
+            0,
+            "bots saw errors during the rolling restart: {:?} (report: {})",
+            self.errors_by_code,
+            json.display()
+        );
+        assert!(self.games_completed > 0, "{self:?}");
+        assert!(
+            self.disconnects > 0,
+            "no bot was ever disconnected: the restart did not touch them? {self:?}"
+        );
+    }
 }
 
 /// A running `gridcap bots`; dropping it kills it.

@@ -193,6 +193,14 @@ impl Node {
         }
     }
 
+    /// The whole logs (stdout and stderr) of the current run.
+    pub fn logs(&self) -> String {
+        self.proc.as_ref().map_or_else(String::new, |p| {
+            let read = |path: &std::path::Path| std::fs::read_to_string(path).unwrap_or_default();
+            read(p.stdout_path()) + &read(p.stderr_path())
+        })
+    }
+
     /// The tail of the current run's logs.
     pub fn log_tail(&self) -> String {
         self.proc

@@ -60,6 +60,13 @@ pub struct BotArgs {
     #[arg(long, value_name = "D", value_parser = parse_duration)]
     pub game_duration: Option<Duration>,
 
+    /// Slow fills: the guest in seat s of a game joins s times this long
+    /// after the host created it, as human players trickle in (the host
+    /// starts an unfilled game this much later too). 0: all at once. Not
+    /// with --quick-play.
+    #[arg(long, value_name = "D", default_value = "0s", value_parser = parse_duration)]
+    pub fill_gap: Duration,
+
     /// Spread the bots' first connections evenly over this time; rates in the
     /// report are measured after it.
     #[arg(long, value_name = "D", default_value = "1s", value_parser = parse_duration)]
@@ -186,6 +193,8 @@ pub struct Plan {
     pub game_duration_ms: Option<i64>,
     /// Connection spread.
     pub ramp_up: Duration,
+    /// Slow fills: guest s joins s times this long after the game appears.
+    pub fill_gap: Duration,
     /// Seed of the random choices.
     pub seed: u64,
     /// Connect and sit.
@@ -237,6 +246,12 @@ impl Plan {
                 "--game-duration cannot be used with --quick-play: quick play asks for no \
                  round length, its games get the server's default (set the server's \
                  --min-duration-ms/--max-duration-ms to change it)",
+            );
+        }
+        if args.quick_play && !args.fill_gap.is_zero() {
+            return invalid(
+                "--fill-gap cannot be used with --quick-play: quick play has no guests \
+                 joining a host's game",
             );
         }
         let game_ms = match args.game_duration {
@@ -306,6 +321,7 @@ impl Plan {
             duration: args.duration,
             game_duration_ms: game_ms,
             ramp_up: args.ramp_up,
+            fill_gap: args.fill_gap,
             seed: args.seed,
             idle: args.idle,
             quick_play: args.quick_play,
@@ -420,6 +436,7 @@ mod tests {
         assert_eq!(a.ramp_up, Duration::from_secs(1));
         assert!(!a.idle && !a.allow_remote && !a.quick_play);
         assert_eq!(a.game_duration, None, "30 s, applied by Plan::resolve");
+        assert_eq!(a.fill_gap, Duration::ZERO, "guests join at once");
         let a = args(&[
             "--url",
             "ws://127.0.0.1:1/ws",
@@ -518,6 +535,7 @@ mod tests {
                 &["--quick-play", "--game-duration", "5s"],
                 "--game-duration",
             ),
+            (&["--quick-play", "--fill-gap", "2s"], "--fill-gap"),
         ] {
             match Plan::resolve(args(bad)).await {
                 Err(BotError::InvalidOption(why)) => {

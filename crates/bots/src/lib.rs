@@ -189,6 +189,7 @@ pub async fn execute(plan: Plan) -> Result<Report, BotError> {
         players: plan.players,
         rate: plan.rate,
         game_duration_ms: plan.game_duration_ms,
+        fill_gap_ms: u64::try_from(plan.fill_gap.as_millis()).unwrap_or(u64::MAX),
         seed: plan.seed,
         idle: plan.idle,
         quick_play: plan.quick_play,

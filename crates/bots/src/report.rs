@@ -83,6 +83,8 @@ pub struct Settings {
     pub rate: f64,
     /// Round length asked for, in ms (null with quick play: the server's default).
     pub game_duration_ms: Option<i64>,
+    /// Slow fills: ms between two guests' joins of a game (0: at once).
+    pub fill_gap_ms: u64,
     /// Seed.
     pub seed: u64,
     /// Idle mode.
@@ -457,6 +459,7 @@ mod tests {
             players: 4,
             rate: 10.0,
             game_duration_ms: Some(1000),
+            fill_gap_ms: 0,
             seed: 1,
             idle: false,
             quick_play: false,

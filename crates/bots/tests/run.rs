@@ -92,6 +92,37 @@ fn assert_sane_percentiles(r: &serde_json::Value, kind: &str) {
     assert!(p[3] < 10_000_000, "{kind}: {p:?}");
 }
 
+/// `--fill-gap`: guests trickle into each game (seat s joins s gaps after
+/// the host created it), and every game still fills and starts by itself:
+/// no game starts before its last guest was due, none is started early by
+/// its host, and nobody sees an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_fills_trickle_in_and_still_fill_every_game() {
+    let server = Server::start("slow-fill", ServeOptions::default()).await;
+    let url = server.ws_url();
+    let flags = format!(
+        "--url {url} --games 2 --players 3 --rate 5 --duration 2500ms --game-duration 1000ms --fill-gap 300ms --ramp-up 100ms"
+    );
+    let (code, r) = server.run_bots(&flags).await;
+    assert_eq!(code, 0, "{r:#}");
+    assert_eq!(r["settings"]["fill_gap_ms"], 300, "{r:#}");
+    assert_eq!(n(&r, "errors"), 0, "{r:#}");
+    assert!(n(&r, "games_completed") > 0, "{r:#}");
+    // Each bot times the start from its own create or join: the host's
+    // covers two gaps (seat 2 was due then), seat 1's one gap; so the
+    // slowest start is two gaps or more, and the median one or more.
+    let start = &r["latency_us"]["start"];
+    let (p50, max) = (
+        start["p50"].as_u64().unwrap(),
+        start["max"].as_u64().unwrap(),
+    );
+    assert!(
+        max >= 600_000,
+        "a game started before its last guest was due: {start}"
+    );
+    assert!(p50 >= 300_000, "guests did not trickle in: {start}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quick_play_bots_fill_and_start_every_game() {
     // No game can start by the lobby timer within the run: every start

@@ -113,6 +113,67 @@ impl Game {
         }
     }
 
+    /// A waiting game gathered again from another place (a stateful node
+    /// hands its waiting games to a peer when it drains): `players` in their
+    /// seats, none connected yet (each takes its seat back with a resume),
+    /// `host` among them, and the seq carried on so that events continue it.
+    /// The expiry clock of a game nobody is connected to runs from `now`.
+    ///
+    /// Refused with `InvalidSettings` unless the seats are distinct, within
+    /// `settings.max_players()`, not all taken (a full game would have
+    /// started), and include the host.
+    pub fn regathered(
+        settings: Settings,
+        players: Vec<(PlayerId, PlayerName)>,
+        host: PlayerId,
+        seq: u64,
+        now: Timestamp,
+    ) -> Result<Game, GameError> {
+        let seats_max = usize::from(settings.max_players());
+        if players.is_empty() || players.len() >= seats_max {
+            return Err(GameError::InvalidSettings);
+        }
+        let mut seats: [Option<Seat>; 8] = Default::default();
+        for (id, name) in players {
+            let slot = seats
+                .get_mut(id.index())
+                .filter(|_| id.index() < seats_max)
+                .ok_or(GameError::InvalidSettings)?;
+            if slot.is_some() {
+                return Err(GameError::InvalidSettings);
+            }
+            *slot = Some(Seat {
+                player: Player {
+                    id,
+                    name,
+                    score: 0,
+                    connected: false,
+                },
+                left: false,
+            });
+        }
+        if seats[host.index()].is_none() {
+            return Err(GameError::InvalidSettings);
+        }
+        Ok(Game {
+            settings,
+            status: Status::Waiting,
+            seats,
+            host,
+            cells: [None; CELL_COUNT],
+            owned: 0,
+            seq,
+            ends_at: None,
+            completed_at: None,
+            reason: None,
+            winners: None,
+            unattended_since: Some(now),
+            review_at: None,
+            starts_at: None,
+            events: VecDeque::with_capacity(4),
+        })
+    }
+
     /// Seats `name` in the lowest free seat of a waiting game, connected.
     /// Emits `PlayerJoined`. What the join causes — `Started` when it fills
     /// the game, `Countdown` when it brings a public game to `min_players`
@@ -546,6 +607,54 @@ mod tests {
 
     fn seqs(events: &[Event]) -> Vec<u64> {
         events.iter().map(Event::seq).collect()
+    }
+
+    // ---- gathered again elsewhere ----
+
+    #[test]
+    fn a_regathered_game_waits_with_its_seats_disconnected_until_resumed() {
+        let settings = Builder::new().max_players(4).settings();
+        let players = vec![(id(0), name("ada")), (id(2), name("bob"))];
+        let mut game = Game::regathered(settings, players, id(2), 7, T0).unwrap();
+        assert_eq!(
+            (game.status(), game.host(), game.seq()),
+            (Status::Waiting, id(2), 7)
+        );
+        let snap = game.snapshot();
+        assert_eq!(snap.players.len(), 2);
+        assert!(snap.players.iter().all(|p| !p.connected));
+        assert_eq!(
+            game.poll_timeout(),
+            Some(T0 + RETENTION),
+            "expires if nobody comes back"
+        );
+        game.set_connected(id(0), true, T0).unwrap();
+        assert_eq!(game.seq(), 8, "events continue the seq");
+        // The free seat is the lowest one: 1.
+        assert_eq!(game.join(name("cy"), T0), Ok(id(1)));
+    }
+
+    #[test]
+    fn a_regathered_game_refuses_impossible_seats() {
+        let settings = Builder::new().max_players(2).settings();
+        let two = vec![(id(0), name("ada")), (id(1), name("bob"))];
+        let cases = [
+            (vec![], id(0)),
+            (two, id(0)),
+            (vec![(id(2), name("ada"))], id(2)),
+            (vec![(id(1), name("ada"))], id(0)),
+        ];
+        for (players, host) in cases {
+            let refused = Game::regathered(settings, players.clone(), host, 1, T0);
+            assert_eq!(
+                refused.err(),
+                Some(GameError::InvalidSettings),
+                "{players:?}"
+            );
+        }
+        let dup = Builder::new().max_players(4).settings();
+        let players = vec![(id(1), name("ada")), (id(1), name("bob"))];
+        assert!(Game::regathered(dup, players, id(1), 1, T0).is_err());
     }
 
     // ---- creation ----

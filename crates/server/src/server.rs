@@ -1,7 +1,9 @@
 //! Running one server: serve until told to stop, then drain gracefully.
 //!
 //! Shutdown order: mark draining (`/readyz` 503, no new games or
-//! connections), let active games finish for up to the drain timeout, close
+//! connections); then, with games in memory, move the waiting ones to ready
+//! peers (stateful) and let active games finish for up to the drain timeout,
+//! or, with games in Redis, wait `--drain-notice-ms` for the balancer; close
 //! every session with 1001, stop the listener, stop the game tasks.
 
 use std::future::Future;
@@ -101,24 +103,26 @@ async fn serve<G: Games>(
     Ok(())
 }
 
+/// Drains this node before it stops, the way its mode allows.
+///
+/// Where the games live in this process (single, stateful), rounds already
+/// running finish, for up to the drain timeout; a stateful node first moves
+/// its waiting games to ready peers (see [`Games::hand_off_waiting`]), so it
+/// starts no round it could not finish. Where they live in Redis
+/// (stateless), the node only waits for the balancer to notice `/readyz`
+/// saying 503: its players resume on other nodes.
 async fn drain<G: Games>(state: &Arc<AppState<G>>) {
     state.set_draining();
-    let deadline = Instant::now() + state.config.drain_timeout;
-    info!(timeout = ?state.config.drain_timeout, "draining: waiting for active games to finish");
-    let mut tick = interval(Duration::from_millis(100));
-    loop {
-        let active = state.games.counts().active;
-        if active == 0 {
-            break;
-        }
-        if Instant::now() >= deadline {
-            warn!(
-                active,
-                "drain timeout: closing sessions of games still running"
-            );
-            break;
-        }
-        tick.tick().await;
+    let timeout = state.config.drain_timeout;
+    if G::GAMES_OUTLIVE_NODE {
+        let notice = state.config.drain_notice.min(timeout);
+        info!(
+            ?notice,
+            "draining: /readyz says 503, then sessions move to other nodes"
+        );
+        tokio::time::sleep(notice).await;
+    } else {
+        finish_rounds(state, Instant::now() + timeout).await;
     }
     state.close_sessions.cancel();
     state.sessions.close();
@@ -129,5 +133,39 @@ async fn drain<G: Games>(state: &Arc<AppState<G>>) {
         .is_err()
     {
         warn!("some sessions did not close in time");
+    }
+}
+
+/// Moves waiting games away (again on every tick: a create may have raced
+/// the drain, a peer may have refused) and waits until no round runs here
+/// and the peers have learned where the moved games went, or `deadline`.
+async fn finish_rounds<G: Games>(state: &Arc<AppState<G>>, deadline: Instant) {
+    info!(timeout = ?state.config.drain_timeout, "draining: moving waiting games, letting rounds finish");
+    let mut stay_until = Instant::now();
+    let mut tick = interval(Duration::from_millis(100));
+    // A round's status turns completed just before its `game_over` is
+    // queued to the players: one more tick with none running lets it out.
+    let mut none_running = false;
+    loop {
+        let linger = state.games.hand_off_waiting().await;
+        if !linger.is_zero() {
+            stay_until = stay_until.max(Instant::now() + linger);
+        }
+        let active = state.games.counts().active;
+        if active == 0 {
+            if none_running && Instant::now() >= stay_until {
+                break;
+            }
+            none_running = true;
+        } else if Instant::now() >= deadline {
+            warn!(
+                active,
+                "drain timeout: closing sessions of games still running"
+            );
+            break;
+        } else {
+            none_running = false;
+        }
+        tick.tick().await;
     }
 }

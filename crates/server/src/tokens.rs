@@ -26,6 +26,15 @@ impl TokenHash {
         hex::encode(self.0)
     }
 
+    /// The hash back from [`hex`](Self::hex) (a stateful node hands a
+    /// waiting game's seats to a peer with their hashes); `None` if `text`
+    /// is not 64 hex digits.
+    pub fn from_hex(text: &str) -> Option<TokenHash> {
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(text, &mut bytes).ok()?;
+        Some(TokenHash(bytes))
+    }
+
     /// Compares without an early exit, so timing tells nothing.
     pub fn matches(&self, other: &TokenHash) -> bool {
         self.0
@@ -58,5 +67,9 @@ mod tests {
         assert!(ha.matches(&TokenHash::of(&a)));
         assert!(!ha.matches(&hb));
         assert_eq!(format!("{ha:?}"), "TokenHash(..)");
+        let back = TokenHash::from_hex(&ha.hex()).unwrap();
+        assert!(back.matches(&TokenHash::of(&a)));
+        assert!(TokenHash::from_hex("abc").is_none());
+        assert!(TokenHash::from_hex(&"zz".repeat(32)).is_none());
     }
 }

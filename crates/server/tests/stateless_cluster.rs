@@ -309,12 +309,15 @@ async fn while_redis_is_down_requests_are_overloaded_and_readyz_is_503() {
     assert_eq!(ids, HashSet::from([0, 1]), "the host kept seat 0");
 }
 
-/// A stateless node told to stop drains: `/readyz` 503, new connections
-/// 503 and `create` overloaded (the balancer sends them elsewhere), while
-/// the game its player is in runs to its end; then that player is sent away
-/// with 1001 and finds the finished game through the other node.
+/// A stateless node told to stop drains: `/readyz` 503 and new connections
+/// 503 (the balancer sends them elsewhere), while the game its player is in
+/// goes on and a connection already there may still create one (it lives
+/// in Redis); once `--drain-notice-ms` has passed
+/// it sends that player away with 1001, mid-round (the game is in Redis),
+/// and stops; the player resumes through the other node with nothing lost
+/// and plays the round to its end.
 #[tokio::test]
-async fn a_draining_stateless_node_lets_its_games_end_then_sends_players_away() {
+async fn a_draining_stateless_node_sends_players_away_after_the_notice() {
     if !redis_available() {
         return;
     }
@@ -322,13 +325,14 @@ async fn a_draining_stateless_node_lets_its_games_end_then_sends_players_away() 
     let target = Redis::Single(redis.url());
     let a = TestServer::start_node(gridcap::config::ServeOptions {
         drain_timeout_ms: Some(20_000),
+        drain_notice_ms: Some(300),
         ..stateless_options(&target)
     })
     .await;
     let b = TestServer::start_node(stateless_options(&target)).await;
     let a_addr = a.addr;
     let mut host = connect(a_addr).await;
-    host.send(&create("host", Some(2), Some(2_000))).await;
+    host.send(&create("host", Some(2), Some(3_000))).await;
     let game = host.joined().await;
     let mut guest = connect(b.addr).await;
     guest.send(&join(&game.id, "guest")).await;
@@ -340,24 +344,34 @@ async fn a_draining_stateless_node_lets_its_games_end_then_sends_players_away() 
     common::http::wait_status(a_addr, "/readyz", 503).await;
     assert_eq!(refused_status(ws_request(a_addr)).await, 503);
     idle.send(&create("late", Some(2), Some(30_000))).await;
-    idle.error(ErrorCode::Overloaded).await;
-    // The draining node still serves its player's game.
+    let late = idle.joined().await;
+    // The draining node serves its player's game until the notice is over.
     host.send(&capture(40)).await;
     guest
         .until(|m| matches!(m, ServerMessage::Captured { cell: 40, .. }))
         .await;
-    let over = host.game_over().await;
-    assert_eq!(guest.game_over().await, over);
-    assert_eq!(host.closed().await, Some(1001), "sent away after its game");
+    assert_eq!(host.closed().await, Some(1001), "sent away mid-round");
     tokio::time::timeout(WAIT, drained)
         .await
-        .expect("the drain ends once its games have")
+        .expect("the drain does not wait for the round")
         .expect("the drain task");
 
     let mut back = connect(b.addr).await;
     back.send(&resume(&game.id, host.token.as_deref().unwrap()))
         .await;
     let snap = back.joined().await;
-    assert_eq!(snap.status, GameStatus::Completed);
-    assert_eq!(snap.cells, guest.replica.as_ref().unwrap().cells);
+    assert_eq!(
+        snap.status,
+        GameStatus::Active,
+        "the round outlived the node"
+    );
+    assert_eq!(snap.cells[40], 1, "the capture on the drained node is kept");
+    let over = back.game_over().await;
+    assert_eq!(guest.game_over().await, over);
+    assert_eq!(idle.closed().await, Some(1001));
+    let mut late_again = connect(b.addr).await;
+    late_again
+        .send(&resume(&late.id, idle.token.as_deref().unwrap()))
+        .await;
+    assert_eq!(late_again.joined().await.status, GameStatus::Waiting);
 }

@@ -169,7 +169,14 @@ impl Bot {
                         self.game_started(!resumed);
                         self.begin_capturing();
                     }
-                    GameStatus::Completed => self.game_over(ws).await?,
+                    GameStatus::Completed => {
+                        // Its game_over came while we were away (a bot
+                        // does not resume a game it saw end): it ended.
+                        if resumed && self.hosting {
+                            Counters::inc(&self.counters().games_completed);
+                        }
+                        self.game_over(ws).await?;
+                    }
                     GameStatus::Waiting => {}
                 }
             }

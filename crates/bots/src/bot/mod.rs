@@ -6,7 +6,8 @@
 //! the game in its [`GameSlot`]; the guests wait for it and `join`. The game
 //! auto-starts when the last guest is in (it is created with `max_players`
 //! equal to `--players`); should a guest not arrive, the host sends `start`
-//! after [`HOST_START_AFTER`]. While the game is active each bot captures free
+//! after [`HOST_START_AFTER`]. With `--fill-gap`, guests trickle in: seat s
+//! joins s gaps after the game appeared (and the host waits that much more). While the game is active each bot captures free
 //! cells of its own view of the board on an open-loop [`Schedule`]. After
 //! `game_over` the host creates the next game on the same connection and the
 //! guests join it. A lost connection is re-made and the seat taken back with
@@ -323,7 +324,21 @@ impl Bot {
 
     /// The first message on a new connection.
     async fn first_move(&mut self, ws: &mut Ws) -> Result<(), BotError> {
-        if let Some(seat) = &self.seat {
+        if let Phase::Retry {
+            kind: Enter::Join(_),
+            ..
+        } = self.phase
+        {
+            // A slow-filling join still due, sent on this connection; the
+            // seat held (if any) is in a game that is over.
+            return Ok(());
+        }
+        // A finished game is not resumed: its node may be gone with it.
+        if let Some(seat) = self
+            .seat
+            .as_ref()
+            .filter(|_| self.status != GameStatus::Completed)
+        {
             let resume = ClientMessage::Resume {
                 game: seat.round.game_id.clone(),
                 token: seat.token.clone(),
@@ -372,6 +387,13 @@ impl Bot {
         self.spec.is_host() && !plan.idle && !plan.quick_play
     }
 
+    /// How long the host waits for its game to fill before starting it:
+    /// [`HOST_START_AFTER`] after the last slow-filling guest is due.
+    fn start_after(&self) -> Duration {
+        let plan = &self.shared.plan;
+        HOST_START_AFTER + plan.fill_gap * u32::from(plan.players.saturating_sub(1))
+    }
+
     async fn create(&mut self, ws: &mut Ws) -> Result<(), BotError> {
         let plan = &self.shared.plan;
         let players = if plan.idle {
@@ -389,13 +411,22 @@ impl Bot {
         self.enter(ws, &create, Enter::Create).await
     }
 
-    /// A guest joins the slot's newest round if it has not tried it yet.
+    /// A guest joins the slot's newest round if it has not tried it yet;
+    /// with slow fills (`--fill-gap`), seat s waits s gaps first.
     async fn try_join(&mut self, ws: &mut Ws) -> Result<(), BotError> {
         let round = self.rounds.borrow_and_update().clone();
         if let Some(round) = round
             && round.generation > self.last_generation
         {
             self.last_generation = round.generation;
+            let gap = self.shared.plan.fill_gap * u32::from(self.spec.seat);
+            if !gap.is_zero() {
+                self.phase = Phase::Retry {
+                    at: Instant::now() + gap,
+                    kind: Enter::Join(round),
+                };
+                return Ok(());
+            }
             let join = ClientMessage::Join {
                 game: round.game_id.clone(),
                 name: self.name.clone(),
@@ -414,7 +445,7 @@ impl Bot {
             Phase::Seated => match self.status {
                 GameStatus::Active => self.schedule.as_ref().map(Schedule::next_due),
                 GameStatus::Waiting if self.starts_games() && !self.start_sent => {
-                    Some(self.seated_at + HOST_START_AFTER)
+                    Some(self.seated_at + self.start_after())
                 }
                 _ => None,
             },
@@ -442,7 +473,7 @@ impl Bot {
             Phase::Seated
                 if self.status == GameStatus::Waiting
                     && self.starts_games()
-                    && now >= self.seated_at + HOST_START_AFTER =>
+                    && now >= self.seated_at + self.start_after() =>
             {
                 self.start_sent = true;
                 if self.players >= 2 {

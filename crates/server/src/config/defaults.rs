@@ -49,6 +49,7 @@ pub(crate) struct Defaults {
     pub(crate) max_overload_closes: usize,
     pub(crate) max_creates_per_ip: u32,
     pub(crate) drain_timeout_ms: u64,
+    pub(crate) drain_notice_ms: u64,
     pub(crate) log_format: LogFormat,
     pub(crate) handshake_timeout_ms: u64,
     pub(crate) max_head_bytes: usize,
@@ -96,6 +97,8 @@ impl Default for Defaults {
             max_overload_closes: 64,
             max_creates_per_ip: 0,
             drain_timeout_ms: 35_000,
+            // HAProxy's deploy/ checks (inter 1 s, fall 2) notice within 2 s.
+            drain_notice_ms: 3_000,
             log_format: LogFormat::Text,
             handshake_timeout_ms: 10_000,
             max_head_bytes: 16 * 1024,

@@ -98,6 +98,8 @@ pub struct Config {
     pub max_creates_per_ip: u32,
     /// How long active games may finish during a shutdown.
     pub drain_timeout: Duration,
+    /// Stateless: how long `/readyz` says 503 before sessions are closed.
+    pub drain_notice: Duration,
     /// Log output format.
     pub log_format: LogFormat,
     /// PEM certificate chain and key, for native TLS.
@@ -170,6 +172,7 @@ impl ServeOptions {
             drain_timeout: Duration::from_millis(
                 self.drain_timeout_ms.unwrap_or(d.drain_timeout_ms),
             ),
+            drain_notice: Duration::from_millis(self.drain_notice_ms.unwrap_or(d.drain_notice_ms)),
             log_format: self.log_format.unwrap_or(d.log_format),
             tls,
             accept,

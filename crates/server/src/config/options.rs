@@ -201,10 +201,25 @@ pub struct ServeOptions {
     #[arg(long, env = "GRIDCAP_MAX_CREATES_PER_IP", value_name = "N")]
     pub max_creates_per_ip: Option<u32>,
 
-    /// On SIGTERM/Ctrl-C, how long active games may run on before sessions
-    /// are closed with 1001, in ms.
+    /// On SIGTERM/Ctrl-C, how long a node with games in memory (single and
+    /// stateful modes) lets rounds already running finish before its
+    /// sessions are closed with 1001, in ms. A stateful drain starts no new
+    /// round: the node first moves its waiting games to a ready peer (their
+    /// players are closed with 1001 and resume there), so size it above the
+    /// longest round (--max-duration-ms, or the rounds you allow) plus a few
+    /// seconds. Stateless nodes do not wait for rounds (see
+    /// --drain-notice-ms); this only bounds their drain.
     #[arg(long, env = "GRIDCAP_DRAIN_TIMEOUT_MS", value_name = "MS")]
     pub drain_timeout_ms: Option<u64>,
+
+    /// Stateless mode: on SIGTERM/Ctrl-C, how long `/readyz` answers 503
+    /// before the node closes every session with 1001 (its players resume
+    /// on other nodes, their games are in Redis), in ms. Size it to the time
+    /// your balancer takes to stop sending new connections (HAProxy: `inter
+    /// × fall`); a stateless drain takes about this long. Capped by
+    /// --drain-timeout-ms.
+    #[arg(long, env = "GRIDCAP_DRAIN_NOTICE_MS", value_name = "MS")]
+    pub drain_notice_ms: Option<u64>,
 
     /// Log format; the level comes from RUST_LOG (default `info`).
     #[arg(long, env = "GRIDCAP_LOG_FORMAT", value_enum, value_name = "FORMAT")]

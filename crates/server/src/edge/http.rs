@@ -6,12 +6,13 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use tower_http::services::ServeDir;
 
 use super::ws;
 use crate::games::lobby::LISTINGS_PATH;
-use crate::games::{GameRef, Games, Lookup};
+use crate::games::ring::handoff::{ADOPT_PATH, ADOPTED_PATH};
+use crate::games::{GameRef, Games, Lookup, WaitingGame};
 use crate::state::AppState;
 
 /// Every route of one server.
@@ -25,7 +26,9 @@ pub fn router<G: Games>(state: Arc<AppState<G>>) -> Router {
         .route("/api/lobby", get(lobby::<G>))
         .route(LISTINGS_PATH, get(listings::<G>))
         .route("/api/node", get(node::<G>))
-        .route("/api/cluster", get(cluster::<G>));
+        .route("/api/cluster", get(cluster::<G>))
+        .route(ADOPT_PATH, post(adopt::<G>))
+        .route(ADOPTED_PATH, get(adopted::<G>));
     let web_root = state.config.web_root.clone();
     let api = api.with_state(state);
     if web_root.join("index.html").is_file() {
@@ -143,6 +146,60 @@ async fn cluster<G: Games>(State(state): State<Arc<AppState<G>>>) -> Response {
         )
             .into_response(),
     }
+}
+
+/// Whether `request` comes from a stateful peer's address: only peers may
+/// hand over games or read which games moved (ids of private games).
+fn from_peer<G: Games>(state: &AppState<G>, request: &axum::extract::Request) -> bool {
+    request
+        .extensions()
+        .get::<super::accept::Peer>()
+        .is_some_and(|peer| state.games.is_peer(peer.0.ip()))
+}
+
+/// `POST /api/cluster/adopt` (peers only): a draining peer hands over one
+/// of its waiting games (JSON [`WaitingGame`]). 200 once this node has it;
+/// 503 when it cannot take it (draining, full), so the peer tries another.
+async fn adopt<G: Games>(
+    State(state): State<Arc<AppState<G>>>,
+    request: axum::extract::Request,
+) -> Response {
+    if !from_peer(&state, &request) {
+        return (StatusCode::FORBIDDEN, "peers only\n").into_response();
+    }
+    if state.is_draining() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response();
+    }
+    let body = match axum::body::to_bytes(request.into_body(), MAX_ADOPT_BYTES).await {
+        Ok(body) => body,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+    };
+    let game: WaitingGame = match serde_json::from_slice(&body) {
+        Ok(game) => game,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+    };
+    match state.games.adopt(game) {
+        Ok(()) => (StatusCode::OK, "adopted\n").into_response(),
+        Err(crate::error::ServerError::Overloaded) => {
+            (StatusCode::SERVICE_UNAVAILABLE, "full\n").into_response()
+        }
+        Err(e) => (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+    }
+}
+
+/// A handed-over game is a few hundred bytes; anything near this is not one.
+const MAX_ADOPT_BYTES: usize = 64 * 1024;
+
+/// `GET /api/cluster/adopted` (peers only): the games this node holds that
+/// the ring places elsewhere, which its peers then route here.
+async fn adopted<G: Games>(
+    State(state): State<Arc<AppState<G>>>,
+    request: axum::extract::Request,
+) -> Response {
+    if !from_peer(&state, &request) {
+        return (StatusCode::FORBIDDEN, "peers only\n").into_response();
+    }
+    axum::Json(state.games.adopted()).into_response()
 }
 
 const PLACEHOLDER: &str = r#"<!doctype html>

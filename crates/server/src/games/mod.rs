@@ -40,10 +40,11 @@ use crate::clock::Clock;
 use crate::error::ServerError;
 pub use code::{GameCode, GameRef};
 pub use lobby::LobbyView;
+pub use local::moving::{MovedGame, WaitingGame};
 pub use ring::relay::{HOPS_HEADER, Relay};
 
 /// The connection that asks for a seat, as every seating request carries it.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Requester<'a> {
     /// The connection's id (its outbox id).
     pub conn: u64,
@@ -136,6 +137,11 @@ pub trait Games: Send + Sync + Debug + 'static {
 
     /// The mode's name in `/api/node` (`single`, `stateful`, `stateless`).
     const MODE: &'static str;
+
+    /// Whether the games outlive this process (stateless: they are in
+    /// Redis), so that a drain need not wait for rounds to end: the players
+    /// resume on another node.
+    const GAMES_OUTLIVE_NODE: bool = false;
 
     /// Creates a game hosted by the requester. `draining`: this node takes
     /// no new games (a cluster may hand the request to a ready peer).
@@ -239,6 +245,27 @@ pub trait Games: Send + Sync + Debug + 'static {
     /// This node's own lobby listings, which stateful peers merge into
     /// theirs; none where the lobby is not kept per node.
     fn own_listings(&self) -> Vec<lobby::Listing> {
+        Vec::new()
+    }
+
+    /// Draining: moves this node's waiting games to ready peers, where
+    /// their players resume (stateful mode; elsewhere nothing moves).
+    /// Returns how long this node should stay up, still relaying, so that
+    /// every peer learns where the moved games went; zero when none moved.
+    fn hand_off_waiting(&self) -> impl Future<Output = std::time::Duration> + Send {
+        std::future::ready(std::time::Duration::ZERO)
+    }
+
+    /// Takes over a waiting game a draining peer hands over (stateful
+    /// mode); its players are seated, disconnected, until they resume.
+    fn adopt(&self, game: WaitingGame) -> Result<(), ServerError> {
+        let _ = game;
+        Err(ServerError::UnknownGame)
+    }
+
+    /// The games this node holds that the ring places elsewhere (moved
+    /// here by a drain), which its stateful peers route to it.
+    fn adopted(&self) -> Vec<MovedGame> {
         Vec::new()
     }
 

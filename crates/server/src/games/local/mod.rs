@@ -3,10 +3,12 @@
 //! - [`task`]: one task owns one game; it drives the rules, the round timer
 //!   and the fan-out of every event to the seats' outboxes.
 //! - [`registry`]: the games of this node by id.
+//! - [`moving`]: a waiting game as a draining stateful node hands it over.
 //!
 //! [`LocalGames`] is also the part of a stateful cluster node that serves
 //! the games the ring gives it (see [`super::ring`]).
 
+pub mod moving;
 pub mod registry;
 pub mod task;
 
@@ -22,6 +24,7 @@ use super::lobby::{Listing, LobbyView};
 use super::{Capacity, Capture, GameCode, GameCounts, GameRef, Games, Lookup, Placed, Requester};
 use crate::clock::Clock;
 use crate::error::ServerError;
+use moving::WaitingGame;
 use registry::Registry;
 use task::{Command, GameHandle};
 
@@ -141,6 +144,32 @@ impl LocalGames {
             }
         }
         self.create_with(new_id(), outbox, name, settings, code_ok)
+    }
+
+    /// Takes over a waiting game a draining peer hands over, checked like
+    /// a client's request; `Overloaded` at `--max-games`.
+    pub fn adopt(&self, game: WaitingGame) -> Result<GameHandle, ServerError> {
+        if self.registry.len() >= self.max_games {
+            return Err(ServerError::Overloaded);
+        }
+        let parts = game.into_parts(&self.bounds, self.clock().now())?;
+        self.registry.adopt(parts)
+    }
+
+    /// Drops a game from the registry at once (it moved to a peer; its
+    /// task ends by itself).
+    pub fn forget(&self, game: &GameHandle) {
+        self.registry.forget(game);
+    }
+
+    /// This node's waiting games.
+    pub fn waiting(&self) -> Vec<GameHandle> {
+        self.registry.waiting()
+    }
+
+    /// Every game's id and code.
+    pub fn names(&self) -> Vec<(Uuid, GameCode)> {
+        self.registry.names()
     }
 
     /// Seats `outbox` through the game's task: `ask` builds the command

@@ -3,13 +3,15 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use game_logic::{Game, PlayerName, Settings};
+use game_logic::{Game, PlayerName, Settings, Status};
 use tokio_util::sync::CancellationToken;
 use transport::Outbox;
 use uuid::Uuid;
 
+use super::moving::Regathered;
 use super::task::{self as game_task, GameHandle, Identity, TaskEnv};
 use crate::clock::Clock;
+use crate::error::ServerError;
 use crate::games::GameCounts;
 use crate::games::code::{GameCode, GameRef};
 use crate::games::lobby::LocalLobby;
@@ -78,19 +80,60 @@ impl Registry {
         let identity = Identity { id, code, created };
         let game = Game::new(settings, name, created);
         let registry = self.clone();
-        let env = TaskEnv {
-            clock: self.clock,
-            queue: GAME_QUEUE,
-            max_spectators: self.max_spectators,
-            lobby: self.lobby.clone(),
-            shutdown: self.shutdown.child_token(),
-        };
-        let handle = game_task::spawn(identity, game, host.clone(), env, move || {
+        let handle = game_task::spawn(identity, game, host.clone(), self.env(), move || {
             registry.remove(&id, &code)
         });
         games.by_id.insert(id, handle.clone());
         games.by_code.insert(code, id);
         handle
+    }
+
+    /// Takes over a waiting game moved here from a draining peer, under its
+    /// own id and code; `Overloaded` if either is already taken here.
+    pub fn adopt(&self, moved: Regathered) -> Result<GameHandle, ServerError> {
+        let Regathered {
+            identity,
+            game,
+            tokens,
+        } = moved;
+        let (id, code) = (identity.id, identity.code);
+        let mut games = self.lock();
+        if games.by_id.contains_key(&id) || games.by_code.contains_key(&code) {
+            return Err(ServerError::Overloaded);
+        }
+        let registry = self.clone();
+        let handle = game_task::spawn_regathered(identity, game, tokens, self.env(), move || {
+            registry.remove(&id, &code)
+        });
+        games.by_id.insert(id, handle.clone());
+        games.by_code.insert(code, id);
+        Ok(handle)
+    }
+
+    /// The waiting games, as their tasks last published.
+    pub fn waiting(&self) -> Vec<GameHandle> {
+        self.lock()
+            .by_id
+            .values()
+            .filter(|g| g.status() == Status::Waiting)
+            .cloned()
+            .collect()
+    }
+
+    /// Every game's id and code.
+    pub fn names(&self) -> Vec<(Uuid, GameCode)> {
+        self.lock().by_id.values().map(|g| (g.id, g.code)).collect()
+    }
+
+    /// What a new game task runs with.
+    fn env(&self) -> TaskEnv {
+        TaskEnv {
+            clock: self.clock,
+            queue: GAME_QUEUE,
+            max_spectators: self.max_spectators,
+            lobby: self.lobby.clone(),
+            shutdown: self.shutdown.child_token(),
+        }
     }
 
     /// The game with this id, if this node has it.
@@ -106,6 +149,11 @@ impl Registry {
             GameRef::Code(code) => games.by_code.get(code)?,
         };
         games.by_id.get(id).cloned()
+    }
+
+    /// Drops `game` at once, before its task ends (it moved to a peer).
+    pub fn forget(&self, game: &GameHandle) {
+        self.remove(&game.id, &game.code);
     }
 
     fn remove(&self, id: &Uuid, code: &GameCode) {

@@ -24,6 +24,7 @@ use crate::error::ServerError;
 use crate::games::Capture;
 use crate::games::code::{GameCode, GameRef};
 use crate::games::lobby::{Listing, LocalLobby};
+use crate::games::local::moving::WaitingGame;
 use crate::metrics as m;
 use crate::outgoing;
 use crate::tokens::{self, TokenHash};
@@ -97,6 +98,17 @@ pub enum Command {
     Snapshot {
         /// Where to send it.
         reply: oneshot::Sender<GameSnapshot>,
+    },
+    /// A draining node moves the game to a peer, if it is waiting: the task
+    /// sends what the peer needs to `export` (dropped if not waiting), then
+    /// holds every other command until `verdict`. `true`: the peer has the
+    /// game; the task sends its players and spectators away with 1001 (they
+    /// resume and watch there) and ends. Otherwise it goes on here.
+    HandOff {
+        /// Where the waiting game goes.
+        export: oneshot::Sender<WaitingGame>,
+        /// Whether the peer took it.
+        verdict: oneshot::Receiver<bool>,
     },
 }
 
@@ -175,6 +187,21 @@ impl GameHandle {
         answer.await.map_err(|_| ServerError::UnknownGame)?
     }
 
+    /// Asks a waiting game's task for what a peer needs to take it over;
+    /// the task then waits for the sender's verdict (see
+    /// [`Command::HandOff`]). `None` if the game is not waiting.
+    pub async fn hand_off(&self) -> Option<(WaitingGame, oneshot::Sender<bool>)> {
+        let (export, exported) = oneshot::channel();
+        let (verdict, verdict_rx) = oneshot::channel();
+        let command = Command::HandOff {
+            export,
+            verdict: verdict_rx,
+        };
+        self.send(command).await.ok()?;
+        let game = exported.await.ok()?;
+        Some((game, verdict))
+    }
+
     /// The wire snapshot of the game, if its task is still running.
     pub async fn snapshot(&self) -> Option<GameSnapshot> {
         let (reply, answer) = oneshot::channel();
@@ -233,57 +260,95 @@ pub fn spawn(
     env: TaskEnv,
     on_exit: impl FnOnce() + Send + 'static,
 ) -> GameHandle {
-    let TaskEnv {
-        clock,
-        queue,
-        max_spectators,
-        lobby,
-        shutdown,
-    } = env;
-    let (tx, rx) = mpsc::channel(queue.max(1));
-    let status = Arc::new(AtomicU8::new(status_code(game.status())));
-    let id = identity.id;
-    let handle = GameHandle {
-        id,
-        code: identity.code,
-        tx,
-        status: status.clone(),
-    };
     let host_id = game.host();
-    let mut task = GameTask {
-        id,
-        identity,
-        id_text: id.to_string(),
-        game,
-        lobby,
-        listed: None,
-        links: Default::default(),
-        spectators: Vec::new(),
-        max_spectators,
-        clock,
-        status,
-        rx,
-    };
     let (token, hash) = tokens::issue();
+    let (handle, mut task, shutdown) = GameTask::new(identity, game, env);
     task.links[host_id.index()] = Some(SeatLink {
         token: hash,
         outbox: Some(host.clone()),
     });
     task.send_joined(&host, host_id, token);
-    // Listed before anyone can look: quick play must see a game it created.
-    task.publish_status();
-    tokio::spawn(async move {
-        m::game_created();
-        task.run(shutdown).await;
-        task.lobby.set(task.id, None);
-        m::spectators_changed(-i64::try_from(task.spectators.len()).unwrap_or(0));
-        m::game_dropped();
-        on_exit();
-    });
+    task.launch(shutdown, on_exit);
+    handle
+}
+
+/// Starts the task of a waiting game moved here from a draining peer: its
+/// seats are held by their tokens' `hashes`, nobody connected until they
+/// resume. `on_exit` as for [`spawn`].
+pub fn spawn_regathered(
+    identity: Identity,
+    game: Game,
+    hashes: Vec<(PlayerId, TokenHash)>,
+    env: TaskEnv,
+    on_exit: impl FnOnce() + Send + 'static,
+) -> GameHandle {
+    let (handle, mut task, shutdown) = GameTask::new(identity, game, env);
+    for (player, token) in hashes {
+        if let Some(link) = task.links.get_mut(player.index()) {
+            *link = Some(SeatLink {
+                token,
+                outbox: None,
+            });
+        }
+    }
+    task.launch(shutdown, on_exit);
     handle
 }
 
 impl GameTask {
+    /// The task's state and its handle, before any seat is linked.
+    fn new(
+        identity: Identity,
+        game: Game,
+        env: TaskEnv,
+    ) -> (GameHandle, GameTask, CancellationToken) {
+        let TaskEnv {
+            clock,
+            queue,
+            max_spectators,
+            lobby,
+            shutdown,
+        } = env;
+        let (tx, rx) = mpsc::channel(queue.max(1));
+        let status = Arc::new(AtomicU8::new(status_code(game.status())));
+        let id = identity.id;
+        let handle = GameHandle {
+            id,
+            code: identity.code,
+            tx,
+            status: status.clone(),
+        };
+        let task = GameTask {
+            id,
+            identity,
+            id_text: id.to_string(),
+            game,
+            lobby,
+            listed: None,
+            links: Default::default(),
+            spectators: Vec::new(),
+            max_spectators,
+            clock,
+            status,
+            rx,
+        };
+        (handle, task, shutdown)
+    }
+
+    /// Lists the game (quick play must see a game it created before anyone
+    /// can look) and runs the task until the game ends.
+    fn launch(mut self, shutdown: CancellationToken, on_exit: impl FnOnce() + Send + 'static) {
+        self.publish_status();
+        tokio::spawn(async move {
+            m::game_created();
+            self.run(shutdown).await;
+            self.lobby.set(self.id, None);
+            m::spectators_changed(-i64::try_from(self.spectators.len()).unwrap_or(0));
+            m::game_dropped();
+            on_exit();
+        });
+    }
+
     async fn run(&mut self, shutdown: CancellationToken) {
         let timer = sleep_until(Instant::now());
         tokio::pin!(timer);
@@ -298,6 +363,12 @@ impl GameTask {
             }
             tokio::select! {
                 command = self.rx.recv() => match command {
+                    Some(Command::HandOff { export, verdict }) => {
+                        if self.hand_off(export, verdict, &shutdown).await {
+                            debug!(game = %self.id, "moved to a peer");
+                            break;
+                        }
+                    }
                     Some(command) => self.handle(command),
                     None => break,
                 },
@@ -404,6 +475,8 @@ impl GameTask {
                     let _ = done.send(());
                 }
             }
+            // Awaits its verdict, so `run` handles it.
+            Command::HandOff { .. } => {}
             Command::Snapshot { reply } => {
                 if reply.send(self.wire_snapshot(now)).is_err() {
                     debug!(game = %self.id, "snapshot reader went away");
@@ -411,6 +484,43 @@ impl GameTask {
             }
         }
         self.publish_status();
+    }
+
+    /// See [`Command::HandOff`]; `true` when the game has moved.
+    async fn hand_off(
+        &mut self,
+        export: oneshot::Sender<WaitingGame>,
+        verdict: oneshot::Receiver<bool>,
+        shutdown: &CancellationToken,
+    ) -> bool {
+        if self.game.status() != Status::Waiting {
+            return false; // `export` dropped: nothing to move
+        }
+        let hashes: Vec<(PlayerId, TokenHash)> = PlayerId::all()
+            .filter_map(|p| Some((p, self.links[p.index()].as_ref()?.token)))
+            .collect();
+        if export
+            .send(WaitingGame::of(&self.identity, &self.game, &hashes))
+            .is_err()
+        {
+            return false;
+        }
+        let moved = tokio::select! {
+            moved = verdict => moved.unwrap_or(false),
+            () = shutdown.cancelled() => false,
+        };
+        if moved {
+            let why = "game moved to another node; resume it";
+            for link in self.links.iter().flatten() {
+                if let Some(outbox) = &link.outbox {
+                    outbox.close(transport::session::CLOSE_GOING_AWAY, why);
+                }
+            }
+            for outbox in &self.spectators {
+                outbox.close(transport::session::CLOSE_GOING_AWAY, why);
+            }
+        }
+        moved
     }
 
     fn join(

@@ -2,7 +2,10 @@
 //! them, and the last probe result of each.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use std::time::Duration;
+use tokio::sync::Notify;
 
 use uuid::Uuid;
 
@@ -12,7 +15,7 @@ use super::hash::HashRing;
 use super::membership::{PeerState, PeerStatus};
 use crate::config::{ClusterConfig, Peer};
 use crate::games::lobby::Listing;
-use crate::games::{GameCode, GameRef};
+use crate::games::{GameCode, GameRef, MovedGame};
 use crate::state::NodeInfo;
 
 /// Where a game lives, as seen from this node.
@@ -38,6 +41,17 @@ struct MemberView {
 pub struct Cluster {
     /// The other members' lobby listings, as their last probe found them.
     lobbies: Mutex<HashMap<String, Vec<Listing>>>,
+    /// The games each other member took over from a draining node (the
+    /// ring places them elsewhere), as their last probe found them.
+    adopted: Mutex<HashMap<String, Vec<MovedGame>>>,
+    /// The games this node handed over while draining, and to whom: kept
+    /// apart so that a probe that started before the handover cannot hide it.
+    handed: Mutex<Vec<(String, MovedGame)>>,
+    /// Whether every peer has been probed once: until then this node does
+    /// not know where moved games are, and says it is not ready.
+    probed: AtomicBool,
+    /// Wakes requests that wait for the first probes (see `wait_probed`).
+    probed_now: Notify,
     /// This node's id.
     pub node_id: String,
     /// Every member, this node included.
@@ -73,6 +87,10 @@ impl Cluster {
             .collect();
         Cluster {
             lobbies: Mutex::default(),
+            adopted: Mutex::default(),
+            handed: Mutex::default(),
+            probed: AtomicBool::new(false),
+            probed_now: Notify::new(),
             node_id: config.node_id.clone(),
             peers: config.peers.clone(),
             peer_ips,
@@ -212,6 +230,82 @@ impl Cluster {
         lobbies.values().flatten().cloned().collect()
     }
 
+    /// Records peer `id`'s adopted games (none when it is down).
+    pub fn set_adopted(&self, id: &str, games: Vec<MovedGame>) {
+        self.lock_adopted().insert(id.to_owned(), games);
+    }
+
+    /// Notes that peer `id` took over `game` from this node.
+    pub fn note_handed(&self, id: &str, game: MovedGame) {
+        let mut handed = self.handed.lock().unwrap_or_else(|p| p.into_inner());
+        handed.retain(|(_, g)| g.id != game.id);
+        handed.push((id.to_owned(), game));
+        drop(handed);
+        let mut status = self.lock();
+        if let Some((_, s)) = status.iter_mut().find(|(p, _)| p == id) {
+            // Spread the next ones before the next probe counts them.
+            s.games += 1;
+        }
+    }
+
+    /// Forgets where `game` was: this node holds it now.
+    pub fn forget_adopted(&self, game: &uuid::Uuid) {
+        for games in self.lock_adopted().values_mut() {
+            games.retain(|g| g.id != *game);
+        }
+        let mut handed = self.handed.lock().unwrap_or_else(|p| p.into_inner());
+        handed.retain(|(_, g)| g.id != *game);
+    }
+
+    /// The peer that took over the game a client named (from this node
+    /// first, else as the probes found it), unless it is down.
+    pub fn adopter_of(&self, game: &GameRef) -> Option<Peer> {
+        let named = |g: &MovedGame| match game {
+            GameRef::Id(id) => g.id == *id,
+            GameRef::Code(code) => g.code == code.as_str(),
+        };
+        let up = |peer: &str| self.state_of(peer).state != PeerState::Down;
+        let handed = self.handed.lock().unwrap_or_else(|p| p.into_inner());
+        let holder = match handed.iter().rev().find(|(_, g)| named(g)) {
+            Some((peer, _)) => Some(peer.clone()).filter(|p| up(p)),
+            None => {
+                drop(handed);
+                let adopted = self.lock_adopted();
+                adopted
+                    .iter()
+                    .find(|(peer, games)| up(peer) && games.iter().any(named))
+                    .map(|(peer, _)| peer.clone())
+            }
+        }?;
+        self.peers.iter().find(|p| p.id == holder).cloned()
+    }
+
+    fn lock_adopted(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<MovedGame>>> {
+        self.adopted.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records that every peer has been probed once.
+    pub fn set_probed(&self) {
+        if !self.probed.swap(true, Ordering::Relaxed) {
+            self.probed_now.notify_waiters();
+        }
+    }
+
+    /// Waits (at most `limit`) until every peer has been probed once: a
+    /// peer may relay a player here before this node has learned which of
+    /// the games the ring gives it moved elsewhere.
+    pub async fn wait_probed(&self, limit: Duration) {
+        let probed = self.probed_now.notified();
+        if !self.is_probed() {
+            let _ = tokio::time::timeout(limit, probed).await;
+        }
+    }
+
+    /// Whether every peer has been probed once.
+    pub fn is_probed(&self) -> bool {
+        self.probed.load(Ordering::Relaxed)
+    }
+
     /// The members other than this node.
     pub fn others(&self) -> impl Iterator<Item = &Peer> {
         self.peers.iter().filter(|p| p.id != self.node_id)
@@ -248,6 +342,40 @@ mod tests {
             assert!(matches!(a.place(&id), Placement::Remote(ref p) if p.id == "b"));
             assert!(matches!(c.place(&id), Placement::Remote(ref p) if p.id == "b"));
         }
+    }
+
+    #[test]
+    fn a_moved_game_is_found_on_its_adopter_by_id_and_code_unless_it_is_down() {
+        let a = cluster("a");
+        let code = GameCode::random();
+        let id = uuid::Uuid::new_v4();
+        let moved = MovedGame {
+            id,
+            code: code.as_str().to_owned(),
+        };
+        assert_eq!(a.adopter_of(&GameRef::Id(id)), None);
+        a.set_adopted("b", vec![moved.clone()]);
+        assert_eq!(
+            a.adopter_of(&GameRef::Code(code)).map(|p| p.id),
+            Some("b".into())
+        );
+        // Moved on again, by a's own hand: that counts over the probes.
+        a.note_handed("c", moved);
+        assert_eq!(
+            a.adopter_of(&GameRef::Id(id)).map(|p| p.id),
+            Some("c".into())
+        );
+        a.set_state(
+            "c",
+            PeerStatus {
+                state: PeerState::Down,
+                games: 0,
+            },
+        );
+        assert_eq!(a.adopter_of(&GameRef::Id(id)), None);
+        a.set_state("c", PeerStatus::default());
+        a.forget_adopted(&id);
+        assert_eq!(a.adopter_of(&GameRef::Id(id)), None);
     }
 
     #[test]

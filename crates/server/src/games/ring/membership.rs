@@ -1,4 +1,5 @@
-//! Health of the other nodes: each node probes every peer's `/api/node`.
+//! Health of the other nodes: each node probes every peer's `/api/node`,
+//! and reads the lobby listings and the adopted games of those that are up.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +14,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::cluster::Cluster;
+use super::handoff::ADOPTED_PATH;
 use super::relay::HOPS_HEADER;
+use crate::games::MovedGame;
 use crate::games::lobby::{LISTINGS_PATH, Listing};
 use crate::state::NodeInfo;
 
@@ -54,6 +57,16 @@ pub type HttpClient = Client<HttpConnector, Empty<Bytes>>;
 
 /// A client with short timeouts, for probes and API forwarding.
 pub fn http_client(timeout: Duration) -> HttpClient {
+    client(timeout)
+}
+
+/// A plain HTTP/1 client to peers, sending bodies of type `B`, whose
+/// connections time out after `timeout`.
+pub fn client<B>(timeout: Duration) -> Client<HttpConnector, B>
+where
+    B: hyper::body::Body + Send,
+    B::Data: Send,
+{
     let mut connector = HttpConnector::new();
     connector.set_connect_timeout(Some(timeout));
     connector.set_nodelay(true);
@@ -141,24 +154,34 @@ pub async fn probe_loop(cluster: Arc<Cluster>, stop: CancellationToken) {
             let up = status.state != PeerState::Down;
             let timeout = cluster.peer_timeout;
             async move {
-                let listings = match up {
-                    true => fetch_listings(&client, &peer.addr, timeout).await,
-                    false => Vec::new(),
+                let lists = match up {
+                    true => tokio::join!(
+                        fetch_list::<Listing>(&client, &peer.addr, LISTINGS_PATH, timeout),
+                        fetch_list::<MovedGame>(&client, &peer.addr, ADOPTED_PATH, timeout),
+                    ),
+                    false => (Vec::new(), Vec::new()),
                 };
-                (peer.id.clone(), listings)
+                (peer.id.clone(), lists)
             }
         });
-        for (peer, listings) in futures_util::future::join_all(lobbies).await {
+        for (peer, (listings, adopted)) in futures_util::future::join_all(lobbies).await {
             cluster.set_listings(&peer, listings);
+            cluster.set_adopted(&peer, adopted);
         }
+        cluster.set_probed();
     }
 }
 
-/// A peer's own lobby listings; none when it cannot be read.
-async fn fetch_listings(client: &HttpClient, addr: &str, timeout: Duration) -> Vec<Listing> {
-    match get(client, addr, LISTINGS_PATH, timeout).await {
+/// A peer's JSON list at `path`; empty when it cannot be read.
+async fn fetch_list<T: serde::de::DeserializeOwned>(
+    client: &HttpClient,
+    addr: &str,
+    path: &str,
+    timeout: Duration,
+) -> Vec<T> {
+    match get(client, addr, path, timeout).await {
         Ok((200, body)) => serde_json::from_slice(&body).unwrap_or_else(|e| {
-            warn!(addr, "a peer's lobby listings do not parse: {e}");
+            warn!(addr, path, "a peer's list does not parse: {e}");
             Vec::new()
         }),
         _ => Vec::new(),

@@ -5,31 +5,43 @@
 //! - [`cluster`]: the members, the ring over them, their last known state.
 //! - [`membership`]: health probes of the peers, and what they report.
 //! - [`relay`]: a player's connection relayed, undecoded, to the game's node.
+//! - [`handoff`]: a draining node's waiting games moved to ready peers.
 //!
 //! [`RingGames`] is local games (`super::local`) for the games this node
 //! owns, and a relay for the others. The ring is fixed by `--peers`: a node
-//! that is down or draining keeps its games (they are in its memory; a dead
-//! node's games are lost, the known trade-off of this mode), but gets no new
-//! ones, because a node only ever creates games it owns itself, and a
-//! draining node hands its players' `create`s to a ready peer.
+//! that is down or draining keeps its running games (they are in its
+//! memory; a dead node's games are lost, the known trade-off of this mode),
+//! but gets no new ones, because a node only ever creates games it owns
+//! itself, and a draining node hands its players' `create`s to a ready peer.
+//! A draining node's *waiting* games move to ready peers ([`handoff`]):
+//! from then on a game is found on the node holding it, then on the peer
+//! that took it over, then where the ring places it.
 
 pub mod cluster;
+pub mod handoff;
 pub mod hash;
 pub mod membership;
 pub mod relay;
 
+use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
+use futures_util::future::join_all;
 use game_logic::{PlayerName, Settings, Status};
 use tokio_util::sync::CancellationToken;
-use tracing::debug;
+use tracing::{debug, warn};
 use transport::{Outbox, SessionLimits};
 use uuid::Uuid;
 
 use super::lobby::{Listing, LobbyView};
+use super::local::task::GameHandle;
 use super::local::{LocalGames, LocalSeat, LocalWatch};
-use super::{Capture, GameCounts, GameRef, Games, Lookup, Placed, Requester};
+use super::{
+    Capture, GameCounts, GameRef, Games, Lookup, MovedGame, Placed, Requester, WaitingGame,
+};
 use crate::clock::Clock;
 use crate::config::{ClusterConfig, Peer};
 use crate::error::ServerError;
@@ -37,6 +49,9 @@ use crate::state::NodeInfo;
 use cluster::{Cluster, Placement};
 use membership::PeerState;
 use relay::{MAX_HOPS, Relay};
+
+/// A waiting game whose task waits for the verdict of its move.
+type Frozen = (WaitingGame, tokio::sync::oneshot::Sender<bool>);
 
 /// One stateful cluster node's games: its own, and the way to the others'.
 #[derive(Debug)]
@@ -47,6 +62,10 @@ pub struct RingGames {
     cluster: Arc<Cluster>,
     /// A relay's internal WebSocket gets the same limits as a player's.
     limits: SessionLimits,
+    /// Hands waiting games to peers when draining.
+    handoff: handoff::PostClient,
+    /// Whether a drain found no ready peer to move games to (said once).
+    stranded: AtomicBool,
 }
 
 impl RingGames {
@@ -61,8 +80,10 @@ impl RingGames {
         tokio::spawn(membership::probe_loop(cluster.clone(), stop));
         RingGames {
             local,
+            handoff: handoff::post_client(cluster.peer_timeout),
             cluster,
             limits,
+            stranded: AtomicBool::new(false),
         }
     }
 
@@ -92,12 +113,78 @@ impl RingGames {
         }
     }
 
-    /// The peer owning `game`, or `None` when it is this node.
+    /// The peer holding `game`, or `None` when it is this node: this node
+    /// if it has the game, else the peer that took it over from a draining
+    /// node, else the ring's owner.
     fn owner(&self, game: &GameRef) -> Option<Peer> {
+        if self.local.find(game).is_some() {
+            return None;
+        }
+        if let Some(peer) = self.cluster.adopter_of(game) {
+            return Some(peer);
+        }
         match self.cluster.place_ref(game) {
             Placement::Remote(peer) => Some(peer),
             Placement::Local => None,
         }
+    }
+
+    /// Seats or watches through `here` (this node's games); a game that
+    /// moved to a peer meanwhile (this node is draining), or that a peer
+    /// took over while this node was down (it may not have probed its
+    /// peers yet: it waits for that, briefly), is followed there.
+    async fn here_or_moved<T>(
+        &self,
+        who: Requester<'_>,
+        game: &GameRef,
+        here: impl Future<Output = Result<Placed<T>, ServerError>>,
+    ) -> Result<Placed<T>, ServerError> {
+        match here.await {
+            Err(ServerError::UnknownGame) => {
+                let first_probes = self.cluster.probe_interval + self.cluster.peer_timeout;
+                self.cluster.wait_probed(first_probes).await;
+                self.follow(who, game).await
+            }
+            placed => placed,
+        }
+    }
+
+    /// Relays the requester to the peer now holding `game`, if any.
+    async fn follow<T>(
+        &self,
+        who: Requester<'_>,
+        game: &GameRef,
+    ) -> Result<Placed<T>, ServerError> {
+        match self.owner(game) {
+            Some(peer) => self.relay_to(&peer, &who).await.map(Placed::Relayed),
+            None => Err(ServerError::UnknownGame),
+        }
+    }
+
+    /// Sends one frozen waiting game to `peer` and tells its task whether
+    /// it moved; whether it did.
+    async fn move_to(&self, game: &GameHandle, frozen: Frozen, peer: &Peer) -> bool {
+        let (waiting, verdict) = frozen;
+        let timeout = self.cluster.peer_timeout;
+        let sent = handoff::send(&self.handoff, peer, &waiting, timeout).await;
+        if let Err(why) = &sent {
+            handoff::not_moved(&waiting, peer, why);
+        } else {
+            // Where it went first, then its old task is gone: a request
+            // that raced the move finds the game on the peer.
+            let moved = MovedGame {
+                id: waiting.id,
+                code: waiting.code.clone(),
+            };
+            self.cluster.note_handed(&peer.id, moved);
+            self.local.forget(game);
+            handoff::moved(&waiting, peer);
+        }
+        let moved = sent.is_ok();
+        if verdict.send(moved).is_err() {
+            debug!(game = %waiting.id, "the game ended during its move");
+        }
+        moved
     }
 
     /// The matchmaker of games of `size` seats when it is another node that
@@ -201,7 +288,10 @@ impl Games for RingGames {
     ) -> Result<Placed<LocalSeat>, ServerError> {
         match self.owner(&game) {
             Some(peer) => self.relay_to(&peer, &who).await.map(Placed::Relayed),
-            None => self.local.join(who, game, name).await,
+            None => {
+                let here = self.local.join(who.clone(), game, name);
+                self.here_or_moved(who, &game, here).await
+            }
         }
     }
 
@@ -213,7 +303,10 @@ impl Games for RingGames {
     ) -> Result<Placed<LocalSeat>, ServerError> {
         match self.owner(&game) {
             Some(peer) => self.relay_to(&peer, &who).await.map(Placed::Relayed),
-            None => self.local.resume(who, game, token).await,
+            None => {
+                let here = self.local.resume(who.clone(), game, token);
+                self.here_or_moved(who, &game, here).await
+            }
         }
     }
 
@@ -253,7 +346,10 @@ impl Games for RingGames {
     ) -> Result<Placed<LocalWatch>, ServerError> {
         match self.owner(&game) {
             Some(peer) => self.relay_to(&peer, &who).await.map(Placed::Relayed),
-            None => self.local.watch(who, game).await,
+            None => {
+                let here = self.local.watch(who.clone(), game);
+                self.here_or_moved(who, &game, here).await
+            }
         }
     }
 
@@ -305,12 +401,63 @@ impl Games for RingGames {
         self.local.listings()
     }
 
+    async fn hand_off_waiting(&self) -> Duration {
+        // Every waiting game stops taking commands at once (a join that
+        // filled one would start a round): then they move one by one, their
+        // players' commands held meanwhile.
+        let games = self.local.waiting();
+        let frozen = join_all(games.iter().map(GameHandle::hand_off)).await;
+        let mut moved = 0u32;
+        for (game, frozen) in games.iter().zip(frozen) {
+            let Some(frozen) = frozen else {
+                continue; // started or ended meanwhile
+            };
+            let Some(peer) = self.cluster.ready_peer() else {
+                if !self.stranded.swap(true, Ordering::Relaxed) {
+                    warn!("draining with no ready peer: waiting games stay here");
+                }
+                let (_, verdict) = frozen;
+                let _stays = verdict.send(false);
+                continue;
+            };
+            if self.move_to(game, frozen, &peer).await {
+                moved += 1;
+            }
+        }
+        if moved == 0 {
+            return Duration::ZERO;
+        }
+        // Every peer probes the adopters within an interval (and a timeout).
+        2 * self.cluster.probe_interval + self.cluster.peer_timeout
+    }
+
+    fn adopt(&self, game: WaitingGame) -> Result<(), ServerError> {
+        let id = game.id;
+        self.local.adopt(game)?;
+        self.cluster.forget_adopted(&id);
+        Ok(())
+    }
+
+    fn adopted(&self) -> Vec<MovedGame> {
+        self.local
+            .names()
+            .into_iter()
+            .filter(|(id, _)| self.cluster.place(id) != Placement::Local)
+            .map(|(id, code)| MovedGame {
+                id,
+                code: code.as_str().to_owned(),
+            })
+            .collect()
+    }
+
     fn counts(&self) -> GameCounts {
         self.local.counts()
     }
 
+    /// Ready once every peer has been probed: until then this node does not
+    /// know which of the games the ring gives it have moved to a peer.
     fn is_ready(&self) -> bool {
-        true
+        self.cluster.is_probed()
     }
 
     fn node_id(&self) -> &str {

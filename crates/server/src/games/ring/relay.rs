@@ -20,9 +20,12 @@ use transport::{Outbox, SUBPROTOCOL, SessionLimits};
 
 /// Header counting how many relays a connection passed through.
 pub const HOPS_HEADER: &str = "x-gridcap-hops";
-/// Relays allowed in a chain (edge → owner, and one more for a player who
-/// moves to a game on a third node without reconnecting).
-pub const MAX_HOPS: u32 = 2;
+/// Relays allowed in a chain: edge → owner; one more for a player who
+/// moves to a game on a third node without reconnecting, or for a game a
+/// draining node moved (edge → the ring's owner → the peer holding it);
+/// and one for a game moved twice, while a node's probes lag behind
+/// (edge → owner → former holder → holder).
+pub const MAX_HOPS: u32 = 3;
 /// Frames from the player buffered toward the owner.
 const TO_OWNER_QUEUE: usize = 64;
 
