@@ -38,7 +38,7 @@ local function capture(seat, holder, cell)
   local owned = tonumber(g[6]) + 1
   local seq = tonumber(g[7]) + 1
   redis.call('HSET', key, F.cells, cells, S.score .. s, score, F.owned, owned, F.seq, seq)
-  redis.call(publish, chan, CAPTURED .. seq .. ',' .. g[2] .. ',' .. cell .. ',' .. s .. ',' .. score)
+  out(CAPTURED .. seq .. ',' .. g[2] .. ',' .. cell .. ',' .. s .. ',' .. score)
   if owned == CELLS then
     finish('board_full', now)
     set_ttl()
