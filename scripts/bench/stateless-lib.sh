@@ -48,7 +48,7 @@ start_replica() {
     boosted replica "$REDIS_SERVER" --port "$REPLICA_PORT" --bind 127.0.0.1 --save "" --appendonly no \
         --replicaof 127.0.0.1 "$REDIS_PORT" >"$OUT/redis-replica.log" 2>&1
     REPLICA_PID=$BOOSTED_PID
-    for _ in $(seq 100); do
+    for _ in $(seq 300); do
         redis-cli -p "$REPLICA_PORT" INFO replication 2>/dev/null | grep -q '^master_link_status:up' && return 0
         sleep 0.05
     done
