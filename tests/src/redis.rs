@@ -147,6 +147,54 @@ impl RedisServer {
         self.spawn().await;
     }
 
+    /// A throwaway replica of `master` (`--replicaof`), once its link to
+    /// the master is up and the first sync is done.
+    pub async fn replica_of(master: &RedisServer) -> RedisServer {
+        let port = master.port.to_string();
+        let replica = Self::start_with(&[
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--replicaof",
+            "127.0.0.1",
+            &port,
+        ])
+        .await;
+        let deadline = tokio::time::Instant::now() + START_WAIT;
+        loop {
+            let mut c = replica.conn().await;
+            let info: String = redis::cmd("INFO")
+                .arg("replication")
+                .query_async(&mut c)
+                .await
+                .expect("info replication");
+            if info.contains("master_link_status:up") && info.contains("master_sync_in_progress:0")
+            {
+                return replica;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the replica did not sync: {info}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Freezes (`true`, SIGSTOP) or thaws (`false`, SIGCONT) the process:
+    /// frozen, it neither answers nor reads what its master sends.
+    pub fn freeze(&self, frozen: bool) {
+        let Some(child) = &self.child else {
+            panic!("redis on {} is not running", self.port);
+        };
+        let status = Command::new("kill")
+            .arg(if frozen { "-STOP" } else { "-CONT" })
+            .arg(child.id().to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -STOP/-CONT failed");
+    }
+
     /// A plain connection for the test's own commands.
     pub async fn conn(&self) -> redis::aio::MultiplexedConnection {
         redis::Client::open(self.url())

@@ -53,8 +53,16 @@ pub async fn run(
             let target = stateless.redis.clone();
             let bounds = config.bounds;
             let capacity = config.capacity();
-            let games =
-                RedisGames::launch(target, node_id, clock, capacity, bounds, stop_games.clone());
+            let wait = stateless.replica_wait();
+            let games = RedisGames::launch(
+                target,
+                wait,
+                node_id,
+                clock,
+                capacity,
+                bounds,
+                stop_games.clone(),
+            );
             serve(listener, config, games, shutdown, stop_games).await
         }
     }

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::stateless::{RedisServer, create_duel, redis_available, store_on};
+use common::stateless::{RedisServer, create_duel, redis_available, store_on, store_waiting_on};
 use futures_util::StreamExt;
 use game_logic::test_util::Command;
 use game_logic::test_util::script::free_cell;
@@ -29,6 +29,7 @@ use game_logic::{
     Timestamp,
 };
 use gridcap::games::GameCode;
+use gridcap::games::redis::ReplicaWait;
 use gridcap::games::redis::layout::game_channel;
 use gridcap::games::redis::scripts::{Answer, ChannelMessage, Code};
 use gridcap::games::redis::store::Store;
@@ -554,8 +555,36 @@ async fn the_scripts_follow_the_rules_exactly() {
     }
     let redis = RedisServer::start().await;
     let (store, stop) = store_on(&redis).await;
+    follow_the_rules(&redis, store, stop).await;
+}
+
+/// With `--redis-wait-replicas` the scripts queue their events and the
+/// store publishes them after its `WAIT` (flush.lua): the same games give
+/// the same events, in the same order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_held_for_a_replica_follow_the_rules_exactly_too() {
+    if !redis_available() {
+        return;
+    }
+    let redis = RedisServer::start().await;
+    let _replica = RedisServer::replica_of(&redis).await;
+    let wait = ReplicaWait {
+        replicas: 1,
+        timeout: Duration::from_millis(1_000),
+    };
+    let (store, stop) = store_waiting_on(&redis, Some(wait)).await;
+    follow_the_rules(&redis, store, stop).await;
+}
+
+/// Plays [`GAMES`] random games through `store` on `redis`, each against
+/// the rules; `stop` ends the store's health task.
+async fn follow_the_rules(
+    redis: &RedisServer,
+    store: Arc<Store>,
+    stop: tokio_util::sync::CancellationToken,
+) {
     let routes: Routes = Arc::default();
-    listen(&redis, routes.clone()).await;
+    listen(redis, routes.clone()).await;
     let base: u64 = std::env::var("GRIDCAP_LUA_SEED")
         .ok()
         .and_then(|s| s.parse().ok())

@@ -48,7 +48,9 @@ use transport::SessionLimits;
 use crate::edge::accept::AcceptLimits;
 pub use defaults::document_defaults;
 pub use options::{LogFormat, ServeOptions};
-pub use topology::{ClusterConfig, Mode, Peer, RedisTarget, StatelessConfig, Topology};
+pub use topology::{
+    ClusterConfig, Mode, Peer, RedisTarget, ReplicaWait, StatelessConfig, Topology,
+};
 
 /// A configuration problem, reported before the server starts.
 #[derive(Debug, thiserror::Error)]

@@ -76,6 +76,21 @@ pub struct ServeOptions {
     )]
     pub redis_cluster: Option<Vec<String>>,
 
+    /// Stateless mode: before an event goes out (so before any player sees
+    /// a capture, a join or a game over confirmed), wait until this many
+    /// Redis replicas acknowledged it (`WAIT`), so that a failover to one of
+    /// them undoes nothing a player saw. 0: do not wait (Redis replicates
+    /// asynchronously; a failover can undo the last milliseconds of play).
+    #[arg(long, env = "GRIDCAP_REDIS_WAIT_REPLICAS", value_name = "N")]
+    pub redis_wait_replicas: Option<u32>,
+
+    /// Stateless mode with --redis-wait-replicas: the longest wait for the
+    /// replicas, in ms (1..=1000). Past it the events go out anyway (counted
+    /// in `gridcap_redis_replica_wait_timeouts_total`): set Redis's
+    /// `min-replicas-to-write` to refuse writes instead.
+    #[arg(long, env = "GRIDCAP_REDIS_WAIT_TIMEOUT_MS", value_name = "MS")]
+    pub redis_wait_timeout_ms: Option<u64>,
+
     /// How often each node probes its peers' health, in ms.
     #[arg(long, env = "GRIDCAP_PROBE_INTERVAL_MS", value_name = "MS")]
     pub probe_interval_ms: Option<u64>,

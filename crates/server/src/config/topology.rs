@@ -129,6 +129,33 @@ pub struct StatelessConfig {
     pub node_id: String,
     /// Where the games live.
     pub redis: RedisTarget,
+    /// Replicas every event waits for before it goes out (0: none).
+    pub wait_replicas: u32,
+    /// The longest such wait.
+    pub wait_timeout: Duration,
+}
+
+impl StatelessConfig {
+    /// The wait for replicas, if any (`--redis-wait-replicas`).
+    pub fn replica_wait(&self) -> Option<ReplicaWait> {
+        (self.wait_replicas > 0).then_some(ReplicaWait {
+            replicas: self.wait_replicas,
+            timeout: self.wait_timeout,
+        })
+    }
+}
+
+/// Longest `--redis-wait-timeout-ms`: a `WAIT` holds the node's Redis
+/// connection, and must end well inside its response timeout.
+pub(super) const MAX_REDIS_WAIT_TIMEOUT_MS: u64 = 1_000;
+
+/// How many Redis replicas must acknowledge each event before it goes out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplicaWait {
+    /// Replicas that must have it.
+    pub replicas: u32,
+    /// The longest wait; past it the event goes out anyway.
+    pub timeout: Duration,
 }
 
 fn invalid<T>(message: &str) -> Result<T, ConfigError> {
@@ -166,7 +193,7 @@ pub(super) fn resolve(o: &ServeOptions, d: &Defaults) -> Result<Topology, Config
             no_redis()?;
             Ok(Topology::Stateful(cluster))
         }
-        Mode::Stateless => resolve_stateless(o).map(Topology::Stateless),
+        Mode::Stateless => resolve_stateless(o, d).map(Topology::Stateless),
     }
 }
 
@@ -202,7 +229,7 @@ fn resolve_cluster(o: &ServeOptions, d: &Defaults) -> Result<ClusterConfig, Conf
     })
 }
 
-fn resolve_stateless(o: &ServeOptions) -> Result<StatelessConfig, ConfigError> {
+fn resolve_stateless(o: &ServeOptions, d: &Defaults) -> Result<StatelessConfig, ConfigError> {
     if o.peers.is_some() {
         return invalid("--peers is for --mode stateful; stateless nodes only share Redis");
     }
@@ -231,7 +258,15 @@ fn resolve_stateless(o: &ServeOptions) -> Result<StatelessConfig, ConfigError> {
             return invalid("--mode stateless needs --redis URL or --redis-cluster URL,URL,...");
         }
     };
+    let wait_timeout_ms = o.redis_wait_timeout_ms.unwrap_or(d.redis_wait_timeout_ms);
+    if !(1..=MAX_REDIS_WAIT_TIMEOUT_MS).contains(&wait_timeout_ms) {
+        return invalid(&format!(
+            "--redis-wait-timeout-ms must be 1..={MAX_REDIS_WAIT_TIMEOUT_MS}"
+        ));
+    }
     Ok(StatelessConfig {
+        wait_replicas: o.redis_wait_replicas.unwrap_or(d.redis_wait_replicas),
+        wait_timeout: Duration::from_millis(wait_timeout_ms),
         node_id: o
             .node_id
             .clone()
@@ -270,6 +305,33 @@ mod tests {
         let t = resolve("").unwrap();
         assert!(matches!(t, Topology::Single));
         assert_eq!((t.mode(), t.node_id()), (Mode::Single, "single"));
+    }
+
+    #[test]
+    fn the_replica_wait_is_off_by_default_and_bounded() {
+        let stateless = |extra: &str| match resolve(&format!(
+            "mode = 'stateless'\nredis = 'redis://a:1'\n{extra}"
+        )) {
+            Ok(Topology::Stateless(s)) => s,
+            other => panic!("{extra}: {other:?}"),
+        };
+        assert_eq!(stateless("").replica_wait(), None);
+        assert_eq!(
+            stateless("redis_wait_replicas = 1\nredis_wait_timeout_ms = 250").replica_wait(),
+            Some(ReplicaWait {
+                replicas: 1,
+                timeout: Duration::from_millis(250)
+            })
+        );
+        let base = "mode = 'stateless'\nredis = 'redis://a:1'\nredis_wait_replicas = 1\n";
+        refused(
+            &format!("{base}redis_wait_timeout_ms = 0"),
+            "must be 1..=1000",
+        );
+        refused(
+            &format!("{base}redis_wait_timeout_ms = 1001"),
+            "must be 1..=1000",
+        );
     }
 
     #[test]

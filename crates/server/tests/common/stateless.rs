@@ -11,9 +11,9 @@ use game_logic::{PlayerName, Settings, SettingsBounds};
 use gridcap::clock::Clock;
 use gridcap::config::{Mode, ServeOptions};
 use gridcap::games::GameCode;
-use gridcap::games::redis::RedisTarget;
 use gridcap::games::redis::scripts::Answer;
 use gridcap::games::redis::store::Store;
+use gridcap::games::redis::{RedisTarget, ReplicaWait};
 pub use testkit::redis::{
     Redis, RedisCluster, RedisServer, START_WAIT, redis_available, wait_for_redis,
 };
@@ -54,8 +54,17 @@ pub async fn kill_subscriptions(redis: &RedisServer) -> i64 {
 /// The game store on `redis` with no node around it (the scripts alone),
 /// once it reached Redis; its health task stops with the returned token.
 pub async fn store_on(redis: &RedisServer) -> (Arc<Store>, CancellationToken) {
+    store_waiting_on(redis, None).await
+}
+
+/// [`store_on`], every event held back until `wait`'s replicas have it
+/// (`--redis-wait-replicas`).
+pub async fn store_waiting_on(
+    redis: &RedisServer,
+    wait: Option<ReplicaWait>,
+) -> (Arc<Store>, CancellationToken) {
     let target = RedisTarget::Single(redis.url());
-    let store = Arc::new(Store::new(&target, Clock::new()));
+    let store = Arc::new(Store::waiting(&target, Clock::new(), wait));
     let stop = CancellationToken::new();
     tokio::spawn(store.clone().run_health(target, None, stop.clone()));
     let deadline = tokio::time::Instant::now() + START_WAIT;

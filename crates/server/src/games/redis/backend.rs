@@ -19,7 +19,7 @@ use super::pubsub::{self, Push, Recovery, Subscriber};
 use super::rooms::{Followup, Member, Rooms};
 use super::scripts::{Answer, ChannelMessage, Code};
 use super::store::Store;
-use super::{RedisTarget, Seat, StoreError, Watch, timers};
+use super::{RedisTarget, ReplicaWait, Seat, StoreError, Watch, timers};
 use crate::clock::Clock;
 use crate::error::ServerError;
 use crate::games::lobby::Listing;
@@ -82,13 +82,14 @@ impl Backend {
     /// answers, requests get `overloaded` and `/readyz` is 503.
     pub fn launch(
         target: RedisTarget,
+        wait: Option<ReplicaWait>,
         clock: Clock,
         bounds: SettingsBounds,
         max_spectators: usize,
         stop: CancellationToken,
     ) -> Arc<Backend> {
         let (push_tx, mut push_rx) = mpsc::unbounded_channel();
-        let store = Arc::new(Store::new(&target, clock));
+        let store = Arc::new(Store::waiting(&target, clock, wait));
         let instance = Uuid::new_v4().simple().to_string();
         tokio::spawn(store.clone().run_health(
             target.clone(),

@@ -23,6 +23,7 @@
 //! | `cells` | 81 bytes: 0 free, k + 1 owned by seat k |
 //! | `code`, `pub`, `cre` | short code; public (1/0); created (unix ms) |
 //! | `sat`, `lst` | the scheduled lobby auto-start (unix ms); its delay (ms) |
+//! | `pq`, `pp` | events queued for after the replicas' `WAIT`, events of them published (`--redis-wait-replicas` only) |
 //! | `n<i>`, `s<i>`, `c<i>` | seat i's name, score, connected (1/0) |
 //! | `l<i>`, `k<i>`, `h<i>` | seat i left (1), its token hash, its holder |
 //!
@@ -56,7 +57,7 @@ const _: () = assert!(SPECTATOR_RENEW.as_millis() * 3 < SPECTATOR_LEASE.as_milli
 
 /// Fields of a game's hash (Lua: `F.<name>`); `spectators` is only ever in
 /// the scripts' answers.
-pub const FIELDS: [(&str, &str); 19] = [
+pub const FIELDS: [(&str, &str); 21] = [
     ("status", field::STATUS),
     ("seq", field::SEQ),
     ("host", field::HOST),
@@ -76,6 +77,8 @@ pub const FIELDS: [(&str, &str); 19] = [
     ("lobby_start", field::LOBBY_START),
     ("created", field::CREATED),
     ("spectators", field::SPECTATORS),
+    ("queued", field::QUEUED),
+    ("published", field::PUBLISHED),
 ];
 
 /// Per-seat field prefixes (Lua: `S.<name> .. seat`).
@@ -137,6 +140,11 @@ pub mod field {
     /// fields by the scripts that answer the whole game (counted from the
     /// game's [`watchers_key`](super::watchers_key)).
     pub const SPECTATORS: &str = "spec";
+    /// Events queued so far to go out after the replicas' `WAIT`
+    /// (`--redis-wait-replicas`); see [`QUEUE_SUFFIX`](super::QUEUE_SUFFIX).
+    pub const QUEUED: &str = "pq";
+    /// Of those, how many have gone out.
+    pub const PUBLISHED: &str = "pp";
 }
 
 /// Prefixes of the per-seat fields (followed by the seat index).
@@ -216,6 +224,21 @@ pub fn quick_play_lock(size: u8) -> String {
 /// What a game's channel adds to its key.
 pub const CHANNEL_SUFFIX: &str = ":ev";
 
+/// What a game's queue of events adds to its key: with
+/// `--redis-wait-replicas` the scripts push their events there instead of
+/// publishing them, and the node publishes them (`flush.lua`) once the
+/// replicas acknowledged them.
+pub const QUEUE_SUFFIX: &str = ":pq";
+
+/// The first argument of every script (where `PUBLISH` or `SPUBLISH` would
+/// be) that makes it queue its events rather than publish them.
+pub const QUEUE_MODE: &str = "QUEUE";
+
+/// What the key a queuing script writes when it queued nothing adds to the
+/// game's key: a write of its own makes the `WAIT` after it cover whatever
+/// it read.
+pub const WAITED_SUFFIX: &str = ":w";
+
 /// What a game's set of spectators adds to its key.
 pub const WATCHERS_SUFFIX: &str = ":sp";
 
@@ -269,6 +292,9 @@ pub fn lua_prelude() -> String {
     let _ = writeln!(lua, "local CAPTURED = '{}'", char::from(CAPTURED_PREFIX));
     let _ = writeln!(lua, "local CHANNEL_SUFFIX = '{CHANNEL_SUFFIX}'");
     let _ = writeln!(lua, "local WATCHERS_SUFFIX = '{WATCHERS_SUFFIX}'");
+    let _ = writeln!(lua, "local QUEUE_SUFFIX = '{QUEUE_SUFFIX}'");
+    let _ = writeln!(lua, "local WAITED_SUFFIX = '{WAITED_SUFFIX}'");
+    let _ = writeln!(lua, "local QUEUE = '{QUEUE_MODE}'");
     let _ = writeln!(
         lua,
         "local SPECTATOR_LEASE = {}",
@@ -309,6 +335,9 @@ mod tests {
         names.extend(prefixes.iter().map(String::as_str));
         names.push(CHANNEL_SUFFIX);
         names.push(WATCHERS_SUFFIX);
+        names.push(QUEUE_SUFFIX);
+        names.push(WAITED_SUFFIX);
+        names.push(QUEUE_MODE);
         for (file, source) in SOURCES {
             for (line, text) in quoted(source) {
                 let seat_field = SEAT_FIELDS.iter().any(|(_, p)| {

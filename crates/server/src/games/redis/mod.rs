@@ -7,6 +7,8 @@
 //! - [`scripts`]: the Lua scripts (in `lua/`), the only writers of game
 //!   state, and the parsing of their answers.
 //! - [`store`]: the command connection and the script calls.
+//! - [`replicas`]: `--redis-wait-replicas`, events held back until the
+//!   replicas have them.
 //! - [`pubsub`]: the subscription connection, its ordered subscribe and
 //!   unsubscribe, and its recovery after a drop.
 //! - [`rooms`]: the games this node has players or spectators in, and the
@@ -26,6 +28,7 @@ pub mod backend;
 pub mod layout;
 pub mod matchmaking;
 pub mod pubsub;
+pub mod replicas;
 pub mod rooms;
 pub mod scripts;
 pub mod store;
@@ -48,7 +51,7 @@ use crate::error::ServerError;
 use crate::state::NodeInfo;
 use backend::Backend;
 
-pub use crate::config::RedisTarget;
+pub use crate::config::{RedisTarget, ReplicaWait};
 
 /// Why Redis could not serve a request. Players see `overloaded`.
 #[derive(Debug, thiserror::Error)]
@@ -91,11 +94,13 @@ pub struct RedisGames {
 }
 
 impl RedisGames {
-    /// Connects to `target` in the background and starts the backend's
+    /// Connects to `target` in the background (every event waiting for
+    /// `wait`'s replicas, if given) and starts the backend's
     /// tasks, which stop with `stop`. Until Redis answers, requests get
     /// `overloaded` and the node is not ready.
     pub fn launch(
         target: RedisTarget,
+        wait: Option<ReplicaWait>,
         node_id: String,
         clock: Clock,
         capacity: Capacity,
@@ -103,7 +108,7 @@ impl RedisGames {
         stop: CancellationToken,
     ) -> RedisGames {
         RedisGames {
-            backend: Backend::launch(target, clock, bounds, capacity.spectators, stop),
+            backend: Backend::launch(target, wait, clock, bounds, capacity.spectators, stop),
             node_id,
         }
     }

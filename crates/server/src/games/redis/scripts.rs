@@ -32,7 +32,7 @@ use super::StoreError;
 use super::layout::{self, field, seat};
 
 /// Every Lua source, by file name: the shared prelude first.
-pub const SOURCES: [(&str, &str); 12] = [
+pub const SOURCES: [(&str, &str); 13] = [
     ("common.lua", include_str!("lua/common.lua")),
     ("create.lua", include_str!("lua/create.lua")),
     ("join.lua", include_str!("lua/join.lua")),
@@ -45,12 +45,16 @@ pub const SOURCES: [(&str, &str); 12] = [
     ("snapshot.lua", include_str!("lua/snapshot.lua")),
     ("watch.lua", include_str!("lua/watch.lua")),
     ("renew.lua", include_str!("lua/renew.lua")),
+    ("flush.lua", include_str!("lua/flush.lua")),
 ];
 
 /// A script: the definitions generated from [`layout`], the shared prelude,
-/// then the script's own source.
+/// then the script's own source, whose reply goes through the prelude's
+/// `answer` (which adds what a queuing call queued).
 fn script(prelude: &str, source: &str) -> Script {
-    Script::new(&format!("{prelude}\n{source}"))
+    Script::new(&format!(
+        "{prelude}\nlocal function main()\n{source}\nend\nreturn answer(main())\n"
+    ))
 }
 
 /// Every script, loaded once per process (EVALSHA, falling back to EVAL
@@ -79,6 +83,9 @@ pub struct Scripts {
     pub watch: Script,
     /// Renews the leases of a node's spectators of a game.
     pub renew: Script,
+    /// Publishes queued events once the replicas have them
+    /// (`--redis-wait-replicas`).
+    pub flush: Script,
 }
 
 impl Scripts {
@@ -98,6 +105,7 @@ impl Scripts {
             snapshot,
             watch,
             renew,
+            flush,
         ] = SOURCES.map(|(_, source)| script(&prelude, source));
         Scripts {
             create,
@@ -111,6 +119,7 @@ impl Scripts {
             snapshot,
             watch,
             renew,
+            flush,
         }
     }
 }

@@ -21,9 +21,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 use uuid::Uuid;
 
-use super::layout::{game_key, node_key, watchers_key};
+use super::layout::{QUEUE_MODE, game_key, node_key, watchers_key};
+use super::replicas::Waiter;
 use super::scripts::{self, Answer, Scripts};
-use super::{RedisTarget, StoreError};
+use super::{RedisTarget, ReplicaWait, StoreError};
 use crate::clock::Clock;
 use crate::games::GameCode;
 
@@ -107,6 +108,44 @@ impl Connection {
             .map_err(|_| StoreError::Unavailable("request timed out".to_owned()))??)
     }
 
+    /// Runs a script, then `WAIT replicas timeout` right behind it on the
+    /// same connection (one pipeline; on a cluster, to the script's slot's
+    /// master): the script's reply and how many replicas acknowledged.
+    pub async fn invoke_then_wait(
+        &mut self,
+        invocation: &ScriptInvocation<'_>,
+        replicas: u32,
+        timeout: Duration,
+    ) -> Result<(Value, i64), StoreError> {
+        let mut pipe = redis::pipe();
+        pipe.invoke_script(invocation)
+            .cmd("WAIT")
+            .arg(replicas)
+            .arg(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX));
+        let call = async {
+            let run = async |c: &mut Connection| match c {
+                Connection::Single(c) => pipe.query_async::<(Value, i64)>(c).await,
+                Connection::Cluster(c) => pipe.query_async::<(Value, i64)>(c).await,
+            };
+            match run(self).await {
+                Err(e)
+                    if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
+                {
+                    // A restarted Redis forgot the script: load it, once.
+                    match self {
+                        Connection::Single(c) => invocation.load_async(c).await?,
+                        Connection::Cluster(c) => invocation.load_async(c).await?,
+                    };
+                    run(self).await
+                }
+                other => other,
+            }
+        };
+        Ok(tokio::time::timeout(RESPONSE_TIMEOUT * 2 + timeout, call)
+            .await
+            .map_err(|_| StoreError::Unavailable("request timed out".to_owned()))??)
+    }
+
     /// One command, bounded like a script call.
     pub async fn query<T: redis::FromRedisValue>(
         &mut self,
@@ -180,6 +219,9 @@ struct Link {
     failures: std::sync::atomic::AtomicU32,
     /// This node's clock.
     clock: Clock,
+    /// With `--redis-wait-replicas`: every script call waits for the
+    /// replicas, then publishes what it queued.
+    waiter: Option<Waiter>,
 }
 
 impl Link {
@@ -198,7 +240,11 @@ impl Link {
     /// health check reaches it.
     async fn invoke(&self, invocation: &ScriptInvocation<'_>) -> Result<Value, StoreError> {
         let mut conn = self.connection()?;
-        match conn.invoke(invocation).await {
+        let reply = match &self.waiter {
+            Some(waiter) => waiter.invoke(&mut conn, invocation).await,
+            None => conn.invoke(invocation).await,
+        };
+        match reply {
             Ok(reply) => {
                 self.failures.store(0, Ordering::Relaxed);
                 Ok(reply)
@@ -237,7 +283,9 @@ pub struct Store {
     /// The connection and what is learnt from it.
     link: Arc<Link>,
     scripts: Scripts,
-    /// `SPUBLISH` on a cluster (sharded pub/sub), `PUBLISH` otherwise.
+    /// What the scripts do with their events: `SPUBLISH` on a cluster
+    /// (sharded pub/sub), `PUBLISH` otherwise, or queue them
+    /// ([`QUEUE_MODE`]) with `--redis-wait-replicas`.
     publish: &'static str,
     /// On a cluster a script may only touch keys of one slot: a batch
     /// holds the captures of one game.
@@ -250,19 +298,33 @@ pub struct Store {
 impl Store {
     /// A store for `target`, not yet connected (see [`run_health`](Self::run_health)).
     pub fn new(target: &RedisTarget, clock: Clock) -> Store {
+        Store::waiting(target, clock, None)
+    }
+
+    /// [`new`](Self::new), with every event held back until `wait`'s
+    /// replicas have it (see [`replicas`](super::replicas)).
+    pub fn waiting(target: &RedisTarget, clock: Clock, wait: Option<ReplicaWait>) -> Store {
+        let scripts = Scripts::new();
+        let publish = match target {
+            RedisTarget::Single(_) => "PUBLISH",
+            RedisTarget::Cluster(_) => "SPUBLISH",
+        };
+        let waiter = wait.map(|wait| Waiter::new(wait, scripts.flush.clone(), publish));
         Store {
+            publish: if waiter.is_some() {
+                QUEUE_MODE
+            } else {
+                publish
+            },
             link: Arc::new(Link {
                 conn: Mutex::new(None),
                 offset_ms: AtomicI64::new(0),
                 healthy: AtomicBool::new(false),
                 failures: std::sync::atomic::AtomicU32::new(0),
                 clock,
+                waiter,
             }),
-            scripts: Scripts::new(),
-            publish: match target {
-                RedisTarget::Single(_) => "PUBLISH",
-                RedisTarget::Cluster(_) => "SPUBLISH",
-            },
+            scripts,
             batch_by_game: matches!(target, RedisTarget::Cluster(_)),
             captures: std::sync::OnceLock::new(),
         }

@@ -9,7 +9,11 @@
 -- KEYS[1]  the game's hash, `gridcap:{<game-id>}`; the event channel is
 --          KEYS[1] .. CHANNEL_SUFFIX and its spectators' sorted set
 --          KEYS[1] .. WATCHERS_SUFFIX (same hash tag, so the same cluster slot)
--- ARGV[1]  'PUBLISH' or 'SPUBLISH' (Redis Cluster: sharded pub/sub)
+-- ARGV[1]  'PUBLISH' or 'SPUBLISH' (Redis Cluster: sharded pub/sub), or
+--          QUEUE (`--redis-wait-replicas`): the events go to the game's
+--          queue, KEYS[1] .. QUEUE_SUFFIX, for the node to publish once the
+--          replicas have them (flush.lua), and the answer says how far
+--          each game's queue goes (see `answer`)
 -- ARGV[2]  the safety TTL in ms, refreshed by every mutation
 -- ARGV[3..] the script's own arguments
 
@@ -20,6 +24,43 @@ local safety = tonumber(ARGV[2])
 
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+
+-- Games whose events this call queued: the game's key -> its queued count.
+local queued = {}
+
+-- Sends one event on the game's channel, or queues it (see ARGV[1]).
+local function out(payload)
+  if publish ~= QUEUE then
+    redis.call(publish, chan, payload)
+    return
+  end
+  local list = key .. QUEUE_SUFFIX
+  redis.call('RPUSH', list, payload)
+  redis.call('PEXPIRE', list, safety)
+  queued[key] = redis.call('HINCRBY', key, F.queued, 1)
+end
+
+-- The script's answer as the node reads it: `reply` itself, or when
+-- queuing, `reply` then each game whose events it queued and its queued
+-- count, then how many such games. A call that queued nothing still writes
+-- (a short-lived key of the game's slot), so that the WAIT after it covers
+-- everything it read.
+local function answer(reply)
+  if publish ~= QUEUE then
+    return reply
+  end
+  local n = 0
+  for game, upto in pairs(queued) do
+    reply[#reply + 1] = game
+    reply[#reply + 1] = upto
+    n = n + 1
+  end
+  if n == 0 then
+    redis.call('SET', KEYS[1] .. WAITED_SUFFIX, '1', 'PX', safety)
+  end
+  reply[#reply + 1] = n
+  return reply
+end
 
 local function num(field)
   return tonumber(redis.call('HGET', key, field) or '0')
@@ -41,7 +82,7 @@ end
 local function emit(msg)
   local g = redis.call('HMGET', key, F.status, F.ends, F.starts_at)
   local header = EVENT .. ms(msg.seq) .. ',' .. g[1] .. ',' .. due(g[1], g[2], g[3]) .. ','
-  redis.call(publish, chan, header .. cmsgpack.pack(msg))
+  out(header .. cmsgpack.pack(msg))
 end
 
 local function next_seq()
@@ -97,7 +138,7 @@ local function review()
   else
     return
   end
-  redis.call(publish, chan, COUNTDOWN .. ms(next_seq()) .. ',' .. ms(at) .. ',' .. ms(now))
+  out(COUNTDOWN .. ms(next_seq()) .. ',' .. ms(at) .. ',' .. ms(now))
 end
 
 -- Game::finish: scores by seat, winners = every seated player on the top score.

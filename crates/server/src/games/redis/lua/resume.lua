@@ -28,7 +28,7 @@ end
 local old = redis.call('HGET', key, S.holder .. seat)
 redis.call('HSET', key, S.holder .. seat, ARGV[4])
 if old and old ~= ARGV[4] then
-  redis.call(publish, chan, KICK .. seat .. ',' .. ARGV[4])
+  out(KICK .. seat .. ',' .. ARGV[4])
 end
 if redis.call('HGET', key, F.status) ~= ST.completed and redis.call('HGET', key, S.connected .. seat) ~= '1' then
   redis.call('HSET', key, S.connected .. seat, 1)
