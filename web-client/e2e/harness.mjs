@@ -43,7 +43,8 @@ export const STEP_MS = 10_000;
 export async function startServer(extraArgs = []) {
   if (process.env.GRIDCAP_E2E_URL) return externalServer(extraArgs);
   const bin = process.env.GRIDCAP_BIN ?? resolve(webClientDir, "../target/debug/gridcap");
-  const child = spawn(bin, ["serve", "--listen", "127.0.0.1:0", "--web-root", distDir, ...extraArgs], {
+  const args = ["serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--web-root", distDir];
+  const child = spawn(bin, [...args, ...extraArgs], {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn" },
   });

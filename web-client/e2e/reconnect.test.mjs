@@ -71,7 +71,7 @@ async function startCluster() {
       base: `http://127.0.0.1:${port}`,
       proc: run(`node ${id}`, bin, [
         "serve", "--mode", "stateless", "--node-id", id, "--redis", `redis://127.0.0.1:${redisPort}`,
-        "--listen", `127.0.0.1:${port}`, "--web-root", distDir, "--drain-timeout-ms", "30000",
+        "--listen", `127.0.0.1:${port}`, "--admin-listen", "127.0.0.1:0", "--web-root", distDir, "--drain-timeout-ms", "30000",
         "--min-duration-ms", "1000",
       ], { RUST_LOG: "warn" }),
     };

@@ -1,4 +1,6 @@
-//! The plain HTTP routes on the game port (protocol §6).
+//! The plain HTTP routes on the game port (protocol §6). Operators' and
+//! peers' routes (`/metrics`, `/api/node`, `/api/cluster`, `/admin`) are on
+//! the admin listener instead ([`crate::admin`]); here they answer 404.
 
 use std::sync::Arc;
 
@@ -20,12 +22,14 @@ pub fn router<G: Games>(state: Arc<AppState<G>>) -> Router {
         .route("/ws", get(ws::upgrade::<G>))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz::<G>))
-        .route("/metrics", get(metrics::<G>))
         .route("/api/games/{id}", get(game::<G>))
         .route("/api/lobby", get(lobby::<G>))
         .route(LISTINGS_PATH, get(listings::<G>))
-        .route("/api/node", get(node::<G>))
-        .route("/api/cluster", get(cluster::<G>));
+        // The admin page's file is in the same build as the game's; it is
+        // served on the admin listener only.
+        .route("/admin.html", get(not_here))
+        .route("/admin", get(not_here))
+        .route("/admin/{*rest}", get(not_here));
     let web_root = state.config.web_root.clone();
     let api = api.with_state(state);
     if web_root.join("index.html").is_file() {
@@ -40,13 +44,13 @@ pub fn router<G: Games>(state: Arc<AppState<G>>) -> Router {
 }
 
 /// 200 while the process is up.
-async fn healthz() -> &'static str {
+pub(crate) async fn healthz() -> &'static str {
     "ok\n"
 }
 
 /// 200 while this node takes games; 503 while draining, or while its
 /// backend cannot take games (Redis unreachable in stateless mode).
-async fn readyz<G: Games>(State(state): State<Arc<AppState<G>>>) -> Response {
+pub(crate) async fn readyz<G: Games>(State(state): State<Arc<AppState<G>>>) -> Response {
     if state.is_draining() {
         (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response()
     } else if !state.is_ready() {
@@ -57,26 +61,6 @@ async fn readyz<G: Games>(State(state): State<Arc<AppState<G>>>) -> Response {
             .into_response()
     } else {
         (StatusCode::OK, "ready\n").into_response()
-    }
-}
-
-/// Prometheus text format.
-async fn metrics<G: Games>(State(state): State<Arc<AppState<G>>>) -> Response {
-    crate::metrics::games(state.games.counts());
-    match &state.metrics {
-        Some(handle) => (
-            [(
-                header::CONTENT_TYPE,
-                "text/plain; version=0.0.4; charset=utf-8",
-            )],
-            handle.render(),
-        )
-            .into_response(),
-        None => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "metrics recorder unavailable\n",
-        )
-            .into_response(),
     }
 }
 
@@ -125,24 +109,9 @@ async fn listings<G: Games>(State(state): State<Arc<AppState<G>>>) -> Response {
     axum::Json(state.games.own_listings()).into_response()
 }
 
-/// `GET /api/node`: this node's own report (what peers probe).
-async fn node<G: Games>(State(state): State<Arc<AppState<G>>>) -> Response {
-    axum::Json(state.node_info()).into_response()
-}
-
-/// `GET /api/cluster`: the ring's members as this node sees them.
-async fn cluster<G: Games>(State(state): State<Arc<AppState<G>>>) -> Response {
-    match state.games.cluster_view(&state.node_info()) {
-        Some(view) => axum::Json(view).into_response(),
-        None => (
-            StatusCode::NOT_FOUND,
-            format!(
-                "not a stateful cluster: this node runs in {} mode\n",
-                G::MODE
-            ),
-        )
-            .into_response(),
-    }
+/// 404 for what lives on the admin listener only.
+async fn not_here() -> Response {
+    (StatusCode::NOT_FOUND, "not found\n").into_response()
 }
 
 const PLACEHOLDER: &str = r#"<!doctype html>

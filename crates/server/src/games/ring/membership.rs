@@ -1,4 +1,5 @@
-//! Health of the other nodes: each node probes every peer's `/api/node`.
+//! Health of the other nodes: each node probes every peer's `/api/node`
+//! on its admin listener (the `@ADMIN` part of its `--peers` entry).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -101,7 +102,7 @@ pub async fn probe_loop(cluster: Arc<Cluster>, stop: CancellationToken) {
             let peer = peer.clone();
             let timeout = cluster.peer_timeout;
             async move {
-                let status = match get(&client, &peer.addr, "/api/node", timeout).await {
+                let status = match get(&client, &peer.admin, "/api/node", timeout).await {
                     Ok((200, body)) => match serde_json::from_slice::<NodeInfo>(&body) {
                         Ok(info) => PeerStatus {
                             state: if info.draining {

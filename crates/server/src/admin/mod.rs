@@ -1,0 +1,78 @@
+//! The admin listener (`--admin-listen`): what operators and cluster peers
+//! read, kept off the public port.
+//!
+//! - `/metrics`: Prometheus text format (see [`crate::metrics`]).
+//! - `/api/node`: this node's report; stateful peers probe it.
+//! - `/api/cluster`: the ring as this node sees it (peer addresses, so never
+//!   public).
+//! - `/admin`: a read-only live page built by the web client (`admin.html`),
+//!   with the JSON it reads under `/admin/api/`.
+//!
+//! Nothing here changes state, and nothing here shows a token.
+//!
+//! `/healthz` and `/readyz` answer here too, for [`healthcheck`] (`gridcap
+//! healthcheck`), which then needs neither the public address nor its TLS.
+
+pub mod healthcheck;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use crate::games::Games;
+use crate::state::AppState;
+
+/// Every route of the admin listener.
+pub fn router<G: Games>(state: Arc<AppState<G>>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics::<G>))
+        .route("/api/node", get(node::<G>))
+        .route("/api/cluster", get(cluster::<G>))
+        .route("/healthz", get(crate::edge::http::healthz))
+        .route("/readyz", get(crate::edge::http::readyz::<G>))
+        .with_state(state)
+}
+
+/// Prometheus text format.
+async fn metrics<G: Games>(State(state): State<Arc<AppState<G>>>) -> Response {
+    crate::metrics::games(state.games.counts());
+    match &state.metrics {
+        Some(handle) => (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            handle.render(),
+        )
+            .into_response(),
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "metrics recorder unavailable\n",
+        )
+            .into_response(),
+    }
+}
+
+/// `GET /api/node`: this node's own report (what peers probe).
+async fn node<G: Games>(State(state): State<Arc<AppState<G>>>) -> Response {
+    axum::Json(state.node_info()).into_response()
+}
+
+/// `GET /api/cluster`: the ring's members as this node sees them.
+async fn cluster<G: Games>(State(state): State<Arc<AppState<G>>>) -> Response {
+    match state.games.cluster_view(&state.node_info()) {
+        Some(view) => axum::Json(view).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            format!(
+                "not a stateful cluster: this node runs in {} mode\n",
+                G::MODE
+            ),
+        )
+            .into_response(),
+    }
+}
