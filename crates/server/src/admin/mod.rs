@@ -39,7 +39,20 @@ pub fn router<G: Games>(state: Arc<AppState<G>>) -> Router {
 
 /// Prometheus text format.
 async fn metrics<G: Games>(State(state): State<Arc<AppState<G>>>) -> Response {
-    crate::metrics::games(state.games.counts());
+    let peers = state
+        .games
+        .cluster_view(&state.node_info())
+        .map(|view| peer_states(&view))
+        .unwrap_or_default();
+    crate::metrics::scrape(
+        crate::metrics::NodeState {
+            mode: G::MODE,
+            ready: state.is_ready() && !state.is_draining(),
+            draining: state.is_draining(),
+            games: state.games.counts(),
+        },
+        &peers,
+    );
     match &state.metrics {
         Some(handle) => (
             [(
@@ -55,6 +68,21 @@ async fn metrics<G: Games>(State(state): State<Arc<AppState<G>>>) -> Response {
         )
             .into_response(),
     }
+}
+
+/// (id, state) of every other member in an `/api/cluster` view.
+fn peer_states(view: &serde_json::Value) -> Vec<(String, String)> {
+    let me = view.get("self").and_then(serde_json::Value::as_str);
+    let nodes = view.get("nodes").and_then(serde_json::Value::as_array);
+    nodes
+        .into_iter()
+        .flatten()
+        .filter_map(|n| {
+            let id = n.get("id")?.as_str()?;
+            let state = n.get("state")?.as_str()?;
+            (Some(id) != me).then(|| (id.to_owned(), state.to_owned()))
+        })
+        .collect()
 }
 
 /// `GET /api/node`: this node's own report (what peers probe).

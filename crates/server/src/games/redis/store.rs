@@ -198,7 +198,10 @@ impl Link {
     /// health check reaches it.
     async fn invoke(&self, invocation: &ScriptInvocation<'_>) -> Result<Value, StoreError> {
         let mut conn = self.connection()?;
-        match conn.invoke(invocation).await {
+        let sent = std::time::Instant::now();
+        let reply = conn.invoke(invocation).await;
+        crate::metrics::redis_call(sent.elapsed(), reply.is_ok());
+        match reply {
             Ok(reply) => {
                 self.failures.store(0, Ordering::Relaxed);
                 Ok(reply)
