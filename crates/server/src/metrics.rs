@@ -125,6 +125,20 @@ fn describe() {
         "gridcap_handshakes_refused_total",
         "WebSocket handshakes refused, by HTTP status and reason"
     );
+    metrics::describe_counter!(
+        "gridcap_slow_consumer_cuts_total",
+        "Connections closed (1008) because their outbound queue overflowed"
+    );
+    // Counters that may stay at zero for a long time exist from the start,
+    // so that dashboards and alerts see 0 rather than no data.
+    for name in [
+        "gridcap_redis_errors_total",
+        "gridcap_redis_pubsub_reconnects_total",
+        "gridcap_redis_resyncs_total",
+        "gridcap_slow_consumer_cuts_total",
+    ] {
+        counter!(name).increment(0);
+    }
     let process = PROCESS.get_or_init(metrics_process::Collector::default);
     process.describe();
 }
