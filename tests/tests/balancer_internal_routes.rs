@@ -17,7 +17,7 @@ const INTERNAL: [&str; 6] = [
     "/api/cluster",
     "/admin",
     "/admin.html",
-    "/admin/api/overview",
+    "/admin/api/games",
 ];
 
 async fn statuses(addr: SocketAddr, paths: &[&str]) -> Vec<(String, u16)> {

@@ -13,7 +13,7 @@ const INTERNAL: [&str; 6] = [
     "/api/cluster",
     "/admin",
     "/admin.html",
-    "/admin/api/overview",
+    "/admin/api/games",
 ];
 
 #[tokio::test]
@@ -30,7 +30,7 @@ async fn internal_routes_are_on_the_admin_listener_only() {
             "{path} public"
         );
     }
-    for path in ["/metrics", "/api/node", "/healthz", "/readyz"] {
+    for path in ["/metrics", "/api/node", "/healthz", "/readyz", "/admin/api/games"] {
         assert_eq!(
             http::get(server.admin, path).await.status,
             200,

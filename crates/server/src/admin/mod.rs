@@ -20,8 +20,9 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use tower_http::services::ServeDir;
 
 use crate::games::Games;
 use crate::state::AppState;
@@ -34,7 +35,45 @@ pub fn router<G: Games>(state: Arc<AppState<G>>) -> Router {
         .route("/api/cluster", get(cluster::<G>))
         .route("/healthz", get(crate::edge::http::healthz))
         .route("/readyz", get(crate::edge::http::readyz::<G>))
+        .route("/admin", get(page::<G>))
+        .route("/admin/api/games", get(games::<G>))
+        .route("/admin/api/games/{id}", get(crate::edge::http::game::<G>))
+        .nest_service(
+            "/assets",
+            ServeDir::new(state.config.web_root.join("assets")),
+        )
         .with_state(state)
+}
+
+/// `GET /admin`: the page built by the web client (`admin.html`), or a note
+/// saying how to build it.
+async fn page<G: Games>(State(state): State<Arc<AppState<G>>>) -> Response {
+    let path = state.config.web_root.join("admin.html");
+    match tokio::fs::read_to_string(&path).await {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => (
+            StatusCode::NOT_FOUND,
+            format!(
+                "the admin page is not built ({}: {e}); run `make web` and restart, or read \
+                 /metrics, /api/node and /api/cluster here directly\n",
+                path.display()
+            ),
+        )
+            .into_response(),
+    }
+}
+
+/// `GET /admin/api/games`: the public games running now, cluster-wide (the
+/// lobby's view: private games are found by id or code instead).
+async fn games<G: Games>(State(state): State<Arc<AppState<G>>>) -> Response {
+    match state.games.lobby().await {
+        Ok(view) => axum::Json(view).into_response(),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the game store is unreachable; try again in a moment\n",
+        )
+            .into_response(),
+    }
 }
 
 /// Prometheus text format.

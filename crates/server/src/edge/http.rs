@@ -66,7 +66,10 @@ pub(crate) async fn readyz<G: Games>(State(state): State<Arc<AppState<G>>>) -> R
 
 /// `GET /api/games/{id}`: the snapshot as JSON (cells as 81 numbers). In a
 /// stateful cluster, a game owned by another node is fetched from it.
-async fn game<G: Games>(State(state): State<Arc<AppState<G>>>, Path(id): Path<String>) -> Response {
+pub(crate) async fn game<G: Games>(
+    State(state): State<Arc<AppState<G>>>,
+    Path(id): Path<String>,
+) -> Response {
     let Ok(game) = GameRef::parse(&id) else {
         return (
             StatusCode::BAD_REQUEST,
