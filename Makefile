@@ -45,10 +45,9 @@ test: deps fmt-check clippy test-rust test-web test-e2e
 	@echo "make test: all passed"
 
 # Tests that need redis-server, haproxy, nginx, strace, prometheus or promtool fail
-# (not skip) when they are
-# missing: `make test` installs them first. The soft limit on open files goes
-# up to the hard one: load.rs holds ~2,000 descriptors (it plays fewer games
-# when it may not).
+# (not skip) when they are missing: `make test` installs them first. The soft
+# limit on open files goes up to the hard one: load.rs holds ~2,000 descriptors
+# (it plays fewer games when it may not).
 test-rust: export GRIDCAP_REQUIRE_SYSTEM_DEPS = 1
 test-rust:
 	$(CARGO) build -p gridcap-server

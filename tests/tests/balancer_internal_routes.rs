@@ -10,16 +10,6 @@ use testkit::balancer::available;
 use testkit::http;
 use testkit::{Balancer, BalancerKind, Cluster, NodeOptions, TestDir};
 
-/// Routes for operators and peers only.
-const INTERNAL: [&str; 6] = [
-    "/metrics",
-    "/api/node",
-    "/api/cluster",
-    "/admin",
-    "/admin.html",
-    "/admin/api/games",
-];
-
 async fn statuses(addr: SocketAddr, paths: &[&str]) -> Vec<(String, u16)> {
     let mut out = Vec::new();
     for path in paths {
@@ -49,7 +39,7 @@ async fn internal_routes_stay_inside(kind: BalancerKind, test: &str) {
     for path in ["/readyz", "/healthz", "/api/lobby"] {
         assert_eq!(http::get(balancer.addr, path).await.status, 200, "{path}");
     }
-    let through = statuses(balancer.addr, &INTERNAL).await;
+    let through = statuses(balancer.addr, &http::INTERNAL_ROUTES).await;
     assert!(
         through.iter().all(|(_, s)| *s == 404),
         "{kind:?}: {through:?}"
@@ -61,7 +51,7 @@ async fn internal_routes_stay_inside(kind: BalancerKind, test: &str) {
     let admins: Vec<SocketAddr> = cluster.nodes.iter().map(|n| n.admin).collect();
     let mistaken_dir = TestDir::new(&format!("{test}-on-admin-ports"));
     let mistaken = Balancer::start(kind, &mistaken_dir, &admins).await;
-    let through = statuses(mistaken.addr, &INTERNAL).await;
+    let through = statuses(mistaken.addr, &http::INTERNAL_ROUTES).await;
     assert!(
         through.iter().all(|(_, s)| *s == 404),
         "{kind:?} on admin ports: {through:?}"

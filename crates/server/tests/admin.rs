@@ -6,20 +6,10 @@ mod common;
 use common::{TestServer, http, refused_status, ws_request};
 use gridcap::config::ServeOptions;
 
-/// Routes for operators and peers only.
-const INTERNAL: [&str; 6] = [
-    "/metrics",
-    "/api/node",
-    "/api/cluster",
-    "/admin",
-    "/admin.html",
-    "/admin/api/games",
-];
-
 #[tokio::test]
 async fn internal_routes_are_on_the_admin_listener_only() {
     let server = TestServer::start().await;
-    for path in INTERNAL {
+    for path in http::INTERNAL_ROUTES {
         let reply = http::get(server.addr, path).await;
         assert_eq!(reply.status, 404, "{path} on the public port");
     }
@@ -30,17 +20,26 @@ async fn internal_routes_are_on_the_admin_listener_only() {
             "{path} public"
         );
     }
-    for path in ["/metrics", "/api/node", "/healthz", "/readyz", "/admin/api/games"] {
+    for path in [
+        "/metrics",
+        "/api/node",
+        "/healthz",
+        "/readyz",
+        "/admin/api/games",
+    ] {
         assert_eq!(
-            http::get(server.admin, path).await.status,
+            http::get_admin(server.admin, path).await.status,
             200,
             "{path} on admin"
         );
     }
     // Not a stateful cluster: there is no ring to show.
-    assert_eq!(http::get(server.admin, "/api/cluster").await.status, 404);
+    assert_eq!(
+        http::get_admin(server.admin, "/api/cluster").await.status,
+        404
+    );
     // The game itself is not on the admin port.
-    assert_eq!(http::get(server.admin, "/ws").await.status, 404);
+    assert_eq!(http::get_admin(server.admin, "/ws").await.status, 404);
     server.shutdown().await;
 }
 
@@ -64,7 +63,7 @@ async fn metrics_report_build_process_runtime_state_and_refusals() {
         .insert("origin", "https://elsewhere.example".parse().unwrap());
     assert_eq!(refused_status(request).await, 403);
 
-    let text = http::get(server.admin, "/metrics").await.text();
+    let text = http::get_admin(server.admin, "/metrics").await.text();
     let build = text
         .lines()
         .find(|l| l.starts_with("gridcap_build_info{"))

@@ -36,7 +36,9 @@ pub fn router<G: Games>(state: Arc<AppState<G>>) -> Router {
         .route("/healthz", get(crate::edge::http::healthz))
         .route("/readyz", get(crate::edge::http::readyz::<G>))
         .route("/admin", get(page::<G>))
-        .route("/admin/api/games", get(games::<G>))
+        // The public games running now, cluster-wide: the lobby's view
+        // (private games are found by id or code instead).
+        .route("/admin/api/games", get(crate::edge::http::lobby::<G>))
         .route("/admin/api/games/{id}", get(crate::edge::http::game::<G>))
         .nest_service(
             "/assets",
@@ -58,19 +60,6 @@ async fn page<G: Games>(State(state): State<Arc<AppState<G>>>) -> Response {
                  /metrics, /api/node and /api/cluster here directly\n",
                 path.display()
             ),
-        )
-            .into_response(),
-    }
-}
-
-/// `GET /admin/api/games`: the public games running now, cluster-wide (the
-/// lobby's view: private games are found by id or code instead).
-async fn games<G: Games>(State(state): State<Arc<AppState<G>>>) -> Response {
-    match state.games.lobby().await {
-        Ok(view) => axum::Json(view).into_response(),
-        Err(_) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the game store is unreachable; try again in a moment\n",
         )
             .into_response(),
     }

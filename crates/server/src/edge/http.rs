@@ -95,7 +95,7 @@ pub(crate) async fn game<G: Games>(
 }
 
 /// `GET /api/lobby`: the public games, cluster-wide (protocol §7).
-async fn lobby<G: Games>(State(state): State<Arc<AppState<G>>>) -> Response {
+pub(crate) async fn lobby<G: Games>(State(state): State<Arc<AppState<G>>>) -> Response {
     match state.games.lobby().await {
         Ok(view) => axum::Json(view).into_response(),
         Err(_) => (
