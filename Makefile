@@ -3,7 +3,7 @@
 
 CARGO ?= cargo
 WEB := web-client
-WEB_SOURCES := $(shell find $(WEB)/src $(WEB)/index.html $(WEB)/vite.config.ts $(WEB)/tsconfig.json $(WEB)/package-lock.json -type f 2>/dev/null)
+WEB_SOURCES := $(shell find $(WEB)/src $(WEB)/index.html $(WEB)/admin.html $(WEB)/vite.config.ts $(WEB)/tsconfig.json $(WEB)/package-lock.json -type f 2>/dev/null)
 
 .PHONY: run test test-rust test-web test-e2e lint fmt fmt-check clippy bench web deps clean help cluster-stateful cluster-stateless fuzz
 
@@ -44,10 +44,10 @@ deps:
 test: deps fmt-check clippy test-rust test-web test-e2e
 	@echo "make test: all passed"
 
-# Tests that need redis-server, haproxy, nginx or strace fail (not skip) when they are
-# missing: `make test` installs them first. The soft limit on open files goes
-# up to the hard one: load.rs holds ~2,000 descriptors (it plays fewer games
-# when it may not).
+# Tests that need redis-server, haproxy, nginx, strace, prometheus or promtool fail
+# (not skip) when they are missing: `make test` installs them first. The soft
+# limit on open files goes up to the hard one: load.rs holds ~2,000 descriptors
+# (it plays fewer games when it may not).
 test-rust: export GRIDCAP_REQUIRE_SYSTEM_DEPS = 1
 test-rust:
 	$(CARGO) build -p gridcap-server

@@ -14,6 +14,8 @@ declare -A PACKAGES=(
   [haproxy]=haproxy           # cluster tests behind a load balancer
   [nginx]=nginx               # cluster tests behind a load balancer
   [strace]=strace             # TCP_NODELAY read off the node's own syscalls
+  [prometheus]=prometheus     # the dashboard's queries against a real scrape
+  [promtool]=prometheus       # the alert rules checked and unit-tested
 )
 
 missing=()
@@ -27,6 +29,8 @@ if [[ $what == system || $what == all ]]; then
       export DEBIAN_FRONTEND=noninteractive
       apt-get update -qq
       # RUNLEVEL=1: the packages must not start their daemons (nginx on :80).
+      # Sorted and unique: one package may provide two commands.
+      mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
       RUNLEVEL=1 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     else
       echo "ensure-deps: missing ${missing[*]}; install them (Debian: apt-get install ${missing[*]}) or run as root" >&2

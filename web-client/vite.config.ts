@@ -5,7 +5,14 @@ import { defineConfig } from "vitest/config";
 const backend = process.env.GRIDCAP_DEV_SERVER ?? "http://127.0.0.1:8080";
 
 export default defineConfig({
-  build: { outDir: "dist", emptyOutDir: true, target: "es2022" },
+  build: {
+    outDir: "dist",
+    emptyOutDir: true,
+    target: "es2022",
+    // Two pages: the game (index.html) and the operators' /admin page, which
+    // only a node's admin listener serves.
+    rollupOptions: { input: { main: "index.html", admin: "admin.html" } },
+  },
   server: {
     proxy: {
       "/ws": { target: backend, ws: true },

@@ -36,12 +36,15 @@ trap 'exit 143' TERM
 
 mkdir -p "$logs"
 ids=(a b c)
-declare -A port
+declare -A port admin
 peers=""
 for id in "${ids[@]}"; do
   free_port 9001
   port[$id]=$REPLY
-  peers+="${peers:+,}$id=127.0.0.1:$REPLY"
+  # Its admin listener (/metrics, /api/node, /admin): what peers probe.
+  free_port 9091
+  admin[$id]=$REPLY
+  peers+="${peers:+,}$id=127.0.0.1:${port[$id]}@127.0.0.1:${admin[$id]}"
 done
 free_port "${PORT:-8080}"
 lb_port=$REPLY
@@ -51,7 +54,8 @@ stats_port=$REPLY
 names=()
 for id in "${ids[@]}"; do
   "$bin" serve --mode stateful --node-id "$id" --peers "$peers" \
-    --listen "127.0.0.1:${port[$id]}" >"$logs/node-$id.log" 2>&1 &
+    --listen "127.0.0.1:${port[$id]}" --admin-listen "127.0.0.1:${admin[$id]}" \
+    >"$logs/node-$id.log" 2>&1 &
   pids+=("$!")
   names+=("node-$id")
 done
@@ -73,10 +77,10 @@ cat <<MSG
 
   gridcap stateful cluster is up. Open:  http://127.0.0.1:$lb_port/
 
-  nodes:   a http://127.0.0.1:${port[a]}  (pid ${pids[0]})
-           b http://127.0.0.1:${port[b]}  (pid ${pids[1]})
-           c http://127.0.0.1:${port[c]}  (pid ${pids[2]})
-  cluster: curl http://127.0.0.1:${port[a]}/api/cluster
+  nodes:   a http://127.0.0.1:${port[a]}  admin http://127.0.0.1:${admin[a]}/admin  (pid ${pids[0]})
+           b http://127.0.0.1:${port[b]}  admin http://127.0.0.1:${admin[b]}/admin  (pid ${pids[1]})
+           c http://127.0.0.1:${port[c]}  admin http://127.0.0.1:${admin[c]}/admin  (pid ${pids[2]})
+  cluster: curl http://127.0.0.1:${admin[a]}/api/cluster
   HAProxy: http://127.0.0.1:$stats_port/ (its view of the nodes)
   logs:    $logs/
   try:     kill -TERM ${pids[1]}   (drain node b)   kill -9 ${pids[2]}   (lose node c)

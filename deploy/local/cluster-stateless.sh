@@ -49,10 +49,13 @@ mkdir -p "$logs"
 free_port 6390
 redis_port=$REPLY
 ids=(a b)
-declare -A port
+declare -A port admin
 for id in "${ids[@]}"; do
   free_port 9101
   port[$id]=$REPLY
+  # Its admin listener (/metrics, /api/node, /admin).
+  free_port 9191
+  admin[$id]=$REPLY
 done
 free_port "${PORT:-8080}"
 lb_port=$REPLY
@@ -74,7 +77,8 @@ listening "$redis_port" || die "redis-server not listening after 5 s; see $logs/
 names=()
 for id in "${ids[@]}"; do
   "$bin" serve --mode stateless --node-id "$id" --redis "redis://127.0.0.1:$redis_port" \
-    --listen "127.0.0.1:${port[$id]}" >"$logs/node-$id.log" 2>&1 &
+    --listen "127.0.0.1:${port[$id]}" --admin-listen "127.0.0.1:${admin[$id]}" \
+    >"$logs/node-$id.log" 2>&1 &
   pids+=("$!")
   names+=("node-$id")
 done
@@ -98,8 +102,8 @@ cat <<MSG
   gridcap stateless cluster is up. Open:  http://127.0.0.1:$lb_port/
 
   redis:   redis://127.0.0.1:$redis_port  (pid $redis_pid; redis-cli -p $redis_port)
-  nodes:   a http://127.0.0.1:${port[a]}  (pid ${pids[0]})
-           b http://127.0.0.1:${port[b]}  (pid ${pids[1]})
+  nodes:   a http://127.0.0.1:${port[a]}  admin http://127.0.0.1:${admin[a]}/admin  (pid ${pids[0]})
+           b http://127.0.0.1:${port[b]}  admin http://127.0.0.1:${admin[b]}/admin  (pid ${pids[1]})
   HAProxy: http://127.0.0.1:$stats_port/ (its view of the nodes)
   logs:    $logs/
   try:     kill -9 ${pids[0]}   (lose node a: its players resume on b)

@@ -26,7 +26,7 @@ start_server() {
     raise_nofile
     rm -f "$OUT/server.pid"
     pinned "$OUT/server.pid" "$SERVER_CPU" valgrind --tool=callgrind --collect-atstart=yes \
-        --callgrind-out-file="$OUT/callgrind.out.%p" "$REAL_BIN" serve --listen "127.0.0.1:$PORT" \
+        --callgrind-out-file="$OUT/callgrind.out.%p" "$REAL_BIN" serve --listen "127.0.0.1:$PORT" --admin-listen "127.0.0.1:$ADMIN_PORT" \
         --drain-timeout-ms 1000 "$@" >"$OUT/server.log" 2>&1 &
     SERVER_WAIT=$!
     for _ in $(seq 50); do [[ -s "$OUT/server.pid" ]] && break; sleep 0.1; done

@@ -13,12 +13,12 @@ RATE=${FORWARD_RATE:-10}
 SECS=${FORWARD_SECS:-20}
 PA=$PORT
 PB=$((PORT + 1))
-PEERS="a=127.0.0.1:$PA,b=127.0.0.1:$PB"
+PEERS="a=127.0.0.1:$PA@$((PA + 1000)),b=127.0.0.1:$PB@$((PB + 1000))"
 PIDS=()
 
 start_node() { # id port
     pinned "$OUT/node-$1.pid" "$SERVER_CPU" "$BIN" serve --mode stateful --node-id "$1" --peers "$PEERS" \
-        --listen "127.0.0.1:$2" --rate-limit 0 --max-connections 20000 --drain-timeout-ms 1000 \
+        --listen "127.0.0.1:$2" --admin-listen "127.0.0.1:$(($2 + 1000))" --rate-limit 0 --max-connections 20000 --drain-timeout-ms 1000 \
         >"$OUT/node-$1.log" 2>&1 &
     for _ in $(seq 100); do
         curl -sf "http://127.0.0.1:$2/readyz" >/dev/null 2>&1 && break

@@ -19,6 +19,8 @@ OUT=${BENCH_OUT:-$ROOT/target/bench}
 SERVER_CPU=${SERVER_CPU:-0}
 BOTS_CPU=${BOTS_CPU:-1}
 PORT=${BENCH_PORT:-28731}
+# Every benchmark node's admin listener (/metrics) is its port + 1000.
+ADMIN_PORT=$((PORT + 1000))
 URL="ws://127.0.0.1:$PORT/ws"
 CLK_TCK=$(getconf CLK_TCK)
 if [[ $(id -u) == 0 ]]; then NICE=${BENCH_NICE:--15}; else NICE=${BENCH_NICE:-0}; fi
@@ -68,7 +70,7 @@ start_server() {
         exit 1
     fi
     rm -f "$OUT/server.pid"
-    pinned "$OUT/server.pid" "$SERVER_CPU" "$BIN" serve --listen "127.0.0.1:$PORT" \
+    pinned "$OUT/server.pid" "$SERVER_CPU" "$BIN" serve --listen "127.0.0.1:$PORT" --admin-listen "127.0.0.1:$ADMIN_PORT" \
         --drain-timeout-ms 1000 "$@" >"$OUT/server.log" 2>&1 &
     SERVER_WAIT=$!
     for _ in $(seq 50); do
@@ -120,7 +122,7 @@ rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
 # A value of the server's /metrics (first sample of that name), or 0.
 metric() {
-    curl -sf "http://127.0.0.1:$PORT/metrics" | awk -v name="$1" '$1 == name { print $2; found = 1; exit } END { if (!found) print 0 }'
+    curl -sf "http://127.0.0.1:$ADMIN_PORT/metrics" | awk -v name="$1" '$1 == name { print $2; found = 1; exit } END { if (!found) print 0 }'
 }
 
 # jget FILE a.b.c: a scalar of a pretty-printed JSON report (serde_json's

@@ -34,7 +34,7 @@ MODES=${QP_MODES:-"single stateful stateless"}
 REDIS_PORT=${BENCH_REDIS_PORT:-28740}
 REDIS_SERVER=${REDIS_SERVER:-redis-server}
 PORT_B=$((PORT + 1))
-PEERS="a=127.0.0.1:$PORT,b=127.0.0.1:$PORT_B"
+PEERS="a=127.0.0.1:$PORT@$((PORT + 1000)),b=127.0.0.1:$PORT_B@$((PORT_B + 1000))"
 NODE_PIDS=()
 REDIS_PID=""
 
@@ -76,19 +76,21 @@ start_mode() {
     case $1 in
         single)
             ports=("$PORT")
-            background node-a "$BIN" serve --listen "127.0.0.1:$PORT" "${common[@]}"
+            background node-a "$BIN" serve --listen "127.0.0.1:$PORT" --admin-listen "127.0.0.1:$ADMIN_PORT" "${common[@]}"
             NODE_PIDS+=("$BG_PID") ;;
         stateful)
             for i in 0 1; do
                 background "node-${ids[i]}" "$BIN" serve --mode stateful --node-id "${ids[i]}" \
-                    --peers "$PEERS" --listen "127.0.0.1:${ports[i]}" "${common[@]}"
+                    --peers "$PEERS" --listen "127.0.0.1:${ports[i]}" \
+                    --admin-listen "127.0.0.1:$((ports[i] + 1000))" "${common[@]}"
                 NODE_PIDS+=("$BG_PID")
             done ;;
         stateless)
             start_redis
             for i in 0 1; do
                 background "node-${ids[i]}" "$BIN" serve --mode stateless --node-id "${ids[i]}" \
-                    --redis "redis://127.0.0.1:$REDIS_PORT" --listen "127.0.0.1:${ports[i]}" "${common[@]}"
+                    --redis "redis://127.0.0.1:$REDIS_PORT" --listen "127.0.0.1:${ports[i]}" \
+                    --admin-listen "127.0.0.1:$((ports[i] + 1000))" "${common[@]}"
                 NODE_PIDS+=("$BG_PID")
             done ;;
         *) echo "unknown mode $1 (single, stateful, stateless)" >&2; exit 1 ;;

@@ -74,7 +74,7 @@ start_nodes() {
     for id in a b; do
         port=$PORT; [[ $id == b ]] && port=$PORT_B
         boosted "node-$id" "$BIN" serve --mode stateless --node-id "$id" \
-            --redis "redis://127.0.0.1:$REDIS_PORT" --listen "127.0.0.1:$port" \
+            --redis "redis://127.0.0.1:$REDIS_PORT" --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$((port + 1000))" \
             --rate-limit 0 --max-connections 20000 --drain-timeout-ms 1000 "${NODE_ARGS[@]}" \
             >"$OUT/stateless-node-$id.log" 2>&1
         NODE_PIDS+=("$BOOSTED_PID")

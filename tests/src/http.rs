@@ -58,7 +58,7 @@ impl Reply {
 /// `GET path` on `addr` with extra header lines (each ending in `\r\n`); an
 /// error for I/O failures, timeouts and unparsable responses.
 pub async fn try_get_with(addr: SocketAddr, path: &str, extra_headers: &str) -> io::Result<Reply> {
-    tokio::time::timeout(REQUEST_LIMIT, exchange(addr, path, extra_headers))
+    tokio::time::timeout(REQUEST_LIMIT, exchange(addr, path, extra_headers, true))
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, format!("GET {path} on {addr}")))?
 }
@@ -73,6 +73,27 @@ pub async fn get_with(addr: SocketAddr, path: &str, extra_headers: &str) -> Repl
     try_get_with(addr, path, extra_headers)
         .await
         .unwrap_or_else(|e| panic!("GET {path} on {addr}: {e}"))
+}
+
+/// Routes for operators and peers only: served on a node's admin listener,
+/// 404 on its game port and through the balancers.
+pub const INTERNAL_ROUTES: [&str; 6] = [
+    "/metrics",
+    "/api/node",
+    "/api/cluster",
+    "/admin",
+    "/admin.html",
+    "/admin/api/games",
+];
+
+/// `GET path` on a node's admin listener, which is plain HTTP even in TLS
+/// runs; fails the test if there is no answer.
+pub async fn get_admin(addr: SocketAddr, path: &str) -> Reply {
+    tokio::time::timeout(REQUEST_LIMIT, exchange(addr, path, "", false))
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, format!("GET {path} on {addr}")))
+        .and_then(|r| r)
+        .unwrap_or_else(|e| panic!("GET {path} on admin {addr}: {e}"))
 }
 
 /// `GET path`; fails the test if there is no answer.
@@ -147,9 +168,19 @@ pub async fn wait_status(addr: SocketAddr, path: &str, want: u16) {
     wait_status_within(addr, path, want, WAIT).await;
 }
 
-async fn exchange(addr: SocketAddr, path: &str, extra_headers: &str) -> io::Result<Reply> {
+/// One request; over TLS in TLS runs when `tls_if_run`.
+async fn exchange(
+    addr: SocketAddr,
+    path: &str,
+    extra_headers: &str,
+    tls_if_run: bool,
+) -> io::Result<Reply> {
     let stream = TcpStream::connect(addr).await?;
-    let mut stream = tls::try_wrap(stream, addr).await?;
+    let mut stream = if tls_if_run {
+        tls::try_wrap(stream, addr).await?
+    } else {
+        tokio_tungstenite::MaybeTlsStream::Plain(stream)
+    };
     let request =
         format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{extra_headers}\r\n");
     stream.write_all(request.as_bytes()).await?;

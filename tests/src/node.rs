@@ -50,6 +50,8 @@ pub struct Node {
     pub id: String,
     /// Its HTTP and WebSocket address.
     pub addr: SocketAddr,
+    /// Its admin listener (`/metrics`, `/api/node`, `/api/cluster`, `/admin`).
+    pub admin: SocketAddr,
     /// The full argument list, kept for restarts.
     args: Vec<String>,
     /// `RUST_LOG` given by the test ([`NodeOptions::rust_log`]).
@@ -65,7 +67,7 @@ pub struct Node {
 impl Node {
     fn new(
         id: &str,
-        addr: SocketAddr,
+        [addr, admin]: [SocketAddr; 2],
         args: Vec<String>,
         options: &NodeOptions,
         dir: &TestDir,
@@ -73,6 +75,7 @@ impl Node {
         Node {
             id: id.to_owned(),
             addr,
+            admin,
             args,
             rust_log: options.rust_log.clone(),
             dir: dir.clone(),
@@ -170,12 +173,12 @@ impl Node {
 
     /// `GET /api/node`.
     pub async fn info(&self) -> serde_json::Value {
-        http::get_json(self.addr, "/api/node").await
+        http::get_json(self.admin, "/api/node").await
     }
 
     /// `GET /api/cluster`.
     pub async fn cluster_view(&self) -> serde_json::Value {
-        http::get_json(self.addr, "/api/cluster").await
+        http::get_json(self.admin, "/api/cluster").await
     }
 
     /// Games in this node's memory by status, from `/api/node`.
@@ -220,12 +223,16 @@ pub fn serve_command() -> Command {
 
 /// Removes the developer's own `GRIDCAP_*` settings from `command`'s
 /// environment (for a command that runs `gridcap` under another program).
+/// Also gives it a free admin port (`GRIDCAP_ADMIN_LISTEN=127.0.0.1:0`)
+/// unless its flags name one: the default 127.0.0.1:9091 would clash
+/// between nodes started at once.
 pub fn without_gridcap_env(command: &mut Command) {
     for (key, _) in std::env::vars_os() {
         if key.to_string_lossy().starts_with("GRIDCAP_") {
             command.env_remove(key);
         }
     }
+    command.env("GRIDCAP_ADMIN_LISTEN", "127.0.0.1:0");
 }
 
 /// Games of one node by status (`/api/node`).
@@ -247,10 +254,12 @@ impl GameCounts {
 }
 
 /// Common flags of every test node.
-fn base_args(addr: SocketAddr, options: &NodeOptions, dir: &TestDir) -> Vec<String> {
+fn base_args([addr, admin]: [SocketAddr; 2], options: &NodeOptions, dir: &TestDir) -> Vec<String> {
     let mut args: Vec<String> = vec![
         "--listen".into(),
         addr.to_string(),
+        "--admin-listen".into(),
+        admin.to_string(),
         // A directory without index.html: the placeholder page.
         "--web-root".into(),
         dir.join("no-web-root").display().to_string(),
@@ -268,6 +277,14 @@ fn base_args(addr: SocketAddr, options: &NodeOptions, dir: &TestDir) -> Vec<Stri
     args
 }
 
+/// A public and an admin address for each of `n` nodes.
+fn node_addrs(n: usize) -> Vec<[SocketAddr; 2]> {
+    free_addrs(2 * n)
+        .chunks_exact(2)
+        .map(|pair| [pair[0], pair[1]])
+        .collect()
+}
+
 /// Nodes started together; dropping it kills every one of them.
 #[derive(Debug)]
 pub struct Cluster {
@@ -278,7 +295,7 @@ pub struct Cluster {
 impl Cluster {
     /// One single-mode node (today's default mode), ready.
     pub async fn single(dir: &TestDir, options: &NodeOptions) -> Cluster {
-        let addr = free_addrs(1)[0];
+        let addr = node_addrs(1)[0];
         let mut node = Node::new("single", addr, base_args(addr, options, dir), options, dir);
         node.spawn();
         node.wait_ready().await;
@@ -288,11 +305,11 @@ impl Cluster {
     /// Stateful nodes with the given ids, each knowing all the others, all
     /// ready and seeing one another as ready.
     pub async fn stateful(dir: &TestDir, ids: &[&str], options: &NodeOptions) -> Cluster {
-        let addrs = free_addrs(ids.len());
+        let addrs = node_addrs(ids.len());
         let peers = ids
             .iter()
             .zip(&addrs)
-            .map(|(id, addr)| format!("{id}={addr}"))
+            .map(|(id, [addr, admin])| format!("{id}={addr}@{admin}"))
             .collect::<Vec<_>>()
             .join(",");
         let mut nodes = Vec::new();
@@ -329,7 +346,7 @@ impl Cluster {
         redis: &Redis,
         options: &NodeOptions,
     ) -> Cluster {
-        let addrs = free_addrs(ids.len());
+        let addrs = node_addrs(ids.len());
         let mut nodes = Vec::new();
         for (id, addr) in ids.iter().zip(&addrs) {
             let mut args = base_args(*addr, options, dir);

@@ -112,7 +112,8 @@ fn open_fds(pid: u32) -> Vec<String> {
         .collect()
 }
 
-/// `gridcap_connections` in `/metrics` (absent before the first one).
+/// `gridcap_connections` in `/metrics` on the admin listener `addr` (absent
+/// before the first one).
 async fn open_connections(addr: SocketAddr) -> f64 {
     http::get(addr, "/metrics")
         .await
@@ -132,7 +133,7 @@ async fn connections_and_descriptors_return_to_the_baseline_after_churn() {
     let cluster = Cluster::single(&dir, &NodeOptions::default()).await;
     let node = cluster.node("single");
     let (addr, url, pid) = (node.addr, node.ws_url(), node.pid().expect("running"));
-    assert_eq!(open_connections(addr).await, 0.0);
+    assert_eq!(open_connections(node.admin).await, 0.0);
     let baseline = open_fds(pid);
 
     for round in 0..10 {
@@ -165,7 +166,7 @@ async fn connections_and_descriptors_return_to_the_baseline_after_churn() {
 
     let deadline = Instant::now() + WAIT;
     loop {
-        let (connections, fds) = (open_connections(addr).await, open_fds(pid));
+        let (connections, fds) = (open_connections(node.admin).await, open_fds(pid));
         if connections == 0.0 && fds.len() <= baseline.len() {
             break;
         }

@@ -37,25 +37,28 @@ export function serverAndBrowser(extraArgs = []) {
 export const STEP_MS = 10_000;
 
 /**
- * Spawn `gridcap serve` on 127.0.0.1:0 and resolve with its base URL once it
- * prints `listening on http://...`. `stop()` ends it (SIGTERM, then SIGKILL).
+ * Spawn `gridcap serve` on 127.0.0.1:0 (its admin listener too) and resolve
+ * with its base URL and admin URL once it prints both. `stop()` ends it
+ * (SIGTERM, then SIGKILL).
  */
 export async function startServer(extraArgs = []) {
   if (process.env.GRIDCAP_E2E_URL) return externalServer(extraArgs);
   const bin = process.env.GRIDCAP_BIN ?? resolve(webClientDir, "../target/debug/gridcap");
-  const child = spawn(bin, ["serve", "--listen", "127.0.0.1:0", "--web-root", distDir, ...extraArgs], {
+  const args = ["serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--web-root", distDir];
+  const child = spawn(bin, [...args, ...extraArgs], {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn" },
   });
   let log = "";
-  const url = await new Promise((resolveUrl, reject) => {
+  const { url, adminUrl } = await new Promise((resolveUrl, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not print its address within 15 s:\n${log}`)), 15_000);
     const onData = (chunk) => {
       log += chunk.toString();
-      const m = /listening on (https?:\/\/127\.0\.0\.1:\d+)/.exec(log);
+      // The game's address, then the admin listener's (printed after it).
+      const m = /listening on (https?:\/\/127\.0\.0\.1:\d+)[\s\S]*admin on (http:\/\/127\.0\.0\.1:\d+)\/admin/.exec(log);
       if (m) {
         clearTimeout(timer);
-        resolveUrl(m[1]);
+        resolveUrl({ url: m[1], adminUrl: m[2] });
       }
     };
     child.stdout.on("data", onData);
@@ -76,6 +79,7 @@ export async function startServer(extraArgs = []) {
   child.stdout.on("data", (c) => (log += c.toString()));
   return {
     url,
+    adminUrl,
     log: () => log,
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;

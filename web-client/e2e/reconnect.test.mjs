@@ -67,11 +67,13 @@ async function startCluster() {
   const nodes = {};
   for (const id of ["a", "b"]) {
     const port = await freePort();
+    const adminPort = await freePort();
     nodes[id] = {
       base: `http://127.0.0.1:${port}`,
+      admin: `http://127.0.0.1:${adminPort}`,
       proc: run(`node ${id}`, bin, [
         "serve", "--mode", "stateless", "--node-id", id, "--redis", `redis://127.0.0.1:${redisPort}`,
-        "--listen", `127.0.0.1:${port}`, "--web-root", distDir, "--drain-timeout-ms", "30000",
+        "--listen", `127.0.0.1:${port}`, "--admin-listen", `127.0.0.1:${adminPort}`, "--web-root", distDir, "--drain-timeout-ms", "30000",
         "--min-duration-ms", "1000",
       ], { RUST_LOG: "warn" }),
     };
@@ -115,9 +117,9 @@ async function startCluster() {
   return cluster;
 }
 
-/** WebSocket connections open on the node at `base` (its /metrics). */
-async function wsConnections(base) {
-  const metrics = await (await fetch(`${base}/metrics`)).text();
+/** WebSocket connections open on the node whose admin listener is `admin` (its /metrics). */
+async function wsConnections(admin) {
+  const metrics = await (await fetch(`${admin}/metrics`)).text();
   const m = /^gridcap_connections (\d+)/m.exec(metrics);
   return m ? Number(m[1]) : 0;
 }
@@ -139,8 +141,8 @@ async function twoPagesOnTwoNodes(browser, cluster, seconds) {
   for (const p of [host, guest]) await p.waitForSelector("[data-testid=status]:has-text('active')");
   // Where HAProxy put them depends on what else the browser had open; the
   // node with more of them is the one the test takes away.
-  const onA = await wsConnections(cluster.nodes.a.base);
-  const onB = await wsConnections(cluster.nodes.b.base);
+  const onA = await wsConnections(cluster.nodes.a.admin);
+  const onB = await wsConnections(cluster.nodes.b.admin);
   assert.equal(onA + onB, 2, "one WebSocket per page");
   const [victim, survivor] = onA >= onB ? [cluster.nodes.a, cluster.nodes.b] : [cluster.nodes.b, cluster.nodes.a];
   return { host, guest, victim, survivor };
@@ -169,7 +171,7 @@ test("a page whose node is killed mid-round keeps its seat and board", { timeout
   await sameBoard([host, guest], [[0, 0], [80, 1]]);
 
   const sockets = host.sockets + guest.sockets;
-  const moved = await wsConnections(victim.base);
+  const moved = await wsConnections(victim.admin);
   victim.proc.signal("SIGKILL");
   await victim.proc.exited;
   // The pages that were on it reconnect (through HAProxy, to the other) and resume:
@@ -185,7 +187,7 @@ test("a page whose node is killed mid-round keeps its seat and board", { timeout
     await p.waitForSelector("[data-testid=score-1]:has-text('2')");
     assert.equal(await p.locator("[data-player-row]").count(), 2, "still two seats");
   }
-  assert.equal(await wsConnections(survivor.base), 2, "both pages on the survivor");
+  assert.equal(await wsConnections(survivor.admin), 2, "both pages on the survivor");
 });
 
 test("a page sent away by a draining node (1001) carries on through the other", { timeout: 90_000 }, async (t) => {
@@ -205,7 +207,7 @@ test("a page sent away by a draining node (1001) carries on through the other", 
   const exit = await a.proc.exited;
   assert.equal(exit.code, 0, `a drained and exited 0\n${cluster.logs()}`);
   // The pages a sent away reconnected to b: both still show the result...
-  await waitFor(async () => (await wsConnections(b.base)) === 2, `both pages on b\n${cluster.logs()}`);
+  await waitFor(async () => (await wsConnections(b.admin)) === 2, `both pages on b\n${cluster.logs()}`);
   for (const p of [host, guest]) {
     assert.match(await text(p, "[data-testid=winners]"), /Winner: Ada/);
     await sameBoard([p], [[40, 0]]);

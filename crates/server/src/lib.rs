@@ -5,6 +5,8 @@
 //!
 //! - [`server`]: `run(listener, config, shutdown)`: picks the backend from
 //!   the configured topology, serves, and drains gracefully.
+//! - [`admin`]: the admin listener: metrics, node and cluster reports, the
+//!   `/admin` page; never on the public port.
 //! - [`edge`]: the network side: accept loop, TLS, HTTP routes, the
 //!   WebSocket handshake, per-IP limits.
 //! - [`session`]: what one player's connection may do (create, join,
@@ -20,6 +22,7 @@
 //!
 //! docs/architecture.md follows one capture through each mode.
 
+pub mod admin;
 pub mod clock;
 pub mod config;
 pub mod edge;

@@ -3,9 +3,12 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
-use gridcap::config::ServeOptions;
-use tokio::net::TcpListener;
+use std::time::Duration;
+
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use gridcap::admin::healthcheck::Check;
+use gridcap::config::{Config, ServeOptions};
+use gridcap::server::Listeners;
 
 /// gridcap: a real-time multiplayer 9x9 grid-capture game server.
 ///
@@ -31,6 +34,31 @@ enum Command {
     /// game creates it, the others join, the host starts, every bot captures
     /// free cells at an open-loop rate. See docs/benchmarks.md for examples.
     Bots(Box<bots::BotArgs>),
+    /// Ask a running node whether it is ready (exit 0) or not (exit 1).
+    ///
+    /// Reads the same configuration as `serve` (flags, GRIDCAP_* variables,
+    /// --config) and asks the node's admin listener (--admin-listen) for
+    /// `/readyz`, or `/healthz` with --live. For Docker's HEALTHCHECK and
+    /// systemd's ExecStartPost.
+    Healthcheck(Box<HealthcheckArgs>),
+}
+
+/// `gridcap healthcheck`'s own flags, then every `serve` setting.
+#[derive(Debug, Args)]
+struct HealthcheckArgs {
+    /// Ask `/healthz` (the process answers) instead of `/readyz` (the node
+    /// takes games: not draining, its game store reachable).
+    #[arg(long)]
+    live: bool,
+    /// Keep asking until the node answers 200 or this many ms have passed
+    /// (0 = ask once).
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    wait_ms: u64,
+    /// Longest one request may take, in ms.
+    #[arg(long, value_name = "MS", default_value_t = 2_000)]
+    timeout_ms: u64,
+    #[command(flatten)]
+    serve: ServeOptions,
 }
 
 /// Parses a command line; `serve --help` shows every option's default.
@@ -39,7 +67,9 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    let command = Cli::command().mut_subcommand("serve", gridcap::config::document_defaults);
+    let command = Cli::command()
+        .mut_subcommand("serve", gridcap::config::document_defaults)
+        .mut_subcommand("healthcheck", gridcap::config::document_defaults);
     Cli::from_arg_matches(&command.try_get_matches_from(args)?)
 }
 
@@ -48,40 +78,78 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve(options) => serve(*options),
         Command::Bots(args) => run_bots(*args),
+        Command::Healthcheck(args) => healthcheck(*args),
+    }
+}
+
+/// The configuration `serve` would run with, or exit code 2 with the reason.
+fn resolve(options: ServeOptions) -> Result<Config, ExitCode> {
+    options
+        .merge_file()
+        .and_then(ServeOptions::resolve)
+        .map_err(|e| {
+            eprintln!("gridcap: {e}");
+            ExitCode::from(2)
+        })
+}
+
+/// A multi-threaded runtime, or the reason it could not start.
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("gridcap: cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        })
+}
+
+fn healthcheck(args: HealthcheckArgs) -> ExitCode {
+    let config = match resolve(args.serve) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let check = Check {
+        admin: config.admin_listen,
+        live: args.live,
+        wait: Duration::from_millis(args.wait_ms),
+        timeout: Duration::from_millis(args.timeout_ms.max(1)),
+    };
+    let runtime = match runtime() {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    match runtime.block_on(check.run()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(why) => {
+            eprintln!("gridcap healthcheck: {why}");
+            ExitCode::FAILURE
+        }
     }
 }
 
 fn serve(options: ServeOptions) -> ExitCode {
-    let mut config = match options.merge_file().and_then(ServeOptions::resolve) {
+    let mut config = match resolve(options) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("gridcap: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     gridcap::telemetry::init_logging(config.log_format);
     gridcap::edge::nofile::fit(&mut config);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("gridcap: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     runtime.block_on(async move {
-        let listener = match TcpListener::bind(config.listen).await {
+        let listeners = match Listeners::bind(&config).await {
             Ok(l) => l,
             Err(e) => {
-                eprintln!("gridcap: cannot listen on {}: {e}", config.listen);
+                eprintln!("gridcap: {e}");
                 return ExitCode::FAILURE;
             }
         };
-        let addr = match listener.local_addr() {
-            Ok(a) => a,
-            Err(e) => {
+        let (addr, admin) = match (listeners.public.local_addr(), listeners.admin.local_addr()) {
+            (Ok(a), Ok(b)) => (a, b),
+            (Err(e), _) | (_, Err(e)) => {
                 eprintln!("gridcap: cannot read the bound address: {e}");
                 return ExitCode::FAILURE;
             }
@@ -100,9 +168,10 @@ fn serve(options: ServeOptions) -> ExitCode {
                 addr.port()
             );
         }
+        let _ignored = writeln!(out, "gridcap: admin on http://{admin}/admin");
         let _ignored = out.flush();
         drop(out);
-        match gridcap::server::run(listener, config, shutdown_signal()).await {
+        match gridcap::server::run(listeners, config, shutdown_signal()).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("gridcap: server failed: {e}");
@@ -114,15 +183,9 @@ fn serve(options: ServeOptions) -> ExitCode {
 
 fn run_bots(args: bots::BotArgs) -> ExitCode {
     gridcap::telemetry::init_logging(gridcap::config::LogFormat::Text);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("gridcap bots: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     match runtime.block_on(bots::run(args)) {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
@@ -170,7 +233,7 @@ mod tests {
         let argv = ["gridcap", "serve"].iter().chain(args);
         match parse_cli(argv).unwrap().command {
             Command::Serve(options) => *options,
-            Command::Bots(_) => unreachable!("parsed `serve`"),
+            _ => unreachable!("parsed `serve`"),
         }
     }
 

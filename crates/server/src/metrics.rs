@@ -3,6 +3,10 @@
 //! Recorded through the `metrics` facade; rendered by
 //! `metrics-exporter-prometheus`. The recorder is process-global, so several
 //! servers in one test process share it.
+//!
+//! Most series are counted where things happen; the gauges of [`scrape`]
+//! (build, node state, peers, process, Tokio runtime) are read when
+//! Prometheus scrapes `/metrics` on the admin listener.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -16,6 +20,16 @@ use crate::games::GameCounts;
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
+/// CPU, memory and descriptors of this process, under Prometheus's standard
+/// `process_*` names.
+static PROCESS: OnceLock<metrics_process::Collector> = OnceLock::new();
+
+/// Buckets of `gridcap_redis_seconds`: a loopback round trip is ~0.1 ms, a
+/// request that waits for a reconnect up to seconds.
+const REDIS_BUCKETS: [f64; 12] = [
+    0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.0,
+];
+
 /// Installs the global recorder once; later calls reuse it. `None` if another
 /// recorder was installed first (metrics then go there).
 pub fn install() -> Option<PrometheusHandle> {
@@ -28,6 +42,11 @@ pub fn install() -> Option<PrometheusHandle> {
                         0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025,
                         0.05, 0.1,
                     ],
+                )
+                .ok()?
+                .set_buckets_for_metric(
+                    Matcher::Full("gridcap_redis_seconds".to_owned()),
+                    &REDIS_BUCKETS,
                 )
                 .ok()?
                 .build_recorder();
@@ -74,6 +93,128 @@ fn describe() {
         "gridcap_capture_broadcast_seconds",
         "From receiving a capture to queuing its broadcast"
     );
+    metrics::describe_gauge!(
+        "gridcap_build_info",
+        "Always 1; the labels say which build and mode this node runs"
+    );
+    metrics::describe_gauge!("gridcap_ready", "1 while this node takes games");
+    metrics::describe_gauge!("gridcap_draining", "1 while this node drains");
+    metrics::describe_gauge!(
+        "gridcap_peer_state",
+        "Stateful peers as this node's probes see them: 1 for the state each is in"
+    );
+    metrics::describe_gauge!("gridcap_tokio_workers", "Tokio worker threads");
+    metrics::describe_gauge!("gridcap_tokio_alive_tasks", "Tokio tasks alive now");
+    metrics::describe_gauge!(
+        "gridcap_tokio_global_queue_depth",
+        "Tasks waiting in Tokio's global queue"
+    );
+    metrics::describe_histogram!(
+        "gridcap_redis_seconds",
+        "Round trip of a Redis script call (stateless mode)"
+    );
+    metrics::describe_counter!(
+        "gridcap_redis_errors_total",
+        "Redis script calls that failed (stateless mode)"
+    );
+    metrics::describe_counter!(
+        "gridcap_redis_pubsub_reconnects_total",
+        "Times the pub/sub connection was lost and recovery began"
+    );
+    metrics::describe_counter!(
+        "gridcap_redis_resyncs_total",
+        "Times every local player was resynced after pub/sub came back"
+    );
+    metrics::describe_counter!(
+        "gridcap_handshakes_refused_total",
+        "WebSocket handshakes refused, by HTTP status and reason"
+    );
+    metrics::describe_counter!(
+        "gridcap_slow_consumer_cuts_total",
+        "Connections closed (1008) because their outbound queue overflowed"
+    );
+    // Counters that may stay at zero for a long time exist from the start,
+    // so that dashboards and alerts see 0 rather than no data.
+    for name in [
+        "gridcap_redis_errors_total",
+        "gridcap_redis_pubsub_reconnects_total",
+        "gridcap_redis_resyncs_total",
+        "gridcap_slow_consumer_cuts_total",
+    ] {
+        counter!(name).increment(0);
+    }
+    let process = PROCESS.get_or_init(metrics_process::Collector::default);
+    process.describe();
+}
+
+/// What [`scrape`] reads of one node.
+#[derive(Debug, Clone, Copy)]
+pub struct NodeState<'a> {
+    /// Its mode's name.
+    pub mode: &'a str,
+    /// Taking games.
+    pub ready: bool,
+    /// Shutting down.
+    pub draining: bool,
+    /// Games by status.
+    pub games: GameCounts,
+}
+
+/// Sets the gauges read at scrape time: build, node state, games, process
+/// and runtime. `peers` are (id, state) pairs of a stateful cluster.
+pub fn scrape(node: NodeState<'_>, peers: &[(String, String)]) {
+    gauge!(
+        "gridcap_build_info",
+        "version" => env!("CARGO_PKG_VERSION"),
+        "mode" => node.mode.to_owned()
+    )
+    .set(1.0);
+    gauge!("gridcap_ready").set(f64::from(u8::from(node.ready)));
+    gauge!("gridcap_draining").set(f64::from(u8::from(node.draining)));
+    games(node.games);
+    for (peer, state) in peers {
+        for known in ["ready", "draining", "down", "unknown"] {
+            let value = f64::from(u8::from(known == state));
+            gauge!("gridcap_peer_state", "peer" => peer.clone(), "state" => known).set(value);
+        }
+    }
+    if let Ok(handle) = tokio::runtime::Handle::try_current() {
+        let runtime = handle.metrics();
+        gauge!("gridcap_tokio_workers").set(runtime.num_workers() as f64);
+        gauge!("gridcap_tokio_alive_tasks").set(runtime.num_alive_tasks() as f64);
+        gauge!("gridcap_tokio_global_queue_depth").set(runtime.global_queue_depth() as f64);
+    }
+    if let Some(process) = PROCESS.get() {
+        process.collect();
+    }
+}
+
+/// A Redis script call took `d` and succeeded or not.
+pub fn redis_call(d: Duration, ok: bool) {
+    histogram!("gridcap_redis_seconds").record(d.as_secs_f64());
+    if !ok {
+        counter!("gridcap_redis_errors_total").increment(1);
+    }
+}
+
+/// The pub/sub connection was lost; recovery begins.
+pub fn pubsub_reconnect() {
+    counter!("gridcap_redis_pubsub_reconnects_total").increment(1);
+}
+
+/// Pub/sub is back and every local player was resynced.
+pub fn pubsub_resynced() {
+    counter!("gridcap_redis_resyncs_total").increment(1);
+}
+
+/// A WebSocket handshake was refused with `status` because of `reason`.
+pub fn handshake_refused(status: u16, reason: &'static str) {
+    counter!(
+        "gridcap_handshakes_refused_total",
+        "status" => status.to_string(),
+        "reason" => reason
+    )
+    .increment(1);
 }
 
 /// A connection opened (+1) or closed (-1).

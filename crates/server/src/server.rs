@@ -4,7 +4,12 @@
 //! connections); then, with games in memory, move the waiting ones to ready
 //! peers (stateful) and let active games finish for up to the drain timeout,
 //! or, with games in Redis, wait `--drain-notice-ms` for the balancer; close
-//! every session with 1001, stop the listener, stop the game tasks.
+//! every session with 1001, stop the listeners, stop the game tasks.
+//!
+//! A node serves on two sockets ([`Listeners`]): the public one (players,
+//! the client, health) and the admin one (metrics, node and cluster
+//! reports, `/admin`, the stateful hand-over; see [`crate::admin`]), which
+//! stays up while draining so that operators and peers see the drain.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -15,6 +20,7 @@ use tokio::time::{Instant, interval};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use crate::admin;
 use crate::clock::Clock;
 use crate::config::{Config, Topology};
 use crate::edge::{accept, http, tls};
@@ -24,11 +30,36 @@ use crate::games::redis::RedisGames;
 use crate::games::ring::RingGames;
 use crate::state::AppState;
 
-/// Serves on `listener` until `shutdown` completes, then drains and returns.
-/// The configured topology picks where games are kept; from there on,
-/// nothing depends on the mode.
+/// The two sockets of one node.
+#[derive(Debug)]
+pub struct Listeners {
+    /// `--listen`: the game, the browser client, `/healthz`, `/readyz`.
+    pub public: TcpListener,
+    /// `--admin-listen`: `/metrics`, `/api/node`, `/api/cluster`, `/admin`.
+    pub admin: TcpListener,
+}
+
+impl Listeners {
+    /// Binds `config.listen` and `config.admin_listen`; the error names the
+    /// address that could not be bound.
+    pub async fn bind(config: &Config) -> std::io::Result<Listeners> {
+        let bind = |addr: std::net::SocketAddr, what: &'static str| async move {
+            TcpListener::bind(addr).await.map_err(|e| {
+                std::io::Error::new(e.kind(), format!("cannot listen on {addr} ({what}): {e}"))
+            })
+        };
+        Ok(Listeners {
+            public: bind(config.listen, "--listen").await?,
+            admin: bind(config.admin_listen, "--admin-listen").await?,
+        })
+    }
+}
+
+/// Serves on `listeners` until `shutdown` completes, then drains and
+/// returns. The configured topology picks where games are kept; from there
+/// on, nothing depends on the mode.
 pub async fn run(
-    listener: TcpListener,
+    listener: Listeners,
     config: Config,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
@@ -70,7 +101,7 @@ pub async fn run(
 
 /// [`run`] with the backend chosen.
 async fn serve<G: Games>(
-    listener: TcpListener,
+    listener: Listeners,
     config: Config,
     games: G,
     shutdown: impl Future<Output = ()>,
@@ -84,13 +115,23 @@ async fn serve<G: Games>(
         None => None,
     };
     let serve = accept::serve(
-        listener,
+        listener.public,
         app,
         tls,
         state.config.accept.clone(),
         stop_listening.clone(),
         Duration::from_secs(5),
     );
+    // Plain HTTP: the admin listener belongs on loopback or a private network.
+    let serve_admin = accept::serve(
+        listener.admin,
+        admin::router(state.clone()),
+        None,
+        state.config.accept.clone(),
+        stop_listening.clone(),
+        Duration::from_secs(5),
+    );
+    let serve = async move { tokio::join!(serve, serve_admin) };
     let mut serve = tokio::spawn(serve);
 
     tokio::select! {
@@ -98,7 +139,7 @@ async fn serve<G: Games>(
         result = &mut serve => {
             stop_games.cancel();
             return match result {
-                Ok(()) => Err(std::io::Error::other("the accept loop ended unexpectedly")),
+                Ok(_) => Err(std::io::Error::other("the accept loops ended unexpectedly")),
                 Err(e) => Err(std::io::Error::other(e)),
             };
         }

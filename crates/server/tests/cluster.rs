@@ -16,6 +16,8 @@ use transport::protocol::{ErrorCode, GameStatus, ServerMessage};
 
 struct Node {
     addr: SocketAddr,
+    /// Its admin listener: `/api/node`, `/api/cluster`.
+    admin: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -42,13 +44,19 @@ async fn cluster() -> Vec<Node> {
 async fn cluster_with(base: ServeOptions) -> Vec<Node> {
     let mut listeners = Vec::new();
     for _ in 0..3 {
-        listeners.push(TcpListener::bind("127.0.0.1:0").await.unwrap());
+        listeners.push(gridcap::server::Listeners {
+            public: TcpListener::bind("127.0.0.1:0").await.unwrap(),
+            admin: TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        });
     }
     let ids = ["a", "b", "c"];
     let peers: Vec<String> = listeners
         .iter()
         .zip(ids)
-        .map(|(l, id)| format!("{id}={}", l.local_addr().unwrap()))
+        .map(|(l, id)| {
+            let (public, admin) = (l.public.local_addr(), l.admin.local_addr());
+            format!("{id}={}@{}", public.unwrap(), admin.unwrap())
+        })
         .collect();
     let mut nodes = Vec::new();
     for (listener, id) in listeners.into_iter().zip(ids) {
@@ -60,13 +68,15 @@ async fn cluster_with(base: ServeOptions) -> Vec<Node> {
             ..base.clone()
         };
         let config = options.resolve().expect("valid cluster config");
-        let addr = listener.local_addr().unwrap();
+        let addr = listener.public.local_addr().unwrap();
+        let admin = listener.admin.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(gridcap::server::run(listener, config, async move {
             let _ = stopped.await;
         }));
         nodes.push(Node {
             addr,
+            admin,
             stop: Some(stop),
             task,
         });
@@ -157,7 +167,7 @@ async fn creates_land_on_the_receiving_node_and_unknown_ids_fail_fast() {
         let mut p = connect(node.addr).await;
         p.send(&create("p", Some(2), Some(30_000))).await;
         let game = p.joined().await;
-        let info = common::http::get(node.addr, "/api/node").await.json();
+        let info = common::http::get(node.admin, "/api/node").await.json();
         assert_eq!(
             info["games"]["waiting"], 1,
             "{} owns its own create ({})",
@@ -172,7 +182,7 @@ async fn creates_land_on_the_receiving_node_and_unknown_ids_fail_fast() {
         p.error(ErrorCode::UnknownGame).await;
         p.close().await;
     }
-    let reply = common::http::get(nodes[0].addr, "/api/cluster").await;
+    let reply = common::http::get(nodes[0].admin, "/api/cluster").await;
     assert_eq!(reply.status, 200);
     let view = reply.json();
     assert_eq!(view["nodes"].as_array().unwrap().len(), 3);
@@ -238,6 +248,7 @@ async fn a_relayed_player_can_leave_and_resume() {
 async fn a_draining_node_hands_creates_to_a_peer_and_lets_its_games_end() {
     let mut nodes = cluster().await;
     let (a, b, c) = (nodes[0].addr, nodes[1].addr, nodes[2].addr);
+    let peers_admin = [nodes[1].admin, nodes[2].admin];
     let mut host = connect(a).await;
     host.send(&create("host", Some(2), Some(2_000))).await;
     let game = host.joined().await;
@@ -250,11 +261,11 @@ async fn a_draining_node_hands_creates_to_a_peer_and_lets_its_games_end() {
     let stop = nodes[0].stop.take().expect("a's stop");
     let _ = stop.send(());
     common::http::wait_status(a, "/readyz", 503).await;
-    let before: u64 = game_totals(&[b, c]).await;
+    let before: u64 = game_totals(&peers_admin).await;
     late.send(&create("late", Some(2), Some(30_000))).await;
     let placed = late.joined().await;
     assert_eq!(
-        game_totals(&[b, c]).await,
+        game_totals(&peers_admin).await,
         before + 1,
         "a draining node's create lands on a peer"
     );
@@ -289,7 +300,8 @@ async fn a_draining_node_hands_creates_to_a_peer_and_lets_its_games_end() {
     }
 }
 
-/// Games (of any status) on the nodes at `addrs` (`/api/node`).
+/// Games (of any status) on the nodes whose admin listeners are at `addrs`
+/// (`/api/node`).
 async fn game_totals(addrs: &[SocketAddr]) -> u64 {
     let mut total = 0;
     for addr in addrs {

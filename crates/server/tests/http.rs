@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::http::{Reply, get};
+use common::http::{Reply, get, get_admin};
 use common::*;
 use gridcap::config::ServeOptions;
 use serde_json::{Value, json};
@@ -187,7 +187,7 @@ async fn metrics_expose_the_gridcap_series() {
         ..options()
     })
     .await;
-    let before = get(server.addr, "/metrics").await;
+    let before = get_admin(server.admin, "/metrics").await;
     assert_eq!(before.status, 200);
     assert!(
         before
@@ -213,7 +213,7 @@ async fn metrics_expose_the_gridcap_series() {
     p[1].error(ErrorCode::AlreadyStarted).await;
     p[0].sync_to(7).await;
 
-    let after = get(server.addr, "/metrics").await;
+    let after = get_admin(server.admin, "/metrics").await;
     assert_eq!(after.status, 200);
     let text = after.text();
     for name in [

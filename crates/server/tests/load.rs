@@ -182,7 +182,9 @@ async fn a_thousand_players_in_250_games_play_to_the_end() {
         .await
         .expect("every player seated within 60 s");
     let seated_after = started.elapsed();
-    let metrics = common::http::get(addr, "/metrics").await.text();
+    let metrics = common::http::get_admin(server.admin, "/metrics")
+        .await
+        .text();
     let open: f64 = metrics
         .lines()
         .find_map(|l| l.strip_prefix("gridcap_connections "))

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use gridcap::config::{Mode, ServeOptions};
+use gridcap::server::Listeners;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -21,6 +22,8 @@ use transport::protocol::{ClientMessage, GameSnapshot, GameStatus, ServerMessage
 #[derive(Debug)]
 struct Node {
     addr: SocketAddr,
+    /// Its admin listener (`/api/node`, `/api/cluster`).
+    admin: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
 }
@@ -43,12 +46,26 @@ impl Node {
 
 /// Stateful nodes `a` and `b`, each seeing the other ready.
 async fn two_nodes() -> [Node; 2] {
-    let listeners = [
-        TcpListener::bind("127.0.0.1:0").await.unwrap(),
-        TcpListener::bind("127.0.0.1:0").await.unwrap(),
+    let mut listeners = Vec::new();
+    for _ in 0..2 {
+        listeners.push(Listeners {
+            public: TcpListener::bind("127.0.0.1:0").await.unwrap(),
+            admin: TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        });
+    }
+    let addrs: Vec<_> = listeners
+        .iter()
+        .map(|l| {
+            (
+                l.public.local_addr().unwrap(),
+                l.admin.local_addr().unwrap(),
+            )
+        })
+        .collect();
+    let peers = vec![
+        format!("a={}@{}", addrs[0].0, addrs[0].1),
+        format!("b={}@{}", addrs[1].0, addrs[1].1),
     ];
-    let addrs = listeners.each_ref().map(|l| l.local_addr().unwrap());
-    let peers = vec![format!("a={}", addrs[0]), format!("b={}", addrs[1])];
     let nodes = listeners.into_iter().zip(["a", "b"]).map(|(listener, id)| {
         let config = ServeOptions {
             mode: Some(Mode::Stateful),
@@ -60,25 +77,28 @@ async fn two_nodes() -> [Node; 2] {
         }
         .resolve()
         .expect("valid cluster config");
-        let addr = listener.local_addr().unwrap();
+        let addr = listener.public.local_addr().unwrap();
+        let admin = listener.admin.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(gridcap::server::run(listener, config, async move {
             let _ = stopped.await;
         }));
         Node {
             addr,
+            admin,
             stop: Some(stop),
             task,
         }
     });
     let [a, b]: [Node; 2] = nodes.collect::<Vec<_>>().try_into().unwrap();
     for node in [&a, &b] {
-        wait_sees_peer_ready(node.addr).await;
+        wait_sees_peer_ready(node.admin).await;
     }
     [a, b]
 }
 
-/// Waits until `addr`'s `/api/cluster` shows every member ready.
+/// Waits until the node whose admin listener is `addr` shows every member
+/// ready in `/api/cluster`.
 async fn wait_sees_peer_ready(addr: SocketAddr) {
     let deadline = Instant::now() + WAIT;
     loop {
@@ -136,7 +156,7 @@ async fn a_drained_nodes_waiting_games_move_with_their_players() {
     };
     lister.send(&public).await;
     let listed = lister.joined().await;
-    let b_games = http::get_json(b.addr, "/api/node").await;
+    let b_games = http::get_json(b.admin, "/api/node").await;
     assert_eq!(b_games["games"]["waiting"], 2, "{b_games}");
 
     b.terminate();

@@ -292,7 +292,8 @@ impl Player {
     }
 }
 
-/// `gridcap_redis_lost_captures_total` on `node` (0 before the first).
+/// `gridcap_redis_lost_captures_total` on the node whose admin listener is
+/// `node` (0 before the first).
 async fn lost_captures(node: SocketAddr) -> u64 {
     let body = common::http::get(node, "/metrics").await.text();
     body.lines()
@@ -330,7 +331,7 @@ async fn a_master_failover_under_play_leaves_every_board_equal_to_redis() {
     assert_eq!(per_shard.len(), 3, "games on every shard: {per_shard:?}");
     let doomed = *per_shard.iter().max_by_key(|(_, n)| **n).unwrap().0;
     let promoted = cluster.replica_of(doomed).await;
-    let lost_before = lost_captures(a.addr).await;
+    let lost_before = lost_captures(a.admin).await;
 
     let tasks: Vec<_> = players
         .into_iter()
@@ -413,7 +414,7 @@ async fn a_master_failover_under_play_leaves_every_board_equal_to_redis() {
         }
         resynced += usize::from(p.resyncs > 0);
     }
-    let lost = lost_captures(a.addr).await - lost_before;
+    let lost = lost_captures(a.admin).await - lost_before;
     assert!(lost >= 1, "the lost capture was counted: {lost}");
     eprintln!(
         "failover: {} games on the failed shard, {resynced} players resynced, \

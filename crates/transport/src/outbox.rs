@@ -106,6 +106,7 @@ impl Outbox {
             state.frames = VecDeque::new();
             state.close = Some((SLOW_CONSUMER.0, SLOW_CONSUMER.1.to_owned()));
             drop(state);
+            metrics::counter!("gridcap_slow_consumer_cuts_total").increment(1);
             self.wake();
             return Err(PushError::Overflow);
         }

@@ -58,10 +58,13 @@ impl Server {
 
     async fn run(dir: PathBuf, cert: Option<PathBuf>, options: ServeOptions) -> Server {
         let config = options.resolve().unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
+        let listeners = gridcap::server::Listeners {
+            public: TcpListener::bind("127.0.0.1:0").await.unwrap(),
+            admin: TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        };
+        let addr = listeners.public.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(gridcap::server::run(listener, config, async move {
+        tokio::spawn(gridcap::server::run(listeners, config, async move {
             let _ = stopped.await;
         }));
         Server {

@@ -93,7 +93,7 @@ mod tests {
             "DIR" | "FILE" => vec!["elsewhere".into()],
             "URL" => vec!["redis://127.0.0.1:6380".into()],
             "URLS" => vec![list(&["redis://127.0.0.1:7000"])],
-            "PEERS" => vec![list(&["a=127.0.0.1:9001", "b=127.0.0.1:9002"])],
+            "PEERS" => vec![list(&["a=127.0.0.1:9001@9101", "b=127.0.0.1:9002@9102"])],
             "ORIGINS" => vec![list(&["https://play.example"])],
             "IPS" => vec![list(&["10.0.0.1"])],
             other => panic!("no sample values for {other}: add some"),
@@ -104,8 +104,8 @@ mod tests {
     fn bases() -> Vec<toml::Table> {
         [
             "",
-            "mode = 'stateful'\nnode_id = 'a'\npeers = ['a=127.0.0.1:9001']",
-            "node_id = 'a'\npeers = ['a=127.0.0.1:9001']",
+            "mode = 'stateful'\nnode_id = 'a'\npeers = ['a=127.0.0.1:9001@9101']",
+            "node_id = 'a'\npeers = ['a=127.0.0.1:9001@9101']",
             "mode = 'stateless'\nredis = 'redis://127.0.0.1:6379'",
             "mode = 'stateless'",
             "tls_cert = 'c.pem'",

@@ -81,8 +81,11 @@ pub enum ConfigError {
 pub struct Config {
     /// The mode and its own settings.
     pub topology: Topology,
-    /// Where to listen.
+    /// Where to listen for players (the game, the client, health).
     pub listen: SocketAddr,
+    /// Where to listen for operators and peers (metrics, node and cluster
+    /// reports, the admin page).
+    pub admin_listen: SocketAddr,
     /// The browser client's files.
     pub web_root: PathBuf,
     /// What clients may ask for when creating games.
@@ -155,9 +158,17 @@ impl ServeOptions {
                 ));
             }
         };
+        let listen = self.listen.unwrap_or(d.listen);
+        let admin_listen = self.admin_listen.unwrap_or(d.admin_listen);
+        if listen == admin_listen && listen.port() != 0 {
+            return Err(ConfigError::Invalid(format!(
+                "--listen and --admin-listen are both {listen}: the admin routes must not be public"
+            )));
+        }
         Ok(Config {
             topology,
-            listen: self.listen.unwrap_or(d.listen),
+            listen,
+            admin_listen,
             web_root: self.web_root.unwrap_or(d.web_root),
             bounds,
             limits: session,
@@ -196,6 +207,7 @@ mod tests {
     fn defaults_match_the_protocol() {
         let c = Config::default();
         assert_eq!(c.listen.port(), 8080);
+        assert_eq!(c.admin_listen.to_string(), "127.0.0.1:9091");
         assert_eq!(
             format!("{:?}", c.limits),
             format!("{:?}", SessionLimits::default())

@@ -49,9 +49,12 @@ pub struct ServeOptions {
     #[arg(long, env = "GRIDCAP_NODE_ID", value_name = "ID")]
     pub node_id: Option<String>,
 
-    /// Every cluster member, this node included, as ID=HOST:PORT (comma-
-    /// separated), e.g. `a=10.0.0.1:8080,b=10.0.0.2:8080,c=10.0.0.3:8080`.
-    /// Every node must be given the same list.
+    /// Every cluster member, this node included, as
+    /// ID=HOST:PORT@ADMIN_HOST:ADMIN_PORT (comma-separated): the game port
+    /// (relays, forwarded API calls) and the admin port (health probes of
+    /// `/api/node`), e.g. `a=10.0.0.1:8080@10.0.0.1:9091,b=10.0.0.2:8080@9091`
+    /// (`@PORT` alone means the same host). Every node must be given the
+    /// same list.
     #[arg(
         long,
         env = "GRIDCAP_PEERS",
@@ -103,6 +106,12 @@ pub struct ServeOptions {
     /// port; the chosen address is printed on stdout.
     #[arg(long, env = "GRIDCAP_LISTEN", value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
+
+    /// Address and port of the admin listener: `/metrics`, `/api/node`,
+    /// `/api/cluster` and the `/admin` page live there, never on --listen.
+    /// Keep it on loopback or a private network; stateful peers probe it.
+    #[arg(long, env = "GRIDCAP_ADMIN_LISTEN", value_name = "ADDR")]
+    pub admin_listen: Option<SocketAddr>,
 
     /// Directory of the built browser client served at `/`.
     #[arg(long, env = "GRIDCAP_WEB_ROOT", value_name = "DIR")]

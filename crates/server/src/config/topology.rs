@@ -70,32 +70,55 @@ impl Topology {
     }
 }
 
-/// One cluster member: its id and the address other nodes reach it at.
+/// One cluster member: its id and the two addresses other nodes reach it at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Peer {
     /// The node's id (as in its `--node-id`).
     pub id: String,
-    /// `host:port` of its HTTP/WebSocket listener.
+    /// `host:port` of its game listener (relays, forwarded API calls).
     pub addr: String,
+    /// `host:port` of its admin listener (health probes of `/api/node`).
+    pub admin: String,
+}
+
+/// What a `--peers` entry must look like.
+const PEER_SYNTAX: &str = "ID=HOST:PORT@ADMIN_HOST:ADMIN_PORT (or ID=HOST:PORT@ADMIN_PORT)";
+
+/// Whether `addr` is `host:port` with a non-empty host and a valid port.
+fn is_host_port(addr: &str) -> bool {
+    addr.rsplit_once(':')
+        .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
 }
 
 impl std::str::FromStr for Peer {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Peer, String> {
-        let (id, addr) = s
-            .split_once('=')
-            .ok_or_else(|| format!("peer {s:?} is not ID=HOST:PORT"))?;
-        let (id, addr) = (id.trim(), addr.trim());
-        let port_ok = addr
-            .rsplit_once(':')
-            .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
-        if id.is_empty() || !port_ok {
-            return Err(format!("peer {s:?} is not ID=HOST:PORT"));
+        let bad = || format!("peer {s:?} is not {PEER_SYNTAX}");
+        let (id, addrs) = s.split_once('=').ok_or_else(bad)?;
+        let (addr, admin) = addrs.split_once('@').ok_or_else(|| {
+            format!(
+                "peer {s:?} has no admin address: write it as {PEER_SYNTAX}, the address \
+                 of that node's --admin-listen"
+            )
+        })?;
+        let (id, addr, admin) = (id.trim(), addr.trim(), admin.trim());
+        if id.is_empty() || !is_host_port(addr) {
+            return Err(bad());
         }
+        let admin = match admin.parse::<u16>() {
+            // `@PORT`: the game address's host.
+            Ok(port) => match addr.rsplit_once(':') {
+                Some((host, _)) => format!("{host}:{port}"),
+                None => return Err(bad()),
+            },
+            Err(_) if is_host_port(admin) => admin.to_owned(),
+            Err(_) => return Err(bad()),
+        };
         Ok(Peer {
             id: id.to_owned(),
             addr: addr.to_owned(),
+            admin,
         })
     }
 }
@@ -216,7 +239,7 @@ fn resolve_cluster(o: &ServeOptions, d: &Defaults) -> Result<ClusterConfig, Conf
     }
     if !peers.iter().any(|p| p.id == node_id) {
         return Err(ConfigError::Invalid(format!(
-            "--peers must include this node ({node_id:?}) as {node_id}=HOST:PORT"
+            "--peers must include this node ({node_id:?}) as {node_id}=HOST:PORT@ADMIN_PORT"
         )));
     }
     peers.sort_by(|a, b| a.id.cmp(&b.id));
@@ -363,11 +386,11 @@ mod tests {
         refused("mode = 'stateless'\nredis = 'not a url'", "bad Redis URL");
         refused("redis = 'redis://a:1'", "need --mode stateless");
         refused(
-            "mode = 'stateful'\nnode_id = 'a'\npeers = ['a=127.0.0.1:9001']\nredis = 'redis://a:1'",
+            "mode = 'stateful'\nnode_id = 'a'\npeers = ['a=127.0.0.1:9001@9101']\nredis = 'redis://a:1'",
             "need --mode stateless",
         );
         refused(
-            "mode = 'stateless'\nredis = 'redis://a:1'\npeers = ['a=127.0.0.1:9001']",
+            "mode = 'stateless'\nredis = 'redis://a:1'\npeers = ['a=127.0.0.1:9001@9101']",
             "only share Redis",
         );
     }
@@ -375,7 +398,7 @@ mod tests {
     #[test]
     fn stateful_nodes_refuse_native_tls() {
         refused(
-            "mode = 'stateful'\nnode_id = 'a'\npeers = ['a=127.0.0.1:9001']\n\
+            "mode = 'stateful'\nnode_id = 'a'\npeers = ['a=127.0.0.1:9001@9101']\n\
              tls_cert = 'c.pem'\ntls_key = 'k.pem'",
             "balancer",
         );
@@ -384,7 +407,7 @@ mod tests {
     #[test]
     fn stateful_mode_needs_a_consistent_peer_list() {
         let t = resolve(
-            "mode = 'stateful'\nnode_id = 'b'\npeers = ['b=127.0.0.1:9002', 'a=127.0.0.1:9001']\n\
+            "mode = 'stateful'\nnode_id = 'b'\npeers = ['b=127.0.0.1:9002@10.0.0.2:9102', 'a=127.0.0.1:9001@9101']\n\
              probe_interval_ms = 1",
         )
         .unwrap();
@@ -396,9 +419,11 @@ mod tests {
             c.peers[0],
             Peer {
                 id: "a".into(),
-                addr: "127.0.0.1:9001".into()
+                addr: "127.0.0.1:9001".into(),
+                admin: "127.0.0.1:9101".into(),
             }
         );
+        assert_eq!(c.peers[1].admin, "10.0.0.2:9102", "a host of its own");
         assert_eq!(
             c.probe_interval,
             Duration::from_millis(10),
@@ -407,15 +432,23 @@ mod tests {
         assert_eq!(c.peer_timeout, Duration::from_secs(2));
         refused("mode = 'stateful'", "needs --node-id");
         refused(
-            "mode = 'stateful'\nnode_id = 'c'\npeers = ['a=127.0.0.1:9001']",
+            "mode = 'stateful'\nnode_id = 'c'\npeers = ['a=127.0.0.1:9001@9101']",
             "must include this node",
         );
         refused(
-            "mode = 'stateful'\nnode_id = 'a'\npeers = ['a=127.0.0.1:9001', 'a=127.0.0.1:9002']",
+            "mode = 'stateful'\nnode_id = 'a'\npeers = ['a=127.0.0.1:9001@9101', 'a=127.0.0.1:9002@9102']",
             "appears twice",
         );
         refused(
-            "mode = 'stateful'\nnode_id = 'a'\npeers = ['a=nowhere']",
+            "mode = 'stateful'\nnode_id = 'a'\npeers = ['a=nowhere@9101']",
+            "is not ID=HOST:PORT",
+        );
+        refused(
+            "mode = 'stateful'\nnode_id = 'a'\npeers = ['a=127.0.0.1:9001']",
+            "has no admin address",
+        );
+        refused(
+            "mode = 'stateful'\nnode_id = 'a'\npeers = ['a=127.0.0.1:9001@nowhere']",
             "is not ID=HOST:PORT",
         );
         refused("node_id = 'a'", "need --mode stateful");

@@ -1,4 +1,6 @@
-//! The plain HTTP routes on the game port (protocol §6).
+//! The plain HTTP routes on the game port (protocol §6). Operators' and
+//! peers' routes (`/metrics`, `/api/node`, `/api/cluster`, `/admin`) are on
+//! the admin listener instead ([`crate::admin`]); here they answer 404.
 
 use std::sync::Arc;
 
@@ -6,13 +8,12 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use tower_http::services::ServeDir;
 
 use super::ws;
 use crate::games::lobby::LISTINGS_PATH;
-use crate::games::ring::handoff::{ADOPT_PATH, ADOPTED_PATH};
-use crate::games::{GameRef, Games, Lookup, WaitingGame};
+use crate::games::{GameRef, Games, Lookup};
 use crate::state::AppState;
 
 /// Every route of one server.
@@ -21,14 +22,14 @@ pub fn router<G: Games>(state: Arc<AppState<G>>) -> Router {
         .route("/ws", get(ws::upgrade::<G>))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz::<G>))
-        .route("/metrics", get(metrics::<G>))
         .route("/api/games/{id}", get(game::<G>))
         .route("/api/lobby", get(lobby::<G>))
         .route(LISTINGS_PATH, get(listings::<G>))
-        .route("/api/node", get(node::<G>))
-        .route("/api/cluster", get(cluster::<G>))
-        .route(ADOPT_PATH, post(adopt::<G>))
-        .route(ADOPTED_PATH, get(adopted::<G>));
+        // The admin page's file is in the same build as the game's; it is
+        // served on the admin listener only.
+        .route("/admin.html", get(not_here))
+        .route("/admin", get(not_here))
+        .route("/admin/{*rest}", get(not_here));
     let web_root = state.config.web_root.clone();
     let api = api.with_state(state);
     if web_root.join("index.html").is_file() {
@@ -43,13 +44,13 @@ pub fn router<G: Games>(state: Arc<AppState<G>>) -> Router {
 }
 
 /// 200 while the process is up.
-async fn healthz() -> &'static str {
+pub(crate) async fn healthz() -> &'static str {
     "ok\n"
 }
 
 /// 200 while this node takes games; 503 while draining, or while its
 /// backend cannot take games (Redis unreachable in stateless mode).
-async fn readyz<G: Games>(State(state): State<Arc<AppState<G>>>) -> Response {
+pub(crate) async fn readyz<G: Games>(State(state): State<Arc<AppState<G>>>) -> Response {
     if state.is_draining() {
         (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response()
     } else if !state.is_ready() {
@@ -63,29 +64,12 @@ async fn readyz<G: Games>(State(state): State<Arc<AppState<G>>>) -> Response {
     }
 }
 
-/// Prometheus text format.
-async fn metrics<G: Games>(State(state): State<Arc<AppState<G>>>) -> Response {
-    crate::metrics::games(state.games.counts());
-    match &state.metrics {
-        Some(handle) => (
-            [(
-                header::CONTENT_TYPE,
-                "text/plain; version=0.0.4; charset=utf-8",
-            )],
-            handle.render(),
-        )
-            .into_response(),
-        None => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "metrics recorder unavailable\n",
-        )
-            .into_response(),
-    }
-}
-
 /// `GET /api/games/{id}`: the snapshot as JSON (cells as 81 numbers). In a
 /// stateful cluster, a game owned by another node is fetched from it.
-async fn game<G: Games>(State(state): State<Arc<AppState<G>>>, Path(id): Path<String>) -> Response {
+pub(crate) async fn game<G: Games>(
+    State(state): State<Arc<AppState<G>>>,
+    Path(id): Path<String>,
+) -> Response {
     let Ok(game) = GameRef::parse(&id) else {
         return (
             StatusCode::BAD_REQUEST,
@@ -111,7 +95,7 @@ async fn game<G: Games>(State(state): State<Arc<AppState<G>>>, Path(id): Path<St
 }
 
 /// `GET /api/lobby`: the public games, cluster-wide (protocol §7).
-async fn lobby<G: Games>(State(state): State<Arc<AppState<G>>>) -> Response {
+pub(crate) async fn lobby<G: Games>(State(state): State<Arc<AppState<G>>>) -> Response {
     match state.games.lobby().await {
         Ok(view) => axum::Json(view).into_response(),
         Err(_) => (
@@ -128,78 +112,9 @@ async fn listings<G: Games>(State(state): State<Arc<AppState<G>>>) -> Response {
     axum::Json(state.games.own_listings()).into_response()
 }
 
-/// `GET /api/node`: this node's own report (what peers probe).
-async fn node<G: Games>(State(state): State<Arc<AppState<G>>>) -> Response {
-    axum::Json(state.node_info()).into_response()
-}
-
-/// `GET /api/cluster`: the ring's members as this node sees them.
-async fn cluster<G: Games>(State(state): State<Arc<AppState<G>>>) -> Response {
-    match state.games.cluster_view(&state.node_info()) {
-        Some(view) => axum::Json(view).into_response(),
-        None => (
-            StatusCode::NOT_FOUND,
-            format!(
-                "not a stateful cluster: this node runs in {} mode\n",
-                G::MODE
-            ),
-        )
-            .into_response(),
-    }
-}
-
-/// Whether `request` comes from a stateful peer's address: only peers may
-/// hand over games or read which games moved (ids of private games).
-fn from_peer<G: Games>(state: &AppState<G>, request: &axum::extract::Request) -> bool {
-    request
-        .extensions()
-        .get::<super::accept::Peer>()
-        .is_some_and(|peer| state.games.is_peer(peer.0.ip()))
-}
-
-/// `POST /api/cluster/adopt` (peers only): a draining peer hands over one
-/// of its waiting games (JSON [`WaitingGame`]). 200 once this node has it;
-/// 503 when it cannot take it (draining, full), so the peer tries another.
-async fn adopt<G: Games>(
-    State(state): State<Arc<AppState<G>>>,
-    request: axum::extract::Request,
-) -> Response {
-    if !from_peer(&state, &request) {
-        return (StatusCode::FORBIDDEN, "peers only\n").into_response();
-    }
-    if state.is_draining() {
-        return (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response();
-    }
-    let body = match axum::body::to_bytes(request.into_body(), MAX_ADOPT_BYTES).await {
-        Ok(body) => body,
-        Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
-    };
-    let game: WaitingGame = match serde_json::from_slice(&body) {
-        Ok(game) => game,
-        Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
-    };
-    match state.games.adopt(game) {
-        Ok(()) => (StatusCode::OK, "adopted\n").into_response(),
-        Err(crate::error::ServerError::Overloaded) => {
-            (StatusCode::SERVICE_UNAVAILABLE, "full\n").into_response()
-        }
-        Err(e) => (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
-    }
-}
-
-/// A handed-over game is a few hundred bytes; anything near this is not one.
-const MAX_ADOPT_BYTES: usize = 64 * 1024;
-
-/// `GET /api/cluster/adopted` (peers only): the games this node holds that
-/// the ring places elsewhere, which its peers then route here.
-async fn adopted<G: Games>(
-    State(state): State<Arc<AppState<G>>>,
-    request: axum::extract::Request,
-) -> Response {
-    if !from_peer(&state, &request) {
-        return (StatusCode::FORBIDDEN, "peers only\n").into_response();
-    }
-    axum::Json(state.games.adopted()).into_response()
+/// 404 for what lives on the admin listener only.
+async fn not_here() -> Response {
+    (StatusCode::NOT_FOUND, "not found\n").into_response()
 }
 
 const PLACEHOLDER: &str = r#"<!doctype html>

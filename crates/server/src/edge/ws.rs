@@ -22,6 +22,7 @@ use crate::state::AppState;
 
 /// A refused handshake: status and a short plain-text reason.
 fn refuse(status: StatusCode, why: &'static str) -> Response {
+    crate::metrics::handshake_refused(status.as_u16(), why);
     (status, why).into_response()
 }
 

@@ -39,6 +39,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use gridcap::config::{Config, ServeOptions};
+use gridcap::server::Listeners;
 pub use testkit::client::{
     Client as TestClient, Frame, LEAVE, START, capture, capture_ref, create, handshake, join,
     refused_status, resume, watch, ws_request,
@@ -78,6 +79,8 @@ fn with_test_tls(options: ServeOptions) -> ServeOptions {
 /// A server running in this test process.
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// Its admin listener (`/metrics`, `/api/node`, `/api/cluster`, `/admin`).
+    pub admin: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
     /// Stateless and stateful runs: the second node (`addr` is the first),
@@ -90,6 +93,7 @@ pub struct TestServer {
 /// What a stateless or stateful [`TestServer`] runs besides its first node.
 struct Pair {
     addr: SocketAddr,
+    admin: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
     /// Stateless runs: the Redis both nodes share.
@@ -133,9 +137,9 @@ impl TestServer {
     /// Starts a server with `options` (the listen address is ignored).
     pub async fn start_with(options: ServeOptions) -> TestServer {
         let options = with_test_tls(options);
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = listeners(TcpListener::bind("127.0.0.1:0").await.expect("bind")).await;
         if stateless_run() || stateful_run() {
-            let second = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let second = listeners(TcpListener::bind("127.0.0.1:0").await.expect("bind")).await;
             return Self::start_pair(options, listener, second).await;
         }
         Self::start_on(options, listener)
@@ -155,10 +159,11 @@ impl TestServer {
                 .expect("bind");
             socket.listen(1024).expect("listen")
         };
-        let listener = listen();
+        let listener = listeners(listen()).await;
         if stateless_run() || stateful_run() {
             // Both nodes' sockets: a player of either must fill up as fast.
-            return Self::start_pair(options, listener, listen()).await;
+            let second = listeners(listen()).await;
+            return Self::start_pair(options, listener, second).await;
         }
         Self::start_on(options, listener)
     }
@@ -166,18 +171,14 @@ impl TestServer {
     /// A node with exactly `options` (no test certificate, no pairing),
     /// once `/readyz` answers 200: a stateless node that reached Redis.
     pub async fn start_node(options: ServeOptions) -> TestServer {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = listeners(TcpListener::bind("127.0.0.1:0").await.expect("bind")).await;
         let node = Self::start_on(options, listener);
         stateless::wait_ready(node.addr).await;
         node
     }
 
     /// The two nodes of a stateless or stateful run, on `first` and `second`.
-    async fn start_pair(
-        options: ServeOptions,
-        first: TcpListener,
-        second: TcpListener,
-    ) -> TestServer {
+    async fn start_pair(options: ServeOptions, first: Listeners, second: Listeners) -> TestServer {
         if stateless_run() {
             Self::start_stateless(options, first, second).await
         } else {
@@ -189,8 +190,8 @@ impl TestServer {
     /// listening on `listener` and `second_listener`.
     async fn start_stateless(
         options: ServeOptions,
-        listener: TcpListener,
-        second_listener: TcpListener,
+        listener: Listeners,
+        second_listener: Listeners,
     ) -> TestServer {
         let redis = stateless::RedisServer::start().await;
         let options = ServeOptions {
@@ -205,6 +206,7 @@ impl TestServer {
         let mut second = second;
         first.pair = Some(Pair {
             addr: second.addr,
+            admin: second.admin,
             stop: second.stop.take(),
             task: second.task.take(),
             _redis: Some(redis),
@@ -216,17 +218,15 @@ impl TestServer {
     /// `options`, each knowing the other, once each sees both ready.
     async fn start_stateful(
         options: ServeOptions,
-        first: TcpListener,
-        second: TcpListener,
+        first: Listeners,
+        second: Listeners,
     ) -> TestServer {
-        let addrs = [
-            first.local_addr().expect("addr"),
-            second.local_addr().expect("addr"),
-        ];
+        let addrs = [&first, &second].map(|l| l.public.local_addr().expect("addr"));
+        let admins = [&first, &second].map(|l| l.admin.local_addr().expect("addr"));
         let peers: Vec<String> = ["a", "b"]
             .iter()
-            .zip(addrs)
-            .map(|(id, addr)| format!("{id}={addr}"))
+            .zip(addrs.iter().zip(admins))
+            .map(|(id, (addr, admin))| format!("{id}={addr}@{admin}"))
             .collect();
         let node = |id: &str| ServeOptions {
             mode: Some(gridcap::config::Mode::Stateful),
@@ -237,11 +237,12 @@ impl TestServer {
         };
         let mut a = Self::start_on(node("a"), first);
         let mut b = Self::start_on(node("b"), second);
-        for addr in addrs {
-            wait_sees_both_ready(addr).await;
+        for admin in admins {
+            wait_sees_both_ready(admin).await;
         }
         a.pair = Some(Pair {
             addr: b.addr,
+            admin: b.admin,
             stop: b.stop.take(),
             task: b.task.take(),
             _redis: None,
@@ -249,20 +250,29 @@ impl TestServer {
         a
     }
 
-    fn start_on(options: ServeOptions, listener: TcpListener) -> TestServer {
+    fn start_on(options: ServeOptions, listener: Listeners) -> TestServer {
         let config: Config = options.resolve().expect("valid test config");
-        let addr = listener.local_addr().expect("addr");
+        let addr = listener.public.local_addr().expect("addr");
+        let admin = listener.admin.local_addr().expect("addr");
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(gridcap::server::run(listener, config, async move {
             let _ = stopped.await;
         }));
         TestServer {
             addr,
+            admin,
             stop: Some(stop),
             task: Some(task),
             pair: None,
             turn: std::sync::atomic::AtomicUsize::new(0),
         }
+    }
+
+    /// The admin listener of every node (one, or two in paired runs).
+    pub fn admin_addrs(&self) -> Vec<SocketAddr> {
+        let mut admins = vec![self.admin];
+        admins.extend(self.pair.as_ref().map(|p| p.admin));
+        admins
     }
 
     pub fn ws_url(&self) -> String {
@@ -333,8 +343,9 @@ impl Drop for TestServer {
     }
 }
 
-/// Waits until the stateful node on `addr` sees nodes `a` and `b` ready
-/// (`/api/cluster`), so that a join relayed to either finds it.
+/// Waits until the stateful node whose admin listener is on `addr` sees
+/// nodes `a` and `b` ready (`/api/cluster`), so that a join relayed to
+/// either finds it.
 async fn wait_sees_both_ready(addr: SocketAddr) {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
@@ -356,6 +367,12 @@ async fn wait_sees_both_ready(addr: SocketAddr) {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// `public` with an admin listener of its own on a free loopback port.
+async fn listeners(public: TcpListener) -> Listeners {
+    let admin = TcpListener::bind("127.0.0.1:0").await.expect("bind admin");
+    Listeners { public, admin }
 }
 
 /// A connected client that offered `gridcap.v1`.

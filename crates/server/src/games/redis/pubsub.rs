@@ -334,6 +334,7 @@ impl Task {
     /// resyncs every local player.
     async fn recover(&mut self, stop: &CancellationToken) {
         self.healthy.store(false, Ordering::Relaxed);
+        crate::metrics::pubsub_reconnect();
         warn!("subscription connection lost; recovering");
         loop {
             let ok = match self.ready().await {
@@ -373,5 +374,6 @@ impl Task {
         self.healthy.store(true, Ordering::Relaxed);
         info!("subscriptions restored; resyncing local players");
         self.recovery.resync_all();
+        crate::metrics::pubsub_resynced();
     }
 }

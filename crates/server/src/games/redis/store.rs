@@ -240,10 +240,12 @@ impl Link {
     /// health check reaches it.
     async fn invoke(&self, invocation: &ScriptInvocation<'_>) -> Result<Value, StoreError> {
         let mut conn = self.connection()?;
+        let sent = std::time::Instant::now();
         let reply = match &self.waiter {
             Some(waiter) => waiter.invoke(&mut conn, invocation).await,
             None => conn.invoke(invocation).await,
         };
+        crate::metrics::redis_call(sent.elapsed(), reply.is_ok());
         match reply {
             Ok(reply) => {
                 self.failures.store(0, Ordering::Relaxed);

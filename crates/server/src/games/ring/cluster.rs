@@ -323,6 +323,7 @@ mod tests {
             .map(|(i, id)| Peer {
                 id: (*id).to_owned(),
                 addr: format!("127.0.0.1:{}", 9001 + i),
+                admin: format!("127.0.0.1:{}", 9101 + i),
             })
             .collect();
         Cluster::new(&ClusterConfig {

@@ -45,7 +45,7 @@ pub async fn send(
     timeout: Duration,
 ) -> Result<(), String> {
     let body = serde_json::to_vec(game).map_err(|e| e.to_string())?;
-    let request = hyper::Request::post(format!("http://{}{ADOPT_PATH}", peer.addr))
+    let request = hyper::Request::post(format!("http://{}{ADOPT_PATH}", peer.admin))
         .header(HOPS_HEADER, "1")
         .header(hyper::header::CONTENT_TYPE, "application/json")
         .body(Full::new(Bytes::from(body)))

@@ -1,5 +1,6 @@
-//! Health of the other nodes: each node probes every peer's `/api/node`,
-//! and reads the lobby listings and the adopted games of those that are up.
+//! Health of the other nodes: each node probes every peer's `/api/node`
+//! on its admin listener (the `@ADMIN` part of its `--peers` entry), and
+//! reads the lobby listings and the adopted games of those that are up.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -114,7 +115,7 @@ pub async fn probe_loop(cluster: Arc<Cluster>, stop: CancellationToken) {
             let peer = peer.clone();
             let timeout = cluster.peer_timeout;
             async move {
-                let status = match get(&client, &peer.addr, "/api/node", timeout).await {
+                let status = match get(&client, &peer.admin, "/api/node", timeout).await {
                     Ok((200, body)) => match serde_json::from_slice::<NodeInfo>(&body) {
                         Ok(info) => PeerStatus {
                             state: if info.draining {
@@ -157,7 +158,7 @@ pub async fn probe_loop(cluster: Arc<Cluster>, stop: CancellationToken) {
                 let lists = match up {
                     true => tokio::join!(
                         fetch_list::<Listing>(&client, &peer.addr, LISTINGS_PATH, timeout),
-                        fetch_list::<MovedGame>(&client, &peer.addr, ADOPTED_PATH, timeout),
+                        fetch_list::<MovedGame>(&client, &peer.admin, ADOPTED_PATH, timeout),
                     ),
                     false => (Vec::new(), Vec::new()),
                 };
