@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark 1, idle capacity: IDLE_CONNECTIONS (default 19,000) connected idle
 # players on one node; reports the server's user-space RSS per connection
-# (VmRSS delta / connections). Target: <= 2 KiB per connection.
+# (VmRSS delta / connections). Target (issue 12): <= 1 KiB per connection.
 #
 # Bots run in idle mode (connect, create or join a game that never starts,
 # then only answer pings) in IDLE_PROCS bot processes (default 2), each with
@@ -60,7 +60,7 @@ done
     provenance
     echo "connections open: $open of $total"
     echo "server VmRSS before: ${rss_before} KiB, with connections: ${rss_after} KiB"
-    echo "RSS per connection: ${per_conn} bytes (target <= 2048)"
+    echo "RSS per connection: ${per_conn} bytes (target <= 1024)"
     echo "server CPU ticks (total, ${CLK_TCK}/s): $cpu"
     echo "bot errors: $errors, bot disconnects: $disconnects"
     grep -h "connect+join" "$OUT"/idle-bots-*.txt | sed 's/^/bots /'

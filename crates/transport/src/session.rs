@@ -23,6 +23,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::OnceLock;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -241,184 +242,213 @@ pub fn push_error(outbox: &Outbox, code: ErrorCode, message: impl Into<String>) 
 }
 
 /// Runs one connection until it ends; see the module docs.
-pub async fn run<S, H>(
+///
+/// **Memory.** The returned future is what every connection's task holds
+/// for its whole life, idle or not, so it keeps only what an idle
+/// connection needs: the socket, the handler, the limits' state and the
+/// heartbeat. What only a busy connection needs is boxed for the time it
+/// is needed: the handler's futures (one box per client message), the
+/// close handshake, the ping; the write path is a poll function with no
+/// future of its own, and its timeout timer (shared with the write hold)
+/// is made the first time a write or a hold needs one. It is an `async`
+/// block, not an `async fn`: an `async fn` stores its arguments twice (as
+/// arguments, and moved into its body), ~0.5 KB per connection. `shutdown`
+/// must be `Unpin` for the same reason: pinning it in the body would move
+/// it into a second slot (box it, as the server does).
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an async fn would store its arguments twice (see above)"
+)]
+pub fn run<S, H>(
     mut ws: S,
     outbox: Outbox,
     limits: &SessionLimits,
     mut handler: H,
-    shutdown: impl Future<Output = ()>,
-) -> SessionEnd
+    mut shutdown: impl Future<Output = ()> + Unpin,
+) -> impl Future<Output = SessionEnd>
 where
     S: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin,
     H: Handler,
 {
-    let counters = counters();
-    let mut bad_messages = 0u32;
-    let mut rate_strikes = 0u32;
-    let mut bucket = TokenBucket::new(limits.rate_per_sec, limits.rate_burst, Instant::now());
-    let mut last_heard = Instant::now();
-    // Until the first binary message, the connection must speak by this time.
-    let mut first_deadline = Some(last_heard + limits.first_message_timeout);
-    let heartbeat = sleep(
-        limits
-            .ping_interval
-            .min(limits.idle_timeout)
-            .min(limits.first_message_timeout),
-    );
-    // When the last batch was written (none yet: the first goes at once),
-    // and whether the queue is being held for the timer below.
-    let mut last_write: Option<Instant> = None;
-    let mut holding = false;
-    // Boxed and made on first use: a connection that is never held (every
-    // idle one) does not carry a timer.
-    let mut flush_timer: Option<Pin<Box<Sleep>>> = None;
-    tokio::pin!(heartbeat, shutdown);
+    async move {
+        let counters = counters();
+        let mut bad_messages = 0u32;
+        let mut rate_strikes = 0u32;
+        let mut bucket = TokenBucket::new(limits.rate_per_sec, limits.rate_burst, Instant::now());
+        let mut last_heard = Instant::now();
+        // Until the first binary message, the connection must speak by this time.
+        let mut first_deadline = Some(last_heard + limits.first_message_timeout);
+        let heartbeat = sleep(
+            limits
+                .ping_interval
+                .min(limits.idle_timeout)
+                .min(limits.first_message_timeout),
+        );
+        // When the last batch was written (none yet: the first goes at once),
+        // and whether the queue is being held for the timer below.
+        let mut last_write: Option<Instant> = None;
+        let mut holding = false;
+        // The write hold's timer and a blocked write's timeout (never both
+        // at once). Boxed and made on first use: a connection that is never
+        // held and never pushed back (every idle one) does not carry one.
+        let mut timer: Option<Pin<Box<Sleep>>> = None;
+        tokio::pin!(heartbeat);
 
-    let end = loop {
-        tokio::select! {
-            // The shutdown is polled after the branches that keep a busy
-            // connection going: one of them is usually ready first, so the
-            // cancellation token (hundreds of instructions a poll) is
-            // rarely polled; its wake-up was registered the first time the
-            // session went idle, when every branch is polled.
-            biased;
-            () = outbox.ready(), if !holding => {
-                // Under load, a frame that follows the last write by less
-                // than the hold waits for the rest of it (see `hold`).
-                if let Some(due) = last_write.and_then(|at| hold_until(at, limits)) {
-                    match flush_timer.as_mut() {
-                        Some(timer) => timer.as_mut().reset(due),
-                        None => flush_timer = Some(Box::pin(sleep_until(due))),
-                    }
-                    holding = true;
-                    continue;
-                }
-                if let Some(end) = write_queued(&mut ws, &outbox, limits).await {
-                    break end;
-                }
-                last_write = Some(Instant::now());
-            }
-            () = expiry(&mut flush_timer), if holding => {
-                holding = false;
-                if let Some(end) = write_queued(&mut ws, &outbox, limits).await {
-                    break end;
-                }
-                last_write = Some(Instant::now());
-            }
-            incoming = ws.next() => {
-                let now = Instant::now();
-                let message = match incoming {
-                    None => break SessionEnd::PeerClosed,
-                    Some(Err(WsError::Capacity(e))) => {
-                        debug!(conn = outbox.id(), "message too big: {e}");
-                        break Box::pin(close(&mut ws, CLOSE_TOO_BIG, "message too big", limits)).await;
-                    }
-                    Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) => {
-                        break SessionEnd::PeerClosed;
-                    }
-                    // tungstenite reports a peer's protocol violation as an
-                    // error and leaves the close to us (RFC 6455 §7.4.1).
-                    Some(Err(WsError::Protocol(e))) => {
-                        debug!(conn = outbox.id(), "protocol violation: {e}");
-                        break Box::pin(close(&mut ws, CLOSE_PROTOCOL, "protocol error", limits)).await;
-                    }
-                    Some(Err(WsError::Utf8(e))) => {
-                        debug!(conn = outbox.id(), "invalid UTF-8: {e}");
-                        break Box::pin(close(&mut ws, CLOSE_INVALID_DATA, "invalid UTF-8 in a text frame", limits)).await;
-                    }
-                    Some(Err(e)) => {
-                        debug!(conn = outbox.id(), "read failed: {e}");
-                        break SessionEnd::ReadFailed;
-                    }
-                    Some(Ok(m)) => m,
-                };
-                last_heard = now;
-                if matches!(message, Message::Close(_) | Message::Pong(_)) {
-                    continue; // tungstenite answers a close; the stream then ends.
-                }
-                if !bucket.try_take(now) {
-                    rate_strikes += 1;
-                    if rate_strikes >= limits.max_rate_strikes {
-                        // Through the outbox, so that the answers queued
-                        // before it (a held write, under load) go out first.
-                        outbox.close(CLOSE_POLICY, "rate limit exceeded persistently");
+        let end = loop {
+            tokio::select! {
+                // The shutdown is polled after the branches that keep a busy
+                // connection going: one of them is usually ready first, so the
+                // cancellation token (hundreds of instructions a poll) is
+                // rarely polled; its wake-up was registered the first time the
+                // session went idle, when every branch is polled.
+                biased;
+                () = outbox.ready(), if !holding => {
+                    // Under load, a frame that follows the last write by less
+                    // than the hold waits for the rest of it (see `hold`).
+                    if let Some(due) = last_write.and_then(|at| hold_until(at, limits)) {
+                        arm(&mut timer, due);
+                        holding = true;
                         continue;
                     }
-                    if message.is_binary() || message.is_text() {
-                        push_error(&outbox, ErrorCode::RateLimited, "too many messages; this one was dropped");
+                    if let Some(end) = write_queued(&mut ws, &outbox, limits, &mut timer).await {
+                        break end;
                     }
-                    continue;
+                    last_write = Some(Instant::now());
                 }
-                rate_strikes = 0;
-                let decoded = match message {
-                    Message::Binary(bytes) => {
-                        first_deadline = None;
-                        counters.messages_in.increment(1);
-                        match handler.on_frame(bytes, &outbox).await {
-                            FrameOutcome::Consumed(flow) => {
-                                if let Flow::Close(code, reason) = flow {
-                                    outbox.close(code, reason);
-                                }
-                                continue;
+                () = expiry(&mut timer), if holding => {
+                    holding = false;
+                    if let Some(end) = write_queued(&mut ws, &outbox, limits, &mut timer).await {
+                        break end;
+                    }
+                    last_write = Some(Instant::now());
+                }
+                incoming = ws.next() => {
+                    let now = Instant::now();
+                    let message = match incoming {
+                        None => break SessionEnd::PeerClosed,
+                        Some(Err(WsError::Capacity(e))) => {
+                            debug!(conn = outbox.id(), "message too big: {e}");
+                            break Box::pin(close(&mut ws, CLOSE_TOO_BIG, "message too big", limits)).await;
+                        }
+                        Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) => {
+                            break SessionEnd::PeerClosed;
+                        }
+                        // tungstenite reports a peer's protocol violation as an
+                        // error and leaves the close to us (RFC 6455 §7.4.1).
+                        Some(Err(WsError::Protocol(e))) => {
+                            debug!(conn = outbox.id(), "protocol violation: {e}");
+                            break Box::pin(close(&mut ws, CLOSE_PROTOCOL, "protocol error", limits)).await;
+                        }
+                        Some(Err(WsError::Utf8(e))) => {
+                            debug!(conn = outbox.id(), "invalid UTF-8: {e}");
+                            break Box::pin(close(&mut ws, CLOSE_INVALID_DATA, "invalid UTF-8 in a text frame", limits)).await;
+                        }
+                        Some(Err(e)) => {
+                            debug!(conn = outbox.id(), "read failed: {e}");
+                            break SessionEnd::ReadFailed;
+                        }
+                        Some(Ok(m)) => m,
+                    };
+                    last_heard = now;
+                    if matches!(message, Message::Close(_) | Message::Pong(_)) {
+                        continue; // tungstenite answers a close; the stream then ends.
+                    }
+                    if !bucket.try_take(now) {
+                        rate_strikes += 1;
+                        if rate_strikes >= limits.max_rate_strikes {
+                            // Through the outbox, so that the answers queued
+                            // before it (a held write, under load) go out first.
+                            outbox.close(CLOSE_POLICY, "rate limit exceeded persistently");
+                            continue;
+                        }
+                        if message.is_binary() || message.is_text() {
+                            push_error(&outbox, ErrorCode::RateLimited, "too many messages; this one was dropped");
+                        }
+                        continue;
+                    }
+                    rate_strikes = 0;
+                    let delivered = match message {
+                        Message::Binary(bytes) => {
+                            first_deadline = None;
+                            counters.messages_in.increment(1);
+                            // Boxed: see the memory note above.
+                            Box::pin(deliver(&mut handler, bytes, &outbox)).await
+                        }
+                        Message::Text(_) => Err((ErrorCode::BadFrame, "text frames are not accepted; send binary MessagePack".to_owned())),
+                        _ => continue, // Ping (answered by tungstenite) and raw frames.
+                    };
+                    match delivered {
+                        Ok(Flow::Continue) => {}
+                        Ok(Flow::Close(code, reason)) => outbox.close(code, reason),
+                        Err((code, why)) => {
+                            bad_messages += 1;
+                            push_error(&outbox, code, why);
+                            if bad_messages >= limits.max_bad_messages {
+                                outbox.close(CLOSE_POLICY, "too many bad messages");
                             }
-                            FrameOutcome::Decode(bytes) => codec::decode_client(&bytes)
-                                .map(|m| (m, bytes))
-                                .map_err(|e| (ErrorCode::BadMessage, e.to_string())),
-                        }
-                    }
-                    Message::Text(_) => Err((ErrorCode::BadFrame, "text frames are not accepted; send binary MessagePack".to_owned())),
-                    _ => continue, // Ping (answered by tungstenite) and raw frames.
-                };
-                match decoded {
-                    Ok((msg, frame)) => {
-                        if let Flow::Close(code, reason) = handler.on_message(msg, frame, &outbox).await {
-                            outbox.close(code, reason);
-                        }
-                    }
-                    Err((code, why)) => {
-                        bad_messages += 1;
-                        push_error(&outbox, code, why);
-                        if bad_messages >= limits.max_bad_messages {
-                            outbox.close(CLOSE_POLICY, "too many bad messages");
                         }
                     }
                 }
+                () = &mut shutdown => {
+                    // Frames queued before the shutdown go out first: the drain
+                    // closes sessions as soon as their game is over, possibly
+                    // before its game_over was written. A close already
+                    // requested (after `leave`, say) keeps its code.
+                    let (frames, close_request) = outbox.take_all();
+                    if write_frames(&mut ws, frames, limits.write_timeout, &mut timer).await.is_err() {
+                        break SessionEnd::WriteFailed;
+                    }
+                    let (code, reason) = close_request
+                        .unwrap_or_else(|| (CLOSE_GOING_AWAY, "server shutting down".to_owned()));
+                    break Box::pin(close(&mut ws, code, &reason, limits)).await;
+                }
+                () = &mut heartbeat => {
+                    let now = Instant::now();
+                    let idle_deadline = last_heard + limits.idle_timeout;
+                    if now >= idle_deadline {
+                        break Box::pin(close(&mut ws, CLOSE_POLICY, "idle timeout", limits)).await;
+                    }
+                    if first_deadline.is_some_and(|d| now >= d) {
+                        break Box::pin(close(&mut ws, CLOSE_POLICY, "no message received", limits)).await;
+                    }
+                    // Boxed: every 15 s, not worth its bytes in every idle session.
+                    let sent = Box::pin(timeout(limits.write_timeout, ws.send(Message::Ping(Bytes::new())))).await;
+                    if !matches!(sent, Ok(Ok(()))) {
+                        break SessionEnd::WriteFailed;
+                    }
+                    counters.wrote(1);
+                    let next = (now + limits.ping_interval).min(idle_deadline);
+                    heartbeat.as_mut().reset(first_deadline.map_or(next, |d| next.min(d)));
+                }
             }
-            () = &mut shutdown => {
-                // Frames queued before the shutdown go out first: the drain
-                // closes sessions as soon as their game is over, possibly
-                // before its game_over was written. A close already
-                // requested (after `leave`, say) keeps its code.
-                let (frames, close_request) = outbox.take_all();
-                if write_frames(&mut ws, frames, limits.write_timeout).await.is_err() {
-                    break SessionEnd::WriteFailed;
-                }
-                let (code, reason) = close_request
-                    .unwrap_or_else(|| (CLOSE_GOING_AWAY, "server shutting down".to_owned()));
-                break Box::pin(close(&mut ws, code, &reason, limits)).await;
-            }
-            () = &mut heartbeat => {
-                let now = Instant::now();
-                let idle_deadline = last_heard + limits.idle_timeout;
-                if now >= idle_deadline {
-                    break Box::pin(close(&mut ws, CLOSE_POLICY, "idle timeout", limits)).await;
-                }
-                if first_deadline.is_some_and(|d| now >= d) {
-                    break Box::pin(close(&mut ws, CLOSE_POLICY, "no message received", limits)).await;
-                }
-                // Boxed: every 15 s, not worth its bytes in every idle session.
-                let sent = Box::pin(timeout(limits.write_timeout, ws.send(Message::Ping(Bytes::new())))).await;
-                if !matches!(sent, Ok(Ok(()))) {
-                    break SessionEnd::WriteFailed;
-                }
-                counters.wrote(1);
-                let next = (now + limits.ping_interval).min(idle_deadline);
-                heartbeat.as_mut().reset(first_deadline.map_or(next, |d| next.min(d)));
-            }
-        }
-    };
-    handler.on_close().await;
-    end
+        };
+        Box::pin(handler.on_close()).await;
+        end
+    }
+}
+
+/// One binary message through the handler: offered raw, then decoded and
+/// handled. `Err` is a message that did not decode (code and why).
+async fn deliver<H: Handler>(
+    handler: &mut H,
+    frame: Bytes,
+    outbox: &Outbox,
+) -> Result<Flow, (ErrorCode, String)> {
+    match handler.on_frame(frame, outbox).await {
+        FrameOutcome::Consumed(flow) => Ok(flow),
+        FrameOutcome::Decode(frame) => match codec::decode_client(&frame) {
+            Ok(message) => Ok(handler.on_message(message, frame, outbox).await),
+            Err(e) => Err((ErrorCode::BadMessage, e.to_string())),
+        },
+    }
+}
+
+/// Sets `timer` to fire at `due`, making it on first use.
+fn arm(timer: &mut Option<Pin<Box<Sleep>>>, due: Instant) {
+    match timer.as_mut() {
+        Some(timer) => timer.as_mut().reset(due),
+        None => *timer = Some(Box::pin(sleep_until(due))),
+    }
 }
 
 /// Completes when `timer` does; never without one.
@@ -444,54 +474,91 @@ fn hold_until(at: Instant, limits: &SessionLimits) -> Option<Instant> {
 }
 
 /// Writes every queued frame with one flush, then the close if one was
-/// requested; `Some` when the session is over.
-async fn write_queued<S>(ws: &mut S, outbox: &Outbox, limits: &SessionLimits) -> Option<SessionEnd>
+/// requested; `Some` when the session is over. (These write functions
+/// return blocks rather than being `async fn`s, whose futures would hold
+/// their arguments twice: their futures sit in every session's.)
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an async fn would store its arguments twice (see above)"
+)]
+fn write_queued<S>(
+    ws: &mut S,
+    outbox: &Outbox,
+    limits: &SessionLimits,
+    timer: &mut Option<Pin<Box<Sleep>>>,
+) -> impl Future<Output = Option<SessionEnd>>
 where
     S: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin,
 {
-    let (frames, close_request) = outbox.take_all();
-    if write_frames(ws, frames, limits.write_timeout)
-        .await
-        .is_err()
-    {
-        return Some(SessionEnd::WriteFailed);
-    }
-    match close_request {
-        Some((code, reason)) => Some(Box::pin(close(ws, code, &reason, limits)).await),
-        None => None,
+    async move {
+        let (frames, close_request) = outbox.take_all();
+        if write_frames(ws, frames, limits.write_timeout, timer)
+            .await
+            .is_err()
+        {
+            return Some(SessionEnd::WriteFailed);
+        }
+        match close_request {
+            Some((code, reason)) => Some(Box::pin(close(ws, code, &reason, limits)).await),
+            None => None,
+        }
     }
 }
 
-async fn write_frames<S>(
+/// Feeds every frame into tungstenite's write buffer (it writes to the
+/// socket on its own only past `write_buffer_bytes`), then flushes once.
+/// The queue's allocation goes with it (an idle connection keeps none). A
+/// write the socket holds back longer than `limit` fails; the timer for
+/// that is `timer`, armed only when the socket first pushes back.
+fn write_frames<S>(
     ws: &mut S,
-    frames: VecDeque<Bytes>,
+    mut frames: VecDeque<Bytes>,
     limit: Duration,
-) -> Result<(), TransportError>
+    timer: &mut Option<Pin<Box<Sleep>>>,
+) -> impl Future<Output = Result<(), TransportError>>
 where
     S: Sink<Message, Error = WsError> + Unpin,
 {
-    if frames.is_empty() {
-        return Ok(());
-    }
     let count = frames.len() as u64;
-    // Every frame into tungstenite's write buffer (it writes to the socket
-    // on its own only past `write_buffer_bytes`), then one flush. The
-    // queue's allocation goes with it (an idle connection keeps none).
-    let write = async {
-        for frame in frames {
-            ws.feed(Message::Binary(frame)).await?;
+    let mut blocked = false;
+    std::future::poll_fn(move |cx| {
+        if count == 0 {
+            return Poll::Ready(Ok(()));
         }
-        ws.flush().await
-    };
-    let result = match timeout(limit, write).await {
-        Ok(result) => result.map_err(TransportError::from),
-        Err(_) => Err(TransportError::Timeout("write")),
-    };
-    if result.is_ok() {
-        counters().messages_out.increment(count);
-        counters().wrote(count);
+        if let Poll::Ready(done) = poll_write(ws, &mut frames, cx) {
+            if done.is_ok() {
+                counters().messages_out.increment(count);
+                counters().wrote(count);
+            }
+            return Poll::Ready(done.map_err(TransportError::from));
+        }
+        if !blocked {
+            blocked = true;
+            arm(timer, Instant::now() + limit);
+        }
+        match timer.as_mut().map(|t| t.as_mut().poll(cx)) {
+            Some(Poll::Ready(())) => Poll::Ready(Err(TransportError::Timeout("write"))),
+            _ => Poll::Pending,
+        }
+    })
+}
+
+/// Moves `frames` into the socket, oldest first, then flushes it.
+fn poll_write<S>(
+    ws: &mut S,
+    frames: &mut VecDeque<Bytes>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<(), WsError>>
+where
+    S: Sink<Message, Error = WsError> + Unpin,
+{
+    while !frames.is_empty() {
+        ready!(ws.poll_ready_unpin(cx))?;
+        if let Some(frame) = frames.pop_front() {
+            ws.start_send_unpin(Message::Binary(frame))?;
+        }
     }
-    result
+    ws.poll_flush_unpin(cx)
 }
 
 /// Sends a close frame and waits (at most `limits.close_timeout`) for the
@@ -527,12 +594,14 @@ mod tests {
 
     /// A socket that receives nothing until it has sent a close (then it
     /// ends), and records everything sent and, per flush, how many messages
-    /// had been sent by then.
+    /// had been sent by then. A `stalled` one never completes a flush (a
+    /// peer that stopped reading).
     #[derive(Default)]
     struct FakeSocket {
         sent: Arc<Mutex<Vec<Message>>>,
         flushes: Arc<Mutex<Vec<usize>>>,
         flushed: Arc<tokio::sync::Notify>,
+        stalled: bool,
     }
 
     impl Stream for FakeSocket {
@@ -561,6 +630,9 @@ mod tests {
         }
 
         fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+            if self.stalled {
+                return Poll::Pending;
+            }
             let sent = self.sent.lock().unwrap().len();
             self.flushes.lock().unwrap().push(sent);
             self.flushed.notify_one();
@@ -679,6 +751,29 @@ mod tests {
         outbox.close(CLOSE_NORMAL, "done");
         assert_eq!(session.await.unwrap(), SessionEnd::Closed(CLOSE_NORMAL));
         assert_eq!(flushes.lock().unwrap()[..3], [1, 3, 4]);
+    }
+
+    /// A write the peer does not take fails after the write timeout, and
+    /// the session ends (its timer is made when the write first blocks).
+    #[tokio::test(start_paused = true)]
+    async fn a_write_held_back_past_the_write_timeout_fails() {
+        let socket = FakeSocket {
+            stalled: true,
+            ..FakeSocket::default()
+        };
+        let outbox = Outbox::new(1, 8);
+        outbox.push(Bytes::from_static(b"stuck")).unwrap();
+        let started = Instant::now();
+        // Bounded: without its timer the session would wait forever.
+        let end = timeout(Duration::from_secs(60), spawn_session(socket, outbox))
+            .await
+            .expect("the blocked write never timed out")
+            .unwrap();
+        assert_eq!(end, SessionEnd::WriteFailed);
+        assert_eq!(
+            Instant::now(),
+            started + SessionLimits::default().write_timeout
+        );
     }
 
     /// Writes never wait for a timer: a lone frame on an idle connection

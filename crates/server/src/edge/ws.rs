@@ -208,8 +208,9 @@ pub async fn upgrade<G: Games>(
         let outbox = Outbox::new(conn, limits.outbox_capacity);
         let handler = PlayerSession::new(session_state.clone(), conn, hops, ip);
         m::connections(1.0);
-        let stop = session_state.close_sessions.clone();
-        let end = session::run(ws, outbox, limits, handler, stop.cancelled_owned()).await;
+        // Boxed: `run` takes its shutdown `Unpin`, so as not to store it twice.
+        let stop = Box::pin(session_state.close_sessions.clone().cancelled_owned());
+        let end = session::run(ws, outbox, limits, handler, stop).await;
         m::connections(-1.0);
         debug!(conn, ?end, "session ended");
         drop(permit);

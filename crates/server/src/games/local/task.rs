@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 use bytes::Bytes;
 use game_logic::{Game, PlayerId, PlayerName, Status, Timestamp};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
@@ -28,6 +28,8 @@ use crate::games::local::moving::WaitingGame;
 use crate::metrics as m;
 use crate::outgoing;
 use crate::tokens::{self, TokenHash};
+
+mod queue;
 
 /// Commands a game's task accepts.
 #[derive(Debug)]
@@ -146,7 +148,7 @@ pub struct GameHandle {
     /// Its short code.
     pub code: GameCode,
     /// Bounded command queue into the task.
-    tx: mpsc::Sender<Command>,
+    tx: queue::Sender<Command>,
     /// The game's status, mirrored by the task for lock-free reads.
     status: Arc<AtomicU8>,
 }
@@ -247,7 +249,7 @@ struct GameTask {
     max_spectators: usize,
     clock: Clock,
     status: Arc<AtomicU8>,
-    rx: mpsc::Receiver<Command>,
+    rx: queue::Receiver<Command>,
 }
 
 /// Starts the task of a new game whose host is connected on `host`, sends
@@ -309,7 +311,7 @@ impl GameTask {
             lobby,
             shutdown,
         } = env;
-        let (tx, rx) = mpsc::channel(queue.max(1));
+        let (tx, rx) = queue::channel(queue);
         let status = Arc::new(AtomicU8::new(status_code(game.status())));
         let id = identity.id;
         let handle = GameHandle {

@@ -1,0 +1,236 @@
+//! A game task's command queue: bounded like tokio's `mpsc::channel`, but
+//! holding no memory while it is empty.
+//!
+//! tokio's channel allocates a block of 32 slots when it is made (32 ×
+//! `Command` = 1.5 KB per game, ~390 B per idle player of a game of four)
+//! and keeps it for the channel's life. Here the commands wait in a
+//! `VecDeque` under a mutex that gives its allocation back whenever the task
+//! has taken the last one; free slots are a semaphore's permits, so a full
+//! queue makes senders wait exactly as the bounded channel did. Dropping the
+//! receiver closes the queue: waiting and later sends fail, and the queued
+//! commands are dropped (their reply senders with them, which tells the
+//! requesters the game is gone).
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+
+use futures_util::task::AtomicWaker;
+use tokio::sync::Semaphore;
+
+/// What both ends share.
+#[derive(Debug)]
+struct Shared<T> {
+    state: Mutex<State<T>>,
+    /// Free slots: a sender takes one before queueing, the receiver gives
+    /// it back when it takes the command. Closed when the receiver goes.
+    slots: Semaphore,
+    /// The receiving task, woken by a send or by the last sender's drop.
+    receiver: AtomicWaker,
+}
+
+#[derive(Debug)]
+struct State<T> {
+    /// Commands not yet taken, oldest first.
+    items: VecDeque<T>,
+    /// Live senders; none left (and nothing queued) ends the receiver.
+    senders: usize,
+    /// Set when the receiver is dropped.
+    closed: bool,
+}
+
+impl<T> Shared<T> {
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
+        // Each critical section is one queue operation: a poisoned queue is intact.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A new queue that holds at most `capacity` commands (at least one).
+pub(super) fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
+    let shared = Arc::new(Shared {
+        state: Mutex::new(State {
+            items: VecDeque::new(),
+            senders: 1,
+            closed: false,
+        }),
+        slots: Semaphore::new(capacity.max(1)),
+        receiver: AtomicWaker::new(),
+    });
+    (
+        Sender {
+            shared: shared.clone(),
+        },
+        Receiver { shared },
+    )
+}
+
+/// The sending end; clones share the queue.
+#[derive(Debug)]
+pub(super) struct Sender<T> {
+    shared: Arc<Shared<T>>,
+}
+
+impl<T> Clone for Sender<T> {
+    fn clone(&self) -> Self {
+        self.shared.lock().senders += 1;
+        Sender {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<T> Drop for Sender<T> {
+    fn drop(&mut self) {
+        let mut state = self.shared.lock();
+        state.senders -= 1;
+        let last = state.senders == 0;
+        drop(state);
+        if last {
+            self.shared.receiver.wake();
+        }
+    }
+}
+
+impl<T> Sender<T> {
+    /// Queues `item`, waiting while the queue is full; gives it back if the
+    /// receiver is gone.
+    pub(super) async fn send(&self, item: T) -> Result<(), T> {
+        match self.shared.slots.acquire().await {
+            Ok(slot) => slot.forget(),
+            Err(_closed) => return Err(item),
+        }
+        let mut state = self.shared.lock();
+        if state.closed {
+            return Err(item);
+        }
+        state.items.push_back(item);
+        drop(state);
+        self.shared.receiver.wake();
+        Ok(())
+    }
+}
+
+/// The receiving end, owned by the game's task.
+#[derive(Debug)]
+pub(super) struct Receiver<T> {
+    shared: Arc<Shared<T>>,
+}
+
+impl<T> Receiver<T> {
+    /// The next command; `None` once every sender is gone and the queue is empty.
+    pub(super) async fn recv(&mut self) -> Option<T> {
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        if let Some(next) = self.take() {
+            return Poll::Ready(next);
+        }
+        self.shared.receiver.register(cx.waker());
+        // A send (or the last drop) between the check and the registration.
+        match self.take() {
+            Some(next) => Poll::Ready(next),
+            None => Poll::Pending,
+        }
+    }
+
+    /// `Some(Some(command))`, `Some(None)` when the queue has ended, `None`
+    /// when there is nothing yet.
+    fn take(&mut self) -> Option<Option<T>> {
+        let mut state = self.shared.lock();
+        match state.items.pop_front() {
+            Some(item) => {
+                if state.items.is_empty() {
+                    // Give the allocation back: an idle game keeps none.
+                    state.items = VecDeque::new();
+                }
+                drop(state);
+                self.shared.slots.add_permits(1);
+                Some(Some(item))
+            }
+            None if state.senders == 0 => Some(None),
+            None => None,
+        }
+    }
+}
+
+impl<T> Drop for Receiver<T> {
+    fn drop(&mut self) {
+        self.shared.slots.close();
+        let items = {
+            let mut state = self.shared.lock();
+            state.closed = true;
+            std::mem::take(&mut state.items)
+        };
+        // Dropped outside the lock: a command's drop may run a reply's.
+        drop(items);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::time::timeout;
+
+    use super::*;
+
+    const WAIT: Duration = Duration::from_secs(5);
+
+    #[tokio::test]
+    async fn commands_arrive_in_order_and_the_drained_queue_keeps_no_memory() {
+        let (tx, mut rx) = channel(8);
+        for n in 0..5 {
+            tx.send(n).await.unwrap();
+        }
+        for n in 0..5 {
+            assert_eq!(rx.recv().await, Some(n));
+        }
+        assert_eq!(rx.shared.lock().items.capacity(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_queue_makes_senders_wait_until_a_command_is_taken() {
+        let (tx, mut rx) = channel(2);
+        tx.send(1).await.unwrap();
+        tx.send(2).await.unwrap();
+        let waiting = tx.clone();
+        let third = tokio::spawn(async move { waiting.send(3).await });
+        // Paused time: this runs the sender until it blocks, then times out.
+        assert!(timeout(WAIT, &mut Box::pin(tx.send(4))).await.is_err());
+        assert!(!third.is_finished());
+        assert_eq!(rx.recv().await, Some(1));
+        timeout(WAIT, third).await.unwrap().unwrap().unwrap();
+        assert_eq!(rx.recv().await, Some(2));
+        assert_eq!(rx.recv().await, Some(3));
+    }
+
+    #[tokio::test]
+    async fn the_receiver_ends_when_the_last_sender_goes() {
+        let (tx, mut rx) = channel(4);
+        let second = tx.clone();
+        tx.send(1).await.unwrap();
+        drop(tx);
+        let ended = tokio::spawn(async move { (rx.recv().await, rx.recv().await) });
+        drop(second);
+        assert_eq!(
+            timeout(WAIT, ended).await.unwrap().unwrap(),
+            (Some(1), None)
+        );
+    }
+
+    #[tokio::test]
+    async fn sends_fail_once_the_receiver_is_gone_and_queued_commands_are_dropped() {
+        let (tx, rx) = channel(4);
+        let (reply, answer) = tokio::sync::oneshot::channel::<()>();
+        tx.send(reply).await.unwrap();
+        drop(rx);
+        assert!(
+            answer.await.is_err(),
+            "the queued reply sender was not dropped"
+        );
+        let (reply, _answer) = tokio::sync::oneshot::channel::<()>();
+        assert!(tx.send(reply).await.is_err());
+    }
+}
