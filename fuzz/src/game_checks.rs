@@ -4,7 +4,8 @@
 //! This file is shared, not copied: the fuzz crate compiles it as a module
 //! of its library, and `crates/game-logic/tests/fuzz_corpus.rs` includes it
 //! with `#[path]` to replay the committed corpus on stable Rust. So it may
-//! only use what both have: `std` and the `game_logic` crate.
+//! only use what both have: `std`, the `game_logic` crate, and the Unicode
+//! data crates it depends on (`icu_normalizer`, `icu_properties`).
 //!
 //! The commands, the scripts and their byte format are the shared command
 //! model of `game_logic::test_util` (feature `test-util`), which the
@@ -178,12 +179,38 @@ fn apply(game: &mut Game, command: &Command, now: Timestamp, at: &At<'_>) -> Res
     command.apply(game, now)
 }
 
-/// `PlayerName::new` accepts exactly the names of protocol §3.
+/// A character that draws something: a letter, number, punctuation or
+/// symbol that Unicode does not tell renderers to ignore.
+fn draws(c: char) -> bool {
+    use icu_properties::props::{
+        BinaryProperty, DefaultIgnorableCodePoint, EnumeratedProperty, GeneralCategory,
+        GeneralCategoryGroup as Group,
+    };
+    let category = GeneralCategory::for_char(c);
+    [
+        Group::Letter,
+        Group::Number,
+        Group::Punctuation,
+        Group::Symbol,
+    ]
+    .iter()
+    .any(|group| group.contains(category))
+        && !DefaultIgnorableCodePoint::for_char(c)
+}
+
+/// `PlayerName::new` accepts exactly the names of protocol §3 as
+/// docs/protocol.md reads them: NFC, 1 to 24 characters after trimming, no
+/// control or bidirectional-control character, at least one that draws.
 fn checked_name(raw: &str, at: &At<'_>) -> Result<PlayerName, GameError> {
-    let trimmed = raw.trim();
+    use icu_properties::props::{BidiControl, BinaryProperty};
+    let normalized = icu_normalizer::ComposingNormalizerBorrowed::new_nfc().normalize(raw);
+    let trimmed = normalized.trim();
     let chars = trimmed.chars().count();
-    let valid =
-        (1..=PlayerName::MAX_CHARS).contains(&chars) && !trimmed.chars().any(char::is_control);
+    let valid = (1..=PlayerName::MAX_CHARS).contains(&chars)
+        && !trimmed
+            .chars()
+            .any(|c| c.is_control() || BidiControl::for_char(c))
+        && trimmed.chars().any(draws);
     let name = PlayerName::new(raw);
     match &name {
         Ok(n) => {
