@@ -164,6 +164,11 @@ impl RawConn {
         self.stream.write_all(&frame).await
     }
 
+    /// Writes `wire` as it is (frames built by the caller).
+    pub async fn send_wire(&mut self, wire: &[u8]) -> std::io::Result<()> {
+        self.stream.write_all(wire).await
+    }
+
     /// Sends one message split into frames of at most `chunk` bytes (the
     /// first with `opcode`, then continuation frames; FIN on the last).
     pub async fn send_fragmented(

@@ -368,10 +368,11 @@ async fn a_short_flood_is_rate_limited_and_dropped_but_not_closed() {
         let owned_by_x = game.cells[cell as usize] == 3;
         assert_eq!(owned_by_x, mine.contains(&cell), "cell {cell}");
     }
-    // Once tokens are back (two server pings are at least 200 ms apart:
-    // two tokens), the connection is served again.
+    // Once tokens are back, the connection is served again. Four server
+    // pings span at least 600 ms (six tokens); answering them costs four
+    // (pongs count too), which leaves the ping below at least two.
     let mut pings = 0;
-    while pings < 2 {
+    while pings < 4 {
         if t.x.frame().await == Frame::Ping {
             pings += 1;
         }
@@ -426,6 +427,34 @@ async fn a_persistent_flood_is_closed_with_1008() {
         tail,
         [[true].as_slice(), &[false; 9]].concat(),
         "{answers:?}"
+    );
+    t.others_keep_playing(true).await;
+}
+
+/// Unsolicited pongs are frames like any other (issue 18): a client that
+/// floods them spends its tokens, and one that goes on is closed with
+/// 1008, while its table plays on.
+#[tokio::test]
+async fn a_pong_flood_counts_toward_the_rate_limit() {
+    let server = TestServer::start_with(ServeOptions {
+        rate_strikes: Some(10),
+        ..rate_limited(1, 5)
+    })
+    .await;
+    let mut t = table(&server).await;
+    for _ in 0..40 {
+        t.x.send_raw(Message::Pong(Vec::new().into())).await;
+    }
+    // Pongs get no answer; the strikes close the connection.
+    let close = loop {
+        match t.x.recv().await {
+            Frame::Closed(frame) => break frame,
+            Frame::Ping | Frame::Message(_) => {}
+        }
+    };
+    assert_eq!(
+        close,
+        Some((1008, "rate limit exceeded persistently".to_owned()))
     );
     t.others_keep_playing(true).await;
 }

@@ -10,7 +10,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::raw::{OP_BINARY, OP_CLOSE, OP_PING, RawConn};
+use common::raw::{OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, RawConn, encode_masked};
 use common::replica::assert_same_game;
 use common::*;
 use gridcap::config::ServeOptions;
@@ -342,4 +342,41 @@ async fn a_reader_that_never_comes_back_is_dropped_after_the_write_timeout() {
     // Each read below is bounded by WAIT, 20 times the write timeout.
     until_disconnected(&mut a, 1).await;
     drop(slow);
+}
+
+/// A message that never ends (issue 18): a binary frame without FIN, then
+/// empty continuation frames without FIN, forever. tungstenite assembles
+/// them and no message ever reaches the session, so they are no activity:
+/// the connection is closed at the idle timeout like a silent one.
+#[tokio::test]
+async fn endless_empty_continuation_frames_are_no_activity() {
+    let server = heartbeat_server().await;
+    let mut raw = RawConn::connect(server.addr, None).await;
+    let not_final = |opcode: u8, payload: &[u8]| {
+        let mut frame = encode_masked(opcode, payload);
+        frame[0] &= 0x7f;
+        frame
+    };
+    raw.send_wire(&not_final(OP_BINARY, &[0x81]))
+        .await
+        .expect("send");
+    let empty = not_final(OP_CONTINUATION, &[]);
+    let since = Instant::now();
+    let close = loop {
+        // Fifty more empty fragments at every server ping (never a pong).
+        let frame = raw.read_frame(WAIT).await.expect("a frame");
+        match frame {
+            Some(f) if f.opcode == OP_PING => {
+                raw.send_wire(&empty.repeat(50)).await.expect("send");
+            }
+            Some(f) if f.opcode == OP_CLOSE => break f,
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!(close.close_code(), Some(1008));
+    assert!(
+        since.elapsed() >= Duration::from_millis(IDLE_MS - 50),
+        "closed after {:?}, before the idle timeout",
+        since.elapsed()
+    );
 }

@@ -350,9 +350,13 @@ where
                         Some(Ok(m)) => m,
                     };
                     last_heard = now;
-                    if matches!(message, Message::Close(_) | Message::Pong(_)) {
+                    if matches!(message, Message::Close(_)) {
                         continue; // tungstenite answers a close; the stream then ends.
                     }
+                    // Every other frame takes a token, pongs and pings
+                    // included: unsolicited pongs are legal (RFC 6455
+                    // §5.5.3), so a flood of them is a flood like any other.
+                    // Our own pings' answers cost one token per ping interval.
                     if !bucket.try_take(now) {
                         rate_strikes += 1;
                         if rate_strikes >= limits.max_rate_strikes {
