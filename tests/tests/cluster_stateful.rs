@@ -307,6 +307,25 @@ async fn kill_9_loses_only_that_nodes_games() {
         "gA-guest (relayed by b) after a was killed\n{}",
         ga_guest.transcript()
     );
+    // b counts the cut relay (issue 16's relay metrics).
+    let cut_counted = Instant::now() + LOSS_NOTICE;
+    loop {
+        let text = http::get_admin(cluster.node("b").admin, "/metrics")
+            .await
+            .text();
+        let cut = text
+            .lines()
+            .find_map(|l| l.strip_prefix("gridcap_relays_cut_total "))
+            .and_then(|v| v.trim().parse::<f64>().ok());
+        if cut.is_some_and(|n| n >= 1.0) {
+            break;
+        }
+        assert!(
+            Instant::now() < cut_counted,
+            "b never counted the cut relay:\n{text}"
+        );
+        tokio::time::sleep(testkit::POLL).await;
+    }
     assert_eq!(ga_host.until_closed().await, None);
     expect_unknown_game(&mut ga_host, &b, killed_at).await;
     expect_unknown_game(&mut ga_guest, &lb, killed_at).await;

@@ -88,10 +88,27 @@ fn describe() {
         "Connections past --max-connections upgraded only to be closed with 1013"
     );
     metrics::describe_counter!("gridcap_rejects_total", "Refused captures, by reason");
+    metrics::describe_counter!(
+        "gridcap_session_ends_total",
+        "WebSocket sessions ended, by the close code the server sent (or peer_closed, write_failed, read_failed)"
+    );
+    metrics::describe_gauge!(
+        "gridcap_relays",
+        "Relays open now to the nodes owning games (stateful)"
+    );
+    metrics::describe_counter!("gridcap_relays_opened_total", "Relays opened (stateful)");
+    metrics::describe_counter!(
+        "gridcap_relays_cut_total",
+        "Relays ended because the owning node went away (its players got 1011)"
+    );
+    metrics::describe_counter!(
+        "gridcap_relay_failures_total",
+        "Relays that could not be opened, by reason (timeout, connect)"
+    );
     metrics::describe_counter!("gridcap_errors_total", "error messages sent, by code");
     metrics::describe_histogram!(
         "gridcap_capture_broadcast_seconds",
-        "From receiving a capture to queuing its broadcast"
+        "From receiving a capture to writing its captured echo to the capturing player's socket"
     );
     metrics::describe_gauge!(
         "gridcap_build_info",
@@ -140,6 +157,8 @@ fn describe() {
         "gridcap_redis_pubsub_reconnects_total",
         "gridcap_redis_resyncs_total",
         "gridcap_slow_consumer_cuts_total",
+        "gridcap_relays_opened_total",
+        "gridcap_relays_cut_total",
     ] {
         counter!(name).increment(0);
     }
@@ -222,6 +241,38 @@ pub fn connections(delta: f64) {
     gauge!("gridcap_connections").increment(delta);
 }
 
+/// How a WebSocket session ended: the close code the server sent, or
+/// `peer_closed`, `write_failed`, `read_failed`.
+pub fn session_ended(end: &transport::session::SessionEnd) {
+    use transport::session::SessionEnd;
+    let label = match end {
+        SessionEnd::Closed(code) => code.to_string(),
+        SessionEnd::PeerClosed => "peer_closed".to_owned(),
+        SessionEnd::WriteFailed => "write_failed".to_owned(),
+        SessionEnd::ReadFailed => "read_failed".to_owned(),
+    };
+    counter!("gridcap_session_ends_total", "end" => label).increment(1);
+}
+
+/// A relay to the node owning a game opened (stateful mode).
+pub fn relay_opened() {
+    counter!("gridcap_relays_opened_total").increment(1);
+    gauge!("gridcap_relays").increment(1.0);
+}
+
+/// An open relay ended; `cut` when the owner went away under it.
+pub fn relay_ended(cut: bool) {
+    gauge!("gridcap_relays").decrement(1.0);
+    if cut {
+        counter!("gridcap_relays_cut_total").increment(1);
+    }
+}
+
+/// A relay could not be opened (`timeout` or `connect`).
+pub fn relay_failed(reason: &'static str) {
+    counter!("gridcap_relay_failures_total", "reason" => reason).increment(1);
+}
+
 /// A connection past `--max-connections` is being closed with 1013.
 pub fn overload_closed() {
     counter!("gridcap_overload_closes_total").increment(1);
@@ -258,11 +309,6 @@ pub fn capture_rejected(e: GameError) {
     if let Refusal::Rejected(reason) = Refusal::from(e) {
         counter!("gridcap_rejects_total", "reason" => reason.as_str()).increment(1);
     }
-}
-
-/// Capture received → broadcast queued.
-pub fn capture_latency(d: Duration) {
-    histogram!("gridcap_capture_broadcast_seconds").record(d.as_secs_f64());
 }
 
 /// Event frames queued to players.

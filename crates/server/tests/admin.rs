@@ -93,3 +93,50 @@ async fn metrics_report_build_process_runtime_state_and_refusals() {
     assert!(value(&text, refused).is_some_and(|v| v >= 1.0), "{text}");
     server.shutdown().await;
 }
+
+/// Reads the admin `/metrics` until `name` is at least `at_least` (series
+/// recorded after a socket write or a close handshake land a moment after
+/// the client saw them).
+async fn metric_reaches(admin: std::net::SocketAddr, name: &str, at_least: f64) {
+    let deadline = tokio::time::Instant::now() + common::WAIT;
+    loop {
+        let text = http::get_admin(admin, "/metrics").await.text();
+        if value(&text, name).is_some_and(|v| v >= at_least) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{name} never reached {at_least} in\n{text}"
+        );
+        tokio::task::yield_now().await;
+    }
+}
+
+/// `gridcap_capture_broadcast_seconds` is observed when the capture's echo
+/// is written to the capturer (issue 16), and every session end is counted
+/// by the close code the server sent.
+#[tokio::test]
+async fn captures_are_timed_to_their_write_and_session_ends_counted_by_code() {
+    let server = TestServer::start().await;
+    let mut players = common::full_game(&server, 2, 30_000).await;
+    players[0].send(&common::capture(3)).await;
+    for p in &mut players {
+        p.until(|m| matches!(m, transport::ServerMessage::Captured { cell: 3, .. }))
+            .await;
+    }
+    metric_reaches(server.admin, "gridcap_capture_broadcast_seconds_count", 1.0).await;
+    let before = value(
+        &http::get_admin(server.admin, "/metrics").await.text(),
+        r#"gridcap_session_ends_total{end="1000"}"#,
+    )
+    .unwrap_or(0.0);
+    let mut leaver = players.pop().expect("two");
+    leaver.send(&common::LEAVE).await;
+    assert_eq!(leaver.closed_now().await, Some(1000));
+    metric_reaches(
+        server.admin,
+        r#"gridcap_session_ends_total{end="1000"}"#,
+        before + 1.0,
+    )
+    .await;
+}

@@ -18,6 +18,8 @@
 // the copies are independent and identical.
 #![allow(clippy::duplicate_mod)]
 
+#[path = "admin.rs"]
+mod admin;
 #[path = "errors.rs"]
 mod errors;
 #[path = "http.rs"]

@@ -22,6 +22,7 @@ use std::task::Poll;
 
 use bytes::Bytes;
 use futures_util::task::AtomicWaker;
+use tokio::time::Instant;
 
 /// Close code and reason for a connection whose queue overflowed.
 pub const SLOW_CONSUMER: (u16, &str) = (1008, "slow consumer: outbound queue full");
@@ -43,6 +44,21 @@ struct State {
     frames: VecDeque<Bytes>,
     /// Set once: the close the writer must send after the queued frames.
     close: Option<(u16, String)>,
+    /// When the oldest stamped frame queued now was started (a capture's
+    /// arrival, for its `captured` echo): the writer records the time to
+    /// its write in `gridcap_capture_broadcast_seconds`.
+    stamp: Option<Instant>,
+}
+
+/// What the writer takes from the queue at once.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// The frames, oldest first.
+    pub frames: VecDeque<Bytes>,
+    /// The close to send after them, once requested.
+    pub close: Option<(u16, String)>,
+    /// The oldest stamp among the frames (see [`Outbox::push_stamped`]).
+    pub stamp: Option<Instant>,
 }
 
 #[derive(Debug)]
@@ -98,12 +114,24 @@ impl Outbox {
     /// Queues a frame without waiting. On overflow the connection is closed
     /// as a slow consumer (see the module docs).
     pub fn push(&self, frame: Bytes) -> Result<(), PushError> {
+        self.push_with(frame, None)
+    }
+
+    /// [`push`](Self::push) of a frame that ends a measured path begun at
+    /// `since` (a capture's arrival): the write of the batch that carries it
+    /// records the time since then.
+    pub fn push_stamped(&self, frame: Bytes, since: Instant) -> Result<(), PushError> {
+        self.push_with(frame, Some(since))
+    }
+
+    fn push_with(&self, frame: Bytes, stamp: Option<Instant>) -> Result<(), PushError> {
         let mut state = self.lock();
         if state.close.is_some() {
             return Err(PushError::Closed);
         }
         if state.frames.len() >= self.shared.capacity {
             state.frames = VecDeque::new();
+            state.stamp = None;
             state.close = Some((SLOW_CONSUMER.0, SLOW_CONSUMER.1.to_owned()));
             drop(state);
             metrics::counter!("gridcap_slow_consumer_cuts_total").increment(1);
@@ -112,6 +140,9 @@ impl Outbox {
         }
         let was_empty = state.frames.is_empty();
         state.frames.push_back(frame);
+        if state.stamp.is_none() {
+            state.stamp = stamp;
+        }
         drop(state);
         // Only the first frame of a batch wakes the writer: until it takes
         // them, a wake-up (or a stored permit) is already on its way, and it
@@ -169,17 +200,21 @@ impl Outbox {
 
     /// Takes every queued frame (into `into`) and the close request, if any.
     pub fn take(&self, into: &mut Vec<Bytes>) -> Option<(u16, String)> {
-        let (frames, close) = self.take_all();
-        into.extend(frames);
-        close
+        let batch = self.take_all();
+        into.extend(batch.frames);
+        batch.close
     }
 
     /// Takes the queue itself (its allocation too: a drained queue holds no
-    /// memory, so an idle connection costs none here) and the close request.
-    pub fn take_all(&self) -> (VecDeque<Bytes>, Option<(u16, String)>) {
+    /// memory, so an idle connection costs none here), the close request
+    /// and the stamp.
+    pub fn take_all(&self) -> Batch {
         let mut state = self.lock();
-        let frames = std::mem::take(&mut state.frames);
-        (frames, state.close.clone())
+        Batch {
+            frames: std::mem::take(&mut state.frames),
+            close: state.close.clone(),
+            stamp: state.stamp.take(),
+        }
     }
 }
 
@@ -198,6 +233,29 @@ mod tests {
         let close = o.take(&mut v);
         assert!(v.is_empty(), "an overflowing queue is dropped, not sent");
         assert_eq!(close.map(|c| c.0), Some(1008));
+    }
+
+    #[test]
+    fn a_batch_carries_its_oldest_stamp_once() {
+        let o = Outbox::new(1, 8);
+        let t0 = Instant::now();
+        let t1 = t0 + std::time::Duration::from_millis(5);
+        o.push(Bytes::from_static(b"a")).unwrap();
+        assert_eq!(o.take_all().stamp, None, "an unstamped batch");
+        o.push_stamped(Bytes::from_static(b"b"), t0).unwrap();
+        o.push_stamped(Bytes::from_static(b"c"), t1).unwrap();
+        let batch = o.take_all();
+        assert_eq!(batch.frames.len(), 2);
+        assert_eq!(batch.stamp, Some(t0), "the oldest of the batch");
+        assert_eq!(o.take_all().stamp, None, "taken with its batch");
+        // An overflow drops the stamp with the frames it belonged to.
+        let small = Outbox::new(2, 1);
+        small.push_stamped(Bytes::from_static(b"x"), t0).unwrap();
+        assert_eq!(
+            small.push(Bytes::from_static(b"y")),
+            Err(PushError::Overflow)
+        );
+        assert_eq!(small.take_all().stamp, None);
     }
 
     #[test]

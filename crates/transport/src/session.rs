@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
-use metrics::Counter;
+use metrics::{Counter, Histogram};
 use tokio::time::{Instant, Sleep, sleep, sleep_until, timeout};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
@@ -201,9 +201,19 @@ struct Counters {
     /// `gridcap_ws_flushes_total`: flushes to the socket, one write syscall
     /// each unless more than the write buffer was queued.
     flushes: Counter,
+    /// `gridcap_capture_broadcast_seconds`: a capture's arrival to the write
+    /// of its `captured` echo to the capturing player.
+    broadcast: Histogram,
 }
 
 impl Counters {
+    /// A batch was written: records its stamp's age, if it had one.
+    fn written_since(&self, stamp: Option<Instant>) {
+        if let Some(since) = stamp {
+            self.broadcast.record(since.elapsed().as_secs_f64());
+        }
+    }
+
     /// One flush to the socket that carried `frames` frames.
     fn wrote(&self, frames: u64) {
         self.frames_written.increment(frames);
@@ -221,6 +231,7 @@ fn counters() -> &'static Counters {
         messages_in: metrics::counter!("gridcap_messages_in_total"),
         frames_written: metrics::counter!("gridcap_ws_frames_written_total"),
         flushes: metrics::counter!("gridcap_ws_flushes_total"),
+        broadcast: metrics::histogram!("gridcap_capture_broadcast_seconds"),
     })
 }
 
@@ -398,11 +409,12 @@ where
                     // closes sessions as soon as their game is over, possibly
                     // before its game_over was written. A close already
                     // requested (after `leave`, say) keeps its code.
-                    let (frames, close_request) = outbox.take_all();
-                    if write_frames(&mut ws, frames, limits.write_timeout, &mut timer).await.is_err() {
+                    let batch = outbox.take_all();
+                    if write_frames(&mut ws, batch.frames, limits.write_timeout, &mut timer).await.is_err() {
                         break SessionEnd::WriteFailed;
                     }
-                    let (code, reason) = close_request
+                    counters.written_since(batch.stamp);
+                    let (code, reason) = batch.close
                         .unwrap_or_else(|| (CLOSE_GOING_AWAY, "server shutting down".to_owned()));
                     break Box::pin(close(&mut ws, code, &reason, limits)).await;
                 }
@@ -495,14 +507,15 @@ where
     S: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin,
 {
     async move {
-        let (frames, close_request) = outbox.take_all();
-        if write_frames(ws, frames, limits.write_timeout, timer)
+        let batch = outbox.take_all();
+        if write_frames(ws, batch.frames, limits.write_timeout, timer)
             .await
             .is_err()
         {
             return Some(SessionEnd::WriteFailed);
         }
-        match close_request {
+        counters().written_since(batch.stamp);
+        match batch.close {
             Some((code, reason)) => Some(Box::pin(close(ws, code, &reason, limits)).await),
             None => None,
         }

@@ -212,6 +212,7 @@ pub async fn upgrade<G: Games>(
         let stop = Box::pin(session_state.close_sessions.clone().cancelled_owned());
         let end = session::run(ws, outbox, limits, handler, stop).await;
         m::connections(-1.0);
+        m::session_ended(&end);
         debug!(conn, ?end, "session ended");
         drop(permit);
         drop(ip_permit);

@@ -250,6 +250,10 @@ struct GameTask {
     clock: Clock,
     status: Arc<AtomicU8>,
     rx: queue::Receiver<Command>,
+    /// The capturing connection and its capture's arrival, while that
+    /// capture's events are flushed: its own `captured` echo is stamped, so
+    /// that the write records the broadcast latency.
+    capture_stamp: Option<(u64, Instant)>,
 }
 
 /// Starts the task of a new game whose host is connected on `host`, sends
@@ -333,6 +337,7 @@ impl GameTask {
             clock,
             status,
             rx,
+            capture_stamp: None,
         };
         (handle, task, shutdown)
     }
@@ -433,8 +438,9 @@ impl GameTask {
                 match self.game.capture(player, capture.cell, now) {
                     Ok(()) => {
                         m::capture_accepted();
+                        self.capture_stamp = Some((conn, capture.received));
                         self.flush_events(None, now);
-                        m::capture_latency(capture.received.elapsed());
+                        self.capture_stamp = None;
                     }
                     Err(e) => outgoing::refuse(&outbox, e, &capture),
                 }
@@ -651,7 +657,15 @@ impl GameTask {
                 if Some(outbox.id()) == skip {
                     continue;
                 }
-                match outbox.push(frame.clone()) {
+                let pushed = match self.capture_stamp {
+                    Some((conn, since)) if conn == outbox.id() => {
+                        // The first event of a capture is its `captured`.
+                        self.capture_stamp = None;
+                        outbox.push_stamped(frame.clone(), since)
+                    }
+                    _ => outbox.push(frame.clone()),
+                };
+                match pushed {
                     Ok(()) => delivered += 1,
                     Err(e) => debug!(game = %self.id, conn = outbox.id(), "event not queued: {e}"),
                 }

@@ -431,16 +431,26 @@ impl Backend {
         capture: Capture,
         outbox: &Outbox,
     ) -> Result<(), ServerError> {
+        // Stamped before the call: the echo may come through pub/sub before
+        // the script's reply does.
+        self.rooms
+            .stamp_capture(&seat.game, outbox.id(), Some(capture.received));
         let answer = self
             .store
             .capture(&seat.game, seat.player, &seat.holder, capture.cell)
-            .await
-            .map_err(|_| ServerError::StoreUnavailable)?;
-        self.close_if_stale(answer.code, seat, outbox);
-        match outcome(answer.code) {
+            .await;
+        let outcome = answer
+            .map_err(|_| ServerError::StoreUnavailable)
+            .and_then(|answer| {
+                self.close_if_stale(answer.code, seat, outbox);
+                outcome(answer.code)
+            });
+        if outcome.is_err() {
+            self.rooms.stamp_capture(&seat.game, outbox.id(), None);
+        }
+        match outcome {
             Ok(()) => {
                 m::capture_accepted();
-                m::capture_latency(capture.received.elapsed());
                 Ok(())
             }
             Err(ServerError::Game(e)) => {

@@ -35,6 +35,7 @@ use bytes::Bytes;
 use game_logic::{PlayerId, Status, Timestamp};
 use tokio::sync::OnceCell;
 use tokio::task::AbortHandle;
+use tokio::time::Instant;
 use tracing::{debug, warn};
 use transport::protocol::GameSnapshot;
 use transport::{Outbox, ServerMessage};
@@ -61,6 +62,9 @@ pub struct Member {
     last: u64,
     /// Missed an event: waits for a fresh snapshot.
     stale: bool,
+    /// When its oldest capture still in flight arrived: its `captured` echo
+    /// is stamped with it, so the write records the broadcast latency.
+    capture_stamp: Option<Instant>,
 }
 
 /// What a member is to its game.
@@ -88,6 +92,7 @@ impl Member {
             holder,
             last: 0,
             stale: false,
+            capture_stamp: None,
         }
     }
 
@@ -99,6 +104,7 @@ impl Member {
             holder,
             last: 0,
             stale: false,
+            capture_stamp: None,
         }
     }
 
@@ -110,8 +116,9 @@ impl Member {
         }
     }
 
-    /// Queues `frame` if it is the next event for this member.
-    fn offer(&mut self, seq: u64, frame: &Bytes) -> Offer {
+    /// Queues `frame` if it is the next event for this member (stamped, if
+    /// it is the echo of this member's own capture).
+    fn offer(&mut self, seq: u64, frame: &Bytes, capturer: Option<u8>) -> Offer {
         if self.stale || seq <= self.last {
             return Offer::Skipped;
         }
@@ -120,7 +127,12 @@ impl Member {
             return Offer::Gap;
         }
         self.last = seq;
-        match self.outbox.push(frame.clone()) {
+        let own_capture = capturer.is_some() && capturer == self.seat().map(u8::from);
+        let pushed = match self.capture_stamp.take_if(|_| own_capture) {
+            Some(since) => self.outbox.push_stamped(frame.clone(), since),
+            None => self.outbox.push(frame.clone()),
+        };
+        match pushed {
             Ok(()) => Offer::Queued,
             Err(e) => {
                 debug!(conn = self.outbox.id(), "event not queued: {e}");
@@ -171,7 +183,7 @@ struct Room {
     /// The last events relayed, oldest first, whether each was a capture:
     /// to tell a duplicate from a rewind and count what a rewind lost.
     /// Unlike `recent`, kept when the subscription drops.
-    log: VecDeque<(u64, bool, Bytes)>,
+    log: VecDeque<(u64, Option<u8>, Bytes)>,
     /// The finish timer, once armed.
     timer: Option<AbortHandle>,
     /// The instant the armed timer is for.
@@ -215,7 +227,7 @@ impl Room {
         let captures = self
             .log
             .iter()
-            .filter(|(s, capture, _)| *s > seq && *capture)
+            .filter(|(s, capturer, _)| *s > seq && capturer.is_some())
             .count() as u64;
         warn!(
             game = %id,
@@ -240,7 +252,7 @@ impl Room {
     /// spectator's outbox refused one (it stops watching).
     fn replay(&self, member: &mut Member) -> bool {
         for (seq, frame) in &self.recent {
-            match member.offer(*seq, frame) {
+            match member.offer(*seq, frame, None) {
                 Offer::Gap => break,
                 Offer::Cut => return false,
                 Offer::Queued | Offer::Skipped => {}
@@ -357,6 +369,21 @@ impl Rooms {
         }
     }
 
+    /// `conn`'s capture that arrived at `since` is on its way to Redis: its
+    /// echo will be stamped with the oldest such arrival. `None` forgets the
+    /// stamp (the capture was refused or failed: no echo comes for it).
+    pub fn stamp_capture(&self, id: &Uuid, conn: u64, since: Option<Instant>) {
+        let mut rooms = self.lock();
+        if let Some(member) = rooms.get_mut(id).and_then(|r| r.members.get_mut(&conn)) {
+            match since {
+                Some(at) => {
+                    member.capture_stamp.get_or_insert(at);
+                }
+                None => member.capture_stamp = None,
+            }
+        }
+    }
+
     /// `conn` no longer holds a seat in game `id`.
     pub fn detach(&self, id: &Uuid, conn: u64) -> Followup {
         let mut rooms = self.lock();
@@ -383,7 +410,7 @@ impl Rooms {
                 status,
                 ends_at,
                 frame,
-                capture,
+                capturer,
             } => {
                 let mut resync = false;
                 if seq <= room.relayed {
@@ -400,7 +427,7 @@ impl Rooms {
                 if room.log.len() == RECENT {
                     room.log.pop_front();
                 }
-                room.log.push_back((seq, capture, frame.clone()));
+                room.log.push_back((seq, capturer, frame.clone()));
                 room.note(seq, status, ends_at);
                 if room.recent.len() == RECENT {
                     room.recent.pop_front();
@@ -409,7 +436,7 @@ impl Rooms {
                 let (mut delivered, mut watched) = (0u64, 0u64);
                 let mut cut = Vec::new();
                 for (conn, member) in &mut room.members {
-                    match member.offer(seq, &frame) {
+                    match member.offer(seq, &frame, capturer) {
                         Offer::Queued if member.seat().is_none() => watched += 1,
                         Offer::Queued => delivered += 1,
                         Offer::Skipped => {}
@@ -649,7 +676,7 @@ mod tests {
             status: Status::Active,
             ends_at: Some(Timestamp::from_unix_ms(99)),
             frame: Bytes::from(format!("e{seq}")),
-            capture: true,
+            capturer: Some(0),
         }
     }
 
@@ -734,7 +761,7 @@ mod tests {
             status: Status::Active,
             ends_at: Some(Timestamp::from_unix_ms(99)),
             frame: Bytes::from_static(b"other 4"),
-            capture: true,
+            capturer: Some(0),
         };
         assert!(rooms.dispatch(&id, other).resync, "history went back");
         assert_eq!(drain(&outbox), vec!["joined", "e3", "e4", "e5"]);

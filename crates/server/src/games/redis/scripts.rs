@@ -507,8 +507,9 @@ pub enum ChannelMessage {
         ends_at: Option<Timestamp>,
         /// The wire frame, as clients receive it.
         frame: bytes::Bytes,
-        /// Whether it is a `captured` (to count what a failover lost).
-        capture: bool,
+        /// For a `captured`, the seat that captured (to count what a failover
+        /// lost, and to stamp the capturer's echo).
+        capturer: Option<u8>,
     },
     /// `K<seat>,<holder>`: seat resumed by `holder`; any other connection
     /// holding it must close with 4001.
@@ -537,7 +538,7 @@ impl ChannelMessage {
                     status,
                     ends_at: (ends > 0).then(|| Timestamp::from_unix_ms(ends)),
                     frame: payload.slice(offset..),
-                    capture: false,
+                    capturer: None,
                 })
             }
             layout::CAPTURED_PREFIX => {
@@ -561,7 +562,7 @@ impl ChannelMessage {
                     status: Status::Active,
                     ends_at: Some(Timestamp::from_unix_ms(ends)),
                     frame: transport::codec::encode_server(&message).ok()?,
-                    capture: true,
+                    capturer: u8::try_from(seat).ok(),
                 })
             }
             layout::COUNTDOWN_PREFIX => {
@@ -582,7 +583,7 @@ impl ChannelMessage {
                     status: Status::Waiting,
                     ends_at: starts_at.map(Timestamp::from_unix_ms),
                     frame: transport::codec::encode_server(&countdown).ok()?,
-                    capture: false,
+                    capturer: None,
                 })
             }
             layout::KICK_PREFIX => {
@@ -612,7 +613,7 @@ mod tests {
                 status: Status::Active,
                 ends_at: Some(Timestamp::from_unix_ms(1_700_000_000_000)),
                 frame: bytes::Bytes::from_static(b"\x81\xa1t\xa1x"),
-                capture: false,
+                capturer: None,
             })
         );
         let waiting = bytes::Bytes::from_static(b"E1,w,0,,,");
@@ -644,7 +645,7 @@ mod tests {
             status,
             ends_at,
             frame,
-            capture: true,
+            capturer: Some(1),
         }) = ChannelMessage::parse(&payload)
         else {
             panic!("a compact capture parses");

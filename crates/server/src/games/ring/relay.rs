@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use crate::metrics as m;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
@@ -71,21 +72,37 @@ impl Relay {
             Some(limits.websocket_config()),
             true,
         );
-        let (mut ws, _) = tokio::time::timeout(limit, connect)
-            .await
-            .map_err(|_| RelayError::Timeout(limit))?
-            .map_err(|e| RelayError::Connect(e.to_string()))?;
-        ws.send(Message::Binary(first))
-            .await
-            .map_err(|e| RelayError::Connect(e.to_string()))?;
+        let opened = async {
+            let (mut ws, _) = tokio::time::timeout(limit, connect)
+                .await
+                .map_err(|_| RelayError::Timeout(limit))?
+                .map_err(|e| RelayError::Connect(e.to_string()))?;
+            ws.send(Message::Binary(first))
+                .await
+                .map_err(|e| RelayError::Connect(e.to_string()))?;
+            Ok(ws)
+        };
+        let mut ws = match opened.await {
+            Ok(ws) => ws,
+            Err(e) => {
+                m::relay_failed(match e {
+                    RelayError::Timeout(_) => "timeout",
+                    RelayError::Connect(_) => "connect",
+                });
+                return Err(e);
+            }
+        };
+        m::relay_opened();
         let (to_owner, mut from_player) = mpsc::channel::<Bytes>(TO_OWNER_QUEUE);
         tokio::spawn(async move {
+            let mut cut = false;
             loop {
                 tokio::select! {
                     frame = from_player.recv() => match frame {
                         Some(frame) => {
                             if ws.send(Message::Binary(frame)).await.is_err() {
                                 outbox.close(CLOSE_INTERNAL, "the game's node went away");
+                                cut = true;
                                 break;
                             }
                         }
@@ -113,11 +130,13 @@ impl Relay {
                         Some(Ok(_)) => {} // Pings are answered by tungstenite.
                         Some(Err(_)) | None => {
                             outbox.close(CLOSE_INTERNAL, "the game's node went away");
+                            cut = true;
                             break;
                         }
                     },
                 }
             }
+            m::relay_ended(cut);
         });
         Ok(Relay { to_owner })
     }
