@@ -108,7 +108,7 @@ fn describe() {
     metrics::describe_counter!("gridcap_errors_total", "error messages sent, by code");
     metrics::describe_histogram!(
         "gridcap_capture_broadcast_seconds",
-        "From receiving a capture to writing its captured echo to the capturing player's socket"
+        "From receiving a capture to writing its captured echo to the capturing player's socket (one sample per write carrying such echoes, from the oldest capture in it)"
     );
     metrics::describe_gauge!(
         "gridcap_build_info",

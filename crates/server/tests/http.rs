@@ -212,6 +212,20 @@ async fn metrics_expose_the_gridcap_series() {
     p[1].send(&START).await;
     p[1].error(ErrorCode::AlreadyStarted).await;
     p[0].sync_to(7).await;
+    // The broadcast latency is observed once per write that carries the
+    // capturer's own echoes (several captures written together count once),
+    // just after the write: the client may read it a moment before.
+    let broadcasts = "gridcap_capture_broadcast_seconds_count";
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while count(&get_admin(server.admin, "/metrics").await, broadcasts) - count(&before, broadcasts)
+        < 1.0
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{broadcasts} never moved"
+        );
+        tokio::task::yield_now().await;
+    }
 
     let after = get_admin(server.admin, "/metrics").await;
     assert_eq!(after.status, 200);
@@ -248,7 +262,7 @@ async fn metrics_expose_the_gridcap_series() {
     assert!(delta("gridcap_captures_total") >= 5.0);
     assert!(delta("gridcap_rejects_total{reason=\"taken\"}") >= 1.0);
     assert!(delta("gridcap_errors_total{code=\"already_started\"}") >= 1.0);
-    assert!(delta("gridcap_capture_broadcast_seconds_count") >= 5.0);
+    assert!(delta(broadcasts) >= 1.0);
     assert!(delta("gridcap_messages_in_total") >= 10.0);
     assert!(delta("gridcap_messages_out_total") >= 10.0);
 }
