@@ -60,6 +60,7 @@ async fn every_accepted_connection_has_tcp_nodelay() {
         .arg(dir.join("no-web-root"));
     without_gridcap_env(&mut command);
     let _node = Proc::spawn("gridcap-under-strace", command, &dir.path);
+    let _tracee = StopTracee(dir.join("no-web-root"));
     http::wait_status(addr, "/readyz", 200).await;
 
     // Two players (WebSockets) and plain HTTP requests: all accepted sockets.
@@ -105,4 +106,18 @@ fn the_log_reader_sees_a_missing_nodelay() {
 3 accept4(9, {sa_family=AF_INET}, [128 => 16], SOCK_CLOEXEC|SOCK_NONBLOCK) = 11
 ";
     assert_eq!(accepted(log), vec![(11, true), (12, false), (11, false)]);
+}
+
+/// Kills the traced `gridcap serve` when the test ends, a panic included:
+/// `Proc` kills strace, and a killed strace detaches its tracee, which would
+/// run on. The node is found by its test-only web root on its command line.
+struct StopTracee(std::path::PathBuf);
+
+impl Drop for StopTracee {
+    fn drop(&mut self) {
+        let _ = Command::new("pkill")
+            .args(["-KILL", "-f"])
+            .arg(&self.0)
+            .status();
+    }
 }
