@@ -451,6 +451,16 @@ impl Game {
         self.status
     }
 
+    /// Since when a waiting game has had no connected seat (its expiry
+    /// clock, protocol §5); `None` while someone is connected or once the
+    /// round has started.
+    pub fn unattended_since(&self) -> Option<Timestamp> {
+        match self.status {
+            Status::Waiting => self.unattended_since,
+            Status::Active | Status::Completed => None,
+        }
+    }
+
     /// The seq of the last emitted event.
     pub fn seq(&self) -> u64 {
         self.seq

@@ -62,6 +62,14 @@ fn describe() {
     metrics::describe_gauge!("gridcap_connections", "WebSocket connections open now");
     metrics::describe_gauge!("gridcap_games", "Games in memory, by status");
     metrics::describe_counter!("gridcap_games_created_total", "Games created");
+    metrics::describe_gauge!(
+        "gridcap_games_unattended",
+        "Waiting games nobody is connected to (single and stateful modes)"
+    );
+    metrics::describe_counter!(
+        "gridcap_games_evicted_total",
+        "Unattended waiting games dropped early: more than --max-unattended-games"
+    );
     metrics::describe_counter!(
         "gridcap_games_completed_total",
         "Games that reached game_over"
@@ -286,6 +294,11 @@ pub fn game_created() {
 /// A game task ended.
 pub fn game_dropped() {}
 
+/// An unattended waiting game was dropped early (`--max-unattended-games`).
+pub fn game_evicted() {
+    counter!("gridcap_games_evicted_total").increment(1);
+}
+
 /// A game reached game_over.
 pub fn game_over() {
     counter!("gridcap_games_completed_total").increment(1);
@@ -296,6 +309,7 @@ pub fn games(counts: GameCounts) {
     gauge!("gridcap_games", "status" => "waiting").set(counts.waiting as f64);
     gauge!("gridcap_games", "status" => "active").set(counts.active as f64);
     gauge!("gridcap_games", "status" => "completed").set(counts.completed as f64);
+    gauge!("gridcap_games_unattended").set(counts.unattended as f64);
 }
 
 /// A capture was accepted.

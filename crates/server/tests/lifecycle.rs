@@ -15,9 +15,9 @@ use common::*;
 use game_logic::{PlayerId, PlayerName, Settings, SettingsBounds};
 use gridcap::clock::Clock;
 use gridcap::config::ServeOptions;
-use gridcap::games::GameCounts;
 use gridcap::games::local::registry::Registry;
 use gridcap::games::local::task::{Command, GameHandle};
+use gridcap::games::{Capacity, GameCounts};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use transport::protocol::{ErrorCode, GameStatus, OverReason, ServerMessage};
@@ -181,9 +181,19 @@ fn drain(outbox: &Outbox) -> Vec<ServerMessage> {
         .collect()
 }
 
+/// A registry holding at most `unattended` unattended games.
+fn registry(unattended: usize) -> Registry {
+    let capacity = Capacity {
+        games: 100,
+        spectators: 100,
+        unattended,
+    };
+    Registry::new(Clock::new(), capacity, CancellationToken::new())
+}
+
 /// A registry with one game of `settings`, hosted by "ada" on outbox 1.
 fn hosted(settings: Settings) -> (Registry, Outbox, GameHandle) {
-    let registry = Registry::new(Clock::new(), 100, CancellationToken::new());
+    let registry = registry(100);
     let host = Outbox::new(1, 64);
     let game = registry.create(uuid::Uuid::new_v4(), settings, name("ada"), &host, |_| true);
     (registry, host, game)
@@ -257,6 +267,7 @@ async fn a_completed_game_stays_readable_for_60_s() {
         waiting: 0,
         active: 0,
         completed: 1,
+        unattended: 0,
     };
     settle(|| registry.counts() == over).await;
     let snapshot = game.snapshot().await.expect("readable");
@@ -295,6 +306,66 @@ async fn a_reconnect_keeps_a_waiting_game() {
         tokio::task::yield_now().await;
     }
     assert!(registry.get(&game.id).is_some(), "attended games are kept");
+}
+
+/// Creates a game hosted on connection `conn`, which then drops; returns
+/// the game and the host's resume token.
+async fn create_and_drop(registry: &Registry, conn: u64) -> (GameHandle, String) {
+    let host = Outbox::new(conn, 64);
+    let id = uuid::Uuid::new_v4();
+    let game = registry.create(id, settings(4, 30_000), name("ada"), &host, |_| true);
+    let ServerMessage::Joined { token, .. } = drain(&host).remove(0) else {
+        panic!("expected joined")
+    };
+    let player = PlayerId::FIRST;
+    let dropped = Command::Disconnected { player, conn };
+    game.send(dropped).await.expect("running");
+    (game, token)
+}
+
+#[tokio::test(start_paused = true)]
+async fn past_the_cap_the_oldest_unattended_game_is_dropped_early() {
+    let registry = registry(3);
+    let mut games = Vec::new();
+    for conn in 1..=5 {
+        games.push(create_and_drop(&registry, conn).await);
+    }
+    settle(|| registry.len() == 3).await;
+    let held: Vec<bool> = games
+        .iter()
+        .map(|(g, _)| registry.get(&g.id).is_some())
+        .collect();
+    assert_eq!(
+        held,
+        [false, false, true, true, true],
+        "the two oldest went"
+    );
+    assert_eq!(registry.counts().waiting, 3);
+    assert_eq!(registry.counts().unattended, 3);
+
+    // A player who comes back takes the game out of the count, and a game
+    // with someone connected is never evicted.
+    let (oldest, token) = &games[2];
+    let back = Outbox::new(9, 64);
+    oldest
+        .request(|reply| Command::Resume {
+            token: token.clone(),
+            outbox: back.clone(),
+            reply,
+        })
+        .await
+        .expect("resumed");
+    assert_eq!(registry.unattended(), 2);
+    for conn in 10..=12 {
+        create_and_drop(&registry, conn).await;
+    }
+    settle(|| registry.len() == 4).await;
+    assert!(registry.get(&oldest.id).is_some(), "attended: kept");
+    assert!(
+        registry.get(&games[3].0.id).is_none(),
+        "now the oldest unattended"
+    );
+    assert_eq!(registry.counts().unattended, 3);
 }
 
 /// Waits (bounded by [`WAIT`]) for a shutdown begun with `begin_shutdown`.

@@ -61,6 +61,7 @@ pub(crate) struct Defaults {
     pub(crate) first_message_timeout_ms: u64,
     pub(crate) max_games: usize,
     pub(crate) max_spectators: usize,
+    pub(crate) max_unattended_games: usize,
 }
 
 /// `d` in whole milliseconds, the unit of every `*_ms` option.
@@ -113,6 +114,9 @@ impl Default for Defaults {
             first_message_timeout_ms: ms(limits.first_message_timeout),
             max_games: 100_000,
             max_spectators: 100,
+            // At 60 s retention (protocol §5), 16 abandoned waiting games a
+            // second before any is dropped early; a flood evicts its own.
+            max_unattended_games: 1_000,
         }
     }
 }

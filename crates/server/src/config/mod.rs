@@ -119,6 +119,9 @@ pub struct Config {
     pub max_games: usize,
     /// Most connections watching one game.
     pub max_spectators: usize,
+    /// Waiting games nobody is connected to held at once; past it the
+    /// oldest is dropped early (0: no cap; single and stateful modes).
+    pub max_unattended_games: usize,
 }
 
 impl Default for Config {
@@ -136,6 +139,7 @@ impl Config {
         crate::games::Capacity {
             games: self.max_games,
             spectators: self.max_spectators,
+            unattended: self.max_unattended_games,
         }
     }
 }
@@ -195,6 +199,7 @@ impl ServeOptions {
             trusted_proxies: self.trusted_proxies.unwrap_or(d.trusted_proxies),
             max_games: self.max_games.unwrap_or(d.max_games).max(1),
             max_spectators: self.max_spectators.unwrap_or(d.max_spectators),
+            max_unattended_games: self.max_unattended_games.unwrap_or(d.max_unattended_games),
         })
     }
 }

@@ -306,4 +306,13 @@ pub struct ServeOptions {
     /// `game_full`.
     #[arg(long, env = "GRIDCAP_MAX_SPECTATORS", value_name = "N")]
     pub max_spectators: Option<usize>,
+
+    /// Most waiting games nobody is connected to (their players left or
+    /// dropped) held at once. Protocol §5 keeps such a game 60 s for its
+    /// players to come back; past this many, the oldest is dropped early,
+    /// so a client that creates games and drops in a loop cannot fill the
+    /// game table. 0: no cap. Single and stateful modes (stateless: see
+    /// `--max-games`).
+    #[arg(long, env = "GRIDCAP_MAX_UNATTENDED_GAMES", value_name = "N")]
+    pub max_unattended_games: Option<usize>,
 }

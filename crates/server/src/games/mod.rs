@@ -84,13 +84,17 @@ pub enum Lookup {
     Unavailable,
 }
 
-/// How much a node's games may hold (`--max-games`, `--max-spectators`).
+/// How much a node's games may hold (`--max-games`, `--max-spectators`,
+/// `--max-unattended-games`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Capacity {
     /// Games held at once; more `create`s get `overloaded`.
     pub games: usize,
     /// Connections watching one game; more `watch`es get `game_full`.
     pub spectators: usize,
+    /// Waiting games nobody is connected to held at once before the oldest
+    /// is dropped early (0: no cap; single and stateful modes).
+    pub unattended: usize,
 }
 
 /// Games by status, as `/api/node` and `/metrics` report them.
@@ -102,6 +106,10 @@ pub struct GameCounts {
     pub active: u64,
     /// Finished, still retained.
     pub completed: u64,
+    /// Of the waiting ones, those nobody is connected to (single and
+    /// stateful modes; stateless nodes report 0).
+    #[serde(default)]
+    pub unattended: u64,
 }
 
 impl GameCounts {

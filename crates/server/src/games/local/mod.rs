@@ -3,11 +3,14 @@
 //! - [`task`]: one task owns one game; it drives the rules, the round timer
 //!   and the fan-out of every event to the seats' outboxes.
 //! - [`registry`]: the games of this node by id.
+//! - [`census`]: their counts by status, kept as they change, and the cap
+//!   on unattended waiting games.
 //! - [`moving`]: a waiting game as a draining stateful node hands it over.
 //!
 //! [`LocalGames`] is also the part of a stateful cluster node that serves
 //! the games the ring gives it (see [`super::ring`]).
 
+pub mod census;
 pub mod moving;
 pub mod registry;
 pub mod task;
@@ -70,7 +73,7 @@ impl LocalGames {
         stop: CancellationToken,
     ) -> LocalGames {
         LocalGames {
-            registry: Registry::new(clock, capacity.spectators, stop),
+            registry: Registry::new(clock, capacity, stop),
             max_games: capacity.games,
             bounds,
             matchmaking: Default::default(),

@@ -8,13 +8,14 @@ use tokio_util::sync::CancellationToken;
 use transport::Outbox;
 use uuid::Uuid;
 
+use super::census::Census;
 use super::moving::Regathered;
 use super::task::{self as game_task, GameHandle, Identity, TaskEnv};
 use crate::clock::Clock;
 use crate::error::ServerError;
-use crate::games::GameCounts;
 use crate::games::code::{GameCode, GameRef};
 use crate::games::lobby::LocalLobby;
+use crate::games::{Capacity, GameCounts};
 
 /// Commands a game's queue holds before senders wait.
 const GAME_QUEUE: usize = 1024;
@@ -32,6 +33,8 @@ pub struct Registry {
     games: Arc<Mutex<Games>>,
     /// The listings of this node's public games.
     lobby: LocalLobby,
+    /// Counts by status and the unattended games, kept by the game tasks.
+    census: Census,
     /// Shared by every game task for timestamps.
     clock: Clock,
     /// Most connections watching one game.
@@ -41,12 +44,14 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// An empty registry.
-    pub fn new(clock: Clock, max_spectators: usize, shutdown: CancellationToken) -> Registry {
+    /// An empty registry whose games hold `capacity`'s spectators and
+    /// unattended games (the count of games is the caller's).
+    pub fn new(clock: Clock, capacity: Capacity, shutdown: CancellationToken) -> Registry {
         Registry {
             games: Arc::default(),
-            max_spectators,
+            max_spectators: capacity.spectators,
             lobby: LocalLobby::default(),
+            census: Census::new(capacity.unattended),
             clock,
             shutdown,
         }
@@ -132,6 +137,7 @@ impl Registry {
             queue: GAME_QUEUE,
             max_spectators: self.max_spectators,
             lobby: self.lobby.clone(),
+            census: self.census.clone(),
             shutdown: self.shutdown.child_token(),
         }
     }
@@ -172,13 +178,15 @@ impl Registry {
         self.len() == 0
     }
 
-    /// Games by status.
+    /// Games by status, as their tasks last reported (no walk, no lock
+    /// over the games).
     pub fn counts(&self) -> GameCounts {
-        let mut counts = GameCounts::default();
-        for g in self.lock().by_id.values() {
-            counts.add(g.status());
-        }
-        counts
+        self.census.counts()
+    }
+
+    /// Waiting games nobody is connected to, held now.
+    pub fn unattended(&self) -> usize {
+        self.census.unattended_count()
     }
 
     /// The listings of this node's public games.

@@ -24,6 +24,7 @@ use crate::error::ServerError;
 use crate::games::Capture;
 use crate::games::code::{GameCode, GameRef};
 use crate::games::lobby::{Listing, LocalLobby};
+use crate::games::local::census::Census;
 use crate::games::local::moving::WaitingGame;
 use crate::metrics as m;
 use crate::outgoing;
@@ -112,6 +113,9 @@ pub enum Command {
         /// Whether the peer took it.
         verdict: oneshot::Receiver<bool>,
     },
+    /// The node holds too many unattended games and this is the oldest:
+    /// end it now if it is still unattended (see [`Census`]).
+    Evict,
 }
 
 /// Who a game is beyond its rules: how clients name it, and since when.
@@ -136,6 +140,8 @@ pub struct TaskEnv {
     pub max_spectators: usize,
     /// Where a public game is listed.
     pub lobby: LocalLobby,
+    /// Where the game reports its status and when nobody attends it.
+    pub census: Census,
     /// Stops the task.
     pub shutdown: CancellationToken,
 }
@@ -168,6 +174,24 @@ impl GameHandle {
             0 => Status::Waiting,
             1 => Status::Active,
             _ => Status::Completed,
+        }
+    }
+
+    /// Asks the task to end if the game is still unattended (the census's
+    /// cap); `false` if its queue is full or it has ended. Never waits.
+    pub fn evict(&self) -> bool {
+        self.tx.try_send(Command::Evict).is_ok()
+    }
+
+    /// A handle whose task is gone (census tests).
+    #[cfg(test)]
+    pub fn ended(id: Uuid) -> GameHandle {
+        let (tx, _ended) = queue::channel(1);
+        GameHandle {
+            id,
+            code: GameCode::random(),
+            tx,
+            status: Arc::default(),
         }
     }
 
@@ -250,6 +274,17 @@ struct GameTask {
     clock: Clock,
     status: Arc<AtomicU8>,
     rx: queue::Receiver<Command>,
+    /// This game's own handle, which the census evicts it by.
+    handle: GameHandle,
+    /// Where the status and unattendedness are counted.
+    census: Census,
+    /// The status the census counts this game under.
+    counted_as: Option<Status>,
+    /// Whether the census counts this game as unattended.
+    counted_unattended: bool,
+    /// Whether a player has been connected here (a game moved from a
+    /// draining peer has nobody connected until its players resume).
+    attended_once: bool,
     /// The capturing connection and its capture's arrival, while that
     /// capture's events are flushed: its own `captured` echo is stamped, so
     /// that the write records the broadcast latency.
@@ -313,6 +348,7 @@ impl GameTask {
             queue,
             max_spectators,
             lobby,
+            census,
             shutdown,
         } = env;
         let (tx, rx) = queue::channel(queue);
@@ -337,6 +373,11 @@ impl GameTask {
             clock,
             status,
             rx,
+            handle: handle.clone(),
+            census,
+            counted_as: None,
+            counted_unattended: false,
+            attended_once: false,
             capture_stamp: None,
         };
         (handle, task, shutdown)
@@ -350,6 +391,10 @@ impl GameTask {
             m::game_created();
             self.run(shutdown).await;
             self.lobby.set(self.id, None);
+            self.census.moved(self.counted_as.take(), None);
+            if self.counted_unattended {
+                self.census.attended(&self.id);
+            }
             m::spectators_changed(-i64::try_from(self.spectators.len()).unwrap_or(0));
             m::game_dropped();
             on_exit();
@@ -375,6 +420,15 @@ impl GameTask {
                             debug!(game = %self.id, "moved to a peer");
                             break;
                         }
+                    }
+                    Some(Command::Evict) => {
+                        if self.game.unattended_since().is_some() {
+                            debug!(game = %self.id, "evicted: too many unattended games");
+                            m::game_evicted();
+                            break;
+                        }
+                        // Someone came back in time; the census let go of it.
+                        self.counted_unattended = false;
                     }
                     Some(command) => self.handle(command),
                     None => break,
@@ -483,8 +537,8 @@ impl GameTask {
                     let _ = done.send(());
                 }
             }
-            // Awaits its verdict, so `run` handles it.
-            Command::HandOff { .. } => {}
+            // `run` handles these: they may end the task.
+            Command::HandOff { .. } | Command::Evict => {}
             Command::Snapshot { reply } => {
                 if reply.send(self.wire_snapshot(now)).is_err() {
                     debug!(game = %self.id, "snapshot reader went away");
@@ -690,11 +744,14 @@ impl GameTask {
         self.publish_status();
     }
 
-    /// Publishes the status (for lock-free reads) and, for a public game
-    /// whose state moved on, its lobby listing.
+    /// Publishes the status (for lock-free reads and the census) and, for
+    /// a public game whose state moved on, its lobby listing.
     fn publish_status(&mut self) {
-        self.status
-            .store(status_code(self.game.status()), Ordering::Relaxed);
+        let status = self.game.status();
+        self.status.store(status_code(status), Ordering::Relaxed);
+        self.census.moved(self.counted_as, Some(status));
+        self.counted_as = Some(status);
+        self.count_unattended();
         let now_listed = (self.game.seq(), self.spectators.len());
         if self.game.settings().public() && self.listed != Some(now_listed) {
             self.listed = Some(now_listed);
@@ -702,6 +759,27 @@ impl GameTask {
             let listing = Listing::of(id, code.as_str(), created, &self.game.snapshot())
                 .map(|l| l.watched_by(self.spectators.len()));
             self.lobby.set(id, listing);
+        }
+    }
+
+    /// Tells the census when the game turns unattended or attended again;
+    /// asks the oldest unattended game to end when this one is one too
+    /// many. A game moved here counts only once a player has come back.
+    fn count_unattended(&mut self) {
+        let unattended = self.game.unattended_since().is_some();
+        self.attended_once |= !unattended;
+        let unattended = unattended && self.attended_once;
+        if unattended == self.counted_unattended {
+            return;
+        }
+        self.counted_unattended = unattended;
+        if !unattended {
+            self.census.attended(&self.id);
+        } else if let Some(oldest) = self.census.unattended(&self.handle)
+            && !oldest.evict()
+        {
+            // Busy or ending: it expires on its own clock.
+            debug!(game = %oldest.id, "unattended game not evicted: its queue is full");
         }
     }
 }

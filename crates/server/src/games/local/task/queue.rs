@@ -100,6 +100,21 @@ impl<T> Sender<T> {
             Ok(slot) => slot.forget(),
             Err(_closed) => return Err(item),
         }
+        self.enqueue(item)
+    }
+
+    /// Queues `item` if a slot is free now; gives it back if the queue is
+    /// full or the receiver is gone. Never waits.
+    pub(super) fn try_send(&self, item: T) -> Result<(), T> {
+        match self.shared.slots.try_acquire() {
+            Ok(slot) => slot.forget(),
+            Err(_full_or_closed) => return Err(item),
+        }
+        self.enqueue(item)
+    }
+
+    /// Puts `item` (its slot taken) in the queue and wakes the receiver.
+    fn enqueue(&self, item: T) -> Result<(), T> {
         let mut state = self.shared.lock();
         if state.closed {
             return Err(item);
@@ -204,6 +219,18 @@ mod tests {
         timeout(WAIT, third).await.unwrap().unwrap().unwrap();
         assert_eq!(rx.recv().await, Some(2));
         assert_eq!(rx.recv().await, Some(3));
+    }
+
+    #[tokio::test]
+    async fn try_send_queues_while_a_slot_is_free_and_never_waits() {
+        let (tx, mut rx) = channel(2);
+        assert_eq!(tx.try_send(1), Ok(()));
+        assert_eq!(tx.try_send(2), Ok(()));
+        assert_eq!(tx.try_send(3), Err(3), "a full queue gives the item back");
+        assert_eq!(rx.recv().await, Some(1));
+        assert_eq!(tx.try_send(4), Ok(()), "a taken command frees its slot");
+        drop(rx);
+        assert_eq!(tx.try_send(5), Err(5), "a closed queue gives it back");
     }
 
     #[tokio::test]
