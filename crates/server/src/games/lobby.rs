@@ -6,7 +6,7 @@
 //! on a request); [`LobbyView::of`] turns a set of listings into the answer,
 //! and [`Listing::is_open_for`] is what quick play matches on.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use game_logic::{Settings, SettingsBounds, Snapshot, Status, Timestamp};
@@ -165,10 +165,7 @@ impl LobbyView {
                         spectators: l.spectators,
                     });
                 }
-            } else if view.waiting.len() < LOBBY_LIMIT
-                && l.players.len() < usize::from(l.max_players)
-                && l.connected > 0
-            {
+            } else if view.waiting.len() < LOBBY_LIMIT && l.is_shown_waiting() {
                 view.waiting.push(WaitingEntry {
                     starts_in_ms: until(l.at_ms),
                     id: l.id,
@@ -185,13 +182,67 @@ impl LobbyView {
 
 /// The listings of one node's public games, updated by their game tasks.
 /// Cheap to clone.
+///
+/// Kept in the orders its readers need, so that neither `GET /api/lobby`
+/// nor quick play walks every listing: a flood of public games costs each
+/// request nothing more (issue 18).
 #[derive(Debug, Clone, Default)]
 pub struct LocalLobby {
-    listings: Arc<Mutex<HashMap<Uuid, Listing>>>,
+    listings: Arc<Mutex<Listings>>,
+}
+
+/// Quick play looks at this many open games of its size at most, oldest
+/// first, before it creates one.
+pub const QUICK_PLAY_CANDIDATES: usize = 16;
+
+/// The listings and their orders: `(created_ms, id)` keys, oldest first.
+#[derive(Debug, Default)]
+struct Listings {
+    by_id: HashMap<Uuid, Listing>,
+    /// Waiting games the lobby shows: a free seat, someone connected.
+    shown_waiting: BTreeSet<(u64, Uuid)>,
+    /// Running games.
+    running: BTreeSet<(u64, Uuid)>,
+    /// The shown waiting games again, by seats first (quick play).
+    by_size: BTreeSet<(u8, u64, Uuid)>,
+}
+
+impl Listing {
+    /// Shown in the lobby's waiting list: a free seat, someone connected.
+    fn is_shown_waiting(&self) -> bool {
+        !self.active && self.players.len() < usize::from(self.max_players) && self.connected > 0
+    }
+}
+
+impl Listings {
+    fn index(&mut self, l: &Listing, add: bool) {
+        let key = (l.created_ms, l.id);
+        let sized = (l.max_players, l.created_ms, l.id);
+        if add {
+            if l.active {
+                self.running.insert(key);
+            } else if l.is_shown_waiting() {
+                self.shown_waiting.insert(key);
+                self.by_size.insert(sized);
+            }
+        } else {
+            self.running.remove(&key);
+            self.shown_waiting.remove(&key);
+            self.by_size.remove(&sized);
+        }
+    }
+
+    /// The first `LOBBY_LIMIT` listings of `order`.
+    fn oldest<'a>(&'a self, order: &'a BTreeSet<(u64, Uuid)>) -> impl Iterator<Item = &'a Listing> {
+        order
+            .iter()
+            .filter_map(|(_, id)| self.by_id.get(id))
+            .take(LOBBY_LIMIT)
+    }
 }
 
 impl LocalLobby {
-    fn lock(&self) -> MutexGuard<'_, HashMap<Uuid, Listing>> {
+    fn lock(&self) -> MutexGuard<'_, Listings> {
         // Each critical section is one map operation: a poisoned map is intact.
         self.listings.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -199,32 +250,39 @@ impl LocalLobby {
     /// Lists `id` as `listing`, or unlists it (`None`).
     pub fn set(&self, id: Uuid, listing: Option<Listing>) {
         let mut listings = self.lock();
-        match listing {
-            Some(l) => {
-                listings.insert(id, l);
-            }
-            None => {
-                listings.remove(&id);
-            }
+        if let Some(old) = listings.by_id.remove(&id) {
+            listings.index(&old, false);
+        }
+        if let Some(l) = listing {
+            listings.index(&l, true);
+            listings.by_id.insert(id, l);
         }
     }
 
-    /// Every listing now.
+    /// What the lobby shows of this node: the oldest [`LOBBY_LIMIT`] shown
+    /// waiting games and the oldest [`LOBBY_LIMIT`] running ones (the
+    /// oldest of a cluster are among each node's oldest).
     pub fn listings(&self) -> Vec<Listing> {
-        self.lock().values().cloned().collect()
+        let listings = self.lock();
+        let waiting = listings.oldest(&listings.shown_waiting);
+        let running = listings.oldest(&listings.running);
+        waiting.chain(running).cloned().collect()
     }
 
     /// Games a quick play for `max_players` seats may be seated in, oldest
-    /// first.
+    /// first, at most [`QUICK_PLAY_CANDIDATES`].
     pub fn open_for(&self, max_players: u8, bounds: &SettingsBounds) -> Vec<Uuid> {
-        let mut open: Vec<(u64, Uuid)> = self
-            .lock()
-            .values()
+        let listings = self.lock();
+        let of_size =
+            (max_players, 0, Uuid::nil())..(max_players.saturating_add(1), 0, Uuid::nil());
+        listings
+            .by_size
+            .range(of_size)
+            .filter_map(|(_, _, id)| listings.by_id.get(id))
             .filter(|l| l.is_open_for(max_players, bounds))
-            .map(|l| (l.created_ms, l.id))
-            .collect();
-        open.sort_unstable();
-        open.into_iter().map(|(_, id)| id).collect()
+            .take(QUICK_PLAY_CANDIDATES)
+            .map(|l| l.id)
+            .collect()
     }
 }
 
@@ -268,6 +326,69 @@ mod tests {
         assert_eq!(view.active[0].remaining_ms, 6_000);
         let many = (0..150).map(|i| listing(i, false, 1, 1)).collect();
         assert_eq!(LobbyView::of(many, now).waiting.len(), LOBBY_LIMIT);
+    }
+
+    #[test]
+    fn a_node_lists_its_oldest_shown_games_of_each_kind_without_walking_all() {
+        let lobby = LocalLobby::default();
+        let mut running = Vec::new();
+        for created in (0..300).rev() {
+            let waiting = listing(created, false, 1, 1);
+            lobby.set(waiting.id, Some(waiting));
+            let active = listing(created, true, 2, 2);
+            running.push(active.id);
+            lobby.set(active.id, Some(active));
+        }
+        let hidden = listing(0, false, 1, 0); // nobody connected
+        lobby.set(hidden.id, Some(hidden.clone()));
+        let listed = lobby.listings();
+        assert_eq!(listed.len(), 2 * LOBBY_LIMIT);
+        assert!(
+            listed
+                .iter()
+                .all(|l| l.created_ms < 100 && l.id != hidden.id)
+        );
+        // A game that starts moves from one order to the other; an
+        // unlisted one leaves both.
+        let first = running.pop().unwrap_or_default();
+        lobby.set(first, None);
+        let listed = lobby.listings();
+        assert!(listed.iter().all(|l| l.id != first));
+        assert_eq!(listed.iter().filter(|l| l.active).count(), LOBBY_LIMIT);
+        assert_eq!(lobby.lock().running.len(), 299);
+    }
+
+    #[test]
+    fn quick_play_candidates_are_the_oldest_open_games_of_the_size() {
+        let bounds = SettingsBounds::default();
+        let lobby = LocalLobby::default();
+        let mut fours = Vec::new();
+        for created in 0..40 {
+            let four = listing(created, false, 1, 1);
+            fours.push(four.id);
+            lobby.set(four.id, Some(four));
+            let three = Listing {
+                max_players: 3,
+                ..listing(created, false, 1, 1)
+            };
+            lobby.set(three.id, Some(three));
+        }
+        let open = lobby.open_for(4, &bounds);
+        assert_eq!(open, fours[..QUICK_PLAY_CANDIDATES]);
+        // Filled since: no longer a candidate.
+        let filled = Listing {
+            players: vec!["a".into(); 4],
+            ..listing(0, false, 1, 1)
+        };
+        lobby.set(
+            fours[0],
+            Some(Listing {
+                id: fours[0],
+                ..filled
+            }),
+        );
+        assert_eq!(lobby.open_for(4, &bounds)[0], fours[1]);
+        assert!(lobby.open_for(2, &bounds).is_empty());
     }
 
     #[test]
