@@ -65,7 +65,10 @@ impl<G: Games> AppState<G> {
             per_ip: IpLimiter::new(config.max_connections_per_ip),
             connections: Arc::new(Semaphore::new(config.max_connections)),
             overload_closes: Arc::new(Semaphore::new(config.max_overload_closes)),
-            creates: CreateLimiter::new(config.max_creates_per_ip),
+            creates: CreateLimiter::new(
+                config.max_creates_per_ip,
+                config.max_creates_per_connection,
+            ),
             games,
             config,
             next_conn: AtomicU64::new(1),

@@ -1,7 +1,8 @@
 //! Issue 18, the game-table flood: one client address creating games in a
 //! loop (connect, `create`, drop) is answered `rate_limited` past
 //! `--max-creates-per-ip`, while a player from another address creates and
-//! plays as usual.
+//! plays as usual; and one connection creating game after game is answered
+//! `rate_limited` past `--max-creates-per-connection`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -79,4 +80,39 @@ async fn one_address_creating_in_a_loop_is_rate_limited_and_others_play_on() {
     refused
         .until(|m| matches!(m, ServerMessage::Captured { cell: 40, .. }))
         .await;
+}
+
+/// Plays the host's game to `game_over` by filling the board.
+async fn fill_board(host: &mut TestClient) {
+    for cell in 0..81 {
+        host.send(&capture(cell)).await;
+    }
+    host.until(|m| matches!(m, ServerMessage::GameOver { .. }))
+        .await;
+}
+
+#[tokio::test]
+async fn one_connection_creates_at_most_its_count_a_minute() {
+    let server = TestServer::start_with(ServeOptions {
+        max_creates_per_connection: Some(2),
+        rate_limit: Some(0),
+        ..options()
+    })
+    .await;
+    let mut host = client_from(&server, ATTACKER).await;
+    for round in 0..2 {
+        assert_eq!(
+            try_create(&mut host).await,
+            Ok(GameStatus::Waiting),
+            "round {round}"
+        );
+        let mut guest = client_from(&server, ATTACKER).await;
+        guest.send(&join(&host.game_id(), "guest")).await;
+        guest.joined().await;
+        fill_board(&mut host).await;
+    }
+    assert_eq!(try_create(&mut host).await, Err(ErrorCode::RateLimited));
+    // The limit is the connection's: another one creates.
+    let mut other = client_from(&server, ATTACKER).await;
+    assert_eq!(try_create(&mut other).await, Ok(GameStatus::Waiting));
 }

@@ -51,6 +51,7 @@ pub(crate) struct Defaults {
     pub(crate) max_connections: usize,
     pub(crate) max_overload_closes: usize,
     pub(crate) max_creates_per_ip: u32,
+    pub(crate) max_creates_per_connection: u32,
     pub(crate) drain_timeout_ms: u64,
     pub(crate) drain_notice_ms: u64,
     pub(crate) log_format: LogFormat,
@@ -103,6 +104,9 @@ impl Default for Defaults {
             max_connections: 10_000,
             max_overload_closes: 64,
             max_creates_per_ip: 0,
+            // A round takes at least --min-duration-ms or 81 captures: an
+            // honest connection creates a few games a minute at most.
+            max_creates_per_connection: 30,
             drain_timeout_ms: 35_000,
             // HAProxy's deploy/ checks (inter 1 s, fall 2) notice within 2 s.
             drain_notice_ms: 3_000,

@@ -101,6 +101,8 @@ pub struct Config {
     pub max_overload_closes: usize,
     /// Games one client address may create per minute (0 = no limit).
     pub max_creates_per_ip: u32,
+    /// Games one connection may create per minute (0: no limit).
+    pub max_creates_per_connection: u32,
     /// How long active games may finish during a shutdown.
     pub drain_timeout: Duration,
     /// Stateless: how long `/readyz` says 503 before sessions are closed.
@@ -186,6 +188,9 @@ impl ServeOptions {
             max_connections,
             max_overload_closes: self.max_overload_closes.unwrap_or(d.max_overload_closes),
             max_creates_per_ip: self.max_creates_per_ip.unwrap_or(d.max_creates_per_ip),
+            max_creates_per_connection: self
+                .max_creates_per_connection
+                .unwrap_or(d.max_creates_per_connection),
             drain_timeout: Duration::from_millis(
                 self.drain_timeout_ms.unwrap_or(d.drain_timeout_ms),
             ),

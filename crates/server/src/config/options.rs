@@ -225,6 +225,13 @@ pub struct ServeOptions {
     #[arg(long, env = "GRIDCAP_MAX_CREATES_PER_IP", value_name = "N")]
     pub max_creates_per_ip: Option<u32>,
 
+    /// Games one connection may create per minute (`create`, and
+    /// `quick_play` that may create); more are answered `rate_limited`.
+    /// A connection holds one seat of a waiting or active game at a time,
+    /// so this bounds how fast it may play short rounds. 0 = no limit.
+    #[arg(long, env = "GRIDCAP_MAX_CREATES_PER_CONNECTION", value_name = "N")]
+    pub max_creates_per_connection: Option<u32>,
+
     /// On SIGTERM/Ctrl-C, how long a node with games in memory (single and
     /// stateful modes) lets rounds already running finish before its
     /// sessions are closed with 1001, in ms. A stateful drain starts no new

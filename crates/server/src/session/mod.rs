@@ -18,6 +18,7 @@ use transport::protocol::ServerMessage;
 use transport::session::{CLOSE_INTERNAL, CLOSE_NORMAL, CLOSE_OVERLOADED, Flow, Handler};
 use transport::{ClientMessage, FrameOutcome};
 
+use crate::edge::create_limit::ConnectionCreates;
 use crate::error::ServerError;
 use crate::games::{Capture, GameRef, Games, Placed, Relay, Requester};
 use crate::outgoing;
@@ -39,6 +40,8 @@ pub struct PlayerSession<G: Games> {
     watching: Option<G::Watch>,
     /// Set once the connection is relayed to the node owning its game.
     relay: Option<Relay>,
+    /// This connection's creates (`--max-creates-per-connection`).
+    creates: ConnectionCreates,
 }
 
 /// A seating request as the client sent it.
@@ -74,13 +77,15 @@ impl<G: Games> PlayerSession<G> {
             seat: None,
             watching: None,
             relay: None,
+            creates: ConnectionCreates::default(),
         }
     }
 
-    /// Issue 18: counts a create against the client's address. Relayed
-    /// connections were counted on the node the client reached.
-    fn may_create(&self) -> Result<(), ServerError> {
-        if self.hops > 0 || self.state.creates.try_create(self.ip) {
+    /// Issue 18: counts a create against the connection and the client's
+    /// address. Relayed connections were counted on the node the client
+    /// reached.
+    fn may_create(&mut self) -> Result<(), ServerError> {
+        if self.hops > 0 || self.state.creates.try_create(self.ip, &mut self.creates) {
             Ok(())
         } else {
             Err(ServerError::TooManyCreates)
@@ -148,9 +153,10 @@ impl<G: Games> PlayerSession<G> {
         // Seating ends watching, before the seat's `joined` is queued.
         self.stop_watching().await;
         let who = self.requester(outbox, frame);
-        let draining = self.state.is_draining();
-        let bounds = &self.state.config.bounds;
-        let games = &self.state.games;
+        let state = self.state.clone();
+        let draining = state.is_draining();
+        let bounds = &state.config.bounds;
+        let games = &state.games;
         let placed = match seating {
             Seating::Create {
                 name,
