@@ -274,6 +274,29 @@ fn dechunk(mut raw: &[u8]) -> io::Result<Vec<u8>> {
     }
 }
 
+/// The value of one series in a Prometheus text answer: `name` with its
+/// labels as rendered (`gridcap_games{status="waiting"}`), if present.
+pub fn series(metrics: &str, name: &str) -> Option<f64> {
+    metrics.lines().find_map(|line| {
+        let (key, value) = line.rsplit_once(' ')?;
+        (key == name).then(|| value.parse().ok()).flatten()
+    })
+}
+
+/// Polls `/metrics` on the admin listener `admin` until series `name` is
+/// at least `at_least` (counters move a moment after what clients see),
+/// within [`WAIT`]; returns that answer's text.
+pub async fn metric_until(admin: SocketAddr, name: &str, at_least: f64) -> String {
+    crate::poll::until(WAIT, move || async move {
+        let text = get_admin(admin, "/metrics").await.text();
+        match series(&text, name) {
+            Some(v) if v >= at_least => Ok(text),
+            _ => Err(format!("{name} never reached {at_least} in\n{text}")),
+        }
+    })
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -33,6 +33,8 @@
 //! - [`bots`]: `gridcap bots` as a child process and its JSON report.
 //! - [`process`]: a child process that is killed when dropped (also when a
 //!   test panics), with signal helpers and bounded waits.
+//! - [`poll`]: THE bounded poll of another process's state, owning the
+//!   pause between asks.
 //! - [`paths`], [`ports`]: the workspace, the `gridcap` binary
 //!   (`GRIDCAP_BIN`), per-test log directories, free loopback ports.
 //!
@@ -57,6 +59,7 @@ pub mod http;
 pub mod node;
 pub mod paths;
 pub mod player;
+pub mod poll;
 pub mod ports;
 pub mod process;
 pub mod raw;

@@ -440,6 +440,29 @@ impl Cluster {
         out
     }
 
+    /// Waits (15 s at most) until every one of `ids` holds games that
+    /// `playing` accepts (bots' games spread over the nodes); the panic
+    /// shows the counts and `players_log` (the bots' log tail).
+    pub async fn wait_games_everywhere(
+        &self,
+        ids: &[&str],
+        playing: impl Fn(&GameCounts) -> bool,
+        players_log: impl Fn() -> String,
+    ) {
+        let (playing, players_log) = (&playing, &players_log);
+        crate::poll::until(Duration::from_secs(15), move || async move {
+            let counts = self.game_counts(ids).await;
+            if counts.values().all(playing) {
+                return Ok(());
+            }
+            Err(format!(
+                "not playing on every node: {counts:?}\n{}",
+                players_log()
+            ))
+        })
+        .await;
+    }
+
     /// The log tails of every node, for panic messages.
     pub fn log_tails(&self) -> String {
         self.nodes.iter().map(Node::log_tail).collect()

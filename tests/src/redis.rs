@@ -161,24 +161,22 @@ impl RedisServer {
             &port,
         ])
         .await;
-        let deadline = tokio::time::Instant::now() + START_WAIT;
-        loop {
-            let mut c = replica.conn().await;
+        let replica_ref = &replica;
+        crate::poll::until(START_WAIT, move || async move {
+            let mut c = replica_ref.conn().await;
             let info: String = redis::cmd("INFO")
                 .arg("replication")
                 .query_async(&mut c)
                 .await
                 .expect("info replication");
-            if info.contains("master_link_status:up") && info.contains("master_sync_in_progress:0")
-            {
-                return replica;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the replica did not sync: {info}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+            let synced = info.contains("master_link_status:up")
+                && info.contains("master_sync_in_progress:0");
+            synced
+                .then_some(())
+                .ok_or(format!("the replica did not sync: {info}"))
+        })
+        .await;
+        replica
     }
 
     /// Freezes (`true`, SIGSTOP) or thaws (`false`, SIGCONT) the process:

@@ -153,12 +153,6 @@ async fn flood_beside(addr: SocketAddr, game: &mut HonestGame, rounds: usize) ->
     created
 }
 
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-        .unwrap_or(0.0)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_create_and_drop_flood_evicts_its_own_games_while_honest_players_play() {
     let dir = TestDir::new("create_and_drop_flood");
@@ -195,7 +189,7 @@ async fn a_create_and_drop_flood_evicts_its_own_games_while_honest_players_play(
     assert!(unattended <= MAX_UNATTENDED as u64, "{info}");
     assert!(waiting <= MAX_UNATTENDED as u64 + 1, "{info}");
     let metrics = http::get_admin(node.admin, "/metrics").await.text();
-    let evicted = metric(&metrics, "gridcap_games_evicted_total");
+    let evicted = http::series(&metrics, "gridcap_games_evicted_total").unwrap_or(0.0);
     assert!(
         evicted >= (created - MAX_UNATTENDED) as f64,
         "{created} created, {evicted} evicted"

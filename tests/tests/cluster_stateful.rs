@@ -14,7 +14,7 @@ use testkit::balancer::available;
 use testkit::bots::Bots;
 use testkit::client::{Frame, ReadError};
 use testkit::player::assert_same_events;
-use testkit::{Balancer, BalancerKind, Cluster, NodeOptions, Player, TestDir, http};
+use testkit::{Balancer, BalancerKind, Cluster, NodeOptions, Player, TestDir, http, poll};
 use transport::protocol::{ErrorCode, GameStatus, ServerMessage};
 use transport::session::CLOSE_INTERNAL;
 
@@ -127,9 +127,13 @@ async fn same_events_and_spread(kind: BalancerKind) {
         );
     }
     // /api/cluster reports the same spread once the probes have caught up.
-    let deadline = Instant::now() + testkit::WAIT;
-    loop {
-        let view = cluster.nodes[0].cluster_view().await;
+    let want: BTreeMap<String, u64> = counts
+        .iter()
+        .map(|(id, c)| (id.clone(), c.total()))
+        .collect();
+    let (node, want) = (&cluster.nodes[0], &want);
+    poll::until(testkit::WAIT, move || async move {
+        let view = node.cluster_view().await;
         let seen: BTreeMap<String, u64> = view["nodes"]
             .as_array()
             .unwrap()
@@ -141,19 +145,11 @@ async fn same_events_and_spread(kind: BalancerKind) {
                 )
             })
             .collect();
-        let want: BTreeMap<String, u64> = counts
-            .iter()
-            .map(|(id, c)| (id.clone(), c.total()))
-            .collect();
-        if seen == want {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
+        (seen == *want).then_some(()).ok_or(format!(
             "/api/cluster on a says {seen:?}, the nodes say {want:?}"
-        );
-        tokio::time::sleep(testkit::POLL).await;
-    }
+        ))
+    })
+    .await;
     drop(hosts);
 }
 
@@ -308,24 +304,7 @@ async fn kill_9_loses_only_that_nodes_games() {
         ga_guest.transcript()
     );
     // b counts the cut relay (issue 16's relay metrics).
-    let cut_counted = Instant::now() + LOSS_NOTICE;
-    loop {
-        let text = http::get_admin(cluster.node("b").admin, "/metrics")
-            .await
-            .text();
-        let cut = text
-            .lines()
-            .find_map(|l| l.strip_prefix("gridcap_relays_cut_total "))
-            .and_then(|v| v.trim().parse::<f64>().ok());
-        if cut.is_some_and(|n| n >= 1.0) {
-            break;
-        }
-        assert!(
-            Instant::now() < cut_counted,
-            "b never counted the cut relay:\n{text}"
-        );
-        tokio::time::sleep(testkit::POLL).await;
-    }
+    http::metric_until(cluster.node("b").admin, "gridcap_relays_cut_total", 1.0).await;
     assert_eq!(ga_host.until_closed().await, None);
     expect_unknown_game(&mut ga_host, &b, killed_at).await;
     expect_unknown_game(&mut ga_guest, &lb, killed_at).await;
@@ -422,19 +401,9 @@ async fn rolling_restart_under_bots_aborts_no_game() {
     );
 
     // Wait until the bots are playing on every node (their games spread).
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let counts = cluster.game_counts(&IDS).await;
-        if counts.values().all(|c| c.active > 0) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "bots not playing on every node: {counts:?}\n{}",
-            bots.log_tail()
-        );
-        tokio::time::sleep(testkit::POLL).await;
-    }
+    cluster
+        .wait_games_everywhere(&IDS, |c| c.active > 0, || bots.log_tail())
+        .await;
 
     for id in IDS {
         let node_url = cluster.node(id).ws_url();

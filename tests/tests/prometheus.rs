@@ -11,7 +11,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use testkit::balancer::REQUIRE_ENV;
 use testkit::bots::Bots;
@@ -180,23 +180,27 @@ async fn prometheus_answers_every_dashboard_query_from_real_nodes() {
     }
 
     let queries = dashboard_queries();
-    let deadline = Instant::now() + Duration::from_secs(35);
-    let mut empty = queries.clone();
-    while !empty.is_empty() {
+    // Each ask queries only those still without data.
+    let empty = &std::sync::Mutex::new(queries.clone());
+    let bots_ref = &bots;
+    let every = Duration::from_millis(500);
+    testkit::poll::until_every(Duration::from_secs(35), every, move || async move {
+        let asked = empty.lock().expect("queries").clone();
         let mut still = Vec::new();
-        for q in empty {
+        for q in asked {
             if query(listen, &q).await.is_empty() {
                 still.push(q);
             }
         }
-        empty = still;
-        assert!(
-            Instant::now() < deadline || empty.is_empty(),
-            "dashboard queries without data from Prometheus: {empty:#?}\n{}",
-            bots.iter().map(Bots::log_tail).collect::<String>()
+        let done = still.is_empty();
+        let report = format!(
+            "dashboard queries without data from Prometheus: {still:#?}\n{}",
+            bots_ref.iter().map(Bots::log_tail).collect::<String>()
         );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+        *empty.lock().expect("queries") = still;
+        done.then_some(()).ok_or(report)
+    })
+    .await;
     // The numbers are the nodes' own: captures are counted while bots play.
     let captures = query(
         listen,

@@ -59,23 +59,6 @@ fn slow_filling_bots(dir: &TestDir, lb: &str, run: Duration) -> Bots {
     )
 }
 
-/// Waits until every one of `ids` reports a game (the bots' games spread).
-async fn wait_games_everywhere(cluster: &Cluster, ids: &[&str], bots: &Bots) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let counts = cluster.game_counts(ids).await;
-        if counts.values().all(|c| c.total() > 0) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "bots not playing on every node: {counts:?}\n{}",
-            bots.log_tail()
-        );
-        tokio::time::sleep(testkit::POLL).await;
-    }
-}
-
 /// The bots saw no error, played games, were moved (disconnected) by the
 /// restarts, and every game they started ended with `game_over` but those
 /// still running when the run stopped (one per game slot at most).
@@ -215,7 +198,9 @@ async fn a_stateful_rolling_restart_with_slow_fills_cuts_no_round() {
     let balancer = Balancer::start(BalancerKind::Haproxy, &dir, &cluster.addrs()).await;
     let lb = balancer.ws_url();
     let bots = slow_filling_bots(&dir, &lb, Duration::from_secs(45));
-    wait_games_everywhere(&cluster, &ids, &bots).await;
+    cluster
+        .wait_games_everywhere(&ids, |c| c.total() > 0, || bots.log_tail())
+        .await;
 
     let mut timings = Vec::new();
     for id in ids {
@@ -284,7 +269,9 @@ async fn a_stateless_rolling_restart_takes_seconds_and_loses_nothing() {
     let balancer = Balancer::start(BalancerKind::Haproxy, &dir, &backends).await;
     let lb = balancer.ws_url();
     let bots = slow_filling_bots(&dir, &lb, Duration::from_secs(30));
-    wait_games_everywhere(&cluster, &ids, &bots).await;
+    cluster
+        .wait_games_everywhere(&ids, |c| c.total() > 0, || bots.log_tail())
+        .await;
 
     let mut timings = Vec::new();
     for id in ids {

@@ -43,13 +43,6 @@ async fn internal_routes_are_on_the_admin_listener_only() {
     server.shutdown().await;
 }
 
-/// The value of the series `name` (exactly, labels included) in `text`.
-fn value(text: &str, name: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-        .and_then(|v| v.trim().parse().ok())
-}
-
 #[tokio::test]
 async fn metrics_report_build_process_runtime_state_and_refusals() {
     let server = TestServer::start_with(ServeOptions {
@@ -69,47 +62,32 @@ async fn metrics_report_build_process_runtime_state_and_refusals() {
         .find(|l| l.starts_with("gridcap_build_info{"))
         .unwrap_or_else(|| panic!("no gridcap_build_info in\n{text}"));
     assert!(build.contains(env!("CARGO_PKG_VERSION")), "{build}");
-    assert_eq!(value(&text, "gridcap_ready"), Some(1.0), "{text}");
-    assert_eq!(value(&text, "gridcap_draining"), Some(0.0), "{text}");
+    assert_eq!(http::series(&text, "gridcap_ready"), Some(1.0), "{text}");
+    assert_eq!(http::series(&text, "gridcap_draining"), Some(0.0), "{text}");
     for name in [
         "process_open_fds",
         "process_max_fds",
         "process_resident_memory_bytes",
     ] {
         assert!(
-            value(&text, name).is_some_and(|v| v > 0.0),
+            http::series(&text, name).is_some_and(|v| v > 0.0),
             "{name} in\n{text}"
         );
     }
     assert!(
-        value(&text, "process_cpu_seconds_total").is_some(),
+        http::series(&text, "process_cpu_seconds_total").is_some(),
         "{text}"
     );
     assert!(
-        value(&text, "gridcap_tokio_workers").is_some_and(|v| v >= 1.0),
+        http::series(&text, "gridcap_tokio_workers").is_some_and(|v| v >= 1.0),
         "{text}"
     );
     let refused = r#"gridcap_handshakes_refused_total{status="403",reason="origin not allowed"}"#;
-    assert!(value(&text, refused).is_some_and(|v| v >= 1.0), "{text}");
+    assert!(
+        http::series(&text, refused).is_some_and(|v| v >= 1.0),
+        "{text}"
+    );
     server.shutdown().await;
-}
-
-/// Reads the admin `/metrics` until `name` is at least `at_least` (series
-/// recorded after a socket write or a close handshake land a moment after
-/// the client saw them).
-async fn metric_reaches(admin: std::net::SocketAddr, name: &str, at_least: f64) {
-    let deadline = tokio::time::Instant::now() + common::WAIT;
-    loop {
-        let text = http::get_admin(admin, "/metrics").await.text();
-        if value(&text, name).is_some_and(|v| v >= at_least) {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{name} never reached {at_least} in\n{text}"
-        );
-        tokio::task::yield_now().await;
-    }
 }
 
 /// `gridcap_capture_broadcast_seconds` is observed when the capture's echo
@@ -124,8 +102,8 @@ async fn captures_are_timed_to_their_write_and_session_ends_counted_by_code() {
         p.until(|m| matches!(m, transport::ServerMessage::Captured { cell: 3, .. }))
             .await;
     }
-    metric_reaches(server.admin, "gridcap_capture_broadcast_seconds_count", 1.0).await;
-    let before = value(
+    http::metric_until(server.admin, "gridcap_capture_broadcast_seconds_count", 1.0).await;
+    let before = http::series(
         &http::get_admin(server.admin, "/metrics").await.text(),
         r#"gridcap_session_ends_total{end="1000"}"#,
     )
@@ -133,7 +111,7 @@ async fn captures_are_timed_to_their_write_and_session_ends_counted_by_code() {
     let mut leaver = players.pop().expect("two");
     leaver.send(&common::LEAVE).await;
     assert_eq!(leaver.closed_now().await, Some(1000));
-    metric_reaches(
+    http::metric_until(
         server.admin,
         r#"gridcap_session_ends_total{end="1000"}"#,
         before + 1.0,

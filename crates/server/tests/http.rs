@@ -174,10 +174,7 @@ async fn a_built_client_is_served_from_the_web_root() {
 
 /// The value of one series (`name` including its labels), if present.
 fn series(metrics: &Reply, name: &str) -> Option<f64> {
-    metrics.text().lines().find_map(|line| {
-        let (key, value) = line.rsplit_once(' ')?;
-        (key == name).then(|| value.parse().expect("a number"))
-    })
+    testkit::http::series(&metrics.text(), name)
 }
 
 #[tokio::test]
@@ -216,16 +213,7 @@ async fn metrics_expose_the_gridcap_series() {
     // capturer's own echoes (several captures written together count once),
     // just after the write: the client may read it a moment before.
     let broadcasts = "gridcap_capture_broadcast_seconds_count";
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while count(&get_admin(server.admin, "/metrics").await, broadcasts) - count(&before, broadcasts)
-        < 1.0
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{broadcasts} never moved"
-        );
-        tokio::task::yield_now().await;
-    }
+    testkit::http::metric_until(server.admin, broadcasts, count(&before, broadcasts) + 1.0).await;
 
     let after = get_admin(server.admin, "/metrics").await;
     assert_eq!(after.status, 200);

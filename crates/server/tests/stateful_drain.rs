@@ -8,7 +8,7 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use gridcap::config::{Mode, ServeOptions};
@@ -92,27 +92,9 @@ async fn two_nodes() -> [Node; 2] {
     });
     let [a, b]: [Node; 2] = nodes.collect::<Vec<_>>().try_into().unwrap();
     for node in [&a, &b] {
-        wait_sees_peer_ready(node.admin).await;
+        common::wait_sees_both_ready(node.admin).await;
     }
     [a, b]
-}
-
-/// Waits until the node whose admin listener is `addr` shows every member
-/// ready in `/api/cluster`.
-async fn wait_sees_peer_ready(addr: SocketAddr) {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let view = http::get_json(addr, "/api/cluster").await;
-        let nodes = view["nodes"].as_array().cloned().unwrap_or_default();
-        if nodes.len() == 2 && nodes.iter().all(|n| n["state"] == "ready") {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{addr} never saw both ready: {view}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// Takes back `token`'s seat in `game` on `addr`, expecting it waiting.

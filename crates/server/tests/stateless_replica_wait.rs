@@ -55,11 +55,11 @@ async fn duel(node: &TestServer) -> (TestClient, TestClient, String) {
 
 /// Waits until the master holds `cell` captured in game `id`.
 async fn until_written(master: &RedisServer, id: &str, cell: usize) {
-    let deadline = tokio::time::Instant::now() + START_WAIT;
-    while cells(master, id).await.is_none_or(|b| b[cell] == 0) {
-        assert!(tokio::time::Instant::now() < deadline, "capture written");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    testkit::poll::until(START_WAIT, move || async move {
+        let written = cells(master, id).await.is_some_and(|b| b[cell] != 0);
+        written.then_some(()).ok_or("capture written".to_owned())
+    })
+    .await;
 }
 
 /// Reads `client` for `limit`: no `captured` may arrive.
@@ -139,14 +139,7 @@ async fn with_the_option_a_capture_is_on_the_replica_before_any_player_sees_it()
     captured(&mut host, 40).await;
     replica.freeze(false);
     // Once thawed the replica catches up (asynchronously).
-    let deadline = tokio::time::Instant::now() + START_WAIT;
-    while cells(&replica, &id).await.is_none_or(|b| b[40] == 0) {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the replica caught up"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    until_written(&replica, &id, 40).await;
     waiting.shutdown().await;
     plain.shutdown().await;
 }

@@ -346,9 +346,8 @@ impl Drop for TestServer {
 /// Waits until the stateful node whose admin listener is on `addr` sees
 /// nodes `a` and `b` ready (`/api/cluster`), so that a join relayed to
 /// either finds it.
-async fn wait_sees_both_ready(addr: SocketAddr) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
+pub async fn wait_sees_both_ready(addr: SocketAddr) {
+    testkit::poll::until(WAIT, move || async move {
         let view = http::try_get(addr, "/api/cluster")
             .await
             .ok()
@@ -358,15 +357,11 @@ async fn wait_sees_both_ready(addr: SocketAddr) {
             .as_ref()
             .and_then(|v| v["nodes"].as_array())
             .map(|nodes| nodes.iter().filter(|n| n["state"] == "ready").count());
-        if ready == Some(2) {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
+        (ready == Some(2)).then_some(()).ok_or(format!(
             "stateful node {addr} does not see both nodes ready: {view:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        ))
+    })
+    .await;
 }
 
 /// `public` with an admin listener of its own on a free loopback port.
