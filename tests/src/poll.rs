@@ -1,8 +1,10 @@
 //! THE bounded poll of state that another process changes on its own time
 //! (a Redis replica syncing, a peer's view converging, a Prometheus scrape):
 //! ask, and ask again after a pause, until the answer comes or the limit
-//! has passed. The pause lives here and nowhere else in the tests; nothing
-//! polls a timer of ours (tests wait for messages, or use paused time).
+//! has passed, owning the pause between asks. Tests poll through here; the
+//! kit's own waits for a process (ready, exited, HAProxy's view) keep their
+//! loops, which need `&mut` access or a process's log in the panic. Nothing
+//! polls a timer of ours: tests wait for messages, or use paused time.
 
 use std::future::Future;
 use std::time::Duration;
