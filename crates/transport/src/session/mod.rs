@@ -44,7 +44,7 @@ mod write;
 
 pub use limits::SessionLimits;
 pub use write::close;
-use write::{arm, counters, expiry, hold_until, write_frames, write_queued};
+use write::{arm, counters, expiry, hold_until, write_queued};
 
 /// Close code: normal closure (after `leave`).
 pub const CLOSE_NORMAL: u16 = 1000;
@@ -226,7 +226,7 @@ where
                         None => break SessionEnd::PeerClosed,
                         Some(Err(WsError::Capacity(e))) => {
                             debug!(conn = outbox.id(), "message too big: {e}");
-                            break Box::pin(close(&mut ws, CLOSE_TOO_BIG, "message too big", limits)).await;
+                            break Box::pin(finish(&mut ws, &outbox, CLOSE_TOO_BIG, "message too big", limits, &mut timer)).await;
                         }
                         Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) => {
                             break SessionEnd::PeerClosed;
@@ -235,11 +235,11 @@ where
                         // error and leaves the close to us (RFC 6455 §7.4.1).
                         Some(Err(WsError::Protocol(e))) => {
                             debug!(conn = outbox.id(), "protocol violation: {e}");
-                            break Box::pin(close(&mut ws, CLOSE_PROTOCOL, "protocol error", limits)).await;
+                            break Box::pin(finish(&mut ws, &outbox, CLOSE_PROTOCOL, "protocol error", limits, &mut timer)).await;
                         }
                         Some(Err(WsError::Utf8(e))) => {
                             debug!(conn = outbox.id(), "invalid UTF-8: {e}");
-                            break Box::pin(close(&mut ws, CLOSE_INVALID_DATA, "invalid UTF-8 in a text frame", limits)).await;
+                            break Box::pin(finish(&mut ws, &outbox, CLOSE_INVALID_DATA, "invalid UTF-8 in a text frame", limits, &mut timer)).await;
                         }
                         Some(Err(e)) => {
                             debug!(conn = outbox.id(), "read failed: {e}");
@@ -292,27 +292,18 @@ where
                     }
                 }
                 () = &mut shutdown => {
-                    // Frames queued before the shutdown go out first: the drain
-                    // closes sessions as soon as their game is over, possibly
-                    // before its game_over was written. A close already
-                    // requested (after `leave`, say) keeps its code.
-                    let batch = outbox.take_all();
-                    if write_frames(&mut ws, batch.frames, limits.write_timeout, &mut timer).await.is_err() {
-                        break SessionEnd::WriteFailed;
-                    }
-                    counters.written_since(batch.stamp);
-                    let (code, reason) = batch.close
-                        .unwrap_or_else(|| (CLOSE_GOING_AWAY, "server shutting down".to_owned()));
-                    break Box::pin(close(&mut ws, code, &reason, limits)).await;
+                    // The drain closes sessions as soon as their game is
+                    // over, possibly before its game_over was written.
+                    break Box::pin(finish(&mut ws, &outbox, CLOSE_GOING_AWAY, "server shutting down", limits, &mut timer)).await;
                 }
                 () = &mut heartbeat => {
                     let now = Instant::now();
                     let idle_deadline = last_heard + limits.idle_timeout;
                     if now >= idle_deadline {
-                        break Box::pin(close(&mut ws, CLOSE_POLICY, "idle timeout", limits)).await;
+                        break Box::pin(finish(&mut ws, &outbox, CLOSE_POLICY, "idle timeout", limits, &mut timer)).await;
                     }
                     if first_deadline.is_some_and(|d| now >= d) {
-                        break Box::pin(close(&mut ws, CLOSE_POLICY, "no message received", limits)).await;
+                        break Box::pin(finish(&mut ws, &outbox, CLOSE_POLICY, "no message received", limits, &mut timer)).await;
                     }
                     // Boxed: every 15 s, not worth its bytes in every idle session.
                     let sent = Box::pin(timeout(limits.write_timeout, ws.send(Message::Ping(Bytes::new())))).await;
@@ -327,6 +318,27 @@ where
         };
         Box::pin(handler.on_close()).await;
         end
+    }
+}
+
+/// Ends the session on its own initiative (a limit, a peer's protocol
+/// error, the shutdown): what is queued goes out first, as when the
+/// handler asks for the close, then the close; a close already requested
+/// (after `leave`, say) keeps its code.
+async fn finish<S>(
+    ws: &mut S,
+    outbox: &Outbox,
+    code: u16,
+    reason: &str,
+    limits: &SessionLimits,
+    timer: &mut Option<Pin<Box<Sleep>>>,
+) -> SessionEnd
+where
+    S: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin,
+{
+    match write_queued(ws, outbox, limits, timer).await {
+        Some(end) => end,
+        None => close(ws, code, reason, limits).await,
     }
 }
 

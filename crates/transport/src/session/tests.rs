@@ -114,10 +114,15 @@ async fn a_requested_close_wins_over_the_shutdown() {
 
 /// Runs a session on `socket` in a task of its own, with no shutdown.
 fn spawn_session(socket: FakeSocket, outbox: Outbox) -> tokio::task::JoinHandle<SessionEnd> {
-    tokio::spawn(async move {
-        let limits = SessionLimits::default();
-        run(socket, outbox, &limits, Idle, std::future::pending()).await
-    })
+    spawn_session_with(socket, outbox, SessionLimits::default())
+}
+
+fn spawn_session_with(
+    socket: FakeSocket,
+    outbox: Outbox,
+    limits: SessionLimits,
+) -> tokio::task::JoinHandle<SessionEnd> {
+    tokio::spawn(async move { run(socket, outbox, &limits, Idle, std::future::pending()).await })
 }
 
 /// Everything queued when the writer runs goes out in one flush.
@@ -163,10 +168,30 @@ async fn under_load_frames_after_a_write_share_the_next_one() {
     outbox.push(Bytes::from_static(b"4")).unwrap();
     flushed.notified().await;
     assert_eq!(Instant::now(), quiet, "a frame after a quiet period waited");
-    hold::force(Duration::ZERO);
     outbox.close(CLOSE_NORMAL, "done");
     assert_eq!(session.await.unwrap(), SessionEnd::Closed(CLOSE_NORMAL));
     assert_eq!(flushes.lock().unwrap()[..3], [1, 3, 4]);
+
+    // A session that ends on its own (here its idle timeout) while a frame
+    // is held writes that frame before its close. (In this test: the hold
+    // is process-wide.)
+    let socket = FakeSocket::default();
+    let sent = socket.sent.clone();
+    let outbox = Outbox::new(2, 8);
+    let limits = SessionLimits {
+        idle_timeout: Duration::from_millis(3),
+        ..SessionLimits::default()
+    };
+    let session = spawn_session_with(socket, outbox.clone(), limits);
+    outbox.push(Bytes::from_static(b"first")).unwrap();
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    outbox.push(Bytes::from_static(b"held")).unwrap();
+    assert_eq!(session.await.unwrap(), SessionEnd::Closed(CLOSE_POLICY));
+    hold::force(Duration::ZERO);
+    let sent = sent.lock().unwrap();
+    assert_eq!(sent.len(), 3, "{sent:?}");
+    assert_eq!(sent[1], Message::Binary(Bytes::from_static(b"held")));
+    assert_eq!(close_code(&sent[2]), Some(CLOSE_POLICY));
 }
 
 /// A write the peer does not take fails after the write timeout, and

@@ -137,7 +137,7 @@ where
 /// The queue's allocation goes with it (an idle connection keeps none). A
 /// write the socket holds back longer than `limit` fails; the timer for
 /// that is `timer`, armed only when the socket first pushes back.
-pub(super) fn write_frames<S>(
+fn write_frames<S>(
     ws: &mut S,
     mut frames: VecDeque<Bytes>,
     limit: Duration,
