@@ -61,6 +61,7 @@ pub(crate) struct Defaults {
     pub(crate) first_message_timeout_ms: u64,
     pub(crate) max_games: usize,
     pub(crate) max_spectators: usize,
+    pub(crate) redis_game_lease_ms: u64,
 }
 
 /// `d` in whole milliseconds, the unit of every `*_ms` option.
@@ -113,6 +114,7 @@ impl Default for Defaults {
             first_message_timeout_ms: ms(limits.first_message_timeout),
             max_games: 100_000,
             max_spectators: 100,
+            redis_game_lease_ms: ms(crate::games::redis::layout::GAME_LEASE),
         }
     }
 }

@@ -119,6 +119,8 @@ pub struct Config {
     pub max_games: usize,
     /// Most connections watching one game.
     pub max_spectators: usize,
+    /// Stateless: how long a game counts against `--max-games` unrenewed.
+    pub game_lease: Duration,
 }
 
 impl Default for Config {
@@ -129,6 +131,12 @@ impl Default for Config {
         }
     }
 }
+
+/// Shortest `--redis-game-lease-ms`: a few Redis round trips.
+const MIN_GAME_LEASE_MS: u64 = 300;
+/// Longest `--redis-game-lease-ms`: an hour (Redis keeps a game 60 s
+/// unattended; a longer lease only counts games that are gone).
+const MAX_GAME_LEASE_MS: u64 = 3_600_000;
 
 impl Config {
     /// What this node's games may hold.
@@ -158,6 +166,12 @@ impl ServeOptions {
                 ));
             }
         };
+        let game_lease_ms = self.redis_game_lease_ms.unwrap_or(d.redis_game_lease_ms);
+        if !(MIN_GAME_LEASE_MS..=MAX_GAME_LEASE_MS).contains(&game_lease_ms) {
+            return Err(ConfigError::Invalid(format!(
+                "--redis-game-lease-ms must be {MIN_GAME_LEASE_MS}..={MAX_GAME_LEASE_MS}"
+            )));
+        }
         let listen = self.listen.unwrap_or(d.listen);
         let admin_listen = self.admin_listen.unwrap_or(d.admin_listen);
         if listen == admin_listen && listen.port() != 0 {
@@ -195,6 +209,7 @@ impl ServeOptions {
             trusted_proxies: self.trusted_proxies.unwrap_or(d.trusted_proxies),
             max_games: self.max_games.unwrap_or(d.max_games).max(1),
             max_spectators: self.max_spectators.unwrap_or(d.max_spectators),
+            game_lease: Duration::from_millis(game_lease_ms),
         })
     }
 }

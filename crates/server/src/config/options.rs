@@ -306,4 +306,10 @@ pub struct ServeOptions {
     /// `game_full`.
     #[arg(long, env = "GRIDCAP_MAX_SPECTATORS", value_name = "N")]
     pub max_spectators: Option<usize>,
+
+    /// Stateless mode: how long a game counts against --max-games (the
+    /// cluster's, counted in Redis) once no node holds a connected player of
+    /// it, in ms. Nodes renew their games every third of it.
+    #[arg(long, env = "GRIDCAP_REDIS_GAME_LEASE_MS", value_name = "MS")]
+    pub redis_game_lease_ms: Option<u64>,
 }
