@@ -265,4 +265,21 @@ mod tests {
             Some(("c.pem".into(), "k.pem".into()))
         );
     }
+
+    #[test]
+    fn the_game_lease_defaults_to_fifteen_seconds_within_its_range() {
+        assert_eq!(Config::default().game_lease, Duration::from_secs(15));
+        let lease = |ms| {
+            ServeOptions {
+                redis_game_lease_ms: Some(ms),
+                ..Default::default()
+            }
+            .resolve()
+        };
+        assert_eq!(lease(300).unwrap().game_lease, Duration::from_millis(300));
+        for bad in [0, 299, 3_600_001] {
+            let err = lease(bad).unwrap_err().to_string();
+            assert!(err.contains("--redis-game-lease-ms"), "{bad}: {err}");
+        }
+    }
 }
