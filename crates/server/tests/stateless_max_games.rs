@@ -186,6 +186,54 @@ async fn on_a_redis_cluster_the_game_table_is_one_slot() {
     the_cap_is_the_clusters(&Redis::Cluster(cluster.urls()), &servers).await;
 }
 
+/// A game that ends is taken off the table at once, its players still
+/// connected: long before its lease (a minute here) could run out.
+#[tokio::test]
+async fn a_finished_game_stops_counting_at_once() {
+    if !redis_available() {
+        return;
+    }
+    let redis = RedisServer::start().await;
+    let options = ServeOptions {
+        redis_game_lease_ms: Some(60_000),
+        rate_limit: Some(1_000),
+        rate_burst: Some(1_000),
+        ..capped(&Redis::Single(redis.url()))
+    };
+    let a = TestServer::start_node(options.clone()).await;
+    let b = TestServer::start_node(options).await;
+    let mut host = connect(a.addr).await;
+    assert_eq!(try_create(&mut host).await, Ok(GameStatus::Waiting));
+    let id = host.game_id();
+    let mut guest = connect(b.addr).await;
+    guest.send(&join(&id, "guest")).await;
+    guest.joined().await;
+    host.until(|m| matches!(m, ServerMessage::Started { .. }))
+        .await;
+    let mut table = table_master(&[&redis]).await;
+    assert_eq!(counting(&mut table).await.len(), 1);
+    for cell in 0..81 {
+        host.send(&capture(cell)).await;
+    }
+    for player in [&mut host, &mut guest] {
+        player
+            .until(|m| matches!(m, ServerMessage::GameOver { .. }))
+            .await;
+    }
+    table_until(&mut table, "the finished game's release", <[_]>::is_empty).await;
+    // Both players are still there; the game is still in Redis.
+    host.ping_pong(1).await;
+    guest.ping_pong(2).await;
+    let mut c = redis.conn().await;
+    let key = gridcap::games::redis::layout::game_key(&id.parse().unwrap());
+    let kept: i64 = redis::cmd("EXISTS")
+        .arg(key)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(kept, 1, "retained 60 s for its players");
+}
+
 /// Keys Redis may hold after the flood: per game its hash and its code,
 /// the table, and each node's liveness key, with room to spare.
 const DBSIZE_BOUND: i64 = 3 * MAX_GAMES as i64 + 8;

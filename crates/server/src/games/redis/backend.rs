@@ -195,6 +195,9 @@ impl Backend {
         if follow.unsubscribe {
             self.subscriber.unsubscribe(game);
         }
+        if follow.finished {
+            self.finished(game);
+        }
     }
 
     /// Brings the stale members of `game` up to date with a fresh snapshot,

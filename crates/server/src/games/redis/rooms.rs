@@ -194,7 +194,7 @@ struct Room {
     /// The status it is counted under in [`Rooms::counts`], `None` while
     /// it is not counted (spectators only).
     counted: Option<Status>,
-    /// Its completion was reported to [`Rooms::take_finished`].
+    /// Its completion was reported ([`Followup::finished`]).
     finished: bool,
 }
 
@@ -283,6 +283,9 @@ pub struct Followup {
     pub resync: bool,
     /// The room is gone: unsubscribe from its channel.
     pub unsubscribe: bool,
+    /// The game just completed (as far as this node saw, once): take it off
+    /// the cluster's game table.
+    pub finished: bool,
 }
 
 /// Every room of this node.
@@ -292,9 +295,6 @@ pub struct Rooms {
     /// The rooms counted by status, kept as they change: `/api/node` and
     /// `/metrics` read it without walking the rooms.
     tally: Tally,
-    /// Games seen completing since the last [`take_finished`](Self::take_finished)
-    /// (locked inside `rooms`' lock, never the other way round).
-    finished: Mutex<Vec<Uuid>>,
 }
 
 impl Rooms {
@@ -338,18 +338,17 @@ impl Rooms {
             .then(|| room.status.unwrap_or(Status::Waiting));
         self.tally.moved(room.counted, counted);
         room.counted = counted;
-        if room.status == Some(Status::Completed) && !room.finished {
-            room.finished = true;
-            self.finished
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(*id);
-        }
+        let finished = room.status == Some(Status::Completed) && !room.finished;
+        room.finished |= finished;
+        let follow = Followup {
+            finished,
+            ..Followup::default()
+        };
         if !room.idle() {
-            return Followup::default();
+            return follow;
         }
         let Some(room) = rooms.remove(id) else {
-            return Followup::default();
+            return follow;
         };
         self.tally.moved(room.counted, None);
         if let Some(timer) = room.timer {
@@ -357,7 +356,7 @@ impl Rooms {
         }
         Followup {
             unsubscribe: room.subscribed.initialized(),
-            ..Followup::default()
+            ..follow
         }
     }
 
@@ -395,12 +394,12 @@ impl Rooms {
             return self.tidy(&mut rooms, &id);
         }
         let timer = room.wants_timer();
-        // Never dropped: the member is in it.
-        self.tidy(&mut rooms, &id);
+        // Never dropped (the member is in it), maybe finished.
+        let follow = self.tidy(&mut rooms, &id);
         Followup {
             timer,
             resync,
-            unsubscribe: false,
+            ..follow
         }
     }
 
@@ -647,12 +646,6 @@ impl Rooms {
             })
             .map(|(id, _)| *id)
             .collect()
-    }
-
-    /// The games seen completing since the last call (to take them off the
-    /// cluster's game table), each once.
-    pub fn take_finished(&self) -> Vec<Uuid> {
-        std::mem::take(&mut *self.finished.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// The holders of every local spectator, by game (to renew leases).
@@ -934,22 +927,26 @@ mod tests {
         rooms.attach(watched, 2, spectator, &game(3, Status::Active), "w".into());
         check("a spectator");
         assert_eq!((rooms.counts().waiting, rooms.counts().active), (1, 0));
-        rooms.dispatch(&played, event_of(1, Status::Active));
+        assert!(
+            !rooms
+                .dispatch(&played, event_of(1, Status::Active))
+                .finished
+        );
         check("the start");
         assert_eq!((rooms.counts().waiting, rooms.counts().active), (0, 1));
-        assert!(rooms.take_finished().is_empty());
-        rooms.dispatch(&played, event_of(2, Status::Completed));
-        rooms.dispatch(&watched, event_of(4, Status::Completed));
+        let over = rooms.dispatch(&played, event_of(2, Status::Completed));
+        assert!(over.finished);
+        // Any node that sees a game end tells, if only its spectators do.
+        assert!(
+            rooms
+                .dispatch(&watched, event_of(4, Status::Completed))
+                .finished
+        );
         check("game over");
         assert_eq!(rooms.counts().completed, 1);
         assert!(rooms.played().is_empty(), "a completed game is not renewed");
-        let mut finished = rooms.take_finished();
-        finished.sort();
-        let mut both = vec![played, watched];
-        both.sort();
-        assert_eq!(finished, both, "any node that sees a game end tells");
-        rooms.dispatch(&played, event_of(3, Status::Completed));
-        assert!(rooms.take_finished().is_empty(), "once");
+        let again = rooms.dispatch(&played, event_of(3, Status::Completed));
+        assert!(!again.finished, "once");
         rooms.detach(&played, 1);
         rooms.detach(&watched, 2);
         check("everyone gone");

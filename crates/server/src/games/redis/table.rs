@@ -6,8 +6,9 @@
 //! its admission takes the game off again. Every
 //! [`game_renew`](super::layout::game_renew) of the
 //! lease, each node renews the leases of the games it holds a connected
-//! player's seat in (one call for all of them) and takes off those it saw
-//! complete; what no node renews stops counting when its lease runs out.
+//! player's seat in (one call for all of them); a node that sees a game
+//! complete takes it off at once; what no node renews stops counting when
+//! its lease runs out.
 //! The count the table answers is published as `gridcap_cluster_games`.
 
 use std::sync::Arc;
@@ -60,17 +61,19 @@ impl Backend {
         }
     }
 
-    /// Renews the leases of the games played here, takes the completed
-    /// ones off, and publishes the count.
+    /// Game `id` completed: it stops counting now (or, if Redis cannot be
+    /// told, when its lease runs out).
+    pub(super) fn finished(self: &Arc<Self>, id: Uuid) {
+        let backend = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = backend.store.release(&[id]).await {
+                debug!(game = %id, "cannot take a completed game off the table: {e}");
+            }
+        });
+    }
+
+    /// Renews the leases of the games played here and publishes the count.
     pub(super) async fn renew_games(self: Arc<Self>) {
-        let finished = self.rooms.take_finished();
-        if let Err(e) = self.store.release(&finished).await {
-            // Their leases run out by themselves.
-            debug!(
-                games = finished.len(),
-                "cannot take completed games off the table: {e}"
-            );
-        }
         let played = self.rooms.played();
         let mut batches: Vec<&[Uuid]> = played.chunks(RENEW_BATCH).collect();
         if batches.is_empty() {
