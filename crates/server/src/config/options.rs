@@ -299,6 +299,8 @@ pub struct ServeOptions {
     pub first_message_timeout_ms: Option<u64>,
 
     /// Most games this node holds at once; more `create`s get `overloaded`.
+    /// Stateless mode: the games of the whole cluster, counted in Redis
+    /// (give every node the same value; see --redis-game-lease-ms).
     #[arg(long, env = "GRIDCAP_MAX_GAMES", value_name = "N")]
     pub max_games: Option<usize>,
 

@@ -45,19 +45,23 @@
 //! answered `overloaded` and writes nothing. Every node renews the lease
 //! (`lease.lua`, one batched call every [`game_renew`] of the lease) of the
 //! games in which it holds a connected player's seat, while they wait or
-//! run; a node that sees a game complete takes it off the table. So the cap
-//! counts the games someone plays in, plus those left within the lease,
-//! although Redis keeps an unattended waiting game 60 s (protocol §5): Redis
-//! holds at most about `(1 + 60 s / lease) × --max-games` games, and one
-//! address creating and dropping games in a loop must create `--max-games`
-//! games per lease to lock honest creators out (which
-//! `--max-creates-per-ip` refuses long before). A game someone resumes or
-//! still plays after its lease lapsed (its node stalled) is counted again
-//! by the next renewal, even above the cap: the cap refuses new games,
-//! never a game being played. The table is one key of its own (hashed
-//! whole, so one slot of a Redis Cluster; a game is in another slot, hence
-//! the admission is a call of its own before `create.lua`); its creations
-//! are rare next to captures, so the one master serving it is no hot spot.
+//! run; a node that sees a game complete takes it off the table at once.
+//! So the cap counts the games someone plays in, plus those left within the
+//! lease, although Redis keeps an unattended waiting game 60 s (protocol
+//! §5). A game created and dropped counts for a whole lease, so one address
+//! creating and dropping games in a loop must create `--max-games` games
+//! per lease to lock honest creators out (`--max-creates-per-ip` refuses it
+//! long before), and such games fill Redis with at most about
+//! `(1 + 60 s / lease) × --max-games` games. (A game that ends frees its
+//! place at once; ending one takes two connected players and a whole round
+//! or a full board, each of them limited per address and per connection.)
+//! A game someone resumes or still plays after its lease lapsed (its node
+//! stalled) is counted again by the next renewal, even above the cap: the
+//! cap refuses new games, never a game being played; give every node the
+//! same `--max-games`. The table is one key of its own (hashed whole, so
+//! one slot of a Redis Cluster; a game is in another slot, hence the
+//! admission is a call of its own before `create.lua`); creations are rare
+//! next to captures, so the one master serving it is no hot spot.
 
 use std::fmt::Write as _;
 
