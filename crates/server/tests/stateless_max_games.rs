@@ -234,6 +234,50 @@ async fn a_finished_game_stops_counting_at_once() {
     assert_eq!(kept, 1, "retained 60 s for its players");
 }
 
+/// The table's scripts on a real Redis, without nodes: the cap counts only
+/// unexpired leases, a renewal never shortens a lease and counts a played
+/// game again even above the cap, and a release frees the place.
+#[tokio::test]
+async fn the_table_counts_unexpired_leases_only() {
+    if !redis_available() {
+        return;
+    }
+    let redis = RedisServer::start().await;
+    let (store, stop) = store_on(&redis).await;
+    let minute = Duration::from_secs(60);
+    let [a, b, c] = [(); 3].map(|()| uuid::Uuid::new_v4());
+    assert_eq!(store.admit(&a, 2, minute).await.unwrap(), (true, 1));
+    assert_eq!(store.admit(&b, 2, minute).await.unwrap(), (true, 2));
+    assert_eq!(store.admit(&c, 2, minute).await.unwrap(), (false, 2));
+    let mut table = redis.conn().await;
+    assert_eq!(
+        counting(&mut table).await.len(),
+        2,
+        "a refusal adds nothing"
+    );
+    // a's lease runs out (set in the past: Redis's clock is not ours).
+    let _: i64 = redis::cmd("ZADD")
+        .arg(GAMES_KEY)
+        .arg("XX")
+        .arg(1)
+        .arg(a.to_string())
+        .query_async(&mut table)
+        .await
+        .unwrap();
+    assert_eq!(store.admit(&c, 2, minute).await.unwrap(), (true, 2));
+    let before = counting(&mut table).await;
+    // A renewal purges a, never shortens b's lease.
+    let short = Duration::from_millis(1);
+    assert_eq!(store.lease(&[b], short).await.unwrap(), 2);
+    assert_eq!(counting(&mut table).await, before);
+    // a, played again after its lease lapsed, counts again: above the cap.
+    assert_eq!(store.lease(&[a], minute).await.unwrap(), 3);
+    store.release(&[a, b]).await.unwrap();
+    assert_eq!(store.lease(&[], minute).await.unwrap(), 1);
+    assert_eq!(store.admit(&b, 2, minute).await.unwrap(), (true, 2));
+    stop.cancel();
+}
+
 /// Keys Redis may hold after the flood: per game its hash and its code,
 /// the table, and each node's liveness key, with room to spare.
 const DBSIZE_BOUND: i64 = 3 * MAX_GAMES as i64 + 8;
