@@ -53,8 +53,11 @@
 //! per lease to lock honest creators out (`--max-creates-per-ip` refuses it
 //! long before), and such games fill Redis with at most about
 //! `(1 + 60 s / lease) × --max-games` games. (A game that ends frees its
-//! place at once; ending one takes two connected players and a whole round
-//! or a full board, each of them limited per address and per connection.)
+//! place at once, and a started game whose players all dropped stops
+//! counting after the lease though Redis keeps it to its round's end and
+//! 60 s more; but starting a game takes two connected players, and ending
+//! one a whole round or a full board, each of them limited per address
+//! and per connection.)
 //! A game someone resumes or still plays after its lease lapsed (its node
 //! stalled) is counted again by the next renewal, even above the cap: the
 //! cap refuses new games, never a game being played; give every node the
