@@ -66,6 +66,10 @@ fn describe() {
         "gridcap_games_unattended",
         "Waiting games nobody is connected to (single and stateful modes)"
     );
+    metrics::describe_gauge!(
+        "gridcap_cluster_games",
+        "Stateless: games counting against --max-games across the cluster (the same on every node: do not sum)"
+    );
     metrics::describe_counter!(
         "gridcap_games_evicted_total",
         "Unattended waiting games dropped early: more than --max-unattended-games"

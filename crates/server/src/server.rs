@@ -26,7 +26,7 @@ use crate::config::{Config, Topology};
 use crate::edge::{accept, http, tls};
 use crate::games::Games;
 use crate::games::local::LocalGames;
-use crate::games::redis::RedisGames;
+use crate::games::redis::{Quota, RedisGames};
 use crate::games::ring::RingGames;
 use crate::state::AppState;
 
@@ -83,14 +83,17 @@ pub async fn run(
         Topology::Stateless(stateless) => {
             let target = stateless.redis.clone();
             let bounds = config.bounds;
-            let capacity = config.capacity();
+            let quota = Quota {
+                capacity: config.capacity(),
+                game_lease: config.game_lease,
+            };
             let wait = stateless.replica_wait();
             let games = RedisGames::launch(
                 target,
                 wait,
                 node_id,
                 clock,
-                capacity,
+                quota,
                 bounds,
                 stop_games.clone(),
             );

@@ -8,41 +8,13 @@
 
 mod common;
 
-use std::net::IpAddr;
-
 use common::*;
 use gridcap::config::ServeOptions;
-use testkit::client::handshake_from;
 use transport::ErrorCode;
 use transport::protocol::{GameStatus, ServerMessage};
 
 const ATTACKER: [u8; 4] = [127, 0, 0, 1];
 const HONEST: [u8; 4] = [127, 0, 0, 2];
-
-async fn client_from(server: &TestServer, source: [u8; 4]) -> TestClient {
-    let (c, _) = handshake_from(IpAddr::from(source), ws_request(server.addr))
-        .await
-        .expect("connected");
-    c
-}
-
-/// Sends `create` and reads the answer: the game's status, or the error.
-async fn try_create(c: &mut TestClient) -> Result<GameStatus, ErrorCode> {
-    c.send(&create("host", Some(2), Some(30_000))).await;
-    match c
-        .until(|m| {
-            matches!(
-                m,
-                ServerMessage::Joined { .. } | ServerMessage::Error { .. }
-            )
-        })
-        .await
-    {
-        ServerMessage::Joined { game, .. } => Ok(game.status),
-        ServerMessage::Error { code, .. } => Err(code),
-        _ => unreachable!(),
-    }
-}
 
 #[tokio::test]
 async fn one_address_creating_in_a_loop_is_rate_limited_and_others_play_on() {
@@ -52,7 +24,7 @@ async fn one_address_creating_in_a_loop_is_rate_limited_and_others_play_on() {
     })
     .await;
     for n in 0..5 {
-        let mut c = client_from(&server, ATTACKER).await;
+        let mut c = client_from(server.addr, ATTACKER).await;
         assert_eq!(
             try_create(&mut c).await,
             Ok(GameStatus::Waiting),
@@ -60,16 +32,16 @@ async fn one_address_creating_in_a_loop_is_rate_limited_and_others_play_on() {
         );
     }
     for _ in 0..20 {
-        let mut c = client_from(&server, ATTACKER).await;
+        let mut c = client_from(server.addr, ATTACKER).await;
         assert_eq!(try_create(&mut c).await, Err(ErrorCode::RateLimited));
     }
     // The refused connection stays usable for everything but creating.
-    let mut refused = client_from(&server, ATTACKER).await;
+    let mut refused = client_from(server.addr, ATTACKER).await;
     assert_eq!(try_create(&mut refused).await, Err(ErrorCode::RateLimited));
     refused.ping_pong(1).await;
 
     // Another address creates, fills and plays its game.
-    let mut host = client_from(&server, HONEST).await;
+    let mut host = client_from(server.addr, HONEST).await;
     assert_eq!(try_create(&mut host).await, Ok(GameStatus::Waiting));
     let id = host.game_id();
     refused.send(&join(&id, "guest")).await;
@@ -99,20 +71,20 @@ async fn one_connection_creates_at_most_its_count_a_minute() {
         ..options()
     })
     .await;
-    let mut host = client_from(&server, ATTACKER).await;
+    let mut host = client_from(server.addr, ATTACKER).await;
     for round in 0..2 {
         assert_eq!(
             try_create(&mut host).await,
             Ok(GameStatus::Waiting),
             "round {round}"
         );
-        let mut guest = client_from(&server, ATTACKER).await;
+        let mut guest = client_from(server.addr, ATTACKER).await;
         guest.send(&join(&host.game_id(), "guest")).await;
         guest.joined().await;
         fill_board(&mut host).await;
     }
     assert_eq!(try_create(&mut host).await, Err(ErrorCode::RateLimited));
     // The limit is the connection's: another one creates.
-    let mut other = client_from(&server, ATTACKER).await;
+    let mut other = client_from(server.addr, ATTACKER).await;
     assert_eq!(try_create(&mut other).await, Ok(GameStatus::Waiting));
 }

@@ -63,6 +63,7 @@ pub(crate) struct Defaults {
     pub(crate) max_games: usize,
     pub(crate) max_spectators: usize,
     pub(crate) max_unattended_games: usize,
+    pub(crate) redis_game_lease_ms: u64,
 }
 
 /// `d` in whole milliseconds, the unit of every `*_ms` option.
@@ -121,6 +122,7 @@ impl Default for Defaults {
             // At 60 s retention (protocol §5), 16 abandoned waiting games a
             // second before any is dropped early; a flood evicts its own.
             max_unattended_games: 1_000,
+            redis_game_lease_ms: ms(crate::games::redis::layout::GAME_LEASE),
         }
     }
 }

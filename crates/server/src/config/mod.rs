@@ -124,6 +124,8 @@ pub struct Config {
     /// Waiting games nobody is connected to held at once; past it the
     /// oldest is dropped early (0: no cap; single and stateful modes).
     pub max_unattended_games: usize,
+    /// Stateless: how long a game counts against `--max-games` unrenewed.
+    pub game_lease: Duration,
 }
 
 impl Default for Config {
@@ -134,6 +136,12 @@ impl Default for Config {
         }
     }
 }
+
+/// Shortest `--redis-game-lease-ms`: a few Redis round trips.
+const MIN_GAME_LEASE_MS: u64 = 300;
+/// Longest `--redis-game-lease-ms`: an hour (Redis keeps a game 60 s
+/// unattended; a longer lease only counts games that are gone).
+const MAX_GAME_LEASE_MS: u64 = 3_600_000;
 
 impl Config {
     /// What this node's games may hold.
@@ -164,6 +172,12 @@ impl ServeOptions {
                 ));
             }
         };
+        let game_lease_ms = self.redis_game_lease_ms.unwrap_or(d.redis_game_lease_ms);
+        if !(MIN_GAME_LEASE_MS..=MAX_GAME_LEASE_MS).contains(&game_lease_ms) {
+            return Err(ConfigError::Invalid(format!(
+                "--redis-game-lease-ms must be {MIN_GAME_LEASE_MS}..={MAX_GAME_LEASE_MS}"
+            )));
+        }
         let listen = self.listen.unwrap_or(d.listen);
         let admin_listen = self.admin_listen.unwrap_or(d.admin_listen);
         if listen == admin_listen && listen.port() != 0 {
@@ -205,6 +219,7 @@ impl ServeOptions {
             max_games: self.max_games.unwrap_or(d.max_games).max(1),
             max_spectators: self.max_spectators.unwrap_or(d.max_spectators),
             max_unattended_games: self.max_unattended_games.unwrap_or(d.max_unattended_games),
+            game_lease: Duration::from_millis(game_lease_ms),
         })
     }
 }
@@ -259,5 +274,22 @@ mod tests {
             both.resolve().unwrap().tls,
             Some(("c.pem".into(), "k.pem".into()))
         );
+    }
+
+    #[test]
+    fn the_game_lease_defaults_to_fifteen_seconds_within_its_range() {
+        assert_eq!(Config::default().game_lease, Duration::from_secs(15));
+        let lease = |ms| {
+            ServeOptions {
+                redis_game_lease_ms: Some(ms),
+                ..Default::default()
+            }
+            .resolve()
+        };
+        assert_eq!(lease(300).unwrap().game_lease, Duration::from_millis(300));
+        for bad in [0, 299, 3_600_001] {
+            let err = lease(bad).unwrap_err().to_string();
+            assert!(err.contains("--redis-game-lease-ms"), "{bad}: {err}");
+        }
     }
 }

@@ -306,6 +306,8 @@ pub struct ServeOptions {
     pub first_message_timeout_ms: Option<u64>,
 
     /// Most games this node holds at once; more `create`s get `overloaded`.
+    /// Stateless mode: the games of the whole cluster, counted in Redis
+    /// (give every node the same value; see --redis-game-lease-ms).
     #[arg(long, env = "GRIDCAP_MAX_GAMES", value_name = "N")]
     pub max_games: Option<usize>,
 
@@ -322,4 +324,10 @@ pub struct ServeOptions {
     /// `--max-games`).
     #[arg(long, env = "GRIDCAP_MAX_UNATTENDED_GAMES", value_name = "N")]
     pub max_unattended_games: Option<usize>,
+
+    /// Stateless mode: how long a game counts against --max-games (the
+    /// cluster's, counted in Redis) once no node holds a connected player of
+    /// it, in ms. Nodes renew their games every third of it.
+    #[arg(long, env = "GRIDCAP_REDIS_GAME_LEASE_MS", value_name = "MS")]
+    pub redis_game_lease_ms: Option<u64>,
 }

@@ -427,3 +427,32 @@ pub async fn sync_all(clients: &mut [TestClient], seq: u64) {
         c.sync_to(seq).await;
     }
 }
+
+/// A client connected to `node` from the loopback address `source` (any of
+/// 127.0.0.0/8), as a node sees a client of that address.
+pub async fn client_from(node: SocketAddr, source: [u8; 4]) -> TestClient {
+    let (c, _) = testkit::client::handshake_from(std::net::IpAddr::from(source), ws_request(node))
+        .await
+        .expect("connected");
+    c
+}
+
+/// Sends `create` (2 seats, 30 s rounds) and reads the answer: the game's
+/// status, or the error.
+pub async fn try_create(c: &mut TestClient) -> Result<GameStatus, transport::ErrorCode> {
+    use transport::protocol::ServerMessage;
+    c.send(&create("host", Some(2), Some(30_000))).await;
+    match c
+        .until(|m| {
+            matches!(
+                m,
+                ServerMessage::Joined { .. } | ServerMessage::Error { .. }
+            )
+        })
+        .await
+    {
+        ServerMessage::Joined { game, .. } => Ok(game.status),
+        ServerMessage::Error { code, .. } => Err(code),
+        _ => unreachable!("until returns what it waited for"),
+    }
+}

@@ -1,7 +1,8 @@
 //! The stateless backend's state and its requests to Redis: seating and
 //! watching (with the subscription made first), commands, the resync of
 //! stale rooms, the sweep of seats held by dead nodes, and the renewal of
-//! this node's spectators' leases.
+//! this node's spectators' leases (and, in [`table`](super::table), of its
+//! games' leases on the cluster's game table).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,17 +10,17 @@ use std::time::Duration;
 use game_logic::{PlayerName, Settings, SettingsBounds, Status, Timestamp};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 use transport::protocol::GameSnapshot;
 use transport::{Outbox, ServerMessage};
 use uuid::Uuid;
 
-use super::layout::SPECTATOR_RENEW;
+use super::layout::{SPECTATOR_RENEW, game_renew};
 use super::pubsub::{self, Push, Recovery, Subscriber};
 use super::rooms::{Followup, Member, Rooms};
 use super::scripts::{Answer, ChannelMessage, Code};
 use super::store::Store;
-use super::{RedisTarget, ReplicaWait, Seat, StoreError, Watch, timers};
+use super::{Quota, RedisTarget, ReplicaWait, Seat, StoreError, Watch, timers};
 use crate::clock::Clock;
 use crate::error::ServerError;
 use crate::games::lobby::Listing;
@@ -48,6 +49,11 @@ pub struct Backend {
     /// Most connections watching one game, counted over every node
     /// (`--max-spectators`).
     max_spectators: usize,
+    /// Most games counting on the cluster's game table (`--max-games`).
+    pub(super) max_games: usize,
+    /// How long a game counts there without a node renewing it
+    /// (`--redis-game-lease-ms`).
+    pub(super) game_lease: Duration,
     /// The lobby's listings as last read from Redis, and when.
     pub(super) lobby_cache: std::sync::Mutex<Option<(tokio::time::Instant, Vec<Listing>)>>,
     /// One quick play at a time per game size on this node: a burst then
@@ -85,7 +91,7 @@ impl Backend {
         wait: Option<ReplicaWait>,
         clock: Clock,
         bounds: SettingsBounds,
-        max_spectators: usize,
+        quota: Quota,
         stop: CancellationToken,
     ) -> Arc<Backend> {
         let (push_tx, mut push_rx) = mpsc::unbounded_channel();
@@ -104,7 +110,9 @@ impl Backend {
                 subscriber: Subscriber::start(target, push_tx, hooks, stop.clone()),
                 instance,
                 bounds,
-                max_spectators,
+                max_spectators: quota.capacity.spectators,
+                max_games: quota.capacity.games,
+                game_lease: quota.game_lease,
                 lobby_cache: std::sync::Mutex::new(None),
                 matchmaking: Default::default(),
             }
@@ -117,6 +125,14 @@ impl Backend {
         tokio::spawn(every(SPECTATOR_RENEW, weak, stop.clone(), |b| async move {
             b.renew().await;
         }));
+        let weak = Arc::downgrade(&backend);
+        let renewal = game_renew(quota.game_lease);
+        info!(
+            max_games = quota.capacity.games,
+            lease = ?quota.game_lease,
+            "--max-games counts the games of the whole cluster, in Redis"
+        );
+        tokio::spawn(every(renewal, weak, stop.clone(), Backend::renew_games));
         let weak = Arc::downgrade(&backend);
         tokio::spawn(async move {
             loop {
@@ -178,6 +194,9 @@ impl Backend {
         }
         if follow.unsubscribe {
             self.subscriber.unsubscribe(game);
+        }
+        if follow.finished {
+            self.finished(game);
         }
     }
 
@@ -331,19 +350,34 @@ impl Backend {
     ) -> Result<Seat, ServerError> {
         loop {
             let id = Uuid::new_v4();
-            let code = self.reserve_code(id).await?;
-            let (token, _) = tokens::issue();
-            let ask = Ask::Create {
-                name: &name,
-                settings: &settings,
-                code: &code,
-            };
-            if let Some(seated) = self.seat(id, conn, outbox, token, ask).await? {
-                m::game_created();
-                if settings.public() {
-                    self.list(id, seated.created, &settings).await;
+            // Counted first: a refused create writes nothing else.
+            self.admit(id).await?;
+            let seated = match self.reserve_code(id).await {
+                Ok(code) => {
+                    let (token, _) = tokens::issue();
+                    let ask = Ask::Create {
+                        name: &name,
+                        settings: &settings,
+                        code: &code,
+                    };
+                    self.seat(id, conn, outbox, token, ask).await
                 }
-                return Ok(seated.seat);
+                Err(e) => Err(e),
+            };
+            match seated {
+                Ok(Some(seated)) => {
+                    m::game_created();
+                    if settings.public() {
+                        self.list(id, seated.created, &settings).await;
+                    }
+                    return Ok(seated.seat);
+                }
+                // A UUID collision: another id.
+                Ok(None) => self.withdraw(id).await,
+                Err(e) => {
+                    self.withdraw(id).await;
+                    return Err(e);
+                }
             }
         }
     }
@@ -607,7 +641,8 @@ const SWEEP_INTERVAL: Duration = Duration::from_secs(2);
 /// expire, as on a single node where the closed socket says so. The
 /// renewal keeps this node's spectators counted while it lives (they stop
 /// counting within [`SPECTATOR_LEASE`](super::layout::SPECTATOR_LEASE)
-/// once it died).
+/// once it died); so does the games' renewal for the games its players
+/// play, against `--max-games`.
 async fn every<F, Fut>(
     interval: Duration,
     backend: std::sync::Weak<Backend>,

@@ -35,6 +35,36 @@
 //! its spectators stop counting within [`SPECTATOR_LEASE`]. Scripts count
 //! the unexpired members ([`field::SPECTATORS`] in their answers, never
 //! stored in the hash) and cap them (`watch.lua`), atomically.
+//!
+//! **The cluster's game table** (`--max-games` in stateless mode).
+//! [`GAMES_KEY`] is a sorted set: member a game id, score the Redis-time
+//! unix ms until which the game counts. A `create` (and a quick play that
+//! creates) is first admitted by `admit.lua`, atomically: unless
+//! `--max-games` games count, the game is added with a lease of
+//! `--redis-game-lease-ms` ([`GAME_LEASE`] by default), else the create is
+//! answered `overloaded` and writes nothing. Every node renews the lease
+//! (`lease.lua`, one batched call every [`game_renew`] of the lease) of the
+//! games in which it holds a connected player's seat, while they wait or
+//! run; a node that sees a game complete takes it off the table at once.
+//! So the cap counts the games someone plays in, plus those left within the
+//! lease, although Redis keeps an unattended waiting game 60 s (protocol
+//! §5). A game created and dropped counts for a whole lease, so one address
+//! creating and dropping games in a loop must create `--max-games` games
+//! per lease to lock honest creators out (`--max-creates-per-ip` refuses it
+//! long before), and such games fill Redis with at most about
+//! `(1 + 60 s / lease) × --max-games` games. (A game that ends frees its
+//! place at once, and a started game whose players all dropped stops
+//! counting after the lease though Redis keeps it to its round's end and
+//! 60 s more; but starting a game takes two connected players, and ending
+//! one a whole round or a full board, each of them limited per address
+//! and per connection.)
+//! A game someone resumes or still plays after its lease lapsed (its node
+//! stalled) is counted again by the next renewal, even above the cap: the
+//! cap refuses new games, never a game being played; give every node the
+//! same `--max-games`. The table is one key of its own (hashed whole, so
+//! one slot of a Redis Cluster; a game is in another slot, hence the
+//! admission is a call of its own before `create.lua`); creations are rare
+//! next to captures, so the one master serving it is no hot spot.
 
 use std::fmt::Write as _;
 
@@ -54,6 +84,26 @@ pub const SPECTATOR_LEASE: std::time::Duration = std::time::Duration::from_secs(
 /// [`SPECTATOR_LEASE`], so a slow round trip or two cost nothing).
 pub const SPECTATOR_RENEW: std::time::Duration = std::time::Duration::from_secs(1);
 const _: () = assert!(SPECTATOR_RENEW.as_millis() * 3 < SPECTATOR_LEASE.as_millis());
+
+/// How long a game counts against `--max-games` once no node renews its
+/// lease (the default of `--redis-game-lease-ms`).
+pub const GAME_LEASE: std::time::Duration = std::time::Duration::from_secs(15);
+/// How many renewals a game's lease spans: nodes renew every
+/// `lease / GAME_RENEWALS` (see [`game_renew`]).
+pub const GAME_RENEWALS: u32 = 3;
+// Two renewals may fail or come late before a played game stops counting.
+const _: () = assert!(GAME_RENEWALS >= 3);
+const _: () = assert!(GAME_LEASE.as_millis() / GAME_RENEWALS as u128 == 5_000);
+
+/// How often a node renews its games' leases on the table, for `lease`.
+pub fn game_renew(lease: std::time::Duration) -> std::time::Duration {
+    lease / GAME_RENEWALS
+}
+
+/// The cluster's game table: a sorted set of game ids scored with the
+/// Redis-time unix ms until which each counts against `--max-games` (see
+/// the module docs).
+pub const GAMES_KEY: &str = "gridcap:games";
 
 /// Fields of a game's hash (Lua: `F.<name>`); `spectators` is only ever in
 /// the scripts' answers.
@@ -398,5 +448,8 @@ mod tests {
         assert_eq!(channel_game("other"), None);
         assert_eq!(watchers_key(&id), format!("gridcap:{{{id}}}:sp"));
         assert_eq!(channel_game(&watchers_key(&id)), None);
+        // The game table is no game's: hashed whole, a slot of its own.
+        assert_eq!(channel_game(GAMES_KEY), None);
+        assert!(!GAMES_KEY.contains('{') && GAMES_KEY != LOBBY_KEY);
     }
 }

@@ -13,6 +13,9 @@
 //!   unsubscribe, and its recovery after a drop.
 //! - [`rooms`]: the games this node has players or spectators in, and the
 //!   fan-out of their events, filtered by seq per connection.
+//! - [`tally`]: the node's games by status, kept as rooms change.
+//! - [`table`]: `--max-games` across the cluster, counted in Redis (the
+//!   game table, see [`layout`]).
 //! - [`timers`]: the timer every node runs for its games' deadlines and
 //!   lobby auto-starts.
 //! - [`matchmaking`]: short codes, the public lobby and quick play.
@@ -32,6 +35,8 @@ pub mod replicas;
 pub mod rooms;
 pub mod scripts;
 pub mod store;
+pub mod table;
+pub mod tally;
 pub mod timers;
 
 use std::net::IpAddr;
@@ -84,6 +89,17 @@ pub struct Seat {
     holder: String,
 }
 
+/// What a stateless cluster's games may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    /// `--max-games` (the cluster's, counted on the game table; see
+    /// [`layout`]) and `--max-spectators` (per game, cluster-wide).
+    pub capacity: Capacity,
+    /// How long a game counts on the table without a node renewing it
+    /// (`--redis-game-lease-ms`).
+    pub game_lease: std::time::Duration,
+}
+
 /// One stateless node's games: those in Redis.
 #[derive(Debug)]
 pub struct RedisGames {
@@ -103,12 +119,12 @@ impl RedisGames {
         wait: Option<ReplicaWait>,
         node_id: String,
         clock: Clock,
-        capacity: Capacity,
+        quota: Quota,
         bounds: SettingsBounds,
         stop: CancellationToken,
     ) -> RedisGames {
         RedisGames {
-            backend: Backend::launch(target, wait, clock, bounds, capacity.spectators, stop),
+            backend: Backend::launch(target, wait, clock, bounds, quota, stop),
             node_id,
         }
     }

@@ -42,6 +42,7 @@ use transport::{Outbox, ServerMessage};
 use uuid::Uuid;
 
 use super::scripts::{ChannelMessage, StoredGame};
+use super::tally::Tally;
 use crate::games::GameCounts;
 use crate::metrics as m;
 use crate::outgoing;
@@ -190,6 +191,11 @@ struct Room {
     timer_for: Option<Timestamp>,
     /// A resync of stale members is under way.
     resyncing: bool,
+    /// The status it is counted under in [`Rooms::counts`], `None` while
+    /// it is not counted (spectators only).
+    counted: Option<Status>,
+    /// Its completion was reported ([`Followup::finished`]).
+    finished: bool,
 }
 
 impl Room {
@@ -277,12 +283,18 @@ pub struct Followup {
     pub resync: bool,
     /// The room is gone: unsubscribe from its channel.
     pub unsubscribe: bool,
+    /// The game just completed (as far as this node saw, once): take it off
+    /// the cluster's game table.
+    pub finished: bool,
 }
 
 /// Every room of this node.
 #[derive(Debug, Default)]
 pub struct Rooms {
     rooms: Mutex<HashMap<Uuid, Room>>,
+    /// The rooms counted by status, kept as they change: `/api/node` and
+    /// `/metrics` read it without walking the rooms.
+    tally: Tally,
 }
 
 impl Rooms {
@@ -302,7 +314,9 @@ impl Rooms {
         let mut rooms = self.lock();
         let room = rooms.entry(id).or_default();
         room.entering += 1;
-        room.subscribed.clone()
+        let subscribed = room.subscribed.clone();
+        self.tidy(&mut rooms, &id);
+        subscribed
     }
 
     /// The seat was refused: undoes [`enter`](Self::enter).
@@ -311,22 +325,39 @@ impl Rooms {
         if let Some(room) = rooms.get_mut(id) {
             room.entering = room.entering.saturating_sub(1);
         }
-        Self::drop_if_idle(&mut rooms, id)
+        self.tidy(&mut rooms, id)
     }
 
-    fn drop_if_idle(rooms: &mut HashMap<Uuid, Room>, id: &Uuid) -> Followup {
-        if rooms.get(id).is_some_and(Room::idle)
-            && let Some(room) = rooms.remove(id)
-        {
-            if let Some(timer) = room.timer {
-                timer.abort();
-            }
-            return Followup {
-                unsubscribe: room.subscribed.initialized(),
-                ..Followup::default()
-            };
+    /// After any change to room `id`'s status or members: counts it anew,
+    /// notes its completion, and drops it if nobody is in it any more.
+    fn tidy(&self, rooms: &mut HashMap<Uuid, Room>, id: &Uuid) -> Followup {
+        let Some(room) = rooms.get_mut(id) else {
+            return Followup::default();
+        };
+        let counted = (room.has_seats() || room.members.is_empty())
+            .then(|| room.status.unwrap_or(Status::Waiting));
+        self.tally.moved(room.counted, counted);
+        room.counted = counted;
+        let finished = room.status == Some(Status::Completed) && !room.finished;
+        room.finished |= finished;
+        let follow = Followup {
+            finished,
+            ..Followup::default()
+        };
+        if !room.idle() {
+            return follow;
         }
-        Followup::default()
+        let Some(room) = rooms.remove(id) else {
+            return follow;
+        };
+        self.tally.moved(room.counted, None);
+        if let Some(timer) = room.timer {
+            timer.abort();
+        }
+        Followup {
+            unsubscribe: room.subscribed.initialized(),
+            ..follow
+        }
     }
 
     /// Seats (or lets watch) `conn` after [`enter`](Self::enter): queues
@@ -360,12 +391,15 @@ impl Rooms {
         } else {
             room.members.remove(&conn);
             m::spectators_changed(-1);
-            return Self::drop_if_idle(&mut rooms, &id);
+            return self.tidy(&mut rooms, &id);
         }
+        let timer = room.wants_timer();
+        // Never dropped (the member is in it), maybe finished.
+        let follow = self.tidy(&mut rooms, &id);
         Followup {
-            timer: room.wants_timer(),
+            timer,
             resync,
-            unsubscribe: false,
+            ..follow
         }
     }
 
@@ -395,7 +429,7 @@ impl Rooms {
         {
             m::spectators_changed(-1);
         }
-        Self::drop_if_idle(&mut rooms, id)
+        self.tidy(&mut rooms, id)
     }
 
     /// One message from game `id`'s channel.
@@ -454,7 +488,7 @@ impl Rooms {
                     m::spectators_changed(-i64::try_from(cut.len()).unwrap_or(0));
                 }
                 let timer = room.wants_timer();
-                let follow = Self::drop_if_idle(&mut rooms, id);
+                let follow = self.tidy(&mut rooms, id);
                 Followup {
                     timer,
                     resync,
@@ -475,7 +509,7 @@ impl Rooms {
                             .close(transport::session::CLOSE_REPLACED, "session replaced");
                     }
                 }
-                Self::drop_if_idle(&mut rooms, id)
+                self.tidy(&mut rooms, id)
             }
         }
     }
@@ -557,7 +591,7 @@ impl Rooms {
         }
         room.members = members;
         let timer = room.wants_timer();
-        let follow = Self::drop_if_idle(&mut rooms, id);
+        let follow = self.tidy(&mut rooms, id);
         Followup {
             timer,
             resync: again,
@@ -576,7 +610,7 @@ impl Rooms {
             let left = room.members.values().filter(|m| m.seat().is_none()).count();
             m::spectators_changed(-i64::try_from(watchers - left).unwrap_or(0));
         }
-        Self::drop_if_idle(&mut rooms, id)
+        self.tidy(&mut rooms, id)
     }
 
     /// Whether game `id`'s room still exists.
@@ -595,15 +629,23 @@ impl Rooms {
     }
 
     /// Rooms with players by status: (waiting, active, completed).
-    /// Spectators alone do not make a game this node's.
+    /// Spectators alone do not make a game this node's; a room being
+    /// entered (no member yet) counts as waiting until its status is known.
+    /// Kept as rooms change: no walk, no lock.
     pub fn counts(&self) -> GameCounts {
-        let mut counts = GameCounts::default();
-        for room in self.lock().values() {
-            if room.has_seats() || room.members.is_empty() {
-                counts.add(room.status.unwrap_or(Status::Waiting));
-            }
-        }
-        counts
+        self.tally.counts()
+    }
+
+    /// The games in which a connection here holds a seat while they wait
+    /// or run (to renew their leases on the cluster's game table).
+    pub fn played(&self) -> Vec<Uuid> {
+        self.lock()
+            .iter()
+            .filter(|(_, room)| {
+                room.has_seats() && matches!(room.counted, Some(Status::Waiting | Status::Active))
+            })
+            .map(|(id, _)| *id)
+            .collect()
     }
 
     /// The holders of every local spectator, by game (to renew leases).
@@ -836,6 +878,83 @@ mod tests {
             "its lease is not renewed"
         );
         assert_eq!(rooms.detach(&id, 2), Followup::default());
+    }
+
+    /// The counts as they were computed before they were kept: a walk of
+    /// every room.
+    fn walked(rooms: &Rooms) -> GameCounts {
+        let mut counts = GameCounts::default();
+        for room in rooms.lock().values() {
+            if room.has_seats() || room.members.is_empty() {
+                counts.add(room.status.unwrap_or(Status::Waiting));
+            }
+        }
+        counts
+    }
+
+    fn event_of(seq: u64, status: Status) -> ChannelMessage {
+        ChannelMessage::Event {
+            seq,
+            status,
+            ends_at: None,
+            frame: Bytes::from(format!("e{seq}")),
+            capturer: None,
+        }
+    }
+
+    #[test]
+    fn the_kept_counts_are_the_walks_through_every_change_and_completions_are_told_once() {
+        let rooms = Rooms::new();
+        let (played, watched) = (Uuid::new_v4(), Uuid::new_v4());
+        let check = |step: &str| assert_eq!(rooms.counts(), walked(&rooms), "after {step}");
+        rooms.enter(played);
+        check("entering");
+        assert_eq!(rooms.counts().waiting, 1, "a room being entered counts");
+        let host = Outbox::new(1, 64);
+        rooms.attach(
+            played,
+            1,
+            member(&host),
+            &game(0, Status::Waiting),
+            "j".into(),
+        );
+        check("a seat");
+        assert_eq!(rooms.played(), vec![played]);
+        // Spectators alone make no game of this node's.
+        rooms.enter(watched);
+        let eye = Outbox::new(2, 64);
+        let spectator = Member::spectator(eye.clone(), "n/2".into());
+        rooms.attach(watched, 2, spectator, &game(3, Status::Active), "w".into());
+        check("a spectator");
+        assert_eq!((rooms.counts().waiting, rooms.counts().active), (1, 0));
+        assert!(
+            !rooms
+                .dispatch(&played, event_of(1, Status::Active))
+                .finished
+        );
+        check("the start");
+        assert_eq!((rooms.counts().waiting, rooms.counts().active), (0, 1));
+        let over = rooms.dispatch(&played, event_of(2, Status::Completed));
+        assert!(over.finished);
+        // Any node that sees a game end tells, if only its spectators do.
+        assert!(
+            rooms
+                .dispatch(&watched, event_of(4, Status::Completed))
+                .finished
+        );
+        check("game over");
+        assert_eq!(rooms.counts().completed, 1);
+        assert!(rooms.played().is_empty(), "a completed game is not renewed");
+        let again = rooms.dispatch(&played, event_of(3, Status::Completed));
+        assert!(!again.finished, "once");
+        rooms.detach(&played, 1);
+        rooms.detach(&watched, 2);
+        check("everyone gone");
+        assert_eq!(rooms.counts(), GameCounts::default());
+        // A refused seat leaves nothing counted.
+        rooms.enter(played);
+        rooms.abandon(&played);
+        assert_eq!(rooms.counts(), GameCounts::default());
     }
 
     #[test]

@@ -14,6 +14,11 @@
 //! resume) and `snapshot` add the seat and the whole hash (`HGETALL`), with
 //! the spectators counted among its fields; so does `watch` (no seat).
 //! `renew` answers Redis's now and the spectators it did not find.
+//!
+//! The game table's scripts ([`TABLE_SOURCES`]: `admit`, `lease`) touch
+//! one key of their own and no game, so they run without the prelude, and
+//! never wait for replicas: a table that a failover set back a little only
+//! counts a few games more or less for one lease.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -46,6 +51,13 @@ pub const SOURCES: [(&str, &str); 13] = [
     ("watch.lua", include_str!("lua/watch.lua")),
     ("renew.lua", include_str!("lua/renew.lua")),
     ("flush.lua", include_str!("lua/flush.lua")),
+];
+
+/// The scripts of the cluster's game table (`--max-games`, see
+/// [`layout`]'s docs): one key of its own, no game, so no prelude.
+pub const TABLE_SOURCES: [(&str, &str); 2] = [
+    ("admit.lua", include_str!("lua/admit.lua")),
+    ("lease.lua", include_str!("lua/lease.lua")),
 ];
 
 /// A script: the definitions generated from [`layout`], the shared prelude,
@@ -86,6 +98,10 @@ pub struct Scripts {
     /// Publishes queued events once the replicas have them
     /// (`--redis-wait-replicas`).
     pub flush: Script,
+    /// Admits a game about to be created into the cluster's game table.
+    pub admit: Script,
+    /// Renews a node's games' leases on the table, drops the lapsed ones.
+    pub lease: Script,
 }
 
 impl Scripts {
@@ -107,6 +123,7 @@ impl Scripts {
             renew,
             flush,
         ] = SOURCES.map(|(_, source)| script(&prelude, source));
+        let [admit, lease] = TABLE_SOURCES.map(|(_, source)| Script::new(source));
         Scripts {
             create,
             join,
@@ -120,6 +137,8 @@ impl Scripts {
             watch,
             renew,
             flush,
+            admit,
+            lease,
         }
     }
 }
@@ -313,6 +332,28 @@ pub fn parse_renewed(reply: &Value) -> Result<(Timestamp, Vec<String>), StoreErr
         u64::try_from(number(now)?).map_err(|_| StoreError::Reply("negative time".to_owned()))?;
     let missing = items[1..].iter().map(text).collect::<Result<_, _>>()?;
     Ok((Timestamp::from_unix_ms(now_ms), missing))
+}
+
+/// The answer of the admit script: whether the game was admitted, and how
+/// many games count on the table now.
+pub fn parse_admitted(reply: &Value) -> Result<(bool, u64), StoreError> {
+    let bad = || StoreError::Reply(format!("the admit script answered {reply:?}"));
+    let Value::Array(items) = reply else {
+        return Err(bad());
+    };
+    match items.as_slice() {
+        [admitted, counted] => Ok((
+            number(admitted)? == 1,
+            u64::try_from(number(counted)?).map_err(|_| bad())?,
+        )),
+        _ => Err(bad()),
+    }
+}
+
+/// The answer of the lease script: how many games count on the table.
+pub fn parse_counted(reply: &Value) -> Result<u64, StoreError> {
+    u64::try_from(number(reply)?)
+        .map_err(|_| StoreError::Reply(format!("the lease script answered {reply:?}")))
 }
 
 /// One game as its Redis hash holds it, minus the secrets (token hashes,

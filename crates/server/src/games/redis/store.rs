@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 use uuid::Uuid;
 
-use super::layout::{QUEUE_MODE, game_key, node_key, watchers_key};
+use super::layout::{GAMES_KEY, QUEUE_MODE, game_key, node_key, watchers_key};
 use super::replicas::Waiter;
 use super::scripts::{self, Answer, Scripts};
 use super::{RedisTarget, ReplicaWait, StoreError};
@@ -239,9 +239,19 @@ impl Link {
     /// Runs `invocation`; a failure marks Redis unhealthy until the next
     /// health check reaches it.
     async fn invoke(&self, invocation: &ScriptInvocation<'_>) -> Result<Value, StoreError> {
+        self.invoke_waiting(invocation, true).await
+    }
+
+    /// [`invoke`](Self::invoke); without `wait`, never through the
+    /// replicas' `WAIT` (a script that publishes nothing).
+    async fn invoke_waiting(
+        &self,
+        invocation: &ScriptInvocation<'_>,
+        wait: bool,
+    ) -> Result<Value, StoreError> {
         let mut conn = self.connection()?;
         let sent = std::time::Instant::now();
-        let reply = match &self.waiter {
+        let reply = match self.waiter.as_ref().filter(|_| wait) {
             Some(waiter) => waiter.invoke(&mut conn, invocation).await,
             None => conn.invoke(invocation).await,
         };
@@ -627,10 +637,54 @@ impl Store {
         let cmd = redis::Cmd::zrem(watchers_key(id), holder);
         self.query::<Value>(&cmd).await.map(|_| ())
     }
+
+    /// Admits game `id` to the cluster's game table for `lease`, unless
+    /// `max` games count (see [`layout`](super::layout)'s docs): whether
+    /// it was admitted, and how many games count now.
+    pub async fn admit(
+        &self,
+        id: &Uuid,
+        max: usize,
+        lease: Duration,
+    ) -> Result<(bool, u64), StoreError> {
+        let mut invocation = self.scripts.admit.key(GAMES_KEY);
+        invocation
+            .arg(id.to_string())
+            .arg(max)
+            .arg(duration_ms(lease));
+        let reply = self.link.invoke_waiting(&invocation, false).await?;
+        scripts::parse_admitted(&reply)
+    }
+
+    /// Leases `games` on the table for `lease` more and drops the games
+    /// whose lease ran out; how many games count now.
+    pub async fn lease(&self, games: &[Uuid], lease: Duration) -> Result<u64, StoreError> {
+        let mut invocation = self.scripts.lease.key(GAMES_KEY);
+        invocation.arg(duration_ms(lease));
+        for id in games {
+            invocation.arg(id.to_string());
+        }
+        let reply = self.link.invoke_waiting(&invocation, false).await?;
+        scripts::parse_counted(&reply)
+    }
+
+    /// Takes `games` off the table (completed, or never created).
+    pub async fn release(&self, games: &[Uuid]) -> Result<(), StoreError> {
+        if games.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<String> = games.iter().map(Uuid::to_string).collect();
+        let cmd = redis::Cmd::zrem(GAMES_KEY, ids);
+        self.query::<Value>(&cmd).await.map(|_| ())
+    }
 }
 
 fn safety_ttl_ms() -> u64 {
-    u64::try_from(SAFETY_TTL.as_millis()).unwrap_or(u64::MAX)
+    duration_ms(SAFETY_TTL)
+}
+
+fn duration_ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// The capture batcher: takes what arrives within a tick of a batch's
