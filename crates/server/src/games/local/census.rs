@@ -40,6 +40,8 @@ struct Inner {
     /// Most unattended games held before the oldest is evicted (0: no cap).
     max_unattended: usize,
     unattended: Mutex<Unattended>,
+    /// How many `unattended` holds, for readers that must not take its lock.
+    unattended_now: AtomicU64,
 }
 
 /// The unattended games: a map for membership and a queue for age. The
@@ -69,6 +71,7 @@ impl Census {
                 by_status: Default::default(),
                 max_unattended,
                 unattended: Mutex::default(),
+                unattended_now: AtomicU64::new(0),
             }),
         }
     }
@@ -102,7 +105,7 @@ impl Census {
             waiting: load(Status::Waiting),
             active: load(Status::Active),
             completed: load(Status::Completed),
-            unattended: u64::try_from(self.unattended_count()).unwrap_or(u64::MAX),
+            unattended: self.inner.unattended_now.load(Ordering::Relaxed),
         }
     }
 
@@ -122,6 +125,7 @@ impl Census {
             None
         };
         u.compact();
+        self.publish(&u);
         victim
     }
 
@@ -130,11 +134,17 @@ impl Census {
         let mut u = self.lock();
         u.games.remove(id);
         u.compact();
+        self.publish(&u);
     }
 
-    /// Unattended waiting games now.
-    pub fn unattended_count(&self) -> usize {
-        self.lock().games.len()
+    fn publish(&self, u: &Unattended) {
+        let held = u64::try_from(u.games.len()).unwrap_or(u64::MAX);
+        self.inner.unattended_now.store(held, Ordering::Relaxed);
+    }
+
+    /// Unattended waiting games now (no lock taken).
+    pub fn unattended_count(&self) -> u64 {
+        self.inner.unattended_now.load(Ordering::Relaxed)
     }
 }
 

@@ -185,7 +185,7 @@ impl Registry {
     }
 
     /// Waiting games nobody is connected to, held now.
-    pub fn unattended(&self) -> usize {
+    pub fn unattended(&self) -> u64 {
         self.census.unattended_count()
     }
 
