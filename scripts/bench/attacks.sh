@@ -68,15 +68,12 @@ tool() {
 
 # Stops the tools still running (checked to be ours), then the server.
 attacks_cleanup() {
-    local f pid
-    for f in "$OUT"/attack-*.pid; do
-        [[ -s "$f" ]] || continue
-        pid=$(cat "$f")
-        if [[ -r "/proc/$pid/cmdline" ]] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$TOOL"; then
-            kill -TERM "$pid" 2>/dev/null || true
-        fi
-        rm -f "$f"
+    local pid
+    for pid in $(cat "$OUT"/attack-*.pid 2>/dev/null); do
+        # A PID file may outlive its process: only a live tool of ours.
+        grep -qsF -- "$TOOL" "/proc/$pid/cmdline" && kill -TERM "$pid" 2>/dev/null
     done
+    rm -f "$OUT"/attack-*.pid
     cleanup
 }
 trap attacks_cleanup EXIT
