@@ -84,8 +84,9 @@ struct HonestArgs {
     /// The honest creator's source address (one `create` a second).
     #[arg(long, default_value = "127.0.0.3")]
     creator_source: Ipv4Addr,
-    /// Captures per second by the host.
-    #[arg(long, default_value_t = 10.0)]
+    /// Captures per second by the host (keep it under the node's
+    /// --rate-limit, 20 by default).
+    #[arg(long, default_value_t = 15.0)]
     rate: f64,
     /// Longest run, in seconds (SIGTERM or SIGINT ends it sooner).
     #[arg(long, default_value_t = 600.0)]
