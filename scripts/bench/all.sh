@@ -3,9 +3,10 @@
 # builds the release binary once, then idle capacity, fan-out throughput (with
 # frames per write), the latency curve, quick-play matchmaking per mode and
 # the fan-out to spectators (the stateless mode only when redis-server is
-# installed), in that order,
+# installed), in that order, then issue 18's attacks (attacks.sh; with
+# ATTACKS_BEFORE=<gridcap binary>, that build too),
 # then user-space instructions per delivery under callgrind when valgrind is
-# installed. About eight minutes in all; results in target/bench/, the plot in docs/. Optional,
+# installed. About nine minutes in all; results in target/bench/, the plot in docs/. Optional,
 # by environment: VERSUS_BEFORE=<gridcap binary> adds versus.sh (that build
 # against this one, medians of rounds); PEERS_DIR=<installed copy of the
 # Node.js peers> adds their side-by-side.sh (gridcap, Node ws, uWebSockets.js).
@@ -26,6 +27,8 @@ BENCH_NO_BUILD=1 bash "$here/spectators.sh"
 if command -v redis-server >/dev/null; then
     BENCH_NO_BUILD=1 SPECTATORS_MODE=stateless bash "$here/spectators.sh"
 fi
+# Builds its load tool (the server is built already: a no-op).
+bash "$here/attacks.sh"
 if command -v valgrind >/dev/null; then
     BENCH_NO_BUILD=1 bash "$here/callgrind.sh"
 fi

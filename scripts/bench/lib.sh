@@ -129,6 +129,7 @@ metric() {
 # layout: one key per line), without needing jq.
 jget() {
     awk -v want="$2" '
+        BEGIN { depth = 0 } # numeric: mawk keys path[""] and path[0] apart
         /^[[:space:]]*}/ { depth--; next }
         {
             line = $0
