@@ -14,6 +14,9 @@
 //! - [`redis`]: stateless cluster. Every game lives in Redis, changed only by
 //!   Lua scripts; events come back through pub/sub.
 //!
+//! Shared by the modes: [`code`] (short codes), [`lobby`] (public games'
+//! listings) and [`tally`] (games by status, kept as they change).
+//!
 //! Adding a mode is adding a folder with a type that implements [`Games`],
 //! and one arm in `crate::server::run`, where the configured topology picks
 //! the backend.
@@ -23,6 +26,7 @@ pub mod lobby;
 pub mod local;
 pub mod redis;
 pub mod ring;
+pub mod tally;
 
 use std::fmt::Debug;
 use std::future::Future;

@@ -26,6 +26,7 @@ use uuid::Uuid;
 
 use super::task::GameHandle;
 use crate::games::GameCounts;
+use crate::games::tally::Tally;
 
 /// Counts by status and the unattended games of one node. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -35,8 +36,8 @@ pub struct Census {
 
 #[derive(Debug)]
 struct Inner {
-    /// Games by status, indexed by [`slot`].
-    by_status: [AtomicU64; 3],
+    /// Games by status.
+    by_status: Tally,
     /// Most unattended games held before the oldest is evicted (0: no cap).
     max_unattended: usize,
     unattended: Mutex<Unattended>,
@@ -53,14 +54,6 @@ struct Unattended {
     games: HashMap<Uuid, (u64, GameHandle)>,
     oldest_first: VecDeque<(u64, Uuid)>,
     next_ticket: u64,
-}
-
-fn slot(status: Status) -> usize {
-    match status {
-        Status::Waiting => 0,
-        Status::Active => 1,
-        Status::Completed => 2,
-    }
 }
 
 impl Census {
@@ -87,25 +80,14 @@ impl Census {
 
     /// A game's status went from `was` to `now` (`None`: not held).
     pub fn moved(&self, was: Option<Status>, now: Option<Status>) {
-        if was == now {
-            return;
-        }
-        if let Some(was) = was {
-            self.inner.by_status[slot(was)].fetch_sub(1, Ordering::Relaxed);
-        }
-        if let Some(now) = now {
-            self.inner.by_status[slot(now)].fetch_add(1, Ordering::Relaxed);
-        }
+        self.inner.by_status.moved(was, now);
     }
 
     /// Games by status now.
     pub fn counts(&self) -> GameCounts {
-        let load = |s: Status| self.inner.by_status[slot(s)].load(Ordering::Relaxed);
         GameCounts {
-            waiting: load(Status::Waiting),
-            active: load(Status::Active),
-            completed: load(Status::Completed),
-            unattended: self.inner.unattended_now.load(Ordering::Relaxed),
+            unattended: self.unattended_count(),
+            ..self.inner.by_status.counts()
         }
     }
 
@@ -180,21 +162,6 @@ mod tests {
 
     fn games(n: usize) -> Vec<GameHandle> {
         (0..n).map(|_| GameHandle::ended(Uuid::new_v4())).collect()
-    }
-
-    #[test]
-    fn counts_follow_each_games_moves() {
-        let census = Census::new(0);
-        census.moved(None, Some(Status::Waiting));
-        census.moved(None, Some(Status::Waiting));
-        census.moved(Some(Status::Waiting), Some(Status::Active));
-        census.moved(Some(Status::Active), Some(Status::Active));
-        let counts = census.counts();
-        assert_eq!((counts.waiting, counts.active, counts.completed), (1, 1, 0));
-        census.moved(Some(Status::Active), Some(Status::Completed));
-        census.moved(Some(Status::Completed), None);
-        census.moved(Some(Status::Waiting), None);
-        assert_eq!(census.counts().total(), 0);
     }
 
     #[test]

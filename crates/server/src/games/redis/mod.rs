@@ -13,7 +13,6 @@
 //!   unsubscribe, and its recovery after a drop.
 //! - [`rooms`]: the games this node has players or spectators in, and the
 //!   fan-out of their events, filtered by seq per connection.
-//! - [`tally`]: the node's games by status, kept as rooms change.
 //! - [`table`]: `--max-games` across the cluster, counted in Redis (the
 //!   game table, see [`layout`]).
 //! - [`timers`]: the timer every node runs for its games' deadlines and
@@ -36,7 +35,6 @@ pub mod rooms;
 pub mod scripts;
 pub mod store;
 pub mod table;
-pub mod tally;
 pub mod timers;
 
 use std::net::IpAddr;

@@ -42,8 +42,8 @@ use transport::{Outbox, ServerMessage};
 use uuid::Uuid;
 
 use super::scripts::{ChannelMessage, StoredGame};
-use super::tally::Tally;
 use crate::games::GameCounts;
+use crate::games::tally::Tally;
 use crate::metrics as m;
 use crate::outgoing;
 

@@ -1,6 +1,8 @@
 //! A node's games by status as `/api/node` and `/metrics` report them,
-//! kept up to date as rooms change (see [`Rooms`](super::rooms::Rooms)),
-//! so that no request walks the rooms or waits for their lock.
+//! kept up to date as the games change (by the game tasks through the
+//! [census](super::local::census) in single and stateful modes, by the
+//! [rooms](super::redis::rooms::Rooms) in stateless mode), so that no
+//! request walks the games or waits for a lock they hold.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -32,8 +34,8 @@ impl Tally {
             return;
         }
         if let Some(from) = from {
-            // Every decrement follows its increment (both under the rooms'
-            // lock): never below zero.
+            // Every game's moves are made in order by one owner (its task,
+            // or the rooms' lock): a decrement follows its increment.
             self.of(from).fetch_sub(1, Ordering::Relaxed);
         }
         if let Some(to) = to {
@@ -41,13 +43,13 @@ impl Tally {
         }
     }
 
-    /// The counts now.
+    /// The counts now (`unattended`: 0, see [`GameCounts::unattended`]).
     pub fn counts(&self) -> GameCounts {
         GameCounts {
             waiting: self.waiting.load(Ordering::Relaxed),
             active: self.active.load(Ordering::Relaxed),
             completed: self.completed.load(Ordering::Relaxed),
-            // Unattended games are counted in Redis, not per node.
+            // The census adds its own; stateless nodes count none.
             unattended: 0,
         }
     }
