@@ -76,18 +76,18 @@ async fn table_until(
     what: &str,
     done: impl Fn(&[(String, u64)]) -> bool,
 ) -> Vec<(String, u64)> {
-    let deadline = tokio::time::Instant::now() + WITHIN;
-    loop {
-        let games = counting(c).await;
-        if done(&games) {
-            return games;
+    let (conn, done) = (&*c, &done);
+    testkit::poll::until(WITHIN, move || {
+        let mut c = conn.clone();
+        async move {
+            let games = counting(&mut c).await;
+            if done(&games) {
+                return Ok(games);
+            }
+            Err(format!("{what}: the table still counts {games:?}"))
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{what}: the table still counts {games:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await
 }
 
 /// Waiting games `/api/node` of the node with admin listener `admin` counts.
