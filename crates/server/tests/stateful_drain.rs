@@ -11,90 +11,25 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::*;
-use gridcap::config::{Mode, ServeOptions};
-use gridcap::server::Listeners;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use gridcap::config::ServeOptions;
 use transport::protocol::{ClientMessage, GameSnapshot, GameStatus, ServerMessage};
 
-/// One in-process stateful node.
-#[derive(Debug)]
-struct Node {
-    addr: SocketAddr,
-    /// Its admin listener (`/api/node`, `/api/cluster`).
-    admin: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<std::io::Result<()>>,
+/// Stateful nodes `a` and `b`, each seeing the other ready; a drain may
+/// take up to 20 s.
+async fn two_nodes() -> [TestServer; 2] {
+    TestServer::start_stateful_nodes(ServeOptions {
+        drain_timeout_ms: Some(20_000),
+        ..options()
+    })
+    .await
 }
 
-impl Node {
-    /// Starts the drain; the task ends when the node has stopped.
-    fn terminate(&mut self) {
-        let _ = self.stop.take().expect("running").send(());
-    }
-
-    /// Waits (bounded) until the node has stopped.
-    async fn stopped(self, limit: Duration) {
-        tokio::time::timeout(limit, self.task)
-            .await
-            .expect("the drain ends in time")
-            .expect("node task")
-            .expect("node result");
-    }
-}
-
-/// Stateful nodes `a` and `b`, each seeing the other ready.
-async fn two_nodes() -> [Node; 2] {
-    let mut listeners = Vec::new();
-    for _ in 0..2 {
-        listeners.push(Listeners {
-            public: TcpListener::bind("127.0.0.1:0").await.unwrap(),
-            admin: TcpListener::bind("127.0.0.1:0").await.unwrap(),
-        });
-    }
-    let addrs: Vec<_> = listeners
-        .iter()
-        .map(|l| {
-            (
-                l.public.local_addr().unwrap(),
-                l.admin.local_addr().unwrap(),
-            )
-        })
-        .collect();
-    let peers = vec![
-        format!("a={}@{}", addrs[0].0, addrs[0].1),
-        format!("b={}@{}", addrs[1].0, addrs[1].1),
-    ];
-    let nodes = listeners.into_iter().zip(["a", "b"]).map(|(listener, id)| {
-        let config = ServeOptions {
-            mode: Some(Mode::Stateful),
-            node_id: Some(id.to_owned()),
-            peers: Some(peers.clone()),
-            probe_interval_ms: Some(100),
-            drain_timeout_ms: Some(20_000),
-            ..options()
-        }
-        .resolve()
-        .expect("valid cluster config");
-        let addr = listener.public.local_addr().unwrap();
-        let admin = listener.admin.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(gridcap::server::run(listener, config, async move {
-            let _ = stopped.await;
-        }));
-        Node {
-            addr,
-            admin,
-            stop: Some(stop),
-            task,
-        }
-    });
-    let [a, b]: [Node; 2] = nodes.collect::<Vec<_>>().try_into().unwrap();
-    for node in [&a, &b] {
-        common::wait_sees_both_ready(node.admin).await;
-    }
-    [a, b]
+/// Waits (bounded) until a node whose shutdown began has stopped.
+async fn stopped(stopping: tokio::task::JoinHandle<()>) {
+    tokio::time::timeout(Duration::from_secs(10), stopping)
+        .await
+        .expect("the drain ends in time")
+        .expect("node task");
 }
 
 /// Takes back `token`'s seat in `game` on `addr`, expecting it waiting.
@@ -116,7 +51,7 @@ async fn a_drained_nodes_waiting_games_move_with_their_players() {
     if tls::tls_run() {
         return; // the nodes speak plain HTTP to each other here
     }
-    let [a, mut b] = two_nodes().await;
+    let [a, b] = two_nodes().await;
 
     // On b: a private game of 4 with its host and one guest (who joined
     // through a, relayed to b), and a public game of 3 with its host.
@@ -141,7 +76,7 @@ async fn a_drained_nodes_waiting_games_move_with_their_players() {
     let b_games = http::get_json(b.admin, "/api/node").await;
     assert_eq!(b_games["games"]["waiting"], 2, "{b_games}");
 
-    b.terminate();
+    let b = b.begin_shutdown();
     for p in [&mut host, &mut guest, &mut lister] {
         assert_eq!(
             p.closed().await,
@@ -149,7 +84,7 @@ async fn a_drained_nodes_waiting_games_move_with_their_players() {
             "sent away to resume elsewhere"
         );
     }
-    b.stopped(Duration::from_secs(10)).await;
+    stopped(b).await;
 
     // The same game on a: same id, code, seats, names, host and settings.
     let (token, guest_token) = (host.token.clone().unwrap(), guest.token.clone().unwrap());
@@ -208,9 +143,7 @@ async fn a_drained_nodes_waiting_games_move_with_their_players() {
         .unwrap_or_else(|| panic!("the public game left the lobby: {lobby}"));
     assert_eq!(entry["code"], listed.code.as_str(), "{entry}");
 
-    let mut a = a;
-    a.terminate();
-    a.stopped(Duration::from_secs(10)).await;
+    stopped(a.begin_shutdown()).await;
 }
 
 /// A node that drains with no ready peer keeps its waiting games (nowhere
@@ -220,13 +153,12 @@ async fn with_no_ready_peer_the_waiting_games_stay() {
     if tls::tls_run() {
         return;
     }
-    let [mut a, mut b] = two_nodes().await;
-    a.terminate();
-    a.stopped(Duration::from_secs(10)).await;
+    let [a, b] = two_nodes().await;
+    stopped(a.begin_shutdown()).await;
     let mut host = connect(b.addr).await;
     host.send(&create("host", Some(2), Some(1_000))).await;
     host.joined().await;
-    b.terminate();
+    let b = b.begin_shutdown();
     assert_eq!(host.closed().await, Some(1001));
-    b.stopped(Duration::from_secs(10)).await;
+    stopped(b).await;
 }

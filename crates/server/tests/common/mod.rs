@@ -215,12 +215,39 @@ impl TestServer {
     }
 
     /// Two stateful nodes `a` (on `first`) and `b` (on `second`) with
-    /// `options`, each knowing the other, once each sees both ready.
+    /// `options`, each knowing the other, once each sees both ready; the
+    /// first holds the second as its pair.
     async fn start_stateful(
         options: ServeOptions,
         first: Listeners,
         second: Listeners,
     ) -> TestServer {
+        let [mut a, mut b] = Self::stateful_nodes(options, first, second).await;
+        a.pair = Some(Pair {
+            addr: b.addr,
+            admin: b.admin,
+            stop: b.stop.take(),
+            task: b.task.take(),
+            _redis: None,
+        });
+        a
+    }
+
+    /// Stateful nodes `a` and `b` with `options` on fresh loopback ports,
+    /// each knowing the other, once each sees both ready; each stops on
+    /// its own (a drain test stops one and watches the other).
+    pub async fn start_stateful_nodes(options: ServeOptions) -> [TestServer; 2] {
+        let bind =
+            || async { listeners(TcpListener::bind("127.0.0.1:0").await.expect("bind")).await };
+        let (first, second) = (bind().await, bind().await);
+        Self::stateful_nodes(options, first, second).await
+    }
+
+    async fn stateful_nodes(
+        options: ServeOptions,
+        first: Listeners,
+        second: Listeners,
+    ) -> [TestServer; 2] {
         let addrs = [&first, &second].map(|l| l.public.local_addr().expect("addr"));
         let admins = [&first, &second].map(|l| l.admin.local_addr().expect("addr"));
         let peers: Vec<String> = ["a", "b"]
@@ -235,19 +262,12 @@ impl TestServer {
             probe_interval_ms: Some(100),
             ..options.clone()
         };
-        let mut a = Self::start_on(node("a"), first);
-        let mut b = Self::start_on(node("b"), second);
+        let a = Self::start_on(node("a"), first);
+        let b = Self::start_on(node("b"), second);
         for admin in admins {
             wait_sees_both_ready(admin).await;
         }
-        a.pair = Some(Pair {
-            addr: b.addr,
-            admin: b.admin,
-            stop: b.stop.take(),
-            task: b.task.take(),
-            _redis: None,
-        });
-        a
+        [a, b]
     }
 
     fn start_on(options: ServeOptions, listener: Listeners) -> TestServer {
