@@ -250,11 +250,18 @@ impl LocalLobby {
     /// Lists `id` as `listing`, or unlists it (`None`).
     pub fn set(&self, id: Uuid, listing: Option<Listing>) {
         let mut listings = self.lock();
-        if let Some(old) = listings.by_id.remove(&id) {
+        let old = listings.by_id.remove(&id);
+        // A capture moves the seq and scores, not the orders: reindex only
+        // when the game's place in them changes.
+        let place = |l: &Listing| (l.active, l.is_shown_waiting(), l.max_players, l.created_ms);
+        let moved = old.as_ref().map(place) != listing.as_ref().map(place);
+        if let Some(old) = old.filter(|_| moved) {
             listings.index(&old, false);
         }
         if let Some(l) = listing {
-            listings.index(&l, true);
+            if moved {
+                listings.index(&l, true);
+            }
             listings.by_id.insert(id, l);
         }
     }
