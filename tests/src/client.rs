@@ -25,8 +25,8 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use transport::codec;
 use transport::protocol::{
-    ClientMessage, ErrorCode, GameSnapshot, Number, OverReason, RejectReason, SUBPROTOCOL,
-    ServerMessage,
+    ClientMessage, ErrorCode, GameSnapshot, GameStatus, Number, OverReason, RejectReason,
+    SUBPROTOCOL, ServerMessage,
 };
 
 use crate::replica::{Offer, Replica};
@@ -147,6 +147,34 @@ pub async fn connect(addr: SocketAddr) -> Client {
     match handshake(ws_request(addr)).await {
         Ok((client, _)) => client,
         Err(e) => panic!("connect to {addr}: {e}"),
+    }
+}
+
+/// A client connected to `addr` from the loopback address `source` (any
+/// of 127.0.0.0/8), as a node sees a client of that address.
+pub async fn connect_from(addr: SocketAddr, source: [u8; 4]) -> Client {
+    match handshake_from(std::net::IpAddr::from(source), ws_request(addr)).await {
+        Ok((client, _)) => client,
+        Err(e) => panic!("connect to {addr} from {source:?}: {e}"),
+    }
+}
+
+/// Sends `create` (2 seats, 30 s rounds) and reads the answer: the game's
+/// status, or the error's code.
+pub async fn try_create(client: &mut Client) -> Result<GameStatus, ErrorCode> {
+    client.send(&create("host", Some(2), Some(30_000))).await;
+    let answer = client
+        .until(|m| {
+            matches!(
+                m,
+                ServerMessage::Joined { .. } | ServerMessage::Error { .. }
+            )
+        })
+        .await;
+    match answer {
+        ServerMessage::Error { code, .. } => Err(code),
+        ServerMessage::Joined { game, .. } => Ok(game.status),
+        other => panic!("until returned {other:?}"),
     }
 }
 

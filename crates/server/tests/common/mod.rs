@@ -41,8 +41,8 @@ use std::time::Duration;
 use gridcap::config::{Config, ServeOptions};
 use gridcap::server::Listeners;
 pub use testkit::client::{
-    Client as TestClient, Frame, LEAVE, START, capture, capture_ref, create, handshake, join,
-    refused_status, resume, watch, ws_request,
+    Client as TestClient, Frame, LEAVE, START, capture, capture_ref, connect_from as client_from,
+    create, handshake, join, refused_status, resume, try_create, watch, ws_request,
 };
 pub use testkit::{WAIT, http, raw, replica, tls};
 use tokio::net::{TcpListener, TcpSocket};
@@ -445,34 +445,5 @@ pub async fn full_game(server: &TestServer, players: i64, duration_ms: i64) -> V
 pub async fn sync_all(clients: &mut [TestClient], seq: u64) {
     for c in clients.iter_mut() {
         c.sync_to(seq).await;
-    }
-}
-
-/// A client connected to `node` from the loopback address `source` (any of
-/// 127.0.0.0/8), as a node sees a client of that address.
-pub async fn client_from(node: SocketAddr, source: [u8; 4]) -> TestClient {
-    let (c, _) = testkit::client::handshake_from(std::net::IpAddr::from(source), ws_request(node))
-        .await
-        .expect("connected");
-    c
-}
-
-/// Sends `create` (2 seats, 30 s rounds) and reads the answer: the game's
-/// status, or the error.
-pub async fn try_create(c: &mut TestClient) -> Result<GameStatus, transport::ErrorCode> {
-    use transport::protocol::ServerMessage;
-    c.send(&create("host", Some(2), Some(30_000))).await;
-    match c
-        .until(|m| {
-            matches!(
-                m,
-                ServerMessage::Joined { .. } | ServerMessage::Error { .. }
-            )
-        })
-        .await
-    {
-        ServerMessage::Joined { game, .. } => Ok(game.status),
-        ServerMessage::Error { code, .. } => Err(code),
-        _ => unreachable!("until returns what it waited for"),
     }
 }
