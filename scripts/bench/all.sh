@@ -5,7 +5,7 @@
 # the fan-out to spectators (the stateless mode only when redis-server is
 # installed), in that order, then issue 18's attacks (attacks.sh; with
 # ATTACKS_BEFORE=<gridcap binary>, that build too),
-# then user-space instructions per delivery under callgrind when valgrind is
+# then the send() floor (send-floor.sh), then user-space instructions per delivery under callgrind when valgrind is
 # installed. About nine minutes in all; results in target/bench/, the plot in docs/. Optional,
 # by environment: VERSUS_BEFORE=<gridcap binary> adds versus.sh (that build
 # against this one, medians of rounds); PEERS_DIR=<installed copy of the
@@ -29,6 +29,8 @@ if command -v redis-server >/dev/null; then
 fi
 # Builds its load tool (the server is built already: a no-op).
 bash "$here/attacks.sh"
+# The syscall floor under the fan-out's CPU figures (builds its tool).
+bash "$here/send-floor.sh"
 if command -v valgrind >/dev/null; then
     BENCH_NO_BUILD=1 bash "$here/callgrind.sh"
 fi
