@@ -120,9 +120,12 @@ cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 # Resident set size of a process, KiB.
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
-# A value of the server's /metrics (first sample of that name), or 0.
+# A value of the server's /metrics (first sample of that name), or 0. awk
+# reads the whole page: leaving early would end curl with SIGPIPE (exit 23)
+# whenever the page outgrows the pipe, which pipefail turns into the
+# benchmark's own failure.
 metric() {
-    curl -sf "http://127.0.0.1:$ADMIN_PORT/metrics" | awk -v name="$1" '$1 == name { print $2; found = 1; exit } END { if (!found) print 0 }'
+    curl -sf "http://127.0.0.1:$ADMIN_PORT/metrics" | awk -v name="$1" '!found && $1 == name { value = $2; found = 1 } END { print (found ? value : 0) }'
 }
 
 # jget FILE a.b.c: a scalar of a pretty-printed JSON report (serde_json's
