@@ -4,7 +4,7 @@
 # and for shapes that do less, on an idle redis-server of its own (no
 # gridcap node, no bots). Per shape and batch size: redis-server's CPU time
 # (/proc schedstat of all its threads) and its own time inside EVALSHA
-# (INFO commandstats) over FLOOR_GAMES x FLOOR_CELLS captures, divided by
+# (FCALL for the function; INFO commandstats) over FLOOR_GAMES x FLOOR_CELLS captures, divided by
 # the captures. Two command connections send the batches (the two nodes,
 # one call in flight each) and two connections subscribe to every game's
 # channel (each node hears every game), as in scripts/bench/stateless.sh.
@@ -22,6 +22,9 @@
 #            and one MSET per batch instead of an HMGET and an HSET per
 #            capture, the same PUBLISH per capture (the experiment only:
 #            the other scripts do not keep such a key)
+#   function current as a Redis Function (Redis >= 7: FUNCTION LOAD once,
+#            FCALL per batch): the layout tables and common.lua's helpers
+#            are made once at load instead of at every call
 #
 #   scripts/bench/stateless-floor.sh                    (about 2 minutes)
 #   FLOOR_BATCHES="8" FLOOR_ROUNDS=5 FLOOR_SHAPES="current packed" scripts/bench/stateless-floor.sh
@@ -31,7 +34,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 REDIS_PORT=${BENCH_REDIS_PORT:-28760}
-SHAPES=${FLOOR_SHAPES:-"bare prelude publish current packed"}
+SHAPES=${FLOOR_SHAPES:-"bare prelude publish current packed function"}
 BATCHES=${FLOOR_BATCHES:-"1 4 8 16 32"}
 ROUNDS=${FLOOR_ROUNDS:-3}
 GAMES=${FLOOR_GAMES:-2048}
@@ -86,6 +89,31 @@ with_prelude() {
     printf '\nend\nreturn answer(main())\n'
 }
 
+# current as a function library: common.lua's per-call values (its lines
+# from `local key` to `local queued`) become upvalues set at each call.
+as_function() {
+    printf '#!lua name=floor\n'
+    prelude | grep -v '^# '
+    printf 'local KEYS, ARGV, key, chan, publish, safety, now, queued\n'
+    sed '/^local key = KEYS\[1\]$/,/^local queued = {}$/d' "$LUA/common.lua"
+    printf '\nlocal function main()\n'
+    cat "$LUA/capture.lua"
+    cat <<'EOF'
+end
+redis.register_function('capture', function(k, a)
+  KEYS, ARGV = k, a
+  key = KEYS[1]
+  chan = key .. CHANNEL_SUFFIX
+  publish = ARGV[1]
+  safety = tonumber(ARGV[2])
+  local time = redis.call('TIME')
+  now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+  queued = {}
+  return answer(main())
+end)
+EOF
+}
+
 # The script of shape $1.
 shape() {
     case $1 in
@@ -102,6 +130,7 @@ return r
 EOF
     ;;
     current) with_prelude <"$LUA/capture.lua" ;;
+    function) as_function ;;
     packed) with_prelude <<'EOF'
 -- The hot string, `<game key>:hot`: 1 status | 2-14 deadline (13 digits) |
 -- 15-18 seq (big-endian) | 19 owned | 20-27 scores | 28-35 the holders'
@@ -240,7 +269,12 @@ for base in range(0, GAMES, 100):
     for i in ids:
         args += [HOLDERS[0] % i, HOLDERS[1] % i]
     c.call('EVAL', SETUP, len(ids), *[key(i) for i in ids], *args)
-sha = c.call('SCRIPT', 'LOAD', open(SCRIPT).read())
+source = open(SCRIPT).read()
+if source.startswith('#!lua'):
+    c.call('FUNCTION', 'LOAD', 'REPLACE', source)
+    CALL, STAT = ['FCALL', 'capture'], 'cmdstat_fcall:'
+else:
+    CALL, STAT = ['EVALSHA', c.call('SCRIPT', 'LOAD', source)], 'cmdstat_evalsha:'
 
 subscribed = threading.Barrier(3)
 def subscriber():
@@ -273,7 +307,7 @@ def sender(n):
             for i in range(g * BATCH, (g + 1) * BATCH):
                 keys.append(key(i))
                 args += [seat, HOLDERS[seat] % i, cell]
-            for a in conn.call('EVALSHA', sha, len(keys), *keys, 'PUBLISH', 120000, *args)[1:]:
+            for a in conn.call(*CALL, len(keys), *keys, 'PUBLISH', 120000, *args)[1:]:
                 mine[a] = mine.get(a, 0) + 1
 t0 = cpu_ns()
 senders = [threading.Thread(target=sender, args=(n,)) for n in range(2)]
@@ -285,7 +319,7 @@ t1 = cpu_ns()
 captures = CELLS * (GAMES // BATCH) * BATCH
 usec = 0
 for line in c.call('INFO', 'commandstats').splitlines():
-    if line.startswith('cmdstat_evalsha:'):
+    if line.startswith(STAT):
         usec = int(line.split('usec=')[1].split(',')[0])
 total = dict(answers[0])
 for a, n in answers[1].items():
@@ -324,7 +358,7 @@ main() {
         echo
         provenance
         echo
-        echo "| batch | shape | Redis CPU µs/capture | inside EVALSHA µs/capture (the same run) |"
+        echo "| batch | shape | Redis CPU µs/capture | inside EVALSHA/FCALL µs/capture (the same run) |"
         echo "| --- | --- | --- | --- |"
         tail -n +2 "$OUT/stateless-floor.tsv" | sort -t$'\t' -k2,2n -k3,3 -k4,4g | awk -F'\t' '
             function flush() { if (n) printf "| %s | %s | %.1f | %.1f |\n", b, s, cpu[int((n + 1) / 2)], ev[int((n + 1) / 2)] }
