@@ -121,8 +121,10 @@ cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
 # A value of the server's /metrics (first sample of that name), or 0.
+# awk reads to the end: leaving early would fail curl with SIGPIPE once
+# the page is longer than a pipe's buffer (and, with pipefail, the script).
 metric() {
-    curl -sf "http://127.0.0.1:$ADMIN_PORT/metrics" | awk -v name="$1" '$1 == name { print $2; found = 1; exit } END { if (!found) print 0 }'
+    curl -sf "http://127.0.0.1:$ADMIN_PORT/metrics" | awk -v name="$1" '$1 == name && !found { print $2; found = 1 } END { if (!found) print 0 }'
 }
 
 # jget FILE a.b.c: a scalar of a pretty-printed JSON report (serde_json's

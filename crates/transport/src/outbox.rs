@@ -198,6 +198,21 @@ impl Outbox {
         .await;
     }
 
+    /// Ready when [`ready`](Self::ready) would be, without consuming the
+    /// wake-up (it stays for `ready`): how a parked session waits.
+    pub fn poll_woken(&self, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        let shared = &self.shared;
+        if shared.woken.load(Ordering::Acquire) {
+            return Poll::Ready(());
+        }
+        shared.writer.register(cx.waker());
+        if shared.woken.load(Ordering::Acquire) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+
     /// Takes every queued frame (into `into`) and the close request, if any.
     pub fn take(&self, into: &mut Vec<Bytes>) -> Option<(u16, String)> {
         let batch = self.take_all();
