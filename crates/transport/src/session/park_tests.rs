@@ -350,3 +350,33 @@ async fn the_shutdown_closes_a_parked_session() {
     assert!(matches!(&got[1], Message::Close(Some(f)) if u16::from(f.code) == CLOSE_GOING_AWAY));
     assert_eq!(session.await.unwrap(), SessionEnd::Closed(CLOSE_GOING_AWAY));
 }
+
+/// A parked connection that never sends a binary message is closed at its
+/// first-message deadline, though it answers every ping.
+#[tokio::test(start_paused = true)]
+async fn a_parked_session_that_never_speaks_is_closed_at_its_first_message_deadline() {
+    let limits = SessionLimits {
+        first_message_timeout: Duration::from_secs(40),
+        ..limits()
+    };
+    let (mut client, _outbox, _recorder, session) = start(limits.clone()).await;
+    let started = Instant::now();
+    let mut pings = 0;
+    let close = loop {
+        match timeout(Duration::from_secs(600), client.next())
+            .await
+            .unwrap()
+        {
+            Some(Ok(Message::Ping(_))) => pings += 1,
+            Some(Ok(Message::Close(Some(frame)))) => break frame,
+            other => panic!("expected pings, then a close; got {other:?}"),
+        }
+    };
+    assert_eq!(u16::from(close.code), CLOSE_POLICY);
+    assert_eq!(close.reason.as_str(), "no message received");
+    assert_eq!(Instant::now() - started, limits.first_message_timeout);
+    assert_eq!(pings, 2, "pinged at 15 and 30 s, parked between");
+    assert!(parks() >= 3);
+    drop(client);
+    assert_eq!(session.await.unwrap(), SessionEnd::Closed(CLOSE_POLICY));
+}
