@@ -44,6 +44,7 @@ done
 sleep 2  # let the last handshakes' transient buffers go
 open=$(metric gridcap_connections); open=${open%.*}
 rss_after=$(rss_kib "$SERVER_PID")
+parked=$(metric gridcap_ws_parked); parked=${parked%.*}
 cpu=$(cpu_ticks "$SERVER_PID")
 for pid in "${BOT_PIDS[@]}"; do wait "$pid" || true; done
 BOT_PIDS=()
@@ -58,7 +59,7 @@ for p in $(seq 0 $((PROCS - 1))); do
 done
 {
     provenance
-    echo "connections open: $open of $total"
+    echo "connections open: $open of $total (parked: $parked)"
     echo "server VmRSS before: ${rss_before} KiB, with connections: ${rss_after} KiB"
     echo "RSS per connection: ${per_conn} bytes (target <= 1024)"
     echo "server CPU ticks (total, ${CLK_TCK}/s): $cpu"

@@ -43,7 +43,8 @@ struct State {
     /// Frames waiting for the writer, oldest first.
     frames: VecDeque<Bytes>,
     /// Set once: the close the writer must send after the queued frames.
-    close: Option<(u16, String)>,
+    /// Boxed: every idle connection's queue carries the slot, few a close.
+    close: Option<Box<(u16, String)>>,
     /// When the oldest stamped frame queued now was started (a capture's
     /// arrival, for its `captured` echo): the writer records the time to
     /// its write in `gridcap_capture_broadcast_seconds`.
@@ -66,7 +67,7 @@ struct Shared {
     /// Identifies the connection (logs, and to tell a replaced session apart).
     id: u64,
     /// Most frames queued at once.
-    capacity: usize,
+    capacity: u32,
     state: Mutex<State>,
     /// Set when the writer has something to do (a permit, kept until taken).
     woken: AtomicBool,
@@ -86,7 +87,7 @@ impl Outbox {
         Outbox {
             shared: Arc::new(Shared {
                 id,
-                capacity: capacity.max(1),
+                capacity: u32::try_from(capacity).unwrap_or(u32::MAX).max(1),
                 state: Mutex::new(State::default()),
                 woken: AtomicBool::new(false),
                 writer: AtomicWaker::new(),
@@ -129,10 +130,10 @@ impl Outbox {
         if state.close.is_some() {
             return Err(PushError::Closed);
         }
-        if state.frames.len() >= self.shared.capacity {
+        if state.frames.len() >= self.shared.capacity as usize {
             state.frames = VecDeque::new();
             state.stamp = None;
-            state.close = Some((SLOW_CONSUMER.0, SLOW_CONSUMER.1.to_owned()));
+            state.close = Some(Box::new((SLOW_CONSUMER.0, SLOW_CONSUMER.1.to_owned())));
             drop(state);
             metrics::counter!("gridcap_slow_consumer_cuts_total").increment(1);
             self.wake();
@@ -158,7 +159,7 @@ impl Outbox {
     pub fn close(&self, code: u16, reason: impl Into<String>) {
         let mut state = self.lock();
         if state.close.is_none() {
-            state.close = Some((code, reason.into()));
+            state.close = Some(Box::new((code, reason.into())));
         }
         drop(state);
         self.wake();
@@ -198,6 +199,21 @@ impl Outbox {
         .await;
     }
 
+    /// Ready when [`ready`](Self::ready) would be, without consuming the
+    /// wake-up (it stays for `ready`): how a parked session waits.
+    pub fn poll_woken(&self, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        let shared = &self.shared;
+        if shared.woken.load(Ordering::Acquire) {
+            return Poll::Ready(());
+        }
+        shared.writer.register(cx.waker());
+        if shared.woken.load(Ordering::Acquire) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+
     /// Takes every queued frame (into `into`) and the close request, if any.
     pub fn take(&self, into: &mut Vec<Bytes>) -> Option<(u16, String)> {
         let batch = self.take_all();
@@ -212,7 +228,7 @@ impl Outbox {
         let mut state = self.lock();
         Batch {
             frames: std::mem::take(&mut state.frames),
-            close: state.close.clone(),
+            close: state.close.as_deref().cloned(),
             stamp: state.stamp.take(),
         }
     }
@@ -267,6 +283,19 @@ mod tests {
         let mut v = Vec::new();
         assert_eq!(o.take(&mut v), Some((4001, "replaced".to_owned())));
         assert_eq!(v, vec![Bytes::from_static(b"a")]);
+    }
+
+    /// Every connection holds one `Shared` for its life, idle or not: it
+    /// fits a 128-byte allocation with its reference counts (glibc's chunk
+    /// for up to 120 bytes asked).
+    #[test]
+    fn an_idle_queue_is_small() {
+        assert!(
+            std::mem::size_of::<std::sync::Arc<Shared>>() == 8
+                && std::mem::size_of::<Shared>() + 16 <= 120,
+            "Shared is {} bytes",
+            std::mem::size_of::<Shared>()
+        );
     }
 
     #[tokio::test]

@@ -50,6 +50,7 @@ pub(super) fn session(o: &ServeOptions, d: &Defaults) -> Result<SessionLimits, C
         read_buffer_bytes: o.ws_read_buffer.unwrap_or(d.ws_read_buffer),
         write_buffer_bytes: o.ws_write_buffer.unwrap_or(d.ws_write_buffer),
         write_hold_max: ms(o.write_hold_max_ms, d.write_hold_max_ms),
+        park_after: ms(o.ws_park_after_ms, d.ws_park_after_ms),
     };
     if limits.max_message_bytes < 64 {
         return invalid("max-message-bytes must be at least 64");

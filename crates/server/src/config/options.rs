@@ -194,6 +194,13 @@ pub struct ServeOptions {
     #[arg(long, env = "GRIDCAP_WRITE_HOLD_MAX_MS", value_name = "MS")]
     pub write_hold_max_ms: Option<u64>,
 
+    /// How long a plain (non-TLS) WebSocket connection must be quiet
+    /// before it parks, in ms: it then drops its WebSocket state and
+    /// buffers until its next frame either way or its next ping (idle
+    /// connections cost less memory; 0 = park as soon as it is quiet).
+    #[arg(long, env = "GRIDCAP_WS_PARK_AFTER_MS", value_name = "MS")]
+    pub ws_park_after_ms: Option<u64>,
+
     /// Allowed `Origin`s for WebSocket handshakes, comma-separated (e.g.
     /// `https://play.example.com`). A handshake with another Origin gets 403;
     /// one without Origin is accepted. None listed: allow all.

@@ -181,28 +181,22 @@ pub async fn upgrade<G: Games>(
         let limits = &session_state.config.limits;
         // The sampler behind the write hold; started once per process.
         transport::hold::start(limits.write_hold_max);
-        let config = Some(limits.websocket_config());
         // The connection's own socket rather than hyper's boxed `Upgraded`:
         // one indirection and a rewind buffer less on every read and write.
-        let ws = match upgraded.downcast::<TokioIo<RawIo>>() {
-            Ok(parts) => {
-                // Bytes the client sent after its request: copied, so that
-                // hyper's read buffer (8 KiB) they point into is freed now.
-                let early = parts.read_buf.to_vec();
-                let io = parts.io.into_inner();
-                drop(parts.read_buf);
-                WebSocketStream::from_partially_read(io, early, Role::Server, config).await
-            }
-            Err(_) => {
-                // The accept loop hands hyper nothing else; every WebSocket
-                // test would fail first.
-                warn!("upgraded connection of an unexpected type; dropped");
-                return;
-            }
+        let Ok(parts) = upgraded.downcast::<TokioIo<RawIo>>() else {
+            // The accept loop hands hyper nothing else; every WebSocket
+            // test would fail first.
+            warn!("upgraded connection of an unexpected type; dropped");
+            return;
         };
+        // Bytes the client sent after its request: copied, so that hyper's
+        // read buffer (8 KiB) they point into is freed now.
+        let early = parts.read_buf.to_vec();
+        let io = parts.io.into_inner();
+        drop(parts.read_buf);
         // Inline rather than in a helper: an async fn's arguments stay in its
         // future beside the inner future they were moved into, so a helper
-        // taking `ws` would hold the WebSocket twice (heaptrack: +300 B per
+        // taking the socket would hold it twice (heaptrack: +300 B per
         // session task).
         let conn = session_state.next_conn_id();
         let outbox = Outbox::new(conn, limits.outbox_capacity);
@@ -210,7 +204,25 @@ pub async fn upgrade<G: Games>(
         m::connections(1.0);
         // Boxed: `run` takes its shutdown `Unpin`, so as not to store it twice.
         let stop = Box::pin(session_state.close_sessions.clone().cancelled_owned());
-        let end = session::run(ws, outbox, limits, handler, stop).await;
+        let end = match io {
+            // Plain TCP parks while idle (no WebSocket state held).
+            Either::Left(tcp) => {
+                session::run_parked(tcp, early, outbox, limits, handler, stop).await
+            }
+            // TLS keeps its WebSocket for the connection's life: rustls
+            // holds buffers and state of its own below it, so parking would
+            // save little. Boxed, so that plain connections' tasks do not
+            // carry its size.
+            Either::Right(tls) => {
+                let config = Some(limits.websocket_config());
+                Box::pin(async move {
+                    let ws = WebSocketStream::from_partially_read(tls, early, Role::Server, config)
+                        .await;
+                    session::run(ws, outbox, limits, handler, stop).await
+                })
+                .await
+            }
+        };
         m::connections(-1.0);
         m::session_ended(&end);
         debug!(conn, ?end, "session ended");

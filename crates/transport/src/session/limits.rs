@@ -39,6 +39,13 @@ pub struct SessionLimits {
     /// share the next write, when the node is fully busy (see
     /// [`hold`](crate::hold)); zero writes every batch at once.
     pub write_hold_max: Duration,
+    /// How long a plain-TCP session must be quiet (nothing read or
+    /// written) before it parks: drops its WebSocket state and buffers
+    /// until the next frame either way or its heartbeat (see
+    /// [`run_parked`](super::run_parked)). Shorter saves memory on
+    /// connections that are idle between pings; longer saves rebuilding
+    /// it on connections with a frame every few hundred milliseconds.
+    pub park_after: Duration,
 }
 
 impl Default for SessionLimits {
@@ -58,6 +65,7 @@ impl Default for SessionLimits {
             read_buffer_bytes: 256,
             write_buffer_bytes: 4096,
             write_hold_max: Duration::from_millis(8),
+            park_after: Duration::from_millis(500),
         }
     }
 }

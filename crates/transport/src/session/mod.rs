@@ -19,9 +19,19 @@
 //! waits for the rest of it, and whatever gathered shares the next write.
 //! The first frame after a quiet period never waits.
 //!
-//! Layout: this file is the loop ([`run`]) and what it talks to (the
-//! [`Handler`], close codes, [`SessionEnd`]); `limits.rs` holds
-//! [`SessionLimits`]; `write.rs` the write path (batches, the hold's timer,
+//! **Parking.** A plain-TCP session ([`run_parked`]) holds no WebSocket
+//! while it is idle: after [`SessionLimits::park_after`] of quiet, between
+//! two frames, it drops tungstenite's state and buffers and the loop's
+//! timers and waits on the raw socket, its outbox, its heartbeat and the
+//! shutdown; the first of them builds the WebSocket again (see [`park`]).
+//! `gridcap_ws_parked` counts the parked sessions.
+//!
+//! Layout: this file is the entry points ([`run`], [`run_parked`]) and
+//! what they talk to (the [`Handler`], close codes, [`SessionEnd`]);
+//! `active.rs` the read/write loop and what a session keeps between
+//! activations; `park.rs` the parked wait and the frame-boundary tracking
+//! that makes parking safe; `limits.rs` holds [`SessionLimits`]; `write.rs`
+//! the write path (batches, the hold's timer,
 //! the close handshake and the write counters); `tests.rs` drives the loop
 //! through a fake socket.
 
@@ -29,22 +39,28 @@ use std::future::Future;
 use std::pin::Pin;
 
 use bytes::Bytes;
-use futures_util::{Sink, SinkExt, Stream, StreamExt};
-use tokio::time::{Instant, Sleep, sleep, timeout};
+use futures_util::{Sink, Stream};
+use tokio::time::{Sleep, sleep_until};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tracing::{debug, warn};
 
 use crate::codec;
 use crate::outbox::Outbox;
 use crate::protocol::{ClientMessage, ErrorCode, ServerMessage};
-use crate::ratelimit::TokenBucket;
 
+mod active;
 mod limits;
+pub mod park;
 mod write;
 
+use active::{AtRest, Conn, Step, active};
 pub use limits::SessionLimits;
+pub use park::Park;
+use park::{Framed, Wake};
 pub use write::close;
-use write::{arm, counters, expiry, hold_until, write_queued};
+use write::{counters, write_queued};
 
 /// Close code: normal closure (after `leave`).
 pub const CLOSE_NORMAL: u16 = 1000;
@@ -141,18 +157,21 @@ pub fn push_error(outbox: &Outbox, code: ErrorCode, message: impl Into<String>) 
 
 /// Runs one connection until it ends; see the module docs.
 ///
-/// **Memory.** The returned future is what every connection's task holds
-/// for its whole life, idle or not, so it keeps only what an idle
-/// connection needs: the socket, the handler, the limits' state and the
-/// heartbeat. What only a busy connection needs is boxed for the time it
-/// is needed: the handler's futures (one box per client message), the
-/// close handshake, the ping; the write path is a poll function with no
-/// future of its own, and its timeout timer (shared with the write hold)
-/// is made the first time a write or a hold needs one. It is an `async`
-/// block, not an `async fn`: an `async fn` stores its arguments twice (as
-/// arguments, and moved into its body), ~0.5 KB per connection. `shutdown`
-/// must be `Unpin` for the same reason: pinning it in the body would move
-/// it into a second slot (box it, as the server does).
+/// **Memory.** What a session keeps for its whole life is its
+/// [`Conn`](active::Conn) (queue, handler, the limits' state, deadlines);
+/// the active loop's future (the select state, the heartbeat timer) is
+/// boxed beside it, and what only a busy connection needs is boxed for the
+/// time it is needed: the handler's futures (one box per client message),
+/// the close handshake, the ping; the write path is a poll function with
+/// no future of its own, and its timeout timer (shared with the write
+/// hold) is made the first time a write or a hold needs one. It is an
+/// `async` block, not an `async fn`: an `async fn` stores its arguments
+/// twice (as arguments, and moved into its body), ~0.5 KB per connection.
+/// `shutdown` must be `Unpin` for the same reason: pinning it in the body
+/// would move it into a second slot (box it, as the server does).
+///
+/// This session never parks: it is for streams that are not a raw socket
+/// (TLS, tests); [`run_parked`] is the one for plain TCP.
 #[allow(
     clippy::manual_async_fn,
     reason = "an async fn would store its arguments twice (see above)"
@@ -161,163 +180,114 @@ pub fn run<S, H>(
     mut ws: S,
     outbox: Outbox,
     limits: &SessionLimits,
-    mut handler: H,
+    handler: H,
     mut shutdown: impl Future<Output = ()> + Unpin,
 ) -> impl Future<Output = SessionEnd>
 where
     S: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin,
     H: Handler,
 {
+    // Made here and captured: moved into a local of the block, they would
+    // also keep their slots as captures (the same cost as an `async fn`).
+    let mut conn = Conn::new(outbox, handler, limits);
     async move {
-        let counters = counters();
-        let mut bad_messages = 0u32;
-        let mut rate_strikes = 0u32;
-        let mut bucket = TokenBucket::new(limits.rate_per_sec, limits.rate_burst, Instant::now());
-        let mut last_heard = Instant::now();
-        // Until the first binary message, the connection must speak by this time.
-        let mut first_deadline = Some(last_heard + limits.first_message_timeout);
-        let heartbeat = sleep(
-            limits
-                .ping_interval
-                .min(limits.idle_timeout)
-                .min(limits.first_message_timeout),
-        );
-        // When the last batch was written (none yet: the first goes at once),
-        // and whether the queue is being held for the timer below.
-        let mut last_write: Option<Instant> = None;
-        let mut holding = false;
-        // The write hold's timer and a blocked write's timeout (never both
-        // at once). Boxed and made on first use: a connection that is never
-        // held and never pushed back (every idle one) does not carry one.
-        let mut timer: Option<Pin<Box<Sleep>>> = None;
-        tokio::pin!(heartbeat);
-
-        let end = loop {
-            tokio::select! {
-                // The shutdown is polled after the branches that keep a busy
-                // connection going: one of them is usually ready first, so the
-                // cancellation token (hundreds of instructions a poll) is
-                // rarely polled; its wake-up was registered the first time the
-                // session went idle, when every branch is polled.
-                biased;
-                () = outbox.ready(), if !holding => {
-                    // Under load, a frame that follows the last write by less
-                    // than the hold waits for the rest of it (see `hold`).
-                    if let Some(due) = last_write.and_then(|at| hold_until(at, limits)) {
-                        arm(&mut timer, due);
-                        holding = true;
-                        continue;
-                    }
-                    if let Some(end) = write_queued(&mut ws, &outbox, limits, &mut timer).await {
-                        break end;
-                    }
-                    last_write = Some(Instant::now());
-                }
-                () = expiry(&mut timer), if holding => {
-                    holding = false;
-                    if let Some(end) = write_queued(&mut ws, &outbox, limits, &mut timer).await {
-                        break end;
-                    }
-                    last_write = Some(Instant::now());
-                }
-                incoming = ws.next() => {
-                    let now = Instant::now();
-                    let message = match incoming {
-                        None => break SessionEnd::PeerClosed,
-                        Some(Err(WsError::Capacity(e))) => {
-                            debug!(conn = outbox.id(), "message too big: {e}");
-                            break Box::pin(finish(&mut ws, &outbox, CLOSE_TOO_BIG, "message too big", limits, &mut timer)).await;
-                        }
-                        Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) => {
-                            break SessionEnd::PeerClosed;
-                        }
-                        // tungstenite reports a peer's protocol violation as an
-                        // error and leaves the close to us (RFC 6455 §7.4.1).
-                        Some(Err(WsError::Protocol(e))) => {
-                            debug!(conn = outbox.id(), "protocol violation: {e}");
-                            break Box::pin(finish(&mut ws, &outbox, CLOSE_PROTOCOL, "protocol error", limits, &mut timer)).await;
-                        }
-                        Some(Err(WsError::Utf8(e))) => {
-                            debug!(conn = outbox.id(), "invalid UTF-8: {e}");
-                            break Box::pin(finish(&mut ws, &outbox, CLOSE_INVALID_DATA, "invalid UTF-8 in a text frame", limits, &mut timer)).await;
-                        }
-                        Some(Err(e)) => {
-                            debug!(conn = outbox.id(), "read failed: {e}");
-                            break SessionEnd::ReadFailed;
-                        }
-                        Some(Ok(m)) => m,
-                    };
-                    last_heard = now;
-                    if matches!(message, Message::Close(_)) {
-                        continue; // tungstenite answers a close; the stream then ends.
-                    }
-                    // Every other frame takes a token, pongs and pings
-                    // included: unsolicited pongs are legal (RFC 6455
-                    // §5.5.3), so a flood of them is a flood like any other.
-                    // Our own pings' answers cost one token per ping interval.
-                    if !bucket.try_take(now) {
-                        rate_strikes += 1;
-                        if rate_strikes >= limits.max_rate_strikes {
-                            // Through the outbox, so that the answers queued
-                            // before it (a held write, under load) go out first.
-                            outbox.close(CLOSE_POLICY, "rate limit exceeded persistently");
-                            continue;
-                        }
-                        if message.is_binary() || message.is_text() {
-                            push_error(&outbox, ErrorCode::RateLimited, "too many messages; this one was dropped");
-                        }
-                        continue;
-                    }
-                    rate_strikes = 0;
-                    let delivered = match message {
-                        Message::Binary(bytes) => {
-                            first_deadline = None;
-                            counters.messages_in.increment(1);
-                            // Boxed: see the memory note above.
-                            Box::pin(deliver(&mut handler, bytes, &outbox)).await
-                        }
-                        Message::Text(_) => Err((ErrorCode::BadFrame, "text frames are not accepted; send binary MessagePack".to_owned())),
-                        _ => continue, // Ping (answered by tungstenite) and raw frames.
-                    };
-                    match delivered {
-                        Ok(Flow::Continue) => {}
-                        Ok(Flow::Close(code, reason)) => outbox.close(code, reason),
-                        Err((code, why)) => {
-                            bad_messages += 1;
-                            push_error(&outbox, code, why);
-                            if bad_messages >= limits.max_bad_messages {
-                                outbox.close(CLOSE_POLICY, "too many bad messages");
-                            }
-                        }
-                    }
-                }
-                () = &mut shutdown => {
-                    // The drain closes sessions as soon as their game is
-                    // over, possibly before its game_over was written.
-                    break Box::pin(finish(&mut ws, &outbox, CLOSE_GOING_AWAY, "server shutting down", limits, &mut timer)).await;
-                }
-                () = &mut heartbeat => {
-                    let now = Instant::now();
-                    let idle_deadline = last_heard + limits.idle_timeout;
-                    if now >= idle_deadline {
-                        break Box::pin(finish(&mut ws, &outbox, CLOSE_POLICY, "idle timeout", limits, &mut timer)).await;
-                    }
-                    if first_deadline.is_some_and(|d| now >= d) {
-                        break Box::pin(finish(&mut ws, &outbox, CLOSE_POLICY, "no message received", limits, &mut timer)).await;
-                    }
-                    // Boxed: every 15 s, not worth its bytes in every idle session.
-                    let sent = Box::pin(timeout(limits.write_timeout, ws.send(Message::Ping(Bytes::new())))).await;
-                    if !matches!(sent, Ok(Ok(()))) {
-                        break SessionEnd::WriteFailed;
-                    }
-                    counters.wrote(1);
-                    let next = (now + limits.ping_interval).min(idle_deadline);
-                    heartbeat.as_mut().reset(first_deadline.map_or(next, |d| next.min(d)));
-                }
-            }
+        let step = Box::pin(active(
+            &mut ws,
+            &mut conn,
+            limits,
+            &mut shutdown,
+            None,
+            false,
+        ))
+        .await;
+        let end = match step {
+            Step::End(end) => end,
+            // Not without an `at_rest` check.
+            Step::Park => SessionEnd::ReadFailed,
         };
-        Box::pin(handler.on_close()).await;
+        Box::pin(conn.handler.on_close()).await;
         end
+    }
+}
+
+/// [`run`] on a raw socket, parking whenever the connection is idle: the
+/// WebSocket (tungstenite's state and buffers) and the active loop exist
+/// only while there is something to do, and are dropped when the session
+/// has been quiet for [`SessionLimits::park_after`] between two frames.
+/// Parked, a session holds its socket, its [`Conn`](active::Conn) and a
+/// heartbeat timer (see [`park`]). `early`: bytes the peer sent after its
+/// handshake, already read.
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an async fn would store its arguments twice (see `run`)"
+)]
+pub fn run_parked<T, H>(
+    io: T,
+    early: Vec<u8>,
+    outbox: Outbox,
+    limits: &SessionLimits,
+    handler: H,
+    mut shutdown: impl Future<Output = ()> + Unpin + Send,
+) -> impl Future<Output = SessionEnd>
+where
+    T: Park,
+    H: Handler,
+{
+    // Made here and captured, as in `run`.
+    let mut conn = Conn::new(outbox, handler, limits);
+    let mut io = Framed::new(io);
+    let mut early = Some(early);
+    async move {
+        let mut stopping = false;
+        let parked = &counters().parked;
+        let end = loop {
+            let activation = activate(io, early.take(), &mut conn, limits, &mut shutdown, stopping);
+            match Box::pin(activation).await {
+                Ok(back) => io = back,
+                Err(end) => break end,
+            }
+            parked.increment(1.0);
+            #[cfg(test)]
+            park_tests::PARKS.with(|p| p.set(p.get() + 1));
+            let beat = sleep_until(conn.next_beat);
+            tokio::pin!(beat);
+            let wake = std::future::poll_fn(|cx| {
+                park::poll_parked(&mut io.io, &conn.outbox, beat.as_mut(), &mut shutdown, cx)
+            })
+            .await;
+            parked.decrement(1.0);
+            stopping = matches!(wake, Wake::Shutdown);
+        };
+        Box::pin(conn.handler.on_close()).await;
+        end
+    }
+}
+
+/// One activation of a parking session: a WebSocket on `io` (with the
+/// `early` bytes, the first time) through the active loop; the socket
+/// back when it parks, the end otherwise.
+async fn activate<T, H>(
+    io: Framed<T>,
+    early: Option<Vec<u8>>,
+    conn: &mut Conn<H>,
+    limits: &SessionLimits,
+    shutdown: &mut (impl Future<Output = ()> + Unpin),
+    stopping: bool,
+) -> Result<Framed<T>, SessionEnd>
+where
+    T: Park,
+    H: Handler,
+{
+    let mut io = io;
+    let early = early.unwrap_or_default();
+    io.boundary.feed(&early);
+    let config = Some(limits.websocket_config());
+    let mut ws = WebSocketStream::from_partially_read(io, early, Role::Server, config).await;
+    let at_rest: AtRest<WebSocketStream<Framed<T>>> =
+        Some(|ws| ws.get_ref().boundary.at_rest() && active::flushed(ws));
+    match active(&mut ws, conn, limits, shutdown, at_rest, stopping).await {
+        Step::End(end) => Err(end),
+        Step::Park => Ok(ws.into_inner()),
     }
 }
 
@@ -358,5 +328,7 @@ async fn deliver<H: Handler>(
     }
 }
 
+#[cfg(test)]
+mod park_tests;
 #[cfg(test)]
 mod tests;

@@ -5,6 +5,9 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use futures_util::{Sink, Stream};
+use tokio::time::{Instant, timeout};
+
 use super::*;
 use crate::hold;
 

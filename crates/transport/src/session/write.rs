@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
-use metrics::{Counter, Histogram};
+use metrics::{Counter, Gauge, Histogram};
 use tokio::time::{Instant, Sleep, sleep_until, timeout};
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -38,6 +38,9 @@ pub(super) struct Counters {
     /// `gridcap_capture_broadcast_seconds`: a capture's arrival to the write
     /// of its `captured` echo to the capturing player.
     pub(super) broadcast: Histogram,
+    /// `gridcap_ws_parked`: sessions parked now (no WebSocket state held;
+    /// see [`run_parked`](super::run_parked)).
+    pub(super) parked: Gauge,
 }
 
 impl Counters {
@@ -66,6 +69,7 @@ pub(super) fn counters() -> &'static Counters {
         frames_written: metrics::counter!("gridcap_ws_frames_written_total"),
         flushes: metrics::counter!("gridcap_ws_flushes_total"),
         broadcast: metrics::histogram!("gridcap_capture_broadcast_seconds"),
+        parked: metrics::gauge!("gridcap_ws_parked"),
     })
 }
 
