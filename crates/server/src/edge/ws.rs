@@ -205,19 +205,25 @@ pub async fn upgrade<G: Games>(
         // Boxed: `run` takes its shutdown `Unpin`, so as not to store it twice.
         let stop = Box::pin(session_state.close_sessions.clone().cancelled_owned());
         let end = match io {
-            // Plain TCP parks while idle (no WebSocket state held).
-            Either::Left(tcp) => {
+            // Plain TCP parks while idle (no WebSocket state held), unless
+            // parking is off (`--ws-park-after-ms 0`).
+            // Inline: the task's size is this arm's (a parked session is
+            // most of what an idle connection costs).
+            Either::Left(tcp) if !limits.park_after.is_zero() => {
                 session::run_parked(tcp, early, outbox, limits, handler, stop).await
             }
             // TLS keeps its WebSocket for the connection's life: rustls
             // holds buffers and state of its own below it, so parking would
-            // save little. Boxed, so that plain connections' tasks do not
-            // carry its size.
-            Either::Right(tls) => {
+            // save little. So does plain TCP with parking off (no frame
+            // tracking on its reads, ~8 % fewer instructions per frame).
+            // Boxed, so that parking connections' tasks do not carry its
+            // size; such a task then holds both (4.6 KB per idle connection
+            // at 19,000, against 2.4 parked and 3.7 before parking existed).
+            io => {
                 let config = Some(limits.websocket_config());
                 Box::pin(async move {
-                    let ws = WebSocketStream::from_partially_read(tls, early, Role::Server, config)
-                        .await;
+                    let ws =
+                        WebSocketStream::from_partially_read(io, early, Role::Server, config).await;
                     session::run(ws, outbox, limits, handler, stop).await
                 })
                 .await

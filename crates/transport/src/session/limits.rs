@@ -45,6 +45,9 @@ pub struct SessionLimits {
     /// [`run_parked`](super::run_parked)). Shorter saves memory on
     /// connections that are idle between pings; longer saves rebuilding
     /// it on connections with a frame every few hundred milliseconds.
+    /// Zero: the server does not park (its sessions use [`run`](super::run),
+    /// which does not track frame boundaries); `run_parked` itself then
+    /// parks as soon as a session is quiet.
     pub park_after: Duration,
 }
 
