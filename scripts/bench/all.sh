@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The server benchmarks of `make bench` (run after the rules micro-benchmark):
-# builds the release binary once, then idle capacity, fan-out throughput (with
+# builds the release binary once, then idle capacity (with, then without
+# parking), fan-out throughput (with
 # frames per write), the latency curve, quick-play matchmaking per mode and
 # the fan-out to spectators (the stateless mode only when redis-server is
 # installed), in that order, then issue 18's attacks (attacks.sh; with
@@ -16,6 +17,7 @@
 set -euo pipefail
 here=$(dirname "${BASH_SOURCE[0]}")
 bash "$here/idle.sh"
+BENCH_NO_BUILD=1 IDLE_PARK_AFTER_MS=0 bash "$here/idle.sh"
 BENCH_NO_BUILD=1 bash "$here/fanout.sh"
 BENCH_NO_BUILD=1 bash "$here/curve.sh"
 if command -v redis-server >/dev/null; then

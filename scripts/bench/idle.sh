@@ -6,7 +6,9 @@
 # Bots run in idle mode (connect, create or join a game that never starts,
 # then only answer pings) in IDLE_PROCS bot processes (default 2), each with
 # its own pair of loopback source addresses, all pinned to BOTS_CPU.
-# Results: $OUT/idle.txt. Takes about a minute.
+# IDLE_PARK_AFTER_MS, when set, is the server's --ws-park-after-ms (default
+# 500; 0 = no parking; `make bench` measures both). Results: $OUT/idle.txt
+# (idle-park-<ms>.txt when set). Takes about a minute.
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -18,7 +20,13 @@ HOLD=${IDLE_HOLD:-45s}      # whole bot run: ramp-up + time to measure
 
 build
 log "idle: $N connections from $PROCS bot processes"
-start_server --max-connections $((N + 500))
+PARK=${IDLE_PARK_AFTER_MS:-}
+RESULT="$OUT/idle.txt"
+if [[ -n "$PARK" ]]; then
+    RESULT="$OUT/idle-park-$PARK.txt"
+    log "idle: --ws-park-after-ms $PARK"
+fi
+start_server --max-connections $((N + 500)) ${PARK:+--ws-park-after-ms "$PARK"}
 sleep 1
 rss_before=$(rss_kib "$SERVER_PID")
 
@@ -59,10 +67,11 @@ for p in $(seq 0 $((PROCS - 1))); do
 done
 {
     provenance
+    echo "--ws-park-after-ms: ${PARK:-default (500)}"
     echo "connections open: $open of $total (parked: $parked)"
     echo "server VmRSS before: ${rss_before} KiB, with connections: ${rss_after} KiB"
     echo "RSS per connection: ${per_conn} bytes (target <= 1024)"
     echo "server CPU ticks (total, ${CLK_TCK}/s): $cpu"
     echo "bot errors: $errors, bot disconnects: $disconnects"
     grep -h "connect+join" "$OUT"/idle-bots-*.txt | sed 's/^/bots /'
-} | tee "$OUT/idle.txt"
+} | tee "$RESULT"
