@@ -6,6 +6,7 @@ use std::sync::Arc;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::FutureExt;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
@@ -13,6 +14,7 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_util::either::Either;
 use tracing::{debug, warn};
+use transport::session::SessionLimits;
 use transport::{Outbox, SUBPROTOCOL, session};
 
 use crate::games::Games;
@@ -194,49 +196,60 @@ pub async fn upgrade<G: Games>(
         let early = parts.read_buf.to_vec();
         let io = parts.io.into_inner();
         drop(parts.read_buf);
-        // Inline rather than in a helper: an async fn's arguments stay in its
-        // future beside the inner future they were moved into, so a helper
-        // taking the socket would hold it twice (heaptrack: +300 B per
-        // session task).
         let conn = session_state.next_conn_id();
         let outbox = Outbox::new(conn, limits.outbox_capacity);
         let handler = PlayerSession::new(session_state.clone(), conn, hops, ip);
         m::connections(1.0);
         // Boxed: `run` takes its shutdown `Unpin`, so as not to store it twice.
         let stop = Box::pin(session_state.close_sessions.clone().cancelled_owned());
-        let end = match io {
+        let parks = !limits.park_after.is_zero();
+        let owned = OwnedLimits(session_state.clone());
+        let ended = move |end: session::SessionEnd| {
+            m::connections(-1.0);
+            m::session_ended(&end);
+            debug!(conn, ?end, "session ended");
+            drop(permit);
+            drop(ip_permit);
+        };
+        // The session is a task of its own, spawned here, and this one ends:
+        // each connection's task then holds only its own session's future
+        // (built by combinators, which keep no second copy of what they
+        // move), not this upgrade's state nor the larger of the two kinds.
+        let tasks = &session_state.sessions;
+        match io {
             // Plain TCP parks while idle (no WebSocket state held), unless
             // parking is off (`--ws-park-after-ms 0`).
-            // Inline: the task's size is this arm's (a parked session is
-            // most of what an idle connection costs).
-            Either::Left(tcp) if !limits.park_after.is_zero() => {
-                session::run_parked(tcp, early, outbox, limits, handler, stop).await
+            Either::Left(tcp) if parks => {
+                tasks.spawn(
+                    session::run_parked(tcp, early, outbox, owned, handler, stop).map(ended),
+                );
             }
             // TLS keeps its WebSocket for the connection's life: rustls
             // holds buffers and state of its own below it, so parking would
             // save little. So does plain TCP with parking off (no frame
             // tracking on its reads, ~8 % fewer instructions per frame).
-            // Boxed, so that parking connections' tasks do not carry its
-            // size; such a task then holds both (4.6 KB per idle connection
-            // at 19,000, against 2.4 parked and 3.7 before parking existed).
             io => {
                 let config = Some(limits.websocket_config());
-                Box::pin(async move {
-                    let ws =
-                        WebSocketStream::from_partially_read(io, early, Role::Server, config).await;
-                    session::run(ws, outbox, limits, handler, stop).await
-                })
-                .await
+                let ws = WebSocketStream::from_partially_read(io, early, Role::Server, config);
+                tasks.spawn(
+                    ws.then(move |ws| session::run(ws, outbox, owned, handler, stop))
+                        .map(ended),
+                );
             }
-        };
-        m::connections(-1.0);
-        m::session_ended(&end);
-        debug!(conn, ?end, "session ended");
-        drop(permit);
-        drop(ip_permit);
+        }
     });
 
     switching_protocols(&accept, &subprotocol)
+}
+
+/// The session limits of a node, owned through its state: what a session
+/// task borrows its limits from (one pointer, no copy per connection).
+struct OwnedLimits<G>(Arc<AppState<G>>);
+
+impl<G> std::borrow::Borrow<SessionLimits> for OwnedLimits<G> {
+    fn borrow(&self) -> &SessionLimits {
+        &self.0.config.limits
+    }
 }
 
 /// The 101 answer that completes a handshake.

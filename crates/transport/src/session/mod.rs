@@ -23,7 +23,7 @@
 //! while it is idle: after [`SessionLimits::park_after`] of quiet, between
 //! two frames, it drops tungstenite's state and buffers and the loop's
 //! timers and waits on the raw socket, its outbox, its heartbeat and the
-//! shutdown; the first of them builds the WebSocket again (see [`park`]).
+//! shutdown; the first of them builds the WebSocket again (see `park.rs`).
 //! `gridcap_ws_parked` counts the parked sessions.
 //!
 //! Layout: this file is the entry points ([`run`], [`run_parked`]) and
@@ -35,6 +35,7 @@
 //! the close handshake and the write counters); `tests.rs` drives the loop
 //! through a fake socket.
 
+use std::borrow::Borrow;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -52,7 +53,7 @@ use crate::protocol::{ClientMessage, ErrorCode, ServerMessage};
 
 mod active;
 mod limits;
-pub mod park;
+mod park;
 mod write;
 
 use active::{AtRest, Conn, Step, active};
@@ -157,8 +158,12 @@ pub fn push_error(outbox: &Outbox, code: ErrorCode, message: impl Into<String>) 
 
 /// Runs one connection until it ends; see the module docs.
 ///
+/// `limits` is borrowed through any owner: `&SessionLimits`, or a handle
+/// the session owns (an `Arc`, the server's node state), so that the
+/// session can be a task of its own, spawned by the task that upgraded it.
+///
 /// **Memory.** What a session keeps for its whole life is its
-/// [`Conn`](active::Conn) (queue, handler, the limits' state, deadlines);
+/// `Conn` (queue, handler, the limits' state, deadlines);
 /// the active loop's future (the select state, the heartbeat timer) is
 /// boxed beside it, and what only a busy connection needs is boxed for the
 /// time it is needed: the handler's futures (one box per client message),
@@ -176,21 +181,23 @@ pub fn push_error(outbox: &Outbox, code: ErrorCode, message: impl Into<String>) 
     clippy::manual_async_fn,
     reason = "an async fn would store its arguments twice (see above)"
 )]
-pub fn run<S, H>(
+pub fn run<S, H, L>(
     mut ws: S,
     outbox: Outbox,
-    limits: &SessionLimits,
+    limits: L,
     handler: H,
     mut shutdown: impl Future<Output = ()> + Unpin,
 ) -> impl Future<Output = SessionEnd>
 where
     S: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin,
     H: Handler,
+    L: Borrow<SessionLimits> + Send,
 {
     // Made here and captured: moved into a local of the block, they would
     // also keep their slots as captures (the same cost as an `async fn`).
-    let mut conn = Conn::new(outbox, handler, limits);
+    let mut conn = Conn::new(outbox, handler, limits.borrow());
     async move {
+        let limits = limits.borrow();
         let step = Box::pin(active(
             &mut ws,
             &mut conn,
@@ -214,30 +221,32 @@ where
 /// WebSocket (tungstenite's state and buffers) and the active loop exist
 /// only while there is something to do, and are dropped when the session
 /// has been quiet for [`SessionLimits::park_after`] between two frames.
-/// Parked, a session holds its socket, its [`Conn`](active::Conn) and a
-/// heartbeat timer (see [`park`]). `early`: bytes the peer sent after its
+/// Parked, a session holds its socket, its `Conn` and a
+/// heartbeat timer (see the `park` module). `early`: bytes the peer sent after its
 /// handshake, already read.
 #[allow(
     clippy::manual_async_fn,
     reason = "an async fn would store its arguments twice (see `run`)"
 )]
-pub fn run_parked<T, H>(
+pub fn run_parked<T, H, L>(
     io: T,
     early: Vec<u8>,
     outbox: Outbox,
-    limits: &SessionLimits,
+    limits: L,
     handler: H,
     mut shutdown: impl Future<Output = ()> + Unpin + Send,
 ) -> impl Future<Output = SessionEnd>
 where
     T: Park,
     H: Handler,
+    L: Borrow<SessionLimits> + Send,
 {
     // Made here and captured, as in `run`.
-    let mut conn = Conn::new(outbox, handler, limits);
+    let mut conn = Conn::new(outbox, handler, limits.borrow());
     let mut io = Framed::new(io);
     let mut early = Some(early);
     async move {
+        let limits = limits.borrow();
         let mut stopping = false;
         let parked = &counters().parked;
         let end = loop {
