@@ -53,36 +53,14 @@ stop_floor_redis() {
 }
 trap stop_floor_redis EXIT
 
-# The definitions layout.rs's lua_prelude() generates, as at this commit
-# (the unit test layout::tests::the_floor_benchmark_has_the_prelude keeps
-# this copy equal to it).
-prelude() {
-    cat <<'EOF'
-# >>> prelude
--- Generated from crates/server/src/games/redis/layout.rs.
-local CELLS = 81
-local RETENTION = 60000
-local LAST_SEAT = 7
-local EVENT = 'E'
-local KICK = 'K'
-local COUNTDOWN = 'T'
-local CAPTURED = 'C'
-local CHANNEL_SUFFIX = ':ev'
-local WATCHERS_SUFFIX = ':sp'
-local QUEUE_SUFFIX = ':pq'
-local WAITED_SUFFIX = ':w'
-local QUEUE = 'QUEUE'
-local SPECTATOR_LEASE = 5000
-local F = { status = 'st', seq = 'seq', host = 'host', max_players = 'maxp', min_players = 'minp', duration = 'dur', ends = 'ends', done = 'done', reason = 'why', winners = 'win', owned = 'own', unattended = 'un', cells = 'cells', code = 'code', public = 'pub', starts_at = 'sat', lobby_start = 'lst', created = 'cre', spectators = 'spec', queued = 'pq', published = 'pp' }
-local S = { name = 'n', score = 's', connected = 'c', left = 'l', token = 'k', holder = 'h' }
-local ST = { waiting = 'w', active = 'a', completed = 'c' }
-# <<< prelude
-EOF
-}
+# The definitions layout.rs's lua_prelude() generates, printed once by the
+# server crate's `lua-prelude` example.
+PRELUDE=$(cd "$ROOT" && cargo run --release -q -p gridcap-server --example lua-prelude)
+prelude() { printf '%s\n' "$PRELUDE"; }
 
 # A script as scripts.rs builds it: prelude, common.lua, the body in main().
 with_prelude() {
-    prelude | grep -v '^# '
+    prelude
     cat "$LUA/common.lua"
     printf '\nlocal function main()\n'
     cat
@@ -93,7 +71,7 @@ with_prelude() {
 # from `local key` to `local queued`) become upvalues set at each call.
 as_function() {
     printf '#!lua name=floor\n'
-    prelude | grep -v '^# '
+    prelude
     printf 'local KEYS, ARGV, key, chan, publish, safety, now, queued\n'
     sed '/^local key = KEYS\[1\]$/,/^local queued = {}$/d' "$LUA/common.lua"
     printf '\nlocal function main()\n'

@@ -452,21 +452,4 @@ mod tests {
         assert_eq!(channel_game(GAMES_KEY), None);
         assert!(!GAMES_KEY.contains('{') && GAMES_KEY != LOBBY_KEY);
     }
-
-    /// scripts/bench/stateless-floor.sh carries a copy of the prelude (it
-    /// runs the capture script on a Redis of its own, without a node).
-    #[test]
-    fn the_floor_benchmark_has_the_prelude() {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../scripts/bench/stateless-floor.sh"
-        );
-        let bench = std::fs::read_to_string(path).expect("the floor benchmark");
-        let copy = bench
-            .split("# >>> prelude\n")
-            .nth(1)
-            .and_then(|rest| rest.split("# <<< prelude\n").next())
-            .expect("the prelude's markers");
-        assert_eq!(copy, lua_prelude(), "update the copy in {path}");
-    }
 }
