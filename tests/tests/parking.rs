@@ -47,3 +47,35 @@ async fn parked_players_wake_for_events_and_play_a_whole_game() {
     guest.until_game_over().await;
     assert_same_events(&[&host, &guest]);
 }
+
+/// A parked session is no task: the drain still finds it. Parked players
+/// of a waiting game are sent away with 1001 when the node drains, and the
+/// node exits 0 once they are gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_drain_sends_parked_players_away_with_1001() {
+    let dir = TestDir::new("the_drain_sends_parked_players_away_with_1001");
+    let options = NodeOptions {
+        extra: vec!["--ws-park-after-ms".into(), "50".into()],
+        ..NodeOptions::default()
+    };
+    let mut cluster = Cluster::single(&dir, &options).await;
+    let node = &mut cluster.nodes[0];
+    let url = node.ws_url();
+    let mut host = Player::connect(&url, "host").await;
+    let snapshot = host.create(3, 60_000).await;
+    let mut guest = Player::connect(&url, "guest").await;
+    guest.join(&snapshot.id).await;
+    http::metric_until(node.admin, "gridcap_ws_parked", 2.0).await;
+
+    node.terminate();
+    for player in [&mut host, &mut guest] {
+        assert_eq!(
+            player.until_closed().await,
+            Some(1001),
+            "{}",
+            player.transcript()
+        );
+    }
+    let status = node.wait_exit(std::time::Duration::from_secs(20)).await;
+    assert_eq!(status.code(), Some(0), "drained node exit: {status}");
+}

@@ -111,6 +111,7 @@ async fn serve<G: Games>(
     stop_games: CancellationToken,
 ) -> std::io::Result<()> {
     let state = AppState::new(config, games);
+    tokio::spawn(state.clone().sweep_beats());
     let stop_listening = CancellationToken::new();
     let app = http::router(state.clone());
     let tls = match &state.config.tls {

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use transport::session::Beats;
 
 use crate::config::Config;
 use crate::edge::create_limit::CreateLimiter;
@@ -38,6 +39,9 @@ pub struct AppState<G> {
     pub close_sessions: CancellationToken,
     /// Every session task, so shutdown can wait for them.
     pub sessions: TaskTracker,
+    /// The heartbeats of parked sessions (swept by one task: see
+    /// [`AppState::sweep_beats`]).
+    pub beats: Beats,
     /// Renders `/metrics`; `None` if another recorder owns the process.
     pub metrics: Option<PrometheusHandle>,
 }
@@ -75,8 +79,17 @@ impl<G: Games> AppState<G> {
             draining: AtomicBool::new(false),
             close_sessions: CancellationToken::new(),
             sessions: TaskTracker::new(),
+            beats: Beats::default(),
             metrics: crate::metrics::install(),
         })
+    }
+
+    /// Wakes parked sessions at their heartbeats until the sessions must
+    /// close, then wakes them all (to close with 1001). Spawned once per
+    /// node, before its first session.
+    pub async fn sweep_beats(self: Arc<Self>) {
+        let closing = self.close_sessions.clone().cancelled_owned();
+        self.beats.run(closing).await;
     }
 
     /// A fresh connection id.

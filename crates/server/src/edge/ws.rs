@@ -9,14 +9,17 @@ use axum::response::{IntoResponse, Response};
 use futures_util::FutureExt;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
+use tokio::sync::OwnedSemaphorePermit;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_util::either::Either;
+use tokio_util::task::task_tracker::TaskTrackerToken;
 use tracing::{debug, warn};
 use transport::session::SessionLimits;
 use transport::{Outbox, SUBPROTOCOL, session};
 
+use crate::edge::per_ip::IpPermit;
 use crate::games::Games;
 use crate::metrics as m;
 use crate::session::PlayerSession;
@@ -200,16 +203,13 @@ pub async fn upgrade<G: Games>(
         let outbox = Outbox::new(conn, limits.outbox_capacity);
         let handler = PlayerSession::new(session_state.clone(), conn, hops, ip);
         m::connections(1.0);
-        // Boxed: `run` takes its shutdown `Unpin`, so as not to store it twice.
-        let stop = Box::pin(session_state.close_sessions.clone().cancelled_owned());
         let parks = !limits.park_after.is_zero();
-        let owned = OwnedLimits(session_state.clone());
-        let ended = move |end: session::SessionEnd| {
-            m::connections(-1.0);
-            m::session_ended(&end);
-            debug!(conn, ?end, "session ended");
-            drop(permit);
-            drop(ip_permit);
+        let host = SessionHost {
+            _tracked: session_state.sessions.token(),
+            state: session_state.clone(),
+            conn,
+            _permit: permit,
+            _ip_permit: ip_permit.flatten(),
         };
         // The session is a task of its own, spawned here, and this one ends:
         // each connection's task then holds only its own session's future
@@ -217,12 +217,11 @@ pub async fn upgrade<G: Games>(
         // move), not this upgrade's state nor the larger of the two kinds.
         let tasks = &session_state.sessions;
         match io {
-            // Plain TCP parks while idle (no WebSocket state held), unless
-            // parking is off (`--ws-park-after-ms 0`).
+            // Plain TCP parks while idle (no WebSocket state held, and no
+            // task: see `transport::session::run_parked`), unless parking
+            // is off (`--ws-park-after-ms 0`).
             Either::Left(tcp) if parks => {
-                tasks.spawn(
-                    session::run_parked(tcp, early, outbox, owned, handler, stop).map(ended),
-                );
+                tasks.spawn(session::run_parked(tcp, early, outbox, handler, host));
             }
             // TLS keeps its WebSocket for the connection's life: rustls
             // holds buffers and state of its own below it, so parking would
@@ -231,9 +230,12 @@ pub async fn upgrade<G: Games>(
             io => {
                 let config = Some(limits.websocket_config());
                 let ws = WebSocketStream::from_partially_read(io, early, Role::Server, config);
+                let owned = OwnedLimits(session_state.clone());
+                // Boxed: `run` takes its shutdown `Unpin`, so as not to store it twice.
+                let stop = Box::pin(session_state.close_sessions.clone().cancelled_owned());
                 tasks.spawn(
                     ws.then(move |ws| session::run(ws, outbox, owned, handler, stop))
-                        .map(ended),
+                        .map(move |end| session::Host::ended(host, end)),
                 );
             }
         }
@@ -249,6 +251,63 @@ struct OwnedLimits<G>(Arc<AppState<G>>);
 impl<G> std::borrow::Borrow<SessionLimits> for OwnedLimits<G> {
     fn borrow(&self) -> &SessionLimits {
         &self.0.config.limits
+    }
+}
+
+/// What one connection holds of its node for its whole life, parked or
+/// not: the node, its connection permits, and a count in the node's
+/// session tracker (a parked session is no task, so the tracker would not
+/// see it otherwise, and the drain would not wait for it).
+struct SessionHost<G> {
+    state: Arc<AppState<G>>,
+    conn: u64,
+    /// Held, not read: dropped when the session ends.
+    _permit: OwnedSemaphorePermit,
+    _ip_permit: Option<IpPermit>,
+    _tracked: TaskTrackerToken,
+}
+
+impl<G: Games> session::Host for SessionHost<G> {
+    type Tasks = NodeTasks<G>;
+
+    fn limits(&self) -> &SessionLimits {
+        &self.state.config.limits
+    }
+
+    fn tasks(&self) -> NodeTasks<G> {
+        NodeTasks(self.state.clone())
+    }
+
+    fn beats(&self) -> &session::Beats {
+        &self.state.beats
+    }
+
+    fn shutdown(&self) -> impl Future<Output = ()> + Unpin + Send + 'static {
+        Box::pin(self.state.close_sessions.clone().cancelled_owned())
+    }
+
+    fn ended(self, end: session::SessionEnd) {
+        m::connections(-1.0);
+        m::session_ended(&end);
+        debug!(conn = self.conn, ?end, "session ended");
+        // The permits and the tracker's count go with `self`.
+    }
+}
+
+/// Spawns a parked session's activations on the node's session tracker.
+struct NodeTasks<G>(Arc<AppState<G>>);
+
+impl<G> session::Tasks for NodeTasks<G> {
+    fn spawn<F: Future<Output = ()> + Send + 'static>(self, activation: F) {
+        // Wake-ups come from the runtime's own threads (its I/O and timer
+        // drivers, its tasks); one from anywhere else, or after the
+        // runtime is gone, drops the session, as the runtime's end would.
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                self.0.sessions.spawn_on(activation, &runtime);
+            }
+            Err(e) => warn!("a parked session woke outside the runtime and ends: {e}"),
+        }
     }
 }
 

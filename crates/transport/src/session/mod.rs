@@ -24,13 +24,16 @@
 //! two frames, it drops tungstenite's state and buffers and the loop's
 //! timers and waits on the raw socket, its outbox, its heartbeat and the
 //! shutdown; the first of them builds the WebSocket again (see `park.rs`).
-//! `gridcap_ws_parked` counts the parked sessions.
+//! A parked session is not even a task: its state waits in a slot that is
+//! its own waker, and the first wake-up spawns its next activation (see
+//! `slot.rs`). `gridcap_ws_parked` counts the parked sessions.
 //!
 //! Layout: this file is the entry points ([`run`], [`run_parked`]) and
 //! what they talk to (the [`Handler`], close codes, [`SessionEnd`]);
 //! `active.rs` the read/write loop and what a session keeps between
 //! activations; `park.rs` the parked wait and the frame-boundary tracking
-//! that makes parking safe; `limits.rs` holds [`SessionLimits`]; `write.rs`
+//! that makes parking safe; `slot.rs` where a parked session waits without
+//! a task; `limits.rs` holds [`SessionLimits`]; `write.rs`
 //! the write path (batches, the hold's timer,
 //! the close handshake and the write counters); `tests.rs` drives the loop
 //! through a fake socket.
@@ -38,10 +41,11 @@
 use std::borrow::Borrow;
 use std::future::Future;
 use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures_util::{Sink, Stream};
-use tokio::time::{Sleep, sleep_until};
+use tokio::time::{Instant, Sleep};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
@@ -52,16 +56,20 @@ use crate::outbox::Outbox;
 use crate::protocol::{ClientMessage, ErrorCode, ServerMessage};
 
 mod active;
+mod beats;
 mod limits;
 mod park;
+mod slot;
 mod write;
 
 use active::{AtRest, Conn, Step, active};
+use beats::BeatKey;
+pub use beats::Beats;
 pub use limits::SessionLimits;
+use park::Framed;
 pub use park::Park;
-use park::{Framed, Wake};
 pub use write::close;
-use write::{counters, write_queued};
+use write::write_queued;
 
 /// Close code: normal closure (after `leave`).
 pub const CLOSE_NORMAL: u16 = 1000;
@@ -217,58 +225,157 @@ where
     }
 }
 
+/// What a parking session needs from whoever runs it. A parked session is
+/// no task (see `slot.rs`), so it carries its host along: its limits, how
+/// to spawn its next activation, and what to do when it ends.
+pub trait Host: Send + 'static {
+    /// What spawns the session's activations.
+    type Tasks: Tasks;
+
+    /// The session's limits.
+    fn limits(&self) -> &SessionLimits;
+
+    /// A handle on what spawns the session's next activation.
+    fn tasks(&self) -> Self::Tasks;
+
+    /// Where the session registers its heartbeat while parked (the node's
+    /// one [`Beats`], whose [`Beats::run`] must be running).
+    fn beats(&self) -> &Beats;
+
+    /// The node's shutdown, as a future; asked for once per activation.
+    fn shutdown(&self) -> impl Future<Output = ()> + Unpin + Send + 'static;
+
+    /// The session is over (its handler's `on_close` has run); called once.
+    fn ended(self, end: SessionEnd);
+}
+
+/// Spawns a parked session's next activation as a task of its own.
+pub trait Tasks {
+    /// Runs `activation` on the runtime (or drops it, if the runtime is
+    /// gone: the session then ends with it).
+    fn spawn<F: Future<Output = ()> + Send + 'static>(self, activation: F);
+}
+
 /// [`run`] on a raw socket, parking whenever the connection is idle: the
 /// WebSocket (tungstenite's state and buffers) and the active loop exist
 /// only while there is something to do, and are dropped when the session
 /// has been quiet for [`SessionLimits::park_after`] between two frames.
-/// Parked, a session holds its socket, its `Conn` and a
-/// heartbeat timer (see the `park` module). `early`: bytes the peer sent after its
-/// handshake, already read.
-#[allow(
-    clippy::manual_async_fn,
-    reason = "an async fn would store its arguments twice (see `run`)"
-)]
-pub fn run_parked<T, H, L>(
+/// Parked, a session is no task at all: its socket, its `Conn`, its
+/// shutdown and its host wait in a slot (see `slot.rs`) with a heartbeat
+/// timer, and the first wake-up spawns its next activation through
+/// [`Host::tasks`]. The returned future is the first activation; it
+/// completes when the session ends or first parks. [`Host::ended`] is
+/// told the end. `early`: bytes the peer sent after its handshake,
+/// already read.
+pub fn run_parked<T, H, P>(
     io: T,
     early: Vec<u8>,
     outbox: Outbox,
-    limits: L,
     handler: H,
-    mut shutdown: impl Future<Output = ()> + Unpin + Send,
-) -> impl Future<Output = SessionEnd>
+    host: P,
+) -> impl Future<Output = ()> + Send
 where
-    T: Park,
-    H: Handler,
-    L: Borrow<SessionLimits> + Send,
+    T: Park + 'static,
+    H: Handler + 'static,
+    P: Host,
 {
-    // Made here and captured, as in `run`.
-    let mut conn = Conn::new(outbox, handler, limits.borrow());
-    let mut io = Framed::new(io);
-    let mut early = Some(early);
-    async move {
-        let limits = limits.borrow();
-        let mut stopping = false;
-        let parked = &counters().parked;
-        let end = loop {
-            let activation = activate(io, early.take(), &mut conn, limits, &mut shutdown, stopping);
-            match Box::pin(activation).await {
-                Ok(back) => io = back,
-                Err(end) => break end,
+    let conn = Conn::new(outbox, handler, host.limits());
+    let session = Parked {
+        io: Framed::new(io),
+        conn,
+        host,
+        stopping: false,
+        beat: None,
+    };
+    drive(session, Some(early))
+}
+
+/// A parking session between activations: everything it keeps.
+struct Parked<T, H, P> {
+    io: Framed<T>,
+    conn: Conn<H>,
+    host: P,
+    /// The shutdown fired while parking: finish at once.
+    stopping: bool,
+    /// Its heartbeat, registered while parked.
+    beat: Option<BeatKey>,
+}
+
+impl<T, H, P> slot::Resume for Parked<T, H, P>
+where
+    T: Park + 'static,
+    H: Handler + 'static,
+    P: Host,
+{
+    fn poll_wake(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        // An error or EOF is ready too: the active loop reads it.
+        if self.conn.outbox.poll_woken(cx).is_ready()
+            || self.io.io.poll_read_ready(cx).is_ready()
+            || Instant::now() >= self.conn.next_beat
+        {
+            return Poll::Ready(());
+        }
+        match self.host.beats().register(self.conn.next_beat, cx.waker()) {
+            Ok(key) => {
+                self.beat = Some(key);
+                Poll::Pending
             }
-            parked.increment(1.0);
-            #[cfg(test)]
-            park_tests::PARKS.with(|p| p.set(p.get() + 1));
-            let beat = sleep_until(conn.next_beat);
-            tokio::pin!(beat);
-            let wake = std::future::poll_fn(|cx| {
-                park::poll_parked(&mut io.io, &conn.outbox, beat.as_mut(), &mut shutdown, cx)
-            })
-            .await;
-            parked.decrement(1.0);
-            stopping = matches!(wake, Wake::Shutdown);
+            Err(beats::Closed) => {
+                self.stopping = true;
+                Poll::Ready(())
+            }
+        }
+    }
+
+    fn resume(self) {
+        let tasks = self.host.tasks();
+        tasks.spawn(drive(self, None));
+    }
+}
+
+/// Runs a parking session's activations until it ends (then tells its
+/// host) or parks away from this task.
+async fn drive<T, H, P>(mut session: Parked<T, H, P>, mut early: Option<Vec<u8>>)
+where
+    T: Park + 'static,
+    H: Handler + 'static,
+    P: Host,
+{
+    loop {
+        let Parked {
+            io,
+            mut conn,
+            host,
+            stopping,
+            beat,
+        } = session;
+        if let Some(beat) = beat {
+            host.beats().cancel(beat);
+        }
+        let limits = host.limits();
+        let mut shutdown = host.shutdown();
+        let activation = activate(io, early.take(), &mut conn, limits, &mut shutdown, stopping);
+        let io = match Box::pin(activation).await {
+            Ok(io) => io,
+            Err(end) => {
+                Box::pin(conn.handler.on_close()).await;
+                host.ended(end);
+                return;
+            }
         };
-        Box::pin(conn.handler.on_close()).await;
-        end
+        #[cfg(test)]
+        park_tests::PARKS.with(|p| p.set(p.get() + 1));
+        let parked = Parked {
+            io,
+            conn,
+            host,
+            stopping: false,
+            beat: None,
+        };
+        session = match slot::park(parked) {
+            slot::Parking::Away => return,
+            slot::Parking::Here(session) => session,
+        };
     }
 }
 

@@ -1,10 +1,11 @@
 //! Parking: what an idle session keeps instead of a WebSocket.
 //!
 //! A parked session holds its raw socket and its [`Conn`](super::active::Conn)
-//! and waits for the first of: bytes to read, a frame queued in its outbox,
-//! its heartbeat, the shutdown. Then it builds a fresh tungstenite
-//! `WebSocketStream` on the socket (its buffers are allocated then) and runs
-//! the active loop until it is quiet again.
+//! and waits (in a slot, no task: see `slot.rs`) for the first of: bytes to
+//! read, a frame queued in its outbox, its heartbeat (see `beats.rs`), the
+//! shutdown. Then it builds a fresh tungstenite `WebSocketStream` on the
+//! socket (its buffers are allocated then) and runs the active loop until
+//! it is quiet again.
 //!
 //! Dropping the WebSocket is only safe between frames: [`Framed`] wraps the
 //! socket and follows the frame boundaries of the bytes tungstenite reads
@@ -17,14 +18,8 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use std::future::Future;
-
-use futures_util::FutureExt;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::time::Sleep;
-
-use crate::outbox::Outbox;
 
 /// A raw socket a session can park on: it can wait for bytes to read
 /// without reading them.
@@ -37,38 +32,6 @@ impl Park for TcpStream {
     fn poll_read_ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         TcpStream::poll_read_ready(self, cx)
     }
-}
-
-/// What ended a park.
-pub(super) enum Wake {
-    /// Bytes to read, a frame queued or the heartbeat due: activate.
-    Work,
-    /// The shutdown fired: activate to finish.
-    Shutdown,
-}
-
-/// One poll of a parked session (see the module docs): what woke it, if
-/// anything did. A plain function polled through `poll_fn` rather than a
-/// future of its own, whose arguments would take a second slot in every
-/// parked session.
-pub(super) fn poll_parked<T: Park>(
-    io: &mut T,
-    outbox: &Outbox,
-    beat: Pin<&mut Sleep>,
-    shutdown: &mut (impl Future<Output = ()> + Unpin),
-    cx: &mut Context<'_>,
-) -> Poll<Wake> {
-    if outbox.poll_woken(cx).is_ready() {
-        return Poll::Ready(Wake::Work);
-    }
-    if shutdown.poll_unpin(cx).is_ready() {
-        return Poll::Ready(Wake::Shutdown);
-    }
-    // An error or EOF is ready too: the active loop reads it.
-    if io.poll_read_ready(cx).is_ready() || beat.poll(cx).is_ready() {
-        return Poll::Ready(Wake::Work);
-    }
-    Poll::Pending
 }
 
 /// Where the bytes read so far stand in the peer's frames (RFC 6455 §5.2).

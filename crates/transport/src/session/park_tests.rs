@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, DuplexStream, ReadBuf};
+use tokio::sync::watch;
 use tokio::time::{Instant, sleep, timeout};
 
 use super::*;
@@ -107,40 +108,98 @@ fn limits() -> SessionLimits {
     }
 }
 
+/// The host of a test session: tells the test how it ended.
+struct TestHost {
+    limits: SessionLimits,
+    ended: tokio::sync::oneshot::Sender<SessionEnd>,
+    beats: Arc<Beats>,
+    stop: watch::Receiver<bool>,
+}
+
+/// Ready once `stop` says so (or its sender is gone).
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
+}
+
+/// Spawns on the test's runtime.
+struct TestTasks;
+
+impl Tasks for TestTasks {
+    fn spawn<F: Future<Output = ()> + Send + 'static>(self, activation: F) {
+        tokio::spawn(activation);
+    }
+}
+
+impl Host for TestHost {
+    type Tasks = TestTasks;
+
+    fn limits(&self) -> &SessionLimits {
+        &self.limits
+    }
+
+    fn tasks(&self) -> TestTasks {
+        TestTasks
+    }
+
+    fn beats(&self) -> &Beats {
+        &self.beats
+    }
+
+    fn shutdown(&self) -> impl Future<Output = ()> + Unpin + Send + 'static {
+        Box::pin(stopped(self.stop.clone()))
+    }
+
+    fn ended(self, end: SessionEnd) {
+        let _ = self.ended.send(end);
+    }
+}
+
+/// How a test session ended, once it has.
+type Ended = tokio::sync::oneshot::Receiver<SessionEnd>;
+
 /// A parking session on one end of a pipe, with `early` bytes already
 /// read; the other end as raw bytes.
 fn start_raw(
     early: Vec<u8>,
     limits: SessionLimits,
     shutdown: Pin<Box<dyn Future<Output = ()> + Send>>,
-) -> (
-    DuplexStream,
-    Outbox,
-    Recorder,
-    tokio::task::JoinHandle<SessionEnd>,
-) {
+) -> (DuplexStream, Outbox, Recorder, Ended) {
     let (server, client) = tokio::io::duplex(64 * 1024);
     let outbox = Outbox::new(1, 8);
     let recorder = Recorder::default();
-    let (o, r) = (outbox.clone(), recorder.clone());
+    let (ended, session) = tokio::sync::oneshot::channel();
+    // The node's side: the shutdown as a signal, and the beats' sweeper
+    // (two tasks, beside the session's).
+    let (stop_tx, stop) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let beats = Arc::new(Beats::default());
+    let sweeper = (beats.clone(), stop.clone());
+    tokio::spawn(async move { sweeper.0.run(stopped(sweeper.1)).await });
+    let host = TestHost {
+        limits,
+        ended,
+        beats,
+        stop,
+    };
     let sock = Sock {
         io: server,
         ahead: None,
     };
-    let session =
-        tokio::spawn(async move { run_parked(sock, early, o, &limits, r, shutdown).await });
+    tokio::spawn(run_parked(
+        sock,
+        early,
+        outbox.clone(),
+        recorder.clone(),
+        host,
+    ));
     (client, outbox, recorder, session)
 }
 
 /// [`start_raw`] with a tungstenite client on the other end and no shutdown.
-async fn start(
-    limits: SessionLimits,
-) -> (
-    Client,
-    Outbox,
-    Recorder,
-    tokio::task::JoinHandle<SessionEnd>,
-) {
+async fn start(limits: SessionLimits) -> (Client, Outbox, Recorder, Ended) {
     let (client, outbox, recorder, session) =
         start_raw(Vec::new(), limits, Box::pin(std::future::pending()));
     let client = Client::from_raw_socket(client, Role::Client, None).await;
@@ -176,6 +235,13 @@ async fn a_parked_session_wakes_on_a_client_frame() {
     let (mut client, _outbox, recorder, _session) = start(limits()).await;
     sleep(PARK_AFTER * 2).await;
     assert_eq!(parks(), 1, "a quiet session parks");
+    let tasks = tokio::runtime::Handle::current()
+        .metrics()
+        .num_alive_tasks();
+    assert_eq!(
+        tasks, 2,
+        "the shutdown's and the beats' tasks; the parked session is none"
+    );
     client
         .send(Message::Binary(Bytes::from_static(b"hello")))
         .await
@@ -214,7 +280,7 @@ async fn a_parked_session_wakes_on_a_queued_frame() {
 #[tokio::test(start_paused = true)]
 async fn a_parked_session_wakes_on_the_heartbeat() {
     let limits = limits();
-    let (mut client, _outbox, recorder, session) = start(limits.clone()).await;
+    let (mut client, _outbox, recorder, mut session) = start(limits.clone()).await;
     let started = Instant::now();
     // A player that joined a game (a first message), then went quiet.
     client
@@ -236,7 +302,7 @@ async fn a_parked_session_wakes_on_the_heartbeat() {
     assert_eq!(pings[0], limits.ping_interval);
     assert_eq!(pings[3], limits.ping_interval * 4, "{pings:?}");
     assert!(pings[3] > limits.idle_timeout, "the pongs were heard");
-    assert!(!session.is_finished());
+    assert!(session.try_recv().is_err(), "still connected");
     assert!(parks() >= 4, "parked between pings: {}", parks());
 }
 

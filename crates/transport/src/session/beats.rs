@@ -1,0 +1,238 @@
+//! One timer for the heartbeats of every parked session, and the way the
+//! shutdown reaches them.
+//!
+//! A parked session must still wake for its next ping (or its idle and
+//! first-message deadlines). A tokio `Sleep` of its own costs 112 bytes and
+//! a shutdown future of its own ~70 more, in every parked session. Instead
+//! a session registers its next beat here: its waker under its deadline,
+//! in one ordered map per node. One task ([`Beats::run`]) sleeps until the
+//! earliest deadline and wakes whatever is due, at the same instants a
+//! session's own timer would. When the node's shutdown fires, it wakes
+//! every parked session and refuses new registrations, so that a session
+//! finds the shutdown when it wakes and closes with 1001.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::{Pin, pin};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
+
+use tokio::time::{Instant, Sleep, sleep_until};
+
+/// The heartbeats of a node's parked sessions; see the module docs.
+#[derive(Debug, Default)]
+pub struct Beats {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    /// Parked sessions by their next beat (and a number, for ties).
+    due: BTreeMap<(Instant, u64), Waker>,
+    next_id: u64,
+    /// The shutdown has fired: nothing parks any more.
+    closed: bool,
+    /// The sweeping task, to wake when a beat earlier than all others comes.
+    sweeper: Option<Waker>,
+}
+
+/// A registered beat, to take back when the session wakes.
+#[derive(Debug)]
+pub(super) struct BeatKey(Instant, u64);
+
+/// The node is shutting down: a session must not park.
+#[derive(Debug)]
+pub(super) struct Closed;
+
+impl Beats {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // Nothing panics while the lock is held; a poisoned map is as good.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Wakes `waker` at `at`, unless the shutdown has fired.
+    pub(super) fn register(&self, at: Instant, waker: &Waker) -> Result<BeatKey, Closed> {
+        let mut inner = self.lock();
+        if inner.closed {
+            return Err(Closed);
+        }
+        let id = inner.next_id;
+        inner.next_id += 1;
+        let earliest = inner.due.keys().next().is_none_or(|&(first, _)| at < first);
+        inner.due.insert((at, id), waker.clone());
+        let sweeper = if earliest {
+            inner.sweeper.clone()
+        } else {
+            None
+        };
+        drop(inner);
+        if let Some(sweeper) = sweeper {
+            sweeper.wake();
+        }
+        Ok(BeatKey(at, id))
+    }
+
+    /// Takes a beat back (the session woke for something else).
+    pub(super) fn cancel(&self, key: BeatKey) {
+        self.lock().due.remove(&(key.0, key.1));
+    }
+
+    /// Parked sessions waiting for their beat now.
+    pub fn parked(&self) -> usize {
+        self.lock().due.len()
+    }
+
+    /// Wakes each parked session at its beat until `shutdown`; then wakes
+    /// them all and lets none park again. Spawn it once per node, before
+    /// its first session.
+    pub async fn run(&self, shutdown: impl Future<Output = ()>) {
+        let mut shutdown = pin!(shutdown);
+        let mut timer = pin!(sleep_until(Instant::now()));
+        std::future::poll_fn(|cx| {
+            if shutdown.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(());
+            }
+            self.sweep(timer.as_mut(), cx);
+            Poll::Pending
+        })
+        .await;
+        let woken = {
+            let mut inner = self.lock();
+            inner.closed = true;
+            std::mem::take(&mut inner.due)
+        };
+        woken.into_values().for_each(Waker::wake);
+    }
+
+    /// Wakes what is due and sets `timer` for the next beat.
+    fn sweep(&self, mut timer: Pin<&mut Sleep>, cx: &mut Context<'_>) {
+        loop {
+            let now = Instant::now();
+            let mut woken = Vec::new();
+            let next = {
+                let mut inner = self.lock();
+                while let Some(entry) = inner.due.first_entry() {
+                    if entry.key().0 > now {
+                        break;
+                    }
+                    woken.push(entry.remove());
+                }
+                inner.sweeper = Some(cx.waker().clone());
+                inner.due.keys().next().map(|&(at, _)| at)
+            };
+            woken.into_iter().for_each(Waker::wake);
+            let Some(next) = next else {
+                return; // Woken by the first registration.
+            };
+            if timer.deadline() != next {
+                timer.as_mut().reset(next);
+            }
+            if timer.as_mut().poll(cx).is_pending() {
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Wake;
+    use std::time::Duration;
+
+    use tokio::sync::oneshot;
+    use tokio::time::sleep;
+
+    use super::*;
+
+    /// Counts its wake-ups and records when the last one came.
+    #[derive(Default)]
+    struct Probe {
+        woken: AtomicUsize,
+        at: Mutex<Option<Instant>>,
+    }
+
+    impl Wake for Probe {
+        fn wake(self: Arc<Self>) {
+            self.woken.fetch_add(1, Ordering::SeqCst);
+            *self.at.lock().unwrap() = Some(Instant::now());
+        }
+    }
+
+    fn probe() -> (Arc<Probe>, Waker) {
+        let probe = Arc::new(Probe::default());
+        let waker = Waker::from(probe.clone());
+        (probe, waker)
+    }
+
+    /// A node's beats with their sweeper running until the sender is used.
+    fn running() -> (Arc<Beats>, oneshot::Sender<()>) {
+        let beats = Arc::new(Beats::default());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let sweeper = beats.clone();
+        tokio::spawn(async move {
+            sweeper
+                .run(async {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        (beats, stop)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn each_beat_wakes_its_session_at_its_instant() {
+        let (beats, _stop) = running();
+        let start = Instant::now();
+        let (late, late_waker) = probe();
+        let (early, early_waker) = probe();
+        let (taken_back, taken_back_waker) = probe();
+        beats
+            .register(start + Duration::from_secs(30), &late_waker)
+            .unwrap();
+        // Earlier than every beat so far: the sweeper re-arms for it.
+        beats
+            .register(start + Duration::from_secs(15), &early_waker)
+            .unwrap();
+        let key = beats
+            .register(start + Duration::from_secs(20), &taken_back_waker)
+            .unwrap();
+        beats.cancel(key);
+        assert_eq!(beats.parked(), 2);
+        sleep(Duration::from_secs(60)).await;
+        assert_eq!(early.woken.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            *early.at.lock().unwrap(),
+            Some(start + Duration::from_secs(15))
+        );
+        assert_eq!(late.woken.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            *late.at.lock().unwrap(),
+            Some(start + Duration::from_secs(30))
+        );
+        assert_eq!(taken_back.woken.load(Ordering::SeqCst), 0, "taken back");
+        assert_eq!(beats.parked(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_shutdown_wakes_every_parked_session_and_closes_the_beats() {
+        let (beats, stop) = running();
+        let (parked, waker) = probe();
+        beats
+            .register(Instant::now() + Duration::from_secs(600), &waker)
+            .unwrap();
+        tokio::task::yield_now().await;
+        stop.send(()).unwrap();
+        sleep(Duration::from_millis(1)).await;
+        assert_eq!(
+            parked.woken.load(Ordering::SeqCst),
+            1,
+            "woken by the shutdown"
+        );
+        assert!(matches!(
+            beats.register(Instant::now(), &waker),
+            Err(Closed)
+        ));
+    }
+}

@@ -1,0 +1,179 @@
+//! A parked session that is not a task.
+//!
+//! A tokio task costs its future's whole size (the largest state it can be
+//! in), rounded up with its header to a multiple of 128 bytes, for as long
+//! as it lives. A parked session needs none of that. When it parks, its
+//! state moves into a [`Slot`]: an `Arc` that is also the waker registered
+//! with everything the session waits on (its socket's read readiness, its
+//! outbox, its heartbeat timer, the shutdown). The task then ends.
+//!
+//! The first wake-up takes the state out of the slot and resumes it, which
+//! spawns a task for the next activation; later wake-ups find the slot
+//! empty and do nothing. While a session is parked, only those
+//! registrations refer to its slot; the heartbeat timer always fires in
+//! the end, so a slot is never forgotten with a session in it. Once the
+//! new task has registered its own wakers, the old slot (a few bytes,
+//! empty) is freed.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Wake, Waker};
+
+use super::write::counters;
+
+/// A parked session's state, as a slot holds it.
+pub(super) trait Resume: Send + 'static {
+    /// Ready if anything the session waits on is ready now; otherwise
+    /// `cx`'s waker is registered with every one of them.
+    fn poll_wake(&mut self, cx: &mut Context<'_>) -> Poll<()>;
+
+    /// Goes back to work: spawns the next activation.
+    fn resume(self);
+}
+
+/// What became of a session that parked.
+pub(super) enum Parking<P> {
+    /// It is in a slot, no task's; a wake-up resumes it.
+    Away,
+    /// Something it waits on is ready already: go on in this task.
+    Here(P),
+}
+
+/// Holds a parked session until its first wake-up.
+struct Slot<P> {
+    parked: Mutex<Option<P>>,
+    /// Set by every wake-up, so that one that comes while the session is
+    /// still registering (and the slot still empty) is not lost.
+    woken: AtomicBool,
+}
+
+impl<P> Slot<P> {
+    fn lock(&self) -> MutexGuard<'_, Option<P>> {
+        // Nothing panics while the lock is held; a poisoned slot is as good.
+        self.parked.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The session, if no wake-up has taken it yet.
+    fn take(&self) -> Option<P> {
+        let taken = self.lock().take();
+        if taken.is_some() {
+            counters().parked.decrement(1.0);
+        }
+        taken
+    }
+}
+
+impl<P: Resume> Wake for Slot<P> {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        // Outside the lock: resuming spawns a task.
+        if let Some(session) = self.take() {
+            session.resume();
+        }
+    }
+}
+
+/// Parks `session` in a slot of its own, unless something it waits on is
+/// ready already.
+pub(super) fn park<P: Resume>(mut session: P) -> Parking<P> {
+    let slot = Arc::new(Slot {
+        parked: Mutex::new(None),
+        woken: AtomicBool::new(false),
+    });
+    let waker = Waker::from(slot.clone());
+    // Registered without the lock held: a registration may wake at once
+    // (tokio's cooperative budget does), and that wake-up takes the lock.
+    if session
+        .poll_wake(&mut Context::from_waker(&waker))
+        .is_ready()
+    {
+        return Parking::Here(session);
+    }
+    counters().parked.increment(1.0);
+    *slot.lock() = Some(session);
+    // A wake-up between the registrations and the line above found the
+    // slot empty; whichever of it and this takes the session resumes it.
+    if slot.woken.load(Ordering::Acquire)
+        && let Some(session) = slot.take()
+    {
+        return Parking::Here(session);
+    }
+    Parking::Away
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex as StdMutex;
+
+    use super::*;
+
+    /// The wakers a fake session registered.
+    type Registered = Arc<StdMutex<Vec<Waker>>>;
+    /// How often a fake session was resumed.
+    type Resumed = Arc<StdMutex<u32>>;
+
+    /// A session that records its resumptions; its sources are the wakers
+    /// it registered, which the test wakes by hand.
+    struct Fake {
+        /// Wakes `cx` at once while registering (as tokio's budget may).
+        wake_while_registering: bool,
+        registered: Registered,
+        resumed: Resumed,
+    }
+
+    impl Resume for Fake {
+        fn poll_wake(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+            self.registered.lock().unwrap().push(cx.waker().clone());
+            if self.wake_while_registering {
+                cx.waker().wake_by_ref();
+            }
+            Poll::Pending
+        }
+
+        fn resume(self) {
+            *self.resumed.lock().unwrap() += 1;
+        }
+    }
+
+    fn fake(wake_while_registering: bool) -> (Fake, Registered, Resumed) {
+        let registered = Arc::new(StdMutex::new(Vec::new()));
+        let resumed = Arc::new(StdMutex::new(0));
+        let session = Fake {
+            wake_while_registering,
+            registered: registered.clone(),
+            resumed: resumed.clone(),
+        };
+        (session, registered, resumed)
+    }
+
+    #[test]
+    fn the_first_wake_up_resumes_a_parked_session_once() {
+        let (session, registered, resumed) = fake(false);
+        assert!(matches!(park(session), Parking::Away));
+        assert_eq!(*resumed.lock().unwrap(), 0, "parked until woken");
+        let wakers = std::mem::take(&mut *registered.lock().unwrap());
+        assert_eq!(wakers.len(), 1);
+        wakers[0].wake_by_ref();
+        wakers[0].wake_by_ref();
+        assert_eq!(
+            *resumed.lock().unwrap(),
+            1,
+            "resumed once, however often woken"
+        );
+        drop(wakers);
+    }
+
+    #[test]
+    fn a_wake_up_during_the_registrations_keeps_the_session_here() {
+        let (session, _registered, resumed) = fake(true);
+        let Parking::Here(session) = park(session) else {
+            panic!("a session woken while parking must not go away");
+        };
+        assert_eq!(*resumed.lock().unwrap(), 0, "not resumed elsewhere too");
+        drop(session);
+    }
+}
