@@ -36,8 +36,9 @@ pub struct PlayerSession<G: Games> {
     ip: IpAddr,
     /// The seat held, if any.
     seat: Option<G::Seat>,
-    /// The game watched, if any (never together with a seat).
-    watching: Option<G::Watch>,
+    /// The game watched, if any (never together with a seat). Boxed: few
+    /// connections watch, and every one, parked or not, keeps this field.
+    watching: Option<Box<G::Watch>>,
     /// Set once the connection is relayed to the node owning its game.
     relay: Option<Relay>,
     /// This connection's creates (`--max-creates-per-connection`).
@@ -242,14 +243,14 @@ impl<G: Games> PlayerSession<G> {
     /// Keeps what watching gave: a watch, or a relay.
     fn watched(&mut self, placed: Placed<G::Watch>) {
         match placed {
-            Placed::Seat(watch) => self.watching = Some(watch),
+            Placed::Seat(watch) => self.watching = Some(Box::new(watch)),
             Placed::Relayed(relay) => self.relay = Some(relay),
         }
     }
 
     /// Stops watching, if watching; returns the game that was watched.
     async fn stop_watching(&mut self) -> Option<uuid::Uuid> {
-        let watch = self.watching.take()?;
+        let watch = *self.watching.take()?;
         let game = G::watched(&watch);
         self.games().unwatch(watch, self.conn).await;
         Some(game)
@@ -375,7 +376,7 @@ impl<G: Games> Handler for PlayerSession<G> {
             self.state.games.disconnect(seat, self.conn).await;
         }
         if let Some(watch) = self.watching {
-            self.state.games.unwatch(watch, self.conn).await;
+            self.state.games.unwatch(*watch, self.conn).await;
         }
         // Dropping the relay closes the connection to the game's node.
     }

@@ -13,6 +13,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::num::NonZeroU64;
 use std::pin::{Pin, pin};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
@@ -28,17 +29,19 @@ pub struct Beats {
 #[derive(Debug, Default)]
 struct Inner {
     /// Parked sessions by their next beat (and a number, for ties).
-    due: BTreeMap<(Instant, u64), Waker>,
-    next_id: u64,
+    due: BTreeMap<(Instant, NonZeroU64), Waker>,
+    /// The number of the last registration.
+    last_id: u64,
     /// The shutdown has fired: nothing parks any more.
     closed: bool,
     /// The sweeping task, to wake when a beat earlier than all others comes.
     sweeper: Option<Waker>,
 }
 
-/// A registered beat, to take back when the session wakes.
+/// A registered beat, to take back (with its instant) when the session
+/// wakes: 8 bytes in every parked session, as an `Option`.
 #[derive(Debug)]
-pub(super) struct BeatKey(Instant, u64);
+pub(super) struct BeatKey(NonZeroU64);
 
 /// The node is shutting down: a session must not park.
 #[derive(Debug)]
@@ -56,8 +59,8 @@ impl Beats {
         if inner.closed {
             return Err(Closed);
         }
-        let id = inner.next_id;
-        inner.next_id += 1;
+        inner.last_id += 1;
+        let id = NonZeroU64::MIN.saturating_add(inner.last_id);
         let earliest = inner.due.keys().next().is_none_or(|&(first, _)| at < first);
         inner.due.insert((at, id), waker.clone());
         let sweeper = if earliest {
@@ -69,12 +72,13 @@ impl Beats {
         if let Some(sweeper) = sweeper {
             sweeper.wake();
         }
-        Ok(BeatKey(at, id))
+        Ok(BeatKey(id))
     }
 
-    /// Takes a beat back (the session woke for something else).
-    pub(super) fn cancel(&self, key: BeatKey) {
-        self.lock().due.remove(&(key.0, key.1));
+    /// Takes back the beat registered `at` (the session woke for
+    /// something else).
+    pub(super) fn cancel(&self, at: Instant, key: BeatKey) {
+        self.lock().due.remove(&(at, key.0));
     }
 
     /// Parked sessions waiting for their beat now.
@@ -195,10 +199,9 @@ mod tests {
         beats
             .register(start + Duration::from_secs(15), &early_waker)
             .unwrap();
-        let key = beats
-            .register(start + Duration::from_secs(20), &taken_back_waker)
-            .unwrap();
-        beats.cancel(key);
+        let taken_back_at = start + Duration::from_secs(20);
+        let key = beats.register(taken_back_at, &taken_back_waker).unwrap();
+        beats.cancel(taken_back_at, key);
         assert_eq!(beats.parked(), 2);
         sleep(Duration::from_secs(60)).await;
         assert_eq!(early.woken.load(Ordering::SeqCst), 1);

@@ -350,7 +350,8 @@ where
             beat,
         } = session;
         if let Some(beat) = beat {
-            host.beats().cancel(beat);
+            // Registered at `next_beat`, which does not move while parked.
+            host.beats().cancel(conn.next_beat, beat);
         }
         let limits = host.limits();
         let mut shutdown = host.shutdown();
