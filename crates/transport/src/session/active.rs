@@ -33,6 +33,10 @@ pub(super) struct Conn<H> {
     bucket: TokenBucket,
     /// When the peer last sent anything (pongs included).
     last_heard: Instant,
+    /// When the peer last sent anything but a pong: an answer to our own
+    /// ping keeps the connection alive, but is no activity that should keep
+    /// it from parking.
+    last_active: Instant,
     /// Until the first binary message, the connection must speak by this time.
     first_deadline: Option<Instant>,
     /// When the last batch was written (none yet: the first goes at once).
@@ -51,6 +55,7 @@ impl<H> Conn<H> {
             handler,
             bucket: TokenBucket::new(limits.rate_per_sec, limits.rate_burst, now),
             last_heard: now,
+            last_active: now,
             first_deadline: Some(now + limits.first_message_timeout),
             last_write: None,
             next_beat: now
@@ -63,10 +68,10 @@ impl<H> Conn<H> {
         }
     }
 
-    /// When the connection last read or wrote anything.
+    /// When the connection last read or wrote anything but a ping's pong.
     fn last_io(&self) -> Instant {
         self.last_write
-            .map_or(self.last_heard, |w| w.max(self.last_heard))
+            .map_or(self.last_active, |w| w.max(self.last_active))
     }
 }
 
@@ -112,7 +117,7 @@ where
         // held and never pushed back does not carry one.
         let mut timer: Option<Pin<Box<Sleep>>> = None;
         // The heartbeat, and (when parking) the check for quiet.
-        let beat = sleep_until(wake_at(conn, limits, at_rest.is_some(), Instant::now()));
+        let beat = sleep_until(first_wake(conn, limits, at_rest.is_some(), Instant::now()));
         tokio::pin!(beat);
         if stopping {
             let end = Box::pin(finish(
@@ -185,6 +190,9 @@ where
                         Some(Ok(m)) => m,
                     };
                     conn.last_heard = now;
+                    if !matches!(message, Message::Pong(_)) {
+                        conn.last_active = now;
+                    }
                     if matches!(message, Message::Close(_)) {
                         continue; // tungstenite answers a close; the stream then ends.
                     }
@@ -270,6 +278,19 @@ fn wake_at<H>(conn: &Conn<H>, limits: &SessionLimits, parks: bool, now: Instant)
         now + limits.park_after.max(PARK_RETRY)
     };
     conn.next_beat.min(check)
+}
+
+/// When the beat timer of a new activation should first fire: as
+/// [`wake_at`], except that a session woken after its quiet period (by its
+/// heartbeat, or by the pong that answers it) checks at once, after what
+/// woke it, whether it may park again: a ping does not keep it awake for a
+/// whole quiet period.
+fn first_wake<H>(conn: &Conn<H>, limits: &SessionLimits, parks: bool, now: Instant) -> Instant {
+    if !parks {
+        return conn.next_beat;
+    }
+    let quiet = conn.last_io() + limits.park_after;
+    conn.next_beat.min(quiet.max(now))
 }
 
 /// Least wait before checking again whether a session that was quiet but

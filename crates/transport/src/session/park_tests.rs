@@ -446,3 +446,32 @@ async fn a_parked_session_that_never_speaks_is_closed_at_its_first_message_deadl
     drop(client);
     assert_eq!(session.await.unwrap(), SessionEnd::Closed(CLOSE_POLICY));
 }
+
+/// The pong that answers a parked session's ping wakes it, but it parks
+/// again at once: a ping does not keep an idle session awake (with its
+/// WebSocket buffers) for a whole quiet period.
+#[tokio::test(start_paused = true)]
+async fn a_pong_does_not_keep_a_session_awake() {
+    let limits = limits();
+    let (mut client, _outbox, recorder, _session) = start(limits.clone()).await;
+    client
+        .send(Message::Binary(Bytes::from_static(b"join")))
+        .await
+        .unwrap();
+    frames(&recorder, 1).await;
+    sleep(PARK_AFTER * 2).await;
+    let before = parks();
+    assert!(before >= 1, "parked once quiet");
+    let ping = timeout(limits.ping_interval * 2, client.next())
+        .await
+        .unwrap();
+    assert!(matches!(ping, Some(Ok(Message::Ping(_)))), "{ping:?}");
+    // tungstenite queued the pong; a flush sends it.
+    client.flush().await.unwrap();
+    sleep(PARK_AFTER / 4).await;
+    assert_eq!(
+        parks(),
+        before + 2,
+        "parked after the ping, and again after reading its pong"
+    );
+}
