@@ -47,6 +47,20 @@ struct Slot<P> {
     woken: AtomicBool,
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Slots alive on this thread (each test has a runtime, and so a
+    /// thread, of its own): a woken slot must not outlive the wake-up.
+    pub(super) static LIVE: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+#[cfg(test)]
+impl<P> Drop for Slot<P> {
+    fn drop(&mut self) {
+        LIVE.with(|live| live.set(live.get() - 1));
+    }
+}
+
 impl<P> Slot<P> {
     fn lock(&self) -> MutexGuard<'_, Option<P>> {
         // Nothing panics while the lock is held; a poisoned slot is as good.
@@ -84,6 +98,8 @@ pub(super) fn park<P: Resume>(mut session: P) -> Parking<P> {
         parked: Mutex::new(None),
         woken: AtomicBool::new(false),
     });
+    #[cfg(test)]
+    LIVE.with(|live| live.set(live.get() + 1));
     let waker = Waker::from(slot.clone());
     // Registered without the lock held: a registration may wake at once
     // (tokio's cooperative budget does), and that wake-up takes the lock.
