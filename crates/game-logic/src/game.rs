@@ -65,19 +65,21 @@ pub struct Game {
     owned: u8,
     /// The seq of the last event emitted.
     seq: u64,
-    /// Set when the game starts.
-    ends_at: Option<Timestamp>,
-    /// Set when the game completes; retention counts from here.
-    completed_at: Option<Timestamp>,
+    /// Set when the game completes (its winners follow from the frozen
+    /// scores, see [`winners`](Self::winners)).
     reason: Option<GameOverReason>,
-    winners: Option<Vec<PlayerId>>,
-    /// While waiting: since when no seat has been connected.
-    unattended_since: Option<Timestamp>,
+    /// Where the expiry clock runs from: while waiting, since when no seat
+    /// has been connected; once completed, when it completed (retention
+    /// counts from there). `None` while active. One field for both, as a
+    /// game is only ever in one of the two.
+    expiry_from: Option<Timestamp>,
     /// While waiting: a join's consequences are due at this instant (see
     /// the calling order).
     review_at: Option<Timestamp>,
-    /// While waiting: when the game starts by itself (the lobby countdown).
-    starts_at: Option<Timestamp>,
+    /// While waiting: when the game starts by itself (the lobby countdown),
+    /// if scheduled. Once started: when the round ends (or ended). Read
+    /// through [`starts_at`](Self::starts_at) and [`ends_at`](Self::ends_at).
+    deadline: Option<Timestamp>,
     /// Events not yet taken by `poll_event`. A running game reuses its
     /// allocation; a waiting one (events are rare there, and a node may
     /// hold many idle ones) gives it back once drained.
@@ -105,13 +107,10 @@ impl Game {
             cells: [0; CELL_COUNT],
             owned: 0,
             seq: 0,
-            ends_at: None,
-            completed_at: None,
             reason: None,
-            winners: None,
-            unattended_since: None,
+            expiry_from: None,
             review_at: None,
-            starts_at: None,
+            deadline: None,
             events: VecDeque::new(),
         }
     }
@@ -164,13 +163,10 @@ impl Game {
             cells: [0; CELL_COUNT],
             owned: 0,
             seq,
-            ends_at: None,
-            completed_at: None,
             reason: None,
-            winners: None,
-            unattended_since: Some(now),
+            expiry_from: Some(now),
             review_at: None,
-            starts_at: None,
+            deadline: None,
             events: VecDeque::new(),
         })
     }
@@ -211,7 +207,7 @@ impl Game {
         };
         self.seats[free.index()] = Some(player.clone());
         self.left &= !seat_bit(free);
-        self.unattended_since = None;
+        self.expiry_from = None;
         let seq = self.next_seq();
         self.events.push_back(Event::PlayerJoined { seq, player });
         self.review_at.get_or_insert(now);
@@ -293,7 +289,7 @@ impl Game {
             connected,
         });
         if connected {
-            self.unattended_since = None;
+            self.expiry_from = None; // Waiting (or active, where it is None).
         } else {
             self.note_unattended(now);
         }
@@ -337,7 +333,8 @@ impl Game {
             Some(seat) if !left => seat,
             _ => return Err(GameError::NotInGame),
         };
-        if self.status != Status::Active || self.ends_at.is_none_or(|end| now >= end) {
+        // Active: the deadline is the round's end.
+        if self.status != Status::Active || self.deadline.is_none_or(|end| now >= end) {
             return Err(GameError::NotActive);
         }
         let slot = &mut self.cells[cell.index()];
@@ -371,11 +368,11 @@ impl Game {
             self.review(at);
         }
         if self.status == Status::Waiting
-            && let Some(at) = self.starts_at.filter(|&at| now >= at)
+            && let Some(at) = self.starts_at().filter(|&at| now >= at)
         {
             self.begin(at);
         }
-        if let (Status::Active, Some(end)) = (self.status, self.ends_at)
+        if let (Status::Active, Some(end)) = (self.status, self.ends_at())
             && now >= end
         {
             self.finish(GameOverReason::Time, end);
@@ -388,9 +385,9 @@ impl Game {
     /// expires (check `is_expired`). `None` while nothing is due.
     pub fn poll_timeout(&self) -> Option<Timestamp> {
         match self.status {
-            Status::Active => self.ends_at,
+            Status::Active => self.ends_at(),
             Status::Completed => self.expires_at(),
-            Status::Waiting => [self.review_at, self.starts_at, self.expires_at()]
+            Status::Waiting => [self.review_at, self.starts_at(), self.expires_at()]
                 .into_iter()
                 .flatten()
                 .min(),
@@ -407,8 +404,7 @@ impl Game {
     fn expires_at(&self) -> Option<Timestamp> {
         match self.status {
             Status::Active => None,
-            Status::Completed => self.completed_at.map(|t| t + RETENTION),
-            Status::Waiting => self.unattended_since.map(|t| t + RETENTION),
+            Status::Completed | Status::Waiting => self.expiry_from.map(|t| t + RETENTION),
         }
     }
 
@@ -430,12 +426,12 @@ impl Game {
             max_players: self.settings.max_players(),
             duration: self.settings.duration(),
             public: self.settings.public(),
-            starts_at: self.starts_at,
+            starts_at: self.starts_at(),
             players: self.seats.iter().flatten().cloned().collect(),
             cells: self.cells,
-            ends_at: self.ends_at,
+            ends_at: self.ends_at(),
             reason: self.reason,
-            winners: self.winners.clone(),
+            winners: self.winners(),
         }
     }
 
@@ -449,7 +445,7 @@ impl Game {
     /// round has started.
     pub fn unattended_since(&self) -> Option<Timestamp> {
         match self.status {
-            Status::Waiting => self.unattended_since,
+            Status::Waiting => self.expiry_from,
             Status::Active | Status::Completed => None,
         }
     }
@@ -471,7 +467,41 @@ impl Game {
 
     /// When the round ends (or ended); `None` while waiting.
     pub fn ends_at(&self) -> Option<Timestamp> {
-        self.ends_at
+        match self.status {
+            Status::Waiting => None,
+            Status::Active | Status::Completed => self.deadline,
+        }
+    }
+
+    /// When a waiting game starts by itself, if scheduled.
+    fn starts_at(&self) -> Option<Timestamp> {
+        match self.status {
+            Status::Waiting => self.deadline,
+            Status::Active | Status::Completed => None,
+        }
+    }
+
+    /// The seats with the top score, once completed (scores are frozen
+    /// then, and no seat is freed).
+    fn winners(&self) -> Option<Vec<PlayerId>> {
+        (self.status == Status::Completed).then(|| self.top_scorers())
+    }
+
+    /// The seats with the top score.
+    fn top_scorers(&self) -> Vec<PlayerId> {
+        let top = self
+            .seats
+            .iter()
+            .flatten()
+            .map(|s| s.score)
+            .max()
+            .unwrap_or(0);
+        self.seats
+            .iter()
+            .flatten()
+            .filter(|s| s.score == top)
+            .map(|s| s.id)
+            .collect()
     }
 
     /// The owner of `cell`, if any.
@@ -524,12 +554,12 @@ impl Game {
         }
         let connected = self.connected();
         let enough = connected >= usize::from(self.settings.min_players());
-        let starts_at = match (enough, self.starts_at) {
+        let starts_at = match (enough, self.starts_at()) {
             (true, None) => Some(now + self.settings.lobby_start()),
             (false, Some(_)) => None,
             _ => return,
         };
-        self.starts_at = starts_at;
+        self.deadline = starts_at;
         let seq = self.next_seq();
         self.events.push_back(Event::Countdown { seq, starts_at });
     }
@@ -544,10 +574,9 @@ impl Game {
         let duration = self.settings.duration();
         let ends_at = now + duration;
         self.status = Status::Active;
-        self.ends_at = Some(ends_at);
-        self.unattended_since = None;
+        self.deadline = Some(ends_at);
+        self.expiry_from = None;
         self.review_at = None;
-        self.starts_at = None;
         let seq = self.next_seq();
         self.events.push_back(Event::Started {
             seq,
@@ -563,24 +592,10 @@ impl Game {
                 *slot = seat.score;
             }
         }
-        let top = self
-            .seats
-            .iter()
-            .flatten()
-            .map(|s| s.score)
-            .max()
-            .unwrap_or(0);
-        let winners: Vec<PlayerId> = self
-            .seats
-            .iter()
-            .flatten()
-            .filter(|s| s.score == top)
-            .map(|s| s.id)
-            .collect();
+        let winners = self.top_scorers();
         self.status = Status::Completed;
-        self.completed_at = Some(at);
+        self.expiry_from = Some(at);
         self.reason = Some(reason);
-        self.winners = Some(winners.clone());
         let seq = self.next_seq();
         self.events.push_back(Event::GameOver {
             seq,
@@ -593,10 +608,10 @@ impl Game {
     /// While waiting, start the expiry clock when no seat is connected.
     fn note_unattended(&mut self, now: Timestamp) {
         if self.status == Status::Waiting
-            && self.unattended_since.is_none()
+            && self.expiry_from.is_none()
             && !self.seats.iter().flatten().any(|s| s.connected)
         {
-            self.unattended_since = Some(now);
+            self.expiry_from = Some(now);
         }
     }
 }
