@@ -152,11 +152,13 @@ impl<T> Receiver<T> {
     }
 
     /// The next command; `None` once every sender is gone and the queue is empty.
+    #[cfg(test)]
     pub(super) async fn recv(&mut self) -> Option<T> {
         std::future::poll_fn(|cx| self.poll_recv(cx)).await
     }
 
-    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+    /// [`recv`](Self::recv) as a poll: `Ready(None)` once the queue has ended.
+    pub(super) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
         if let Some(next) = self.take() {
             return Poll::Ready(next);
         }
