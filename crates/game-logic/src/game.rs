@@ -12,12 +12,9 @@ use crate::{
 /// readable before [`Game::is_expired`] says it may be dropped.
 pub const RETENTION: Duration = Duration::from_secs(60);
 
-/// One seat's state beyond what clients see.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Seat {
-    player: Player,
-    /// Left an active game: keeps cells and score, can no longer be resumed.
-    left: bool,
+/// The bit of `player`'s seat in a seat mask.
+fn seat_bit(player: PlayerId) -> u8 {
+    1 << player.index()
 }
 
 /// One game of gridcap: a deterministic state machine with time passed in.
@@ -54,28 +51,38 @@ pub struct Game {
     settings: Settings,
     status: Status,
     /// Indexed by player id; `None` is a free seat.
-    seats: [Option<Seat>; 8],
+    seats: [Option<Player>; 8],
+    /// The seats that left an active game (bit = seat): they keep cells
+    /// and score but can no longer be resumed. A mask rather than a flag
+    /// per seat: a flag would pad every seat by 8 bytes.
+    left: u8,
     host: PlayerId,
-    /// Owner by cell index.
-    cells: [Option<PlayerId>; CELL_COUNT],
-    /// Owned cells, to detect a full board without a scan.
-    owned: usize,
+    /// Owner by cell index, as the snapshot encodes it: 0 for a free cell,
+    /// else the owner's seat + 1 (one byte a cell: `Option<PlayerId>` takes
+    /// two).
+    cells: [u8; CELL_COUNT],
+    /// Owned cells (at most 81), to detect a full board without a scan.
+    owned: u8,
     /// The seq of the last event emitted.
     seq: u64,
-    /// Set when the game starts.
-    ends_at: Option<Timestamp>,
-    /// Set when the game completes; retention counts from here.
-    completed_at: Option<Timestamp>,
+    /// Set when the game completes (its winners follow from the frozen
+    /// scores, see [`winners`](Self::winners)).
     reason: Option<GameOverReason>,
-    winners: Option<Vec<PlayerId>>,
-    /// While waiting: since when no seat has been connected.
-    unattended_since: Option<Timestamp>,
+    /// Where the expiry clock runs from: while waiting, since when no seat
+    /// has been connected; once completed, when it completed (retention
+    /// counts from there). `None` while active. One field for both, as a
+    /// game is only ever in one of the two.
+    expiry_from: Option<Timestamp>,
     /// While waiting: a join's consequences are due at this instant (see
     /// the calling order).
     review_at: Option<Timestamp>,
-    /// While waiting: when the game starts by itself (the lobby countdown).
-    starts_at: Option<Timestamp>,
-    /// Events not yet taken by `poll_event`; reused to avoid allocations.
+    /// While waiting: when the game starts by itself (the lobby countdown),
+    /// if scheduled. Once started: when the round ends (or ended). Read
+    /// through [`starts_at`](Self::starts_at) and [`ends_at`](Self::ends_at).
+    deadline: Option<Timestamp>,
+    /// Events not yet taken by `poll_event`. A running game reuses its
+    /// allocation; a waiting one (events are rare there, and a node may
+    /// hold many idle ones) gives it back once drained.
     events: VecDeque<Event>,
 }
 
@@ -84,32 +91,27 @@ impl Game {
     /// creation itself is not an event (nobody else is there to hear it).
     pub fn new(settings: Settings, host: PlayerName, _now: Timestamp) -> Game {
         let host_id = PlayerId::FIRST;
-        let mut seats: [Option<Seat>; 8] = Default::default();
-        seats[0] = Some(Seat {
-            player: Player {
-                id: host_id,
-                name: host,
-                score: 0,
-                connected: true,
-            },
-            left: false,
+        let mut seats: [Option<Player>; 8] = Default::default();
+        seats[0] = Some(Player {
+            id: host_id,
+            name: host,
+            score: 0,
+            connected: true,
         });
         Game {
             settings,
             status: Status::Waiting,
             seats,
+            left: 0,
             host: host_id,
-            cells: [None; CELL_COUNT],
+            cells: [0; CELL_COUNT],
             owned: 0,
             seq: 0,
-            ends_at: None,
-            completed_at: None,
             reason: None,
-            winners: None,
-            unattended_since: None,
+            expiry_from: None,
             review_at: None,
-            starts_at: None,
-            events: VecDeque::with_capacity(4),
+            deadline: None,
+            events: VecDeque::new(),
         }
     }
 
@@ -133,7 +135,7 @@ impl Game {
         if players.is_empty() || players.len() >= seats_max {
             return Err(GameError::InvalidSettings);
         }
-        let mut seats: [Option<Seat>; 8] = Default::default();
+        let mut seats: [Option<Player>; 8] = Default::default();
         for (id, name) in players {
             let slot = seats
                 .get_mut(id.index())
@@ -142,14 +144,11 @@ impl Game {
             if slot.is_some() {
                 return Err(GameError::InvalidSettings);
             }
-            *slot = Some(Seat {
-                player: Player {
-                    id,
-                    name,
-                    score: 0,
-                    connected: false,
-                },
-                left: false,
+            *slot = Some(Player {
+                id,
+                name,
+                score: 0,
+                connected: false,
             });
         }
         if seats[host.index()].is_none() {
@@ -159,18 +158,16 @@ impl Game {
             settings,
             status: Status::Waiting,
             seats,
+            left: 0,
             host,
-            cells: [None; CELL_COUNT],
+            cells: [0; CELL_COUNT],
             owned: 0,
             seq,
-            ends_at: None,
-            completed_at: None,
             reason: None,
-            winners: None,
-            unattended_since: Some(now),
+            expiry_from: Some(now),
             review_at: None,
-            starts_at: None,
-            events: VecDeque::with_capacity(4),
+            deadline: None,
+            events: VecDeque::new(),
         })
     }
 
@@ -208,11 +205,9 @@ impl Game {
             score: 0,
             connected: true,
         };
-        self.seats[free.index()] = Some(Seat {
-            player: player.clone(),
-            left: false,
-        });
-        self.unattended_since = None;
+        self.seats[free.index()] = Some(player.clone());
+        self.left &= !seat_bit(free);
+        self.expiry_from = None;
         let seq = self.next_seq();
         self.events.push_back(Event::PlayerJoined { seq, player });
         self.review_at.get_or_insert(now);
@@ -232,7 +227,7 @@ impl Game {
                 if self.host == player
                     && let Some(next) = self.seats.iter().flatten().next()
                 {
-                    self.host = next.player.id;
+                    self.host = next.id;
                 }
                 let seq = self.next_seq();
                 self.events.push_back(Event::PlayerLeft {
@@ -244,10 +239,10 @@ impl Game {
                 self.review(now);
             }
             Status::Active => {
-                if let Some(s) = self.seats[player.index()].as_mut() {
-                    s.left = true;
-                    s.player.connected = false;
+                if let Some(p) = self.seats[player.index()].as_mut() {
+                    p.connected = false;
                 }
+                self.left |= seat_bit(player);
                 let seq = self.next_seq();
                 self.events.push_back(Event::PlayerLeft {
                     seq,
@@ -258,9 +253,7 @@ impl Game {
             Status::Completed => {
                 // Only the hidden flag: `connected` is part of the snapshot,
                 // which must stay equal to the events replayed on it.
-                if let Some(s) = self.seats[player.index()].as_mut() {
-                    s.left = true;
-                }
+                self.left |= seat_bit(player);
             }
         }
         Ok(())
@@ -285,10 +278,10 @@ impl Game {
         let Some(seat) = self.seats[player.index()].as_mut() else {
             return Err(GameError::NotInGame);
         };
-        if seat.player.connected == connected {
+        if seat.connected == connected {
             return Ok(());
         }
-        seat.player.connected = connected;
+        seat.connected = connected;
         let seq = self.next_seq();
         self.events.push_back(Event::Presence {
             seq,
@@ -296,7 +289,7 @@ impl Game {
             connected,
         });
         if connected {
-            self.unattended_since = None;
+            self.expiry_from = None; // Waiting (or active, where it is None).
         } else {
             self.note_unattended(now);
         }
@@ -335,20 +328,22 @@ impl Game {
         now: Timestamp,
     ) -> Result<(), GameError> {
         // Every check comes before the first write, so a refusal changes nothing.
+        let left = self.has_left(player);
         let seat = match self.seats[player.index()].as_mut() {
-            Some(seat) if !seat.left => seat,
+            Some(seat) if !left => seat,
             _ => return Err(GameError::NotInGame),
         };
-        if self.status != Status::Active || self.ends_at.is_none_or(|end| now >= end) {
+        // Active: the deadline is the round's end.
+        if self.status != Status::Active || self.deadline.is_none_or(|end| now >= end) {
             return Err(GameError::NotActive);
         }
         let slot = &mut self.cells[cell.index()];
-        if slot.is_some() {
+        if *slot != 0 {
             return Err(GameError::Taken);
         }
-        *slot = Some(player);
-        seat.player.score += 1;
-        let score = seat.player.score;
+        *slot = u8::from(player) + 1;
+        seat.score += 1;
+        let score = seat.score;
         self.owned += 1;
         let seq = self.next_seq();
         self.events.push_back(Event::Captured {
@@ -357,7 +352,7 @@ impl Game {
             player,
             score,
         });
-        if self.owned == CELL_COUNT {
+        if usize::from(self.owned) == CELL_COUNT {
             self.finish(GameOverReason::BoardFull, now);
         }
         Ok(())
@@ -373,11 +368,11 @@ impl Game {
             self.review(at);
         }
         if self.status == Status::Waiting
-            && let Some(at) = self.starts_at.filter(|&at| now >= at)
+            && let Some(at) = self.starts_at().filter(|&at| now >= at)
         {
             self.begin(at);
         }
-        if let (Status::Active, Some(end)) = (self.status, self.ends_at)
+        if let (Status::Active, Some(end)) = (self.status, self.ends_at())
             && now >= end
         {
             self.finish(GameOverReason::Time, end);
@@ -390,9 +385,9 @@ impl Game {
     /// expires (check `is_expired`). `None` while nothing is due.
     pub fn poll_timeout(&self) -> Option<Timestamp> {
         match self.status {
-            Status::Active => self.ends_at,
+            Status::Active => self.ends_at(),
             Status::Completed => self.expires_at(),
-            Status::Waiting => [self.review_at, self.starts_at, self.expires_at()]
+            Status::Waiting => [self.review_at, self.starts_at(), self.expires_at()]
                 .into_iter()
                 .flatten()
                 .min(),
@@ -409,22 +404,21 @@ impl Game {
     fn expires_at(&self) -> Option<Timestamp> {
         match self.status {
             Status::Active => None,
-            Status::Completed => self.completed_at.map(|t| t + RETENTION),
-            Status::Waiting => self.unattended_since.map(|t| t + RETENTION),
+            Status::Completed | Status::Waiting => self.expiry_from.map(|t| t + RETENTION),
         }
     }
 
     /// The next queued event, oldest first.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        if event.is_none() && self.status == Status::Waiting && self.events.capacity() > 0 {
+            self.events = VecDeque::new();
+        }
+        event
     }
 
     /// The state as of the last emitted event.
     pub fn snapshot(&self) -> Snapshot {
-        let mut cells = [0u8; CELL_COUNT];
-        for (out, owner) in cells.iter_mut().zip(self.cells.iter()) {
-            *out = owner.map_or(0, |p| u8::from(p) + 1);
-        }
         Snapshot {
             status: self.status,
             seq: self.seq,
@@ -432,17 +426,12 @@ impl Game {
             max_players: self.settings.max_players(),
             duration: self.settings.duration(),
             public: self.settings.public(),
-            starts_at: self.starts_at,
-            players: self
-                .seats
-                .iter()
-                .flatten()
-                .map(|s| s.player.clone())
-                .collect(),
-            cells,
-            ends_at: self.ends_at,
+            starts_at: self.starts_at(),
+            players: self.seats.iter().flatten().cloned().collect(),
+            cells: self.cells,
+            ends_at: self.ends_at(),
             reason: self.reason,
-            winners: self.winners.clone(),
+            winners: self.winners(),
         }
     }
 
@@ -456,7 +445,7 @@ impl Game {
     /// round has started.
     pub fn unattended_since(&self) -> Option<Timestamp> {
         match self.status {
-            Status::Waiting => self.unattended_since,
+            Status::Waiting => self.expiry_from,
             Status::Active | Status::Completed => None,
         }
     }
@@ -478,17 +467,52 @@ impl Game {
 
     /// When the round ends (or ended); `None` while waiting.
     pub fn ends_at(&self) -> Option<Timestamp> {
-        self.ends_at
+        match self.status {
+            Status::Waiting => None,
+            Status::Active | Status::Completed => self.deadline,
+        }
+    }
+
+    /// When a waiting game starts by itself, if scheduled.
+    fn starts_at(&self) -> Option<Timestamp> {
+        match self.status {
+            Status::Waiting => self.deadline,
+            Status::Active | Status::Completed => None,
+        }
+    }
+
+    /// The seats with the top score, once completed (scores are frozen
+    /// then, and no seat is freed).
+    fn winners(&self) -> Option<Vec<PlayerId>> {
+        (self.status == Status::Completed).then(|| self.top_scorers())
+    }
+
+    /// The seats with the top score.
+    fn top_scorers(&self) -> Vec<PlayerId> {
+        let top = self
+            .seats
+            .iter()
+            .flatten()
+            .map(|s| s.score)
+            .max()
+            .unwrap_or(0);
+        self.seats
+            .iter()
+            .flatten()
+            .filter(|s| s.score == top)
+            .map(|s| s.id)
+            .collect()
     }
 
     /// The owner of `cell`, if any.
     pub fn owner(&self, cell: Cell) -> Option<PlayerId> {
-        self.cells[cell.index()]
+        let seat = self.cells[cell.index()].checked_sub(1)?;
+        PlayerId::try_from(seat).ok()
     }
 
     /// The player seated at `id`.
     pub fn player(&self, id: PlayerId) -> Option<&Player> {
-        self.seats[id.index()].as_ref().map(|s| &s.player)
+        self.seats[id.index()].as_ref()
     }
 
     /// Seats taken.
@@ -497,11 +521,16 @@ impl Game {
     }
 
     /// The seat of `player` if it is seated and has not left.
-    fn active_seat(&self, player: PlayerId) -> Result<&Seat, GameError> {
+    fn active_seat(&self, player: PlayerId) -> Result<&Player, GameError> {
         match self.seats[player.index()].as_ref() {
-            Some(seat) if !seat.left => Ok(seat),
+            Some(seat) if !self.has_left(player) => Ok(seat),
             _ => Err(GameError::NotInGame),
         }
+    }
+
+    /// Whether `player` left an active game.
+    fn has_left(&self, player: PlayerId) -> bool {
+        self.left & seat_bit(player) != 0
     }
 
     fn next_seq(&mut self) -> u64 {
@@ -525,23 +554,19 @@ impl Game {
         }
         let connected = self.connected();
         let enough = connected >= usize::from(self.settings.min_players());
-        let starts_at = match (enough, self.starts_at) {
+        let starts_at = match (enough, self.starts_at()) {
             (true, None) => Some(now + self.settings.lobby_start()),
             (false, Some(_)) => None,
             _ => return,
         };
-        self.starts_at = starts_at;
+        self.deadline = starts_at;
         let seq = self.next_seq();
         self.events.push_back(Event::Countdown { seq, starts_at });
     }
 
     /// Seats held by a connection.
     fn connected(&self) -> usize {
-        self.seats
-            .iter()
-            .flatten()
-            .filter(|s| s.player.connected)
-            .count()
+        self.seats.iter().flatten().filter(|s| s.connected).count()
     }
 
     /// Starts the clock unconditionally (callers check the preconditions).
@@ -549,10 +574,9 @@ impl Game {
         let duration = self.settings.duration();
         let ends_at = now + duration;
         self.status = Status::Active;
-        self.ends_at = Some(ends_at);
-        self.unattended_since = None;
+        self.deadline = Some(ends_at);
+        self.expiry_from = None;
         self.review_at = None;
-        self.starts_at = None;
         let seq = self.next_seq();
         self.events.push_back(Event::Started {
             seq,
@@ -564,28 +588,14 @@ impl Game {
     fn finish(&mut self, reason: GameOverReason, at: Timestamp) {
         let mut scores = vec![0u32; usize::from(self.settings.max_players())];
         for seat in self.seats.iter().flatten() {
-            if let Some(slot) = scores.get_mut(seat.player.id.index()) {
-                *slot = seat.player.score;
+            if let Some(slot) = scores.get_mut(seat.id.index()) {
+                *slot = seat.score;
             }
         }
-        let top = self
-            .seats
-            .iter()
-            .flatten()
-            .map(|s| s.player.score)
-            .max()
-            .unwrap_or(0);
-        let winners: Vec<PlayerId> = self
-            .seats
-            .iter()
-            .flatten()
-            .filter(|s| s.player.score == top)
-            .map(|s| s.player.id)
-            .collect();
+        let winners = self.top_scorers();
         self.status = Status::Completed;
-        self.completed_at = Some(at);
+        self.expiry_from = Some(at);
         self.reason = Some(reason);
-        self.winners = Some(winners.clone());
         let seq = self.next_seq();
         self.events.push_back(Event::GameOver {
             seq,
@@ -598,10 +608,10 @@ impl Game {
     /// While waiting, start the expiry clock when no seat is connected.
     fn note_unattended(&mut self, now: Timestamp) {
         if self.status == Status::Waiting
-            && self.unattended_since.is_none()
-            && !self.seats.iter().flatten().any(|s| s.player.connected)
+            && self.expiry_from.is_none()
+            && !self.seats.iter().flatten().any(|s| s.connected)
         {
-            self.unattended_since = Some(now);
+            self.expiry_from = Some(now);
         }
     }
 }

@@ -69,7 +69,7 @@ impl fmt::Display for PlayerId {
 /// assert_eq!(PlayerName::new("Zoe\u{0301}").unwrap().as_str(), "Zo\u{e9}"); // NFC
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct PlayerName(String);
+pub struct PlayerName(Box<str>);
 
 impl PlayerName {
     /// Longest name, in characters (Unicode scalar values, after NFC) after
@@ -90,7 +90,7 @@ impl PlayerName {
         {
             return Err(GameError::InvalidName);
         }
-        Ok(PlayerName(trimmed.to_owned()))
+        Ok(PlayerName(trimmed.into()))
     }
 
     /// The trimmed name.

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::census::Census;
 use super::moving::Regathered;
-use super::task::{self as game_task, GameHandle, Identity, TaskEnv};
+use super::task::{self as game_task, GameHandle, Identity, NodeEnv, TaskEnv};
 use crate::clock::Clock;
 use crate::error::ServerError;
 use crate::games::code::{GameCode, GameRef};
@@ -31,16 +31,20 @@ struct Games {
 #[derive(Debug, Clone)]
 pub struct Registry {
     games: Arc<Mutex<Games>>,
-    /// The listings of this node's public games.
-    lobby: LocalLobby,
-    /// Counts by status and the unattended games, kept by the game tasks.
-    census: Census,
-    /// Shared by every game task for timestamps.
-    clock: Clock,
-    /// Most connections watching one game.
-    max_spectators: usize,
+    /// What every game task shares: the clock, the listings of this node's
+    /// public games, the census (counts by status and the unattended games,
+    /// kept by the game tasks), the most connections watching one game.
+    node: Arc<NodeEnv>,
     /// Stops every game task when the server stops.
     shutdown: CancellationToken,
+}
+
+/// Drops game `id` (and its `code`) from `games`.
+fn remove(games: &Mutex<Games>, id: &Uuid, code: &GameCode) {
+    // Each critical section is one map operation: a poisoned map is intact.
+    let mut games = games.lock().unwrap_or_else(|p| p.into_inner());
+    games.by_id.remove(id);
+    games.by_code.remove(code);
 }
 
 impl Registry {
@@ -49,10 +53,13 @@ impl Registry {
     pub fn new(clock: Clock, capacity: Capacity, shutdown: CancellationToken) -> Registry {
         Registry {
             games: Arc::default(),
-            max_spectators: capacity.spectators,
-            lobby: LocalLobby::default(),
-            census: Census::new(capacity.unattended),
-            clock,
+            node: Arc::new(NodeEnv {
+                clock,
+                queue: GAME_QUEUE,
+                max_spectators: capacity.spectators,
+                lobby: LocalLobby::default(),
+                census: Census::new(capacity.unattended),
+            }),
             shutdown,
         }
     }
@@ -81,13 +88,10 @@ impl Registry {
                 break code;
             }
         };
-        let created = self.clock.now();
+        let created = self.node.clock.now();
         let identity = Identity { id, code, created };
         let game = Game::new(settings, name, created);
-        let registry = self.clone();
-        let handle = game_task::spawn(identity, game, host.clone(), self.env(), move || {
-            registry.remove(&id, &code)
-        });
+        let handle = game_task::spawn(identity, game, host.clone(), self.env(), self.on_exit());
         games.by_id.insert(id, handle.clone());
         games.by_code.insert(code, id);
         handle
@@ -106,10 +110,8 @@ impl Registry {
         if games.by_id.contains_key(&id) || games.by_code.contains_key(&code) {
             return Err(ServerError::Overloaded);
         }
-        let registry = self.clone();
-        let handle = game_task::spawn_regathered(identity, game, tokens, self.env(), move || {
-            registry.remove(&id, &code)
-        });
+        let handle =
+            game_task::spawn_regathered(identity, game, tokens, self.env(), self.on_exit());
         games.by_id.insert(id, handle.clone());
         games.by_code.insert(code, id);
         Ok(handle)
@@ -130,14 +132,17 @@ impl Registry {
         self.lock().by_id.values().map(|g| (g.id, g.code)).collect()
     }
 
+    /// What a game's task runs when it ends: it drops the game from here.
+    /// It holds only the map (every game's task holds one).
+    fn on_exit(&self) -> impl FnOnce(&Identity) + Send + 'static {
+        let games = Arc::clone(&self.games);
+        move |identity| remove(&games, &identity.id, &identity.code)
+    }
+
     /// What a new game task runs with.
     fn env(&self) -> TaskEnv {
         TaskEnv {
-            clock: self.clock,
-            queue: GAME_QUEUE,
-            max_spectators: self.max_spectators,
-            lobby: self.lobby.clone(),
-            census: self.census.clone(),
+            node: Arc::clone(&self.node),
             shutdown: self.shutdown.child_token(),
         }
     }
@@ -163,9 +168,7 @@ impl Registry {
     }
 
     fn remove(&self, id: &Uuid, code: &GameCode) {
-        let mut games = self.lock();
-        games.by_id.remove(id);
-        games.by_code.remove(code);
+        remove(&self.games, id, code);
     }
 
     /// Games held now, whatever their status.
@@ -181,21 +184,34 @@ impl Registry {
     /// Games by status, as their tasks last reported (no walk, no lock
     /// over the games).
     pub fn counts(&self) -> GameCounts {
-        self.census.counts()
+        self.node.census.counts()
     }
 
     /// Waiting games nobody is connected to, held now.
     pub fn unattended(&self) -> u64 {
-        self.census.unattended_count()
+        self.node.census.unattended_count()
     }
 
     /// The listings of this node's public games.
     pub fn lobby(&self) -> &LocalLobby {
-        &self.lobby
+        &self.node.lobby
     }
 
     /// The clock games use.
     pub fn clock(&self) -> &Clock {
-        &self.clock
+        &self.node.clock
+    }
+}
+
+#[cfg(test)]
+impl Registry {
+    /// What [`game_task::spawn`] gets on exit (task size test).
+    pub(crate) fn on_exit_for_test(&self) -> impl FnOnce(&Identity) + Send + 'static {
+        self.on_exit()
+    }
+
+    /// What a new game task runs with (task size test).
+    pub(crate) fn task_env(&self) -> TaskEnv {
+        self.env()
     }
 }

@@ -5,13 +5,15 @@
 //! never waits on a session (pushes into outboxes never block), so one slow
 //! or misbehaving client cannot stall its game.
 
+use std::future::poll_fn;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use game_logic::{Game, PlayerId, PlayerName, Status, Timestamp};
 use tokio::sync::oneshot;
-use tokio::time::{Instant, sleep_until};
+use tokio::time::{Instant, Sleep, sleep_until};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 use transport::convert::{event_message, game_snapshot, refusal_message};
@@ -129,19 +131,27 @@ pub struct Identity {
     pub created: Timestamp,
 }
 
-/// What a game's task runs with, beyond its game.
-#[derive(Debug, Clone)]
-pub struct TaskEnv {
+/// What every game task of a node runs with: one allocation shared by all
+/// of them, one pointer in each.
+#[derive(Debug)]
+pub struct NodeEnv {
     /// Timestamps for the rules.
     pub clock: Clock,
-    /// Commands its queue holds before senders wait.
+    /// Commands a game's queue holds before senders wait.
     pub queue: usize,
-    /// Most connections watching at once.
+    /// Most connections watching one game at once.
     pub max_spectators: usize,
     /// Where a public game is listed.
     pub lobby: LocalLobby,
-    /// Where the game reports its status and when nobody attends it.
+    /// Where a game reports its status and when nobody attends it.
     pub census: Census,
+}
+
+/// What a game's task runs with, beyond its game.
+#[derive(Debug, Clone)]
+pub struct TaskEnv {
+    /// What the node's games share.
+    pub node: Arc<NodeEnv>,
     /// Stops the task.
     pub shutdown: CancellationToken,
 }
@@ -153,10 +163,9 @@ pub struct GameHandle {
     pub id: Uuid,
     /// Its short code.
     pub code: GameCode,
-    /// Bounded command queue into the task.
+    /// Bounded command queue into the task; it also carries the game's
+    /// status, mirrored by the task for lock-free reads.
     tx: queue::Sender<Command>,
-    /// The game's status, mirrored by the task for lock-free reads.
-    status: Arc<AtomicU8>,
 }
 
 impl GameHandle {
@@ -170,7 +179,7 @@ impl GameHandle {
 
     /// The game's status as last published by its task.
     pub fn status(&self) -> Status {
-        match self.status.load(Ordering::Relaxed) {
+        match self.tx.status() {
             0 => Status::Waiting,
             1 => Status::Active,
             _ => Status::Completed,
@@ -191,7 +200,6 @@ impl GameHandle {
             id,
             code: GameCode::random(),
             tx,
-            status: Arc::default(),
         }
     }
 
@@ -254,30 +262,27 @@ struct SeatLink {
 }
 
 /// The state owned by one game's task.
+///
+/// A node may hold many waiting games, so this is kept small: nothing is
+/// stored twice (the id is the identity's, the handle is made from `tx`
+/// when the census needs one) and the seats' links are sized to the game.
 struct GameTask {
-    id: Uuid,
     /// The names and age of the game.
     identity: Identity,
-    /// The id as sent on the wire, formatted once.
-    id_text: String,
     game: Game,
-    /// Where a public game is listed.
-    lobby: LocalLobby,
+    /// What the node's games share: clock, lobby, census, limits.
+    node: Arc<NodeEnv>,
     /// The seq and spectator count the lobby listing was last made at.
-    listed: Option<(u64, usize)>,
-    /// Indexed by player id.
-    links: [Option<SeatLink>; 8],
+    listed: Option<(u64, u32)>,
+    /// Indexed by player id, one per seat of the game.
+    links: Box<[Option<SeatLink>]>,
     /// Connections watching, each once.
     spectators: Vec<Outbox>,
-    /// Most connections watching at once.
-    max_spectators: usize,
-    clock: Clock,
-    status: Arc<AtomicU8>,
     rx: queue::Receiver<Command>,
-    /// This game's own handle, which the census evicts it by.
-    handle: GameHandle,
-    /// Where the status and unattendedness are counted.
-    census: Census,
+    /// A sender of this game's own queue, which the census evicts it by.
+    tx: queue::Sender<Command>,
+    /// Stops the task.
+    shutdown: CancellationToken,
     /// The status the census counts this game under.
     counted_as: Option<Status>,
     /// Whether the census counts this game as unattended.
@@ -285,31 +290,30 @@ struct GameTask {
     /// Whether a player has been connected here (a game moved from a
     /// draining peer has nobody connected until its players resume).
     attended_once: bool,
-    /// The capturing connection and its capture's arrival, while that
-    /// capture's events are flushed: its own `captured` echo is stamped, so
-    /// that the write records the broadcast latency.
-    capture_stamp: Option<(u64, Instant)>,
 }
 
 /// Starts the task of a new game whose host is connected on `host`, sends
-/// the host its `joined`, and returns the handle. `on_exit` runs when the
-/// task ends (the registry removes the game there).
+/// the host its `joined`, and returns the handle. `on_exit` runs with the
+/// game's identity when the task ends (the registry removes the game there).
 pub fn spawn(
     identity: Identity,
     game: Game,
     host: Outbox,
     env: TaskEnv,
-    on_exit: impl FnOnce() + Send + 'static,
+    on_exit: impl FnOnce(&Identity) + Send + 'static,
 ) -> GameHandle {
     let host_id = game.host();
     let (token, hash) = tokens::issue();
-    let (handle, mut task, shutdown) = GameTask::new(identity, game, env);
-    task.links[host_id.index()] = Some(SeatLink {
-        token: hash,
-        outbox: Some(host.clone()),
-    });
+    let (handle, mut task) = GameTask::new(identity, game, env);
+    task.link(
+        host_id,
+        SeatLink {
+            token: hash,
+            outbox: Some(host.clone()),
+        },
+    );
     task.send_joined(&host, host_id, token);
-    task.launch(shutdown, on_exit);
+    task.launch(on_exit);
     handle
 }
 
@@ -321,109 +325,129 @@ pub fn spawn_regathered(
     game: Game,
     hashes: Vec<(PlayerId, TokenHash)>,
     env: TaskEnv,
-    on_exit: impl FnOnce() + Send + 'static,
+    on_exit: impl FnOnce(&Identity) + Send + 'static,
 ) -> GameHandle {
-    let (handle, mut task, shutdown) = GameTask::new(identity, game, env);
+    let (handle, mut task) = GameTask::new(identity, game, env);
     for (player, token) in hashes {
-        if let Some(link) = task.links.get_mut(player.index()) {
-            *link = Some(SeatLink {
+        task.link(
+            player,
+            SeatLink {
                 token,
                 outbox: None,
-            });
-        }
+            },
+        );
     }
-    task.launch(shutdown, on_exit);
+    task.launch(on_exit);
     handle
 }
 
 impl GameTask {
     /// The task's state and its handle, before any seat is linked.
-    fn new(
-        identity: Identity,
-        game: Game,
-        env: TaskEnv,
-    ) -> (GameHandle, GameTask, CancellationToken) {
-        let TaskEnv {
-            clock,
-            queue,
-            max_spectators,
-            lobby,
-            census,
-            shutdown,
-        } = env;
-        let (tx, rx) = queue::channel(queue);
-        let status = Arc::new(AtomicU8::new(status_code(game.status())));
-        let id = identity.id;
+    fn new(identity: Identity, game: Game, env: TaskEnv) -> (GameHandle, GameTask) {
+        let TaskEnv { node, shutdown } = env;
+        let (tx, rx) = queue::channel(node.queue);
+        rx.publish(status_code(game.status()));
         let handle = GameHandle {
-            id,
+            id: identity.id,
             code: identity.code,
-            tx,
-            status: status.clone(),
+            tx: tx.clone(),
         };
+        let seats = usize::from(game.settings().max_players());
         let task = GameTask {
-            id,
             identity,
-            id_text: id.to_string(),
             game,
-            lobby,
+            node,
             listed: None,
-            links: Default::default(),
+            links: std::iter::repeat_with(|| None).take(seats).collect(),
             spectators: Vec::new(),
-            max_spectators,
-            clock,
-            status,
             rx,
-            handle: handle.clone(),
-            census,
+            tx,
+            shutdown,
             counted_as: None,
             counted_unattended: false,
             attended_once: false,
-            capture_stamp: None,
         };
-        (handle, task, shutdown)
+        (handle, task)
+    }
+
+    /// The link of `player`'s seat, if the game has that seat.
+    fn link_of(&mut self, player: PlayerId) -> Option<&mut Option<SeatLink>> {
+        self.links.get_mut(player.index())
+    }
+
+    /// Links `player`'s seat to `link`.
+    fn link(&mut self, player: PlayerId, link: SeatLink) {
+        if let Some(slot) = self.link_of(player) {
+            *slot = Some(link);
+        }
     }
 
     /// Lists the game (quick play must see a game it created before anyone
     /// can look) and runs the task until the game ends.
-    fn launch(mut self, shutdown: CancellationToken, on_exit: impl FnOnce() + Send + 'static) {
+    fn launch(mut self, on_exit: impl FnOnce(&Identity) + Send + 'static) {
         self.publish_status();
-        tokio::spawn(async move {
+        tokio::spawn(self.life(on_exit));
+    }
+
+    /// What the task runs: the game until it ends, then its goodbyes.
+    ///
+    /// Not an `async fn`: one stores its arguments twice (captured, then
+    /// moved into the body's locals), which would double the game's state
+    /// in every task (1,472 bytes instead of ~860; see the size test).
+    #[allow(clippy::manual_async_fn)]
+    fn life(
+        mut self,
+        on_exit: impl FnOnce(&Identity) + Send + 'static,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        async move {
             m::game_created();
-            self.run(shutdown).await;
-            self.lobby.set(self.id, None);
-            self.census.moved(self.counted_as.take(), None);
+            self.run().await;
+            let id = self.identity.id;
+            self.node.lobby.set(id, None);
+            self.node.census.moved(self.counted_as.take(), None);
             if self.counted_unattended {
-                self.census.attended(&self.id);
+                self.node.census.attended(&id);
             }
             m::spectators_changed(-i64::try_from(self.spectators.len()).unwrap_or(0));
             m::game_dropped();
-            on_exit();
-        });
+            on_exit(&self.identity);
+        }
     }
 
-    async fn run(&mut self, shutdown: CancellationToken) {
-        let timer = sleep_until(Instant::now());
-        tokio::pin!(timer);
+    async fn run(&mut self) {
+        // The timer exists only while something is due: a waiting game
+        // usually has no deadline, and a `Sleep` is 112 bytes.
+        let mut timer: Option<Pin<Box<Sleep>>> = None;
         let mut armed: Option<Timestamp> = None;
         loop {
             let due = self.game.poll_timeout();
             if due != armed {
-                if let Some(at) = due {
-                    timer.as_mut().reset(self.clock.instant(at));
+                match due {
+                    Some(at) => {
+                        let at = self.node.clock.instant(at);
+                        match timer.as_mut() {
+                            Some(timer) => timer.as_mut().reset(at),
+                            None => timer = Some(Box::pin(sleep_until(at))),
+                        }
+                    }
+                    None => timer = None,
                 }
                 armed = due;
             }
+            // Futures of one pointer each (`recv` and an `async fn` would
+            // hold theirs twice): every waiting game holds this select.
             tokio::select! {
-                command = self.rx.recv() => match command {
+                command = poll_fn(|cx| self.rx.poll_recv(cx)) => match command {
                     Some(Command::HandOff { export, verdict }) => {
-                        if self.hand_off(export, verdict, &shutdown).await {
-                            debug!(game = %self.id, "moved to a peer");
+                        // Boxed: a rare path that must not size every game's task.
+                        if Box::pin(self.hand_off(export, verdict)).await {
+                            debug!(game = %self.identity.id, "moved to a peer");
                             break;
                         }
                     }
                     Some(Command::Evict) => {
                         if self.game.unattended_since().is_some() {
-                            debug!(game = %self.id, "evicted: too many unattended games");
+                            debug!(game = %self.identity.id, "evicted: too many unattended games");
                             m::game_evicted();
                             break;
                         }
@@ -433,25 +457,33 @@ impl GameTask {
                     Some(command) => self.handle(command),
                     None => break,
                 },
-                () = &mut timer, if armed.is_some() => {
-                    let now = self.clock.now();
+                () = poll_fn(|cx| Self::poll_timer(&mut timer, cx)) => {
+                    let now = self.node.clock.now();
                     self.game.handle_timeout(now);
                     self.flush_events(None, now);
                     if self.game.is_expired(now) {
-                        debug!(game = %self.id, "expired");
+                        debug!(game = %self.identity.id, "expired");
                         break;
                     }
                     // Re-arm even when the deadline did not move (a timer that
                     // fired early by a millisecond of rounding).
                     armed = None;
                 }
-                () = shutdown.cancelled() => break,
+                () = self.shutdown.cancelled() => break,
             }
         }
     }
 
+    /// Ready when `timer` has fired; never without one.
+    fn poll_timer(timer: &mut Option<Pin<Box<Sleep>>>, cx: &mut Context<'_>) -> Poll<()> {
+        match timer {
+            Some(timer) => timer.as_mut().poll(cx),
+            None => Poll::Pending,
+        }
+    }
+
     fn handle(&mut self, command: Command) {
-        let now = self.clock.now();
+        let now = self.node.clock.now();
         match command {
             Command::Join {
                 name,
@@ -460,7 +492,7 @@ impl GameTask {
             } => {
                 let result = self.join(name, &outbox, now);
                 if reply.send(result).is_err() {
-                    debug!(game = %self.id, "joiner went away before the reply");
+                    debug!(game = %self.identity.id, "joiner went away before the reply");
                 }
             }
             Command::Resume {
@@ -470,7 +502,7 @@ impl GameTask {
             } => {
                 let result = self.resume(token, &outbox, now);
                 if reply.send(result).is_err() {
-                    debug!(game = %self.id, "resumer went away before the reply");
+                    debug!(game = %self.identity.id, "resumer went away before the reply");
                 }
             }
             Command::Start { player, conn } => {
@@ -492,9 +524,7 @@ impl GameTask {
                 match self.game.capture(player, capture.cell, now) {
                     Ok(()) => {
                         m::capture_accepted();
-                        self.capture_stamp = Some((conn, capture.received));
-                        self.flush_events(None, now);
-                        self.capture_stamp = None;
+                        self.broadcast(None, Some((conn, capture.received)), now);
                     }
                     Err(e) => outgoing::refuse(&outbox, e, &capture),
                 }
@@ -502,25 +532,26 @@ impl GameTask {
             Command::Leave { player, conn } => {
                 if self.current(player, conn).is_some() {
                     if let Err(e) = self.game.leave(player, now) {
-                        debug!(game = %self.id, "leave refused: {e}");
+                        debug!(game = %self.identity.id, "leave refused: {e}");
                     }
-                    if self.game.player(player).is_some() {
-                        if let Some(link) = self.links[player.index()].as_mut() {
+                    let seated = self.game.player(player).is_some();
+                    if let Some(slot) = self.link_of(player) {
+                        if !seated {
+                            *slot = None; // Seat freed.
+                        } else if let Some(link) = slot {
                             link.outbox = None;
                         }
-                    } else {
-                        self.links[player.index()] = None; // Seat freed.
                     }
                     self.flush_events(Some(conn), now);
                 }
             }
             Command::Disconnected { player, conn } => {
                 if self.current(player, conn).is_some() {
-                    if let Some(link) = self.links[player.index()].as_mut() {
+                    if let Some(Some(link)) = self.link_of(player) {
                         link.outbox = None;
                     }
                     if let Err(e) = self.game.set_connected(player, false, now) {
-                        debug!(game = %self.id, "presence refused: {e}");
+                        debug!(game = %self.identity.id, "presence refused: {e}");
                     }
                     self.flush_events(Some(conn), now);
                 }
@@ -528,7 +559,7 @@ impl GameTask {
             Command::Watch { outbox, reply } => {
                 let result = self.watch(&outbox, now);
                 if reply.send(result).is_err() {
-                    debug!(game = %self.id, "spectator went away before the reply");
+                    debug!(game = %self.identity.id, "spectator went away before the reply");
                 }
             }
             Command::Unwatch { conn, done } => {
@@ -541,7 +572,7 @@ impl GameTask {
             Command::HandOff { .. } | Command::Evict => {}
             Command::Snapshot { reply } => {
                 if reply.send(self.wire_snapshot(now)).is_err() {
-                    debug!(game = %self.id, "snapshot reader went away");
+                    debug!(game = %self.identity.id, "snapshot reader went away");
                 }
             }
         }
@@ -553,13 +584,12 @@ impl GameTask {
         &mut self,
         export: oneshot::Sender<WaitingGame>,
         verdict: oneshot::Receiver<bool>,
-        shutdown: &CancellationToken,
     ) -> bool {
         if self.game.status() != Status::Waiting {
             return false; // `export` dropped: nothing to move
         }
         let hashes: Vec<(PlayerId, TokenHash)> = PlayerId::all()
-            .filter_map(|p| Some((p, self.links[p.index()].as_ref()?.token)))
+            .filter_map(|p| Some((p, self.links.get(p.index())?.as_ref()?.token)))
             .collect();
         if export
             .send(WaitingGame::of(&self.identity, &self.game, &hashes))
@@ -569,7 +599,7 @@ impl GameTask {
         }
         let moved = tokio::select! {
             moved = verdict => moved.unwrap_or(false),
-            () = shutdown.cancelled() => false,
+            () = self.shutdown.cancelled() => false,
         };
         if moved {
             let why = "game moved to another node; resume it";
@@ -593,10 +623,13 @@ impl GameTask {
     ) -> Result<PlayerId, ServerError> {
         let player = self.game.join(name, now)?;
         let (token, hash) = tokens::issue();
-        self.links[player.index()] = Some(SeatLink {
-            token: hash,
-            outbox: Some(outbox.clone()),
-        });
+        self.link(
+            player,
+            SeatLink {
+                token: hash,
+                outbox: Some(outbox.clone()),
+            },
+        );
         self.flush_events(Some(outbox.id()), now);
         self.send_joined(outbox, player, token);
         // What the join causes (the start of a game it filled, a lobby
@@ -615,8 +648,9 @@ impl GameTask {
         let hash = TokenHash::of(&token);
         let player = PlayerId::all()
             .find(|p| {
-                self.links[p.index()]
-                    .as_ref()
+                self.links
+                    .get(p.index())
+                    .and_then(Option::as_ref)
                     .is_some_and(|l| l.token.matches(&hash))
             })
             .ok_or(ServerError::BadToken)?;
@@ -627,8 +661,9 @@ impl GameTask {
             return Err(ServerError::AlreadyInGame);
         }
         self.game.can_resume(player)?;
-        let link = self.links[player.index()]
-            .as_mut()
+        let link = self
+            .link_of(player)
+            .and_then(Option::as_mut)
             .ok_or(ServerError::BadToken)?;
         if let Some(old) = link.outbox.replace(outbox.clone())
             && old.id() != outbox.id()
@@ -644,7 +679,7 @@ impl GameTask {
     /// Adds (or resyncs) a spectator and sends it `watching`.
     fn watch(&mut self, outbox: &Outbox, now: Timestamp) -> Result<(), ServerError> {
         if !self.spectators.iter().any(|o| o.id() == outbox.id()) {
-            if self.spectators.len() >= self.max_spectators {
+            if self.spectators.len() >= self.node.max_spectators {
                 return Err(ServerError::Game(game_logic::GameError::GameFull));
             }
             self.spectators.push(outbox.clone());
@@ -660,8 +695,9 @@ impl GameTask {
 
     /// The game on the wire, as seen at `now`.
     fn wire_snapshot(&self, now: Timestamp) -> GameSnapshot {
+        let mut id = Uuid::encode_buffer();
         let mut snapshot = game_snapshot(
-            &self.id_text,
+            self.identity.id.hyphenated().encode_lower(&mut id),
             self.identity.code.as_str(),
             &self.game.snapshot(),
             now,
@@ -673,7 +709,8 @@ impl GameTask {
     /// The outbox of `player` if connection `conn` still holds the seat;
     /// commands from a replaced connection are dropped.
     fn current(&self, player: PlayerId, conn: u64) -> Option<Outbox> {
-        self.links[player.index()]
+        self.links
+            .get(player.index())?
             .as_ref()
             .and_then(|l| l.outbox.as_ref())
             .filter(|o| o.id() == conn)
@@ -681,7 +718,7 @@ impl GameTask {
     }
 
     fn send_joined(&self, outbox: &Outbox, you: PlayerId, token: String) {
-        let snapshot = self.wire_snapshot(self.clock.now());
+        let snapshot = self.wire_snapshot(self.node.clock.now());
         outgoing::send(outbox, &outgoing::joined(snapshot, you, token));
     }
 
@@ -690,6 +727,14 @@ impl GameTask {
     /// and to every spectator. A spectator whose outbox refuses the frame (a
     /// slow consumer being cut, or gone) stops watching.
     fn flush_events(&mut self, skip: Option<u64>, now: Timestamp) {
+        self.broadcast(skip, None, now);
+    }
+
+    /// [`flush_events`](Self::flush_events), with `stamp`: the capturing
+    /// connection and its capture's arrival. Its own `captured` echo is
+    /// stamped, so that the write records the broadcast latency.
+    fn broadcast(&mut self, skip: Option<u64>, stamp: Option<(u64, Instant)>, now: Timestamp) {
+        let mut stamp = stamp;
         // Publish the status before any event leaves: a client that reacts
         // to `game_over` at once (play again) must find the game completed.
         self.publish_status();
@@ -697,7 +742,7 @@ impl GameTask {
             let frame: Bytes = match codec::encode_server(&event_message(&event, now)) {
                 Ok(f) => f,
                 Err(e) => {
-                    warn!(game = %self.id, "cannot encode event: {e}");
+                    warn!(game = %self.identity.id, "cannot encode event: {e}");
                     continue;
                 }
             };
@@ -711,17 +756,19 @@ impl GameTask {
                 if Some(outbox.id()) == skip {
                     continue;
                 }
-                let pushed = match self.capture_stamp {
+                let pushed = match stamp {
                     Some((conn, since)) if conn == outbox.id() => {
                         // The first event of a capture is its `captured`.
-                        self.capture_stamp = None;
+                        stamp = None;
                         outbox.push_stamped(frame.clone(), since)
                     }
                     _ => outbox.push(frame.clone()),
                 };
                 match pushed {
                     Ok(()) => delivered += 1,
-                    Err(e) => debug!(game = %self.id, conn = outbox.id(), "event not queued: {e}"),
+                    Err(e) => {
+                        debug!(game = %self.identity.id, conn = outbox.id(), "event not queued: {e}")
+                    }
                 }
             }
             let watchers = self.spectators.len();
@@ -729,7 +776,7 @@ impl GameTask {
                 .retain(|outbox| match outbox.push(frame.clone()) {
                     Ok(()) => true,
                     Err(e) => {
-                        debug!(game = %self.id, conn = outbox.id(), "spectator cut: {e}");
+                        debug!(game = %self.identity.id, conn = outbox.id(), "spectator cut: {e}");
                         false
                     }
                 });
@@ -748,17 +795,18 @@ impl GameTask {
     /// a public game whose state moved on, its lobby listing.
     fn publish_status(&mut self) {
         let status = self.game.status();
-        self.status.store(status_code(status), Ordering::Relaxed);
-        self.census.moved(self.counted_as, Some(status));
+        self.rx.publish(status_code(status));
+        self.node.census.moved(self.counted_as, Some(status));
         self.counted_as = Some(status);
         self.count_unattended();
-        let now_listed = (self.game.seq(), self.spectators.len());
+        let watching = u32::try_from(self.spectators.len()).unwrap_or(u32::MAX);
+        let now_listed = (self.game.seq(), watching);
         if self.game.settings().public() && self.listed != Some(now_listed) {
             self.listed = Some(now_listed);
             let Identity { id, code, created } = self.identity;
             let listing = Listing::of(id, code.as_str(), created, &self.game.snapshot())
                 .map(|l| l.watched_by(self.spectators.len()));
-            self.lobby.set(id, listing);
+            self.node.lobby.set(id, listing);
         }
     }
 
@@ -774,12 +822,61 @@ impl GameTask {
         }
         self.counted_unattended = unattended;
         if !unattended {
-            self.census.attended(&self.id);
-        } else if let Some(oldest) = self.census.unattended(&self.handle)
+            self.node.census.attended(&self.identity.id);
+            return;
+        }
+        let handle = GameHandle {
+            id: self.identity.id,
+            code: self.identity.code,
+            tx: self.tx.clone(),
+        };
+        if let Some(oldest) = self.node.census.unattended(&handle)
             && !oldest.evict()
         {
             // Busy or ending: it expires on its own clock.
             debug!(game = %oldest.id, "unattended game not evicted: its queue is full");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use game_logic::{Settings, SettingsBounds};
+
+    use super::*;
+    use crate::games::Capacity;
+    use crate::games::local::registry::Registry;
+
+    /// tokio keeps a task's future in a cell with its header and trailer
+    /// (96 bytes on x86_64), rounded up to 128 bytes.
+    const TASK_CELL_OVERHEAD: usize = 96;
+
+    /// A node holds many waiting games, each one task: what the spawned
+    /// future holds inline decides the task cell's size. It was 1,880 bytes
+    /// (a 2,048-byte cell); it is 776 and must fit an 896-byte cell.
+    #[tokio::test]
+    async fn a_waiting_games_task_fits_in_an_896_byte_task_cell() {
+        let clock = Clock::new();
+        let bounds = SettingsBounds::default();
+        let settings = Settings::new(Some(4), None, &bounds).unwrap();
+        let game = Game::new(settings, PlayerName::new("ada").unwrap(), clock.now());
+        let identity = Identity {
+            id: Uuid::new_v4(),
+            code: GameCode::random(),
+            created: clock.now(),
+        };
+        let capacity = Capacity {
+            games: 1,
+            spectators: 1,
+            unattended: 0,
+        };
+        let registry = Registry::new(clock, capacity, CancellationToken::new());
+        let (_handle, task) = GameTask::new(identity, game, registry.task_env());
+        let life = task.life(registry.on_exit_for_test());
+        let size = size_of_val(&life);
+        assert!(
+            size + TASK_CELL_OVERHEAD <= 896,
+            "the task's future is {size} bytes"
+        );
     }
 }

@@ -10,8 +10,13 @@
 //! receiver closes the queue: waiting and later sends fail, and the queued
 //! commands are dropped (their reply senders with them, which tells the
 //! requesters the game is gone).
+//!
+//! The queue's shared allocation also carries the game's status byte, which
+//! the task publishes and the senders read without a lock: one allocation
+//! per game instead of two.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
@@ -27,6 +32,8 @@ struct Shared<T> {
     slots: Semaphore,
     /// The receiving task, woken by a send or by the last sender's drop.
     receiver: AtomicWaker,
+    /// A byte the receiver publishes for the senders (the game's status).
+    status: AtomicU8,
 }
 
 #[derive(Debug)]
@@ -56,6 +63,7 @@ pub(super) fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
         }),
         slots: Semaphore::new(capacity.max(1)),
         receiver: AtomicWaker::new(),
+        status: AtomicU8::new(0),
     });
     (
         Sender {
@@ -113,6 +121,11 @@ impl<T> Sender<T> {
         self.enqueue(item)
     }
 
+    /// The byte the receiver last published (0 until it does).
+    pub(super) fn status(&self) -> u8 {
+        self.shared.status.load(Ordering::Relaxed)
+    }
+
     /// Puts `item` (its slot taken) in the queue and wakes the receiver.
     fn enqueue(&self, item: T) -> Result<(), T> {
         let mut state = self.shared.lock();
@@ -133,12 +146,19 @@ pub(super) struct Receiver<T> {
 }
 
 impl<T> Receiver<T> {
+    /// Publishes a byte every sender reads with [`Sender::status`].
+    pub(super) fn publish(&self, status: u8) {
+        self.shared.status.store(status, Ordering::Relaxed);
+    }
+
     /// The next command; `None` once every sender is gone and the queue is empty.
+    #[cfg(test)]
     pub(super) async fn recv(&mut self) -> Option<T> {
         std::future::poll_fn(|cx| self.poll_recv(cx)).await
     }
 
-    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+    /// [`recv`](Self::recv) as a poll: `Ready(None)` once the queue has ended.
+    pub(super) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
         if let Some(next) = self.take() {
             return Poll::Ready(next);
         }
@@ -231,6 +251,15 @@ mod tests {
         assert_eq!(tx.try_send(4), Ok(()), "a taken command frees its slot");
         drop(rx);
         assert_eq!(tx.try_send(5), Err(5), "a closed queue gives it back");
+    }
+
+    #[test]
+    fn every_sender_reads_the_status_the_receiver_published() {
+        let (tx, rx) = channel::<()>(1);
+        let other = tx.clone();
+        assert_eq!(tx.status(), 0);
+        rx.publish(2);
+        assert_eq!((tx.status(), other.status()), (2, 2));
     }
 
     #[tokio::test]
