@@ -196,10 +196,11 @@ pub struct ServeOptions {
 
     /// How long a plain (non-TLS) WebSocket connection must be quiet
     /// before it parks, in ms: it then drops its WebSocket state and
-    /// buffers until its next frame either way or its next ping. An idle
-    /// connection then costs ~2.3 KB instead of ~3.7 KB; a busy one ~5-15 %
-    /// more CPU per frame (tracking frame boundaries). 0 = never park:
-    /// for a node whose players are all busy and whose CPU counts most.
+    /// buffers, and is no task, until its next frame either way or its
+    /// next ping. An idle player then costs ~1.6 KB instead of ~3.4 KB; a
+    /// busy one ~5-10 % more CPU per frame (tracking frame boundaries). 0 =
+    /// never park: for a node whose players are all busy and whose CPU
+    /// counts most.
     #[arg(long, env = "GRIDCAP_WS_PARK_AFTER_MS", value_name = "MS")]
     pub ws_park_after_ms: Option<u64>,
 
