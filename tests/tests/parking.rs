@@ -9,14 +9,19 @@ use testkit::player::assert_same_events;
 use testkit::{Cluster, NodeOptions, Player, TestDir, http};
 use transport::ClientMessage;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn parked_players_wake_for_events_and_play_a_whole_game() {
-    let dir = TestDir::new("parked_players_wake_for_events_and_play_a_whole_game");
+/// One node whose sessions park after 50 ms of quiet.
+async fn parking_node(dir: &TestDir) -> Cluster {
     let options = NodeOptions {
         extra: vec!["--ws-park-after-ms".into(), "50".into()],
         ..NodeOptions::default()
     };
-    let cluster = Cluster::single(&dir, &options).await;
+    Cluster::single(dir, &options).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parked_players_wake_for_events_and_play_a_whole_game() {
+    let dir = TestDir::new("parked_players_wake_for_events_and_play_a_whole_game");
+    let cluster = parking_node(&dir).await;
     let node = &cluster.nodes[0];
     let url = node.ws_url();
 
@@ -54,11 +59,7 @@ async fn parked_players_wake_for_events_and_play_a_whole_game() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_drain_sends_parked_players_away_with_1001() {
     let dir = TestDir::new("the_drain_sends_parked_players_away_with_1001");
-    let options = NodeOptions {
-        extra: vec!["--ws-park-after-ms".into(), "50".into()],
-        ..NodeOptions::default()
-    };
-    let mut cluster = Cluster::single(&dir, &options).await;
+    let mut cluster = parking_node(&dir).await;
     let node = &mut cluster.nodes[0];
     let url = node.ws_url();
     let mut host = Player::connect(&url, "host").await;

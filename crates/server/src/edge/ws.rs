@@ -230,11 +230,10 @@ pub async fn upgrade<G: Games>(
             io => {
                 let config = Some(limits.websocket_config());
                 let ws = WebSocketStream::from_partially_read(io, early, Role::Server, config);
-                let owned = OwnedLimits(session_state.clone());
-                // Boxed: `run` takes its shutdown `Unpin`, so as not to store it twice.
-                let stop = Box::pin(session_state.close_sessions.clone().cancelled_owned());
+                let node = Node(session_state.clone());
+                let stop = session::Host::shutdown(&host);
                 tasks.spawn(
-                    ws.then(move |ws| session::run(ws, outbox, owned, handler, stop))
+                    ws.then(move |ws| session::run(ws, outbox, node, handler, stop))
                         .map(move |end| session::Host::ended(host, end)),
                 );
             }
@@ -242,16 +241,6 @@ pub async fn upgrade<G: Games>(
     });
 
     switching_protocols(&accept, &subprotocol)
-}
-
-/// The session limits of a node, owned through its state: what a session
-/// task borrows its limits from (one pointer, no copy per connection).
-struct OwnedLimits<G>(Arc<AppState<G>>);
-
-impl<G> std::borrow::Borrow<SessionLimits> for OwnedLimits<G> {
-    fn borrow(&self) -> &SessionLimits {
-        &self.0.config.limits
-    }
 }
 
 /// What one connection holds of its node for its whole life, parked or
@@ -268,14 +257,14 @@ struct SessionHost<G> {
 }
 
 impl<G: Games> session::Host for SessionHost<G> {
-    type Tasks = NodeTasks<G>;
+    type Tasks = Node<G>;
 
     fn limits(&self) -> &SessionLimits {
         &self.state.config.limits
     }
 
-    fn tasks(&self) -> NodeTasks<G> {
-        NodeTasks(self.state.clone())
+    fn tasks(&self) -> Node<G> {
+        Node(self.state.clone())
     }
 
     fn beats(&self) -> &session::Beats {
@@ -283,6 +272,7 @@ impl<G: Games> session::Host for SessionHost<G> {
     }
 
     fn shutdown(&self) -> impl Future<Output = ()> + Unpin + Send + 'static {
+        // Boxed: `Unpin`, so that a session does not store it twice.
         Box::pin(self.state.close_sessions.clone().cancelled_owned())
     }
 
@@ -294,10 +284,18 @@ impl<G: Games> session::Host for SessionHost<G> {
     }
 }
 
-/// Spawns a parked session's activations on the node's session tracker.
-struct NodeTasks<G>(Arc<AppState<G>>);
+/// A session's handle on its node: what a session task borrows its limits
+/// from (one pointer, no copy per connection), and what spawns a parked
+/// session's activations on the node's session tracker.
+struct Node<G>(Arc<AppState<G>>);
 
-impl<G> session::Tasks for NodeTasks<G> {
+impl<G> std::borrow::Borrow<SessionLimits> for Node<G> {
+    fn borrow(&self) -> &SessionLimits {
+        &self.0.config.limits
+    }
+}
+
+impl<G> session::Tasks for Node<G> {
     fn spawn<F: Future<Output = ()> + Send + 'static>(self, activation: F) {
         // Wake-ups come from the runtime's own threads (its I/O and timer
         // drivers, its tasks); one from anywhere else, or after the
