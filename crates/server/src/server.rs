@@ -110,8 +110,9 @@ async fn serve<G: Games>(
     shutdown: impl Future<Output = ()>,
     stop_games: CancellationToken,
 ) -> std::io::Result<()> {
-    let state = AppState::new(config, games);
+    let state = AppState::new(config, games)?;
     tokio::spawn(state.clone().sweep_beats());
+    tokio::spawn(state.clone().watch_idle_sockets());
     let stop_listening = CancellationToken::new();
     let app = http::router(state.clone());
     let tls = match &state.config.tls {

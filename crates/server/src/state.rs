@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use transport::session::Beats;
+use tracing::error;
+use transport::session::{Beats, IdleSockets};
 
 use crate::config::Config;
 use crate::edge::create_limit::CreateLimiter;
@@ -42,6 +43,9 @@ pub struct AppState<G> {
     /// The heartbeats of parked sessions (swept by one task: see
     /// [`AppState::sweep_beats`]).
     pub beats: Beats,
+    /// Where parked sessions' sockets wait, off the reactor (watched by one
+    /// task: see [`AppState::watch_idle_sockets`]).
+    pub sockets: IdleSockets,
     /// Renders `/metrics`; `None` if another recorder owns the process.
     pub metrics: Option<PrometheusHandle>,
 }
@@ -63,9 +67,10 @@ pub struct NodeInfo {
 }
 
 impl<G: Games> AppState<G> {
-    /// State for a server with `config` whose games are kept by `games`.
-    pub fn new(config: Config, games: G) -> Arc<AppState<G>> {
-        Arc::new(AppState {
+    /// State for a server with `config` whose games are kept by `games`;
+    /// fails only if the epoll instance for idle sockets cannot be made.
+    pub fn new(config: Config, games: G) -> std::io::Result<Arc<AppState<G>>> {
+        Ok(Arc::new(AppState {
             per_ip: IpLimiter::new(config.max_connections_per_ip),
             connections: Arc::new(Semaphore::new(config.max_connections)),
             overload_closes: Arc::new(Semaphore::new(config.max_overload_closes)),
@@ -80,8 +85,9 @@ impl<G: Games> AppState<G> {
             close_sessions: CancellationToken::new(),
             sessions: TaskTracker::new(),
             beats: Beats::default(),
+            sockets: IdleSockets::new()?,
             metrics: crate::metrics::install(),
-        })
+        }))
     }
 
     /// Wakes parked sessions at their heartbeats until the sessions must
@@ -90,6 +96,17 @@ impl<G: Games> AppState<G> {
     pub async fn sweep_beats(self: Arc<Self>) {
         let closing = self.close_sessions.clone().cancelled_owned();
         self.beats.run(closing).await;
+    }
+
+    /// Wakes parked sessions whose sockets have bytes to read, for as long
+    /// as the runtime runs. Spawned once per node, before its first session.
+    /// Should the epoll instance fail, parked sessions still wake at their
+    /// heartbeats (and then read what came), so the node degrades instead
+    /// of losing anyone; the error is logged.
+    pub async fn watch_idle_sockets(self: Arc<Self>) {
+        if let Err(e) = self.sockets.run().await {
+            error!("parked sockets are no longer watched (they wake at their heartbeats): {e}");
+        }
     }
 
     /// A fresh connection id.

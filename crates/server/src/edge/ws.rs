@@ -271,6 +271,10 @@ impl<G: Games> session::Host for SessionHost<G> {
         &self.state.beats
     }
 
+    fn sockets(&self) -> &session::IdleSockets {
+        &self.state.sockets
+    }
+
     fn shutdown(&self) -> impl Future<Output = ()> + Unpin + Send + 'static {
         // Boxed: `Unpin`, so that a session does not store it twice.
         Box::pin(self.state.close_sessions.clone().cancelled_owned())

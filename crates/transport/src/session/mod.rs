@@ -57,6 +57,7 @@ use crate::protocol::{ClientMessage, ErrorCode, ServerMessage};
 
 mod active;
 mod beats;
+mod idle;
 mod limits;
 mod park;
 mod slot;
@@ -65,6 +66,7 @@ mod write;
 use active::{AtRest, Conn, Step, active};
 use beats::BeatKey;
 pub use beats::Beats;
+pub use idle::{IdleSockets, IdleTcp};
 pub use limits::SessionLimits;
 use park::Framed;
 pub use park::Park;
@@ -242,6 +244,10 @@ pub trait Host: Send + 'static {
     /// one [`Beats`], whose [`Beats::run`] must be running).
     fn beats(&self) -> &Beats;
 
+    /// Where the session's socket waits while parked (the node's one
+    /// [`IdleSockets`], whose [`IdleSockets::run`] must be running).
+    fn sockets(&self) -> &IdleSockets;
+
     /// The node's shutdown, as a future; asked for once per activation.
     fn shutdown(&self) -> impl Future<Output = ()> + Unpin + Send + 'static;
 
@@ -275,24 +281,33 @@ pub fn run_parked<T, H, P>(
     host: P,
 ) -> impl Future<Output = ()> + Send
 where
-    T: Park + 'static,
+    T: Park,
     H: Handler + 'static,
     P: Host,
 {
     let conn = Conn::new(outbox, handler, host.limits());
-    let session = Parked {
-        io: Framed::new(io),
+    let session = Awake {
+        io,
         conn,
         host,
         stopping: false,
-        beat: None,
     };
     drive(session, Some(early))
 }
 
+/// A parking session at work: its socket on the reactor.
+struct Awake<T, H, P> {
+    io: T,
+    conn: Conn<H>,
+    host: P,
+    /// The shutdown fired while parking: finish at once.
+    stopping: bool,
+}
+
 /// A parking session between activations: everything it keeps.
-struct Parked<T, H, P> {
-    io: Framed<T>,
+struct Parked<T: Park, H, P> {
+    /// Off the reactor (see `idle.rs`).
+    io: T::Idle,
     conn: Conn<H>,
     host: P,
     /// The shutdown fired while parking: finish at once.
@@ -303,14 +318,14 @@ struct Parked<T, H, P> {
 
 impl<T, H, P> slot::Resume for Parked<T, H, P>
 where
-    T: Park + 'static,
+    T: Park,
     H: Handler + 'static,
     P: Host,
 {
     fn poll_wake(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         // An error or EOF is ready too: the active loop reads it.
         if self.conn.outbox.poll_woken(cx).is_ready()
-            || self.io.io.poll_read_ready(cx).is_ready()
+            || T::poll_idle(&mut self.io, self.host.sockets(), cx).is_ready()
             || Instant::now() >= self.conn.next_beat
         {
             return Poll::Ready(());
@@ -329,54 +344,112 @@ where
 
     fn resume(self) {
         let tasks = self.host.tasks();
-        tasks.spawn(drive(self, None));
+        tasks.spawn(async move {
+            if let Some(session) = self.unpark().await {
+                drive(session, None).await;
+            }
+        });
+    }
+}
+
+impl<T: Park, H: Handler, P: Host> Parked<T, H, P> {
+    /// Its beat taken back and its socket back on the reactor: ready for
+    /// the next activation (`None`: the socket could not rejoin, and the
+    /// session has ended).
+    async fn unpark(self) -> Option<Awake<T, H, P>> {
+        let Parked {
+            io,
+            conn,
+            host,
+            stopping,
+            beat,
+        } = self;
+        if let Some(beat) = beat {
+            // Registered at `next_beat`, which does not move while parked.
+            host.beats().cancel(conn.next_beat, beat);
+        }
+        match T::rejoin(io, host.sockets()) {
+            Ok(io) => Some(Awake {
+                io,
+                conn,
+                host,
+                stopping,
+            }),
+            Err(e) => {
+                warn!(
+                    conn = conn.outbox.id(),
+                    "a parked socket could not rejoin the reactor: {e}"
+                );
+                Box::pin(conn.handler.on_close()).await;
+                host.ended(SessionEnd::ReadFailed);
+                None
+            }
+        }
     }
 }
 
 /// Runs a parking session's activations until it ends (then tells its
 /// host) or parks away from this task.
-async fn drive<T, H, P>(mut session: Parked<T, H, P>, mut early: Option<Vec<u8>>)
+async fn drive<T, H, P>(mut session: Awake<T, H, P>, mut early: Option<Vec<u8>>)
 where
-    T: Park + 'static,
+    T: Park,
     H: Handler + 'static,
     P: Host,
 {
     loop {
-        let Parked {
+        let Awake {
             io,
             mut conn,
             host,
             stopping,
-            beat,
         } = session;
-        if let Some(beat) = beat {
-            // Registered at `next_beat`, which does not move while parked.
-            host.beats().cancel(conn.next_beat, beat);
-        }
         let limits = host.limits();
         let mut shutdown = host.shutdown();
-        let activation = activate(io, early.take(), &mut conn, limits, &mut shutdown, stopping);
-        let io = match Box::pin(activation).await {
-            Ok(io) => io,
-            Err(end) => {
-                Box::pin(conn.handler.on_close()).await;
-                host.ended(end);
-                return;
-            }
+        let activation = activate(
+            Framed::new(io),
+            early.take(),
+            &mut conn,
+            limits,
+            &mut shutdown,
+            stopping,
+        );
+        let end = match Box::pin(activation).await {
+            Ok(io) => match io.io.leave(host.sockets()) {
+                Ok(io) => {
+                    #[cfg(test)]
+                    park_tests::PARKS.with(|p| p.set(p.get() + 1));
+                    let parked = Parked {
+                        io,
+                        conn,
+                        host,
+                        stopping: false,
+                        beat: None,
+                    };
+                    let here = match slot::park(parked) {
+                        slot::Parking::Away => return,
+                        slot::Parking::Here(parked) => parked.unpark().await,
+                    };
+                    match here {
+                        Some(awake) => {
+                            session = awake;
+                            continue;
+                        }
+                        None => return,
+                    }
+                }
+                Err(e) => {
+                    warn!(
+                        conn = conn.outbox.id(),
+                        "a socket could not leave the reactor to park: {e}"
+                    );
+                    SessionEnd::ReadFailed
+                }
+            },
+            Err(end) => end,
         };
-        #[cfg(test)]
-        park_tests::PARKS.with(|p| p.set(p.get() + 1));
-        let parked = Parked {
-            io,
-            conn,
-            host,
-            stopping: false,
-            beat: None,
-        };
-        session = match slot::park(parked) {
-            slot::Parking::Away => return,
-            slot::Parking::Here(session) => session,
-        };
+        Box::pin(conn.handler.on_close()).await;
+        host.ended(end);
+        return;
     }
 }
 

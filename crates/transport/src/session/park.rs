@@ -1,6 +1,7 @@
 //! Parking: what an idle session keeps instead of a WebSocket.
 //!
-//! A parked session holds its raw socket and its [`Conn`](super::active::Conn)
+//! A parked session holds its raw socket (off the reactor: see `idle.rs`)
+//! and its [`Conn`](super::active::Conn)
 //! and waits (in a slot, no task: see `slot.rs`) for the first of: bytes to
 //! read, a frame queued in its outbox, its heartbeat (see `beats.rs`), the
 //! shutdown. Then it builds a fresh tungstenite `WebSocketStream` on the
@@ -19,19 +20,26 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 
-/// A raw socket a session can park on: it can wait for bytes to read
-/// without reading them.
-pub trait Park: AsyncRead + AsyncWrite + Unpin + Send {
-    /// Ready when the socket has bytes to read (or an error or EOF to report).
-    fn poll_read_ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
-}
+use super::IdleSockets;
 
-impl Park for TcpStream {
-    fn poll_read_ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        TcpStream::poll_read_ready(self, cx)
-    }
+/// A raw socket a session can park on. While its session is parked, the
+/// socket is its [`Park::Idle`] form: for a TCP socket, off the runtime's
+/// reactor and watched by the node's [`IdleSockets`] (see `idle.rs`).
+pub trait Park: AsyncRead + AsyncWrite + Unpin + Send + Sized + 'static {
+    /// The socket while its session is parked.
+    type Idle: Send + 'static;
+
+    /// The socket leaves the reactor for `sockets` (between two frames,
+    /// with nothing of it buffered).
+    fn leave(self, sockets: &IdleSockets) -> io::Result<Self::Idle>;
+
+    /// Ready when the parked socket has bytes to read (or an error or EOF
+    /// to report); until then `cx` is woken when it has.
+    fn poll_idle(idle: &mut Self::Idle, sockets: &IdleSockets, cx: &mut Context<'_>) -> Poll<()>;
+
+    /// The parked socket back on the reactor, to read and write.
+    fn rejoin(idle: Self::Idle, sockets: &IdleSockets) -> io::Result<Self>;
 }
 
 /// Where the bytes read so far stand in the peer's frames (RFC 6455 §5.2).

@@ -61,7 +61,8 @@ impl AsyncWrite for Sock {
     }
 }
 
-impl Park for Sock {
+impl Sock {
+    /// Ready when a byte (or EOF, or an error) can be read.
     fn poll_read_ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if self.ahead.is_some() {
             return Poll::Ready(Ok(()));
@@ -73,6 +74,23 @@ impl Park for Sock {
             self.ahead = Some(*b);
         }
         Poll::Ready(Ok(()))
+    }
+}
+
+/// Parked, the in-memory socket stays what it is (there is no reactor).
+impl Park for Sock {
+    type Idle = Sock;
+
+    fn leave(self, _: &IdleSockets) -> io::Result<Sock> {
+        Ok(self)
+    }
+
+    fn poll_idle(idle: &mut Sock, _: &IdleSockets, cx: &mut Context<'_>) -> Poll<()> {
+        idle.poll_read_ready(cx).map(drop)
+    }
+
+    fn rejoin(idle: Sock, _: &IdleSockets) -> io::Result<Sock> {
+        Ok(idle)
     }
 }
 
@@ -113,6 +131,8 @@ struct TestHost {
     limits: SessionLimits,
     ended: tokio::sync::oneshot::Sender<SessionEnd>,
     beats: Arc<Beats>,
+    /// Never watches anything: `Sock` parks in place.
+    sockets: Arc<IdleSockets>,
     stop: watch::Receiver<bool>,
 }
 
@@ -143,6 +163,10 @@ impl Host for TestHost {
 
     fn beats(&self) -> &Beats {
         &self.beats
+    }
+
+    fn sockets(&self) -> &IdleSockets {
+        &self.sockets
     }
 
     fn shutdown(&self) -> impl Future<Output = ()> + Unpin + Send + 'static {
@@ -182,6 +206,7 @@ fn start_raw(
         limits,
         ended,
         beats,
+        sockets: Arc::new(IdleSockets::new().unwrap()),
         stop,
     };
     let sock = Sock {
