@@ -8,7 +8,7 @@
 //! watched by [`IdleSockets`], one epoll instance per node (through mio,
 //! tokio's own I/O layer) whose descriptor is the one thing tokio watches
 //! for all of them. The kernel keeps what it needs per socket; user space
-//! keeps a 24-byte entry in a table (the waker to call, or "ready").
+//! keeps 16 bytes and a bit in a table (the waker to call; "ready").
 //!
 //! [`IdleSockets::run`] waits for the epoll instance to be readable, takes
 //! its events and wakes the sessions whose sockets they name. A session
@@ -46,21 +46,64 @@ pub struct IdleSockets {
     table: Mutex<Table>,
 }
 
-/// What each watched socket waits for, by its token.
+/// What each watched socket waits for, by its token: 16 bytes and a bit
+/// per socket, grown by an eighth at a time (a doubling `Vec` would leave
+/// up to half of it unused at the peak).
 #[derive(Debug, Default)]
 struct Table {
-    entries: Vec<Entry>,
+    /// The waker of each socket's session, once it has registered one.
+    wakers: Vec<Option<Waker>>,
+    /// A bit per socket: it has something to read (or an error, or EOF).
+    ready: Vec<u64>,
     /// Tokens free for reuse.
     free: Vec<u32>,
 }
 
-#[derive(Debug)]
-enum Entry {
-    Free,
-    /// Watched; the waker of its session once it has registered one.
-    Waiting(Option<Waker>),
-    /// It has something to read (or an error, or EOF).
-    Ready,
+impl Table {
+    /// A token for a newly watched socket: not ready, no waker yet.
+    fn take(&mut self) -> io::Result<u32> {
+        let token = match self.free.pop() {
+            Some(token) => token,
+            None => {
+                let token = u32::try_from(self.wakers.len())
+                    .map_err(|_| io::Error::other("too many idle sockets"))?;
+                if self.wakers.len() == self.wakers.capacity() {
+                    self.wakers.reserve_exact(self.wakers.len() / 8 + 64);
+                }
+                self.wakers.push(None);
+                if self.ready.len() * 64 < self.wakers.len() {
+                    self.ready.push(0);
+                }
+                token
+            }
+        };
+        self.set_ready(token, false);
+        Ok(token)
+    }
+
+    /// Gives `token` back (its socket rejoined the reactor).
+    fn release(&mut self, token: u32) {
+        if let Some(waker) = self.wakers.get_mut(token as usize) {
+            *waker = None;
+            self.free.push(token);
+        }
+    }
+
+    fn is_ready(&self, token: u32) -> bool {
+        let (word, bit) = (token as usize / 64, token % 64);
+        self.ready.get(word).is_some_and(|w| w & (1 << bit) != 0)
+    }
+
+    fn set_ready(&mut self, token: u32, ready: bool) {
+        let (word, bit) = (token as usize / 64, token % 64);
+        if let Some(w) = self.ready.get_mut(word) {
+            if ready {
+                *w |= 1 << bit;
+            } else {
+                *w &= !(1 << bit);
+            }
+        }
+    }
 }
 
 /// A parked socket: off the reactor, watched by its node's [`IdleSockets`].
@@ -128,37 +171,24 @@ impl IdleSockets {
     }
 
     /// Marks the sockets `events` name ready; their wakers into `woken`.
+    /// An event for a socket that has rejoined since marks its token, which
+    /// is made not ready again when it is next taken.
     fn mark_ready(&self, events: &Events, woken: &mut Vec<Waker>) {
         let mut table = self.table();
         for event in events {
-            let Some(entry) = table.entries.get_mut(event.token().0) else {
+            let Ok(token) = u32::try_from(event.token().0) else {
                 continue;
             };
-            match std::mem::replace(entry, Entry::Ready) {
-                Entry::Waiting(waker) => woken.extend(waker),
-                Entry::Ready => {}
-                // Rejoined since: nobody to tell.
-                Entry::Free => *entry = Entry::Free,
+            table.set_ready(token, true);
+            if let Some(waker) = table.wakers.get_mut(token as usize) {
+                woken.extend(waker.take());
             }
         }
     }
 
     /// Watches `stream` (off the reactor already) until [`IdleSockets::rejoin`].
     fn watch(&self, stream: std::net::TcpStream) -> io::Result<IdleTcp> {
-        let token = {
-            let mut table = self.table();
-            let token = match table.free.pop() {
-                Some(token) => token,
-                None => {
-                    let token = u32::try_from(table.entries.len())
-                        .map_err(|_| io::Error::other("too many idle sockets"))?;
-                    table.entries.push(Entry::Free);
-                    token
-                }
-            };
-            table.entries[token as usize] = Entry::Waiting(None);
-            token
-        };
+        let token = self.table().take()?;
         let fd = stream.as_raw_fd();
         let registered = self.registry.register(
             &mut SourceFd(&fd),
@@ -176,15 +206,18 @@ impl IdleSockets {
     /// when it has.
     fn poll_ready(&self, idle: &IdleTcp, cx: &mut Context<'_>) -> Poll<()> {
         let mut table = self.table();
-        match table.entries.get_mut(idle.token as usize) {
-            Some(Entry::Waiting(waker)) => {
+        if table.is_ready(idle.token) {
+            return Poll::Ready(());
+        }
+        match table.wakers.get_mut(idle.token as usize) {
+            Some(waker) => {
                 if !waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
                     *waker = Some(cx.waker().clone());
                 }
                 Poll::Pending
             }
-            // Ready, or (never: it is ours until it rejoins) free.
-            _ => Poll::Ready(()),
+            // Never: the token is the socket's until it rejoins.
+            None => Poll::Ready(()),
         }
     }
 
@@ -200,18 +233,14 @@ impl IdleSockets {
     }
 
     fn release(&self, token: u32) {
-        let mut table = self.table();
-        if let Some(entry) = table.entries.get_mut(token as usize) {
-            *entry = Entry::Free;
-            table.free.push(token);
-        }
+        self.table().release(token);
     }
 
     /// Sockets watched now.
     #[cfg(test)]
     fn watched(&self) -> usize {
         let table = self.table();
-        table.entries.len() - table.free.len()
+        table.wakers.len() - table.free.len()
     }
 }
 
@@ -251,6 +280,14 @@ mod tests {
         (server, client)
     }
 
+    /// Idle sockets with their watcher running.
+    fn running() -> Arc<IdleSockets> {
+        let sockets = Arc::new(IdleSockets::new().unwrap());
+        let runner = sockets.clone();
+        tokio::spawn(async move { runner.run().await });
+        sockets
+    }
+
     /// Ready once `idle` is.
     async fn readable(idle: &mut IdleTcp, sockets: &IdleSockets) {
         std::future::poll_fn(|cx| TcpStream::poll_idle(idle, sockets, cx)).await;
@@ -258,9 +295,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_parked_socket_wakes_when_bytes_come_and_reads_them_after_rejoining() {
-        let sockets = Arc::new(IdleSockets::new().unwrap());
-        let runner = sockets.clone();
-        tokio::spawn(async move { runner.run().await });
+        let sockets = running();
         let (server, mut client) = pair().await;
         let mut idle = server.leave(&sockets).unwrap();
         assert_eq!(sockets.watched(), 1);
@@ -287,9 +322,7 @@ mod tests {
 
     #[tokio::test]
     async fn bytes_already_waiting_when_a_socket_parks_wake_it() {
-        let sockets = Arc::new(IdleSockets::new().unwrap());
-        let runner = sockets.clone();
-        tokio::spawn(async move { runner.run().await });
+        let sockets = running();
         let (server, mut client) = pair().await;
         client.write_all(b"early").await.unwrap();
         client.flush().await.unwrap();
@@ -301,6 +334,29 @@ mod tests {
         let mut got = [0; 5];
         server.read_exact(&mut got).await.unwrap();
         assert_eq!(&got, b"early");
+    }
+
+    #[test]
+    fn the_table_reuses_tokens_and_forgets_their_readiness() {
+        let mut table = Table::default();
+        let tokens: Vec<u32> = (0..130).map(|_| table.take().unwrap()).collect();
+        assert_eq!(tokens, (0..130).collect::<Vec<_>>());
+        assert_eq!(table.ready.len(), 3, "a bit per token");
+        assert!(
+            table.wakers.capacity() < 130 + 130 / 8 + 64 + 1,
+            "grown by an eighth"
+        );
+        for token in [0, 63, 64, 129] {
+            table.set_ready(token, true);
+        }
+        assert!(table.is_ready(63) && table.is_ready(64) && !table.is_ready(65));
+        table.release(64);
+        assert_eq!(table.take().unwrap(), 64, "a freed token is reused");
+        assert!(!table.is_ready(64), "and starts not ready");
+        assert!(
+            table.is_ready(63) && table.is_ready(129),
+            "the others keep theirs"
+        );
     }
 
     #[tokio::test]
