@@ -311,11 +311,15 @@ where
         // An error or EOF is ready too: the active loop reads it.
         if self.conn.outbox.poll_woken(cx).is_ready()
             || self.io.io.poll_read_ready(cx).is_ready()
-            || Instant::now() >= self.conn.next_beat
+            || Instant::now() >= self.conn.next_beat()
         {
             return Poll::Ready(());
         }
-        match self.host.beats().register(self.conn.next_beat, cx.waker()) {
+        match self
+            .host
+            .beats()
+            .register(self.conn.next_beat(), cx.waker())
+        {
             Ok(key) => {
                 self.beat = Some(key);
                 Poll::Pending
@@ -351,7 +355,7 @@ where
         } = session;
         if let Some(beat) = beat {
             // Registered at `next_beat`, which does not move while parked.
-            host.beats().cancel(conn.next_beat, beat);
+            host.beats().cancel(conn.next_beat(), beat);
         }
         let limits = host.limits();
         let mut shutdown = host.shutdown();
