@@ -21,9 +21,14 @@ fn epoch() -> Instant {
     Instant::from_std(*EPOCH.get_or_init(std::time::Instant::now))
 }
 
-/// Nanoseconds in `d`, at most `i64::MAX`.
+/// Nanoseconds in `d`, at most `i64::MAX` (without `as_nanos`' 128-bit
+/// arithmetic: this is on every message's path).
 fn nanos(d: Duration) -> i64 {
-    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
+    i64::try_from(d.as_secs())
+        .ok()
+        .and_then(|secs| secs.checked_mul(1_000_000_000))
+        .and_then(|n| n.checked_add(i64::from(d.subsec_nanos())))
+        .unwrap_or(i64::MAX)
 }
 
 /// An instant, exactly, in 8 bytes (see the module docs).
@@ -51,6 +56,14 @@ impl Moment {
             epoch.checked_sub(offset)
         };
         at.unwrap_or(epoch)
+    }
+
+    /// How long after `earlier` this is (zero if it is not after it):
+    /// exactly `self.get().saturating_duration_since(earlier.get())`,
+    /// without making either instant.
+    pub(crate) fn since(self, earlier: Moment) -> Duration {
+        u64::try_from(i128::from(self.0) - i128::from(earlier.0))
+            .map_or(Duration::ZERO, Duration::from_nanos)
     }
 }
 
@@ -111,11 +124,25 @@ mod tests {
     }
 
     #[test]
-    fn moments_order_as_their_instants() {
+    fn moments_order_and_subtract_as_their_instants() {
         let now = Instant::now();
         let later = now + Duration::from_micros(1);
         assert!(Moment::new(now) < Moment::new(later));
         assert!(Moment::new(now - Duration::from_secs(1)) < Moment::new(now));
+        for (a, b) in [
+            (now, later),
+            (later, now),
+            (now, now),
+            (
+                now - Duration::from_secs(5),
+                now + Duration::from_nanos(123_456_789),
+            ),
+        ] {
+            assert_eq!(
+                Moment::new(b).since(Moment::new(a)),
+                b.saturating_duration_since(a)
+            );
+        }
     }
 
     #[tokio::test(start_paused = true)]

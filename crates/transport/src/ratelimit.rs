@@ -2,8 +2,6 @@
 
 use std::time::Duration;
 
-use tokio::time::Instant;
-
 use crate::moment::Moment;
 
 /// The limit a [`TokenBucket`] enforces: `rate` messages per second on
@@ -35,23 +33,23 @@ pub struct TokenBucket {
 
 impl TokenBucket {
     /// A full bucket for `rate`.
-    pub fn new(rate: Rate, now: Instant) -> Self {
+    pub(crate) fn new(rate: Rate, now: Moment) -> Self {
         TokenBucket {
             tokens: rate.burst(),
-            updated: Moment::new(now),
+            updated: now,
         }
     }
 
     /// Takes one token if there is one: `true` means the message may pass.
     /// `rate` must be the one the bucket was made for.
-    pub fn try_take(&mut self, rate: Rate, now: Instant) -> bool {
+    pub(crate) fn try_take(&mut self, rate: Rate, now: Moment) -> bool {
         if rate.per_sec == 0 {
             return true;
         }
-        let elapsed: Duration = now.saturating_duration_since(self.updated.get());
+        let elapsed: Duration = now.since(self.updated);
         self.tokens =
             (self.tokens + elapsed.as_secs_f64() * f64::from(rate.per_sec)).min(rate.burst());
-        self.updated = Moment::new(now);
+        self.updated = now;
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
             true
@@ -63,11 +61,13 @@ impl TokenBucket {
 
 #[cfg(test)]
 mod tests {
+    use tokio::time::Instant;
+
     use super::*;
 
     #[test]
     fn burst_then_steady_rate() {
-        let t0 = Instant::now();
+        let t0 = Moment::new(Instant::now());
         let rate = Rate {
             per_sec: 20,
             burst: 40,
@@ -75,16 +75,16 @@ mod tests {
         let mut b = TokenBucket::new(rate, t0);
         assert_eq!((0..100).filter(|_| b.try_take(rate, t0)).count(), 40);
         // One second refills 20 tokens, no more.
-        let t1 = t0 + Duration::from_secs(1);
+        let t1 = Moment::new(t0.get() + Duration::from_secs(1));
         assert_eq!((0..100).filter(|_| b.try_take(rate, t1)).count(), 20);
         // Ten idle seconds refill only up to the burst.
-        let t2 = t1 + Duration::from_secs(10);
+        let t2 = Moment::new(t1.get() + Duration::from_secs(10));
         assert_eq!((0..100).filter(|_| b.try_take(rate, t2)).count(), 40);
     }
 
     #[test]
     fn zero_rate_means_unlimited() {
-        let t0 = Instant::now();
+        let t0 = Moment::new(Instant::now());
         let rate = Rate {
             per_sec: 0,
             burst: 1,

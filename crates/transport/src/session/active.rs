@@ -57,7 +57,7 @@ impl<H> Conn<H> {
         Conn {
             outbox,
             handler,
-            bucket: TokenBucket::new(limits.rate(), now),
+            bucket: TokenBucket::new(limits.rate(), Moment::new(now)),
             last_heard: Moment::new(now),
             last_active: Moment::new(now),
             first_deadline: MaybeMoment::new(Some(now + limits.first_message_timeout)),
@@ -79,10 +79,11 @@ impl<H> Conn<H> {
         self.next_beat.get()
     }
 
-    /// When the connection last read or wrote anything but a ping's pong.
-    fn last_io(&self) -> Instant {
+    /// When the connection last read or wrote anything but a ping's pong,
+    /// the last write having been at `wrote` (see [`active`]).
+    fn last_io(&self, wrote: Option<Instant>) -> Instant {
         let active = self.last_active.get();
-        self.last_write.get().map_or(active, |w| w.max(active))
+        wrote.map_or(active, |w| w.max(active))
     }
 }
 
@@ -127,6 +128,10 @@ where
         // at once). Boxed and made on first use: a connection that is never
         // held and never pushed back does not carry one.
         let mut timer: Option<Pin<Box<Sleep>>> = None;
+        // When the last batch was written, kept whole while active (every
+        // delivery writes: no conversion on its path); back into
+        // `conn.last_write` when the session parks.
+        let mut wrote = conn.last_write.get();
         // The heartbeat, and (when parking) the check for quiet.
         let beat = sleep_until(first_wake(conn, limits, at_rest.is_some(), Instant::now()));
         tokio::pin!(beat);
@@ -156,7 +161,7 @@ where
                 () = outbox.ready(), if !holding => {
                     // Under load, a frame that follows the last write by less
                     // than the hold waits for the rest of it (see `hold`).
-                    if let Some(due) = conn.last_write.get().and_then(|at| hold_until(at, limits)) {
+                    if let Some(due) = wrote.and_then(|at| hold_until(at, limits)) {
                         arm(&mut timer, due);
                         holding = true;
                         continue;
@@ -164,14 +169,14 @@ where
                     if let Some(end) = write_queued(ws, &outbox, limits, &mut timer).await {
                         break end;
                     }
-                    conn.last_write = MaybeMoment::new(Some(Instant::now()));
+                    wrote = Some(Instant::now());
                 }
                 () = expiry(&mut timer), if holding => {
                     holding = false;
                     if let Some(end) = write_queued(ws, &outbox, limits, &mut timer).await {
                         break end;
                     }
-                    conn.last_write = MaybeMoment::new(Some(Instant::now()));
+                    wrote = Some(Instant::now());
                 }
                 incoming = ws.next() => {
                     let now = Instant::now();
@@ -211,7 +216,7 @@ where
                     // included: unsolicited pongs are legal (RFC 6455
                     // §5.5.3), so a flood of them is a flood like any other.
                     // Our own pings' answers cost one token per ping interval.
-                    if !conn.bucket.try_take(limits.rate(), now) {
+                    if !conn.bucket.try_take(limits.rate(), conn.last_heard) {
                         conn.rate_strikes += 1;
                         if conn.rate_strikes >= limits.max_rate_strikes {
                             // Through the outbox, so that the answers queued
@@ -262,12 +267,13 @@ where
                     // Quiet long enough, and nothing half done: park.
                     if let Some(rest) = at_rest
                         && !holding
-                        && now >= conn.last_io() + limits.park_after
+                        && now >= conn.last_io(wrote) + limits.park_after
                         && rest(ws)
                     {
+                        conn.last_write = MaybeMoment::new(wrote);
                         return Step::Park;
                     }
-                    beat.as_mut().reset(wake_at(conn, limits, at_rest.is_some(), now));
+                    beat.as_mut().reset(wake_at(conn, wrote, limits, at_rest.is_some(), now));
                 }
             }
         };
@@ -278,11 +284,18 @@ where
 /// When the beat timer should fire next: the heartbeat, or earlier, when
 /// the session parks, the end of its quiet period (or, if that is over
 /// but the session was not at rest, another quiet period from now).
-fn wake_at<H>(conn: &Conn<H>, limits: &SessionLimits, parks: bool, now: Instant) -> Instant {
+/// `wrote`: the last write, as the active loop keeps it.
+fn wake_at<H>(
+    conn: &Conn<H>,
+    wrote: Option<Instant>,
+    limits: &SessionLimits,
+    parks: bool,
+    now: Instant,
+) -> Instant {
     if !parks {
         return conn.next_beat();
     }
-    let quiet = conn.last_io() + limits.park_after;
+    let quiet = conn.last_io(wrote) + limits.park_after;
     let check = if quiet > now {
         quiet
     } else {
@@ -300,7 +313,7 @@ fn first_wake<H>(conn: &Conn<H>, limits: &SessionLimits, parks: bool, now: Insta
     if !parks {
         return conn.next_beat();
     }
-    let quiet = conn.last_io() + limits.park_after;
+    let quiet = conn.last_io(conn.last_write.get()) + limits.park_after;
     conn.next_beat().min(quiet.max(now))
 }
 
