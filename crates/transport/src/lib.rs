@@ -11,12 +11,14 @@
 //! - [`outbox`]: a connection's bounded outbound queue and its slow-consumer policy.
 //! - [`hold`]: the load-dependent write hold that lets frames share a write.
 //! - [`ratelimit`]: the per-connection token bucket.
+//! - `moment`: an instant in 8 bytes, for what every connection keeps.
 //! - [`error`]: [`TransportError`], this crate's one error type.
 
 pub mod codec;
 pub mod convert;
 pub mod error;
 pub mod hold;
+mod moment;
 pub mod outbox;
 pub mod protocol;
 pub mod ratelimit;

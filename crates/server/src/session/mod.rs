@@ -7,7 +7,7 @@
 //! relay to the node that owns the game. A relayed connection's frames are
 //! copied there undecoded; this node then only enforces the transport limits.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -18,7 +18,7 @@ use transport::protocol::ServerMessage;
 use transport::session::{CLOSE_INTERNAL, CLOSE_NORMAL, CLOSE_OVERLOADED, Flow, Handler};
 use transport::{ClientMessage, FrameOutcome};
 
-use crate::edge::create_limit::ConnectionCreates;
+use crate::edge::create_limit::{AddressKey, ConnectionCreates};
 use crate::error::ServerError;
 use crate::games::{Capture, GameRef, Games, Placed, Relay, Requester};
 use crate::outgoing;
@@ -30,10 +30,8 @@ pub struct PlayerSession<G: Games> {
     state: Arc<AppState<G>>,
     /// This connection's id (the outbox id).
     conn: u64,
-    /// Relays this connection already passed through (0 for a player).
-    hops: u32,
-    /// The client's address (behind `--trusted-proxies`, the forwarded one).
-    ip: IpAddr,
+    /// A player's address, or the relays the connection passed through.
+    origin: Origin,
     /// The seat held, if any.
     seat: Option<G::Seat>,
     /// The game watched, if any (never together with a seat). Boxed: few
@@ -43,6 +41,47 @@ pub struct PlayerSession<G: Games> {
     relay: Option<Relay>,
     /// This connection's creates (`--max-creates-per-connection`).
     creates: ConnectionCreates,
+}
+
+/// Where a connection comes from, in 16 bytes (an `IpAddr` and the hops
+/// were 24 with their padding, in every connection's session for its
+/// whole life).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// A player's own connection: its address (behind `--trusted-proxies`,
+    /// the forwarded one) as the create limit counts it, the one use of the
+    /// address here (IPv4 whole, IPv6 by its /64).
+    Client(AddressKey),
+    /// Relayed by a cluster peer, after this many relays (at least 1; more
+    /// than 255 count as 255, past every limit on hops).
+    Relayed(u8),
+}
+
+impl Origin {
+    fn new(hops: u32, ip: IpAddr) -> Origin {
+        if hops == 0 {
+            Origin::Client(AddressKey::from(ip))
+        } else {
+            Origin::Relayed(u8::try_from(hops).unwrap_or(u8::MAX))
+        }
+    }
+
+    /// Relays this connection already passed through (0 for a player).
+    fn hops(self) -> u32 {
+        match self {
+            Origin::Client(_) => 0,
+            Origin::Relayed(hops) => u32::from(hops),
+        }
+    }
+}
+
+/// An address the create limit counts as `key`: the key comes back from it.
+fn address_of(key: AddressKey) -> IpAddr {
+    match key {
+        AddressKey::V4(v4) => IpAddr::V4(Ipv4Addr::from(v4)),
+        // The /64 with a zero host part: never an IPv4-mapped address.
+        AddressKey::V6(prefix) => IpAddr::V6(Ipv6Addr::from(u128::from(prefix) << 64)),
+    }
 }
 
 /// A seating request as the client sent it.
@@ -73,8 +112,7 @@ impl<G: Games> PlayerSession<G> {
         PlayerSession {
             state,
             conn,
-            hops,
-            ip,
+            origin: Origin::new(hops, ip),
             seat: None,
             watching: None,
             relay: None,
@@ -86,7 +124,14 @@ impl<G: Games> PlayerSession<G> {
     /// address. Relayed connections were counted on the node the client
     /// reached.
     fn may_create(&mut self) -> Result<(), ServerError> {
-        if self.hops > 0 || self.state.creates.try_create(self.ip, &mut self.creates) {
+        let allowed = match self.origin {
+            Origin::Relayed(_) => true,
+            Origin::Client(key) => {
+                let ip = address_of(key);
+                self.state.creates.try_create(ip, &mut self.creates)
+            }
+        };
+        if allowed {
             Ok(())
         } else {
             Err(ServerError::TooManyCreates)
@@ -102,7 +147,7 @@ impl<G: Games> PlayerSession<G> {
             conn: self.conn,
             outbox,
             frame,
-            hops: self.hops,
+            hops: self.origin.hops(),
         }
     }
 
@@ -381,3 +426,6 @@ impl<G: Games> Handler for PlayerSession<G> {
         // Dropping the relay closes the connection to the game's node.
     }
 }
+
+#[cfg(test)]
+mod tests;

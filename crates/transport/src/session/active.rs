@@ -20,6 +20,7 @@ use super::{
     CLOSE_GOING_AWAY, CLOSE_INVALID_DATA, CLOSE_POLICY, CLOSE_PROTOCOL, CLOSE_TOO_BIG, Flow,
     Handler, SessionEnd, SessionLimits, deliver, finish, push_error,
 };
+use crate::moment::{MaybeMoment, Moment};
 use crate::outbox::Outbox;
 use crate::protocol::ErrorCode;
 use crate::ratelimit::TokenBucket;
@@ -27,22 +28,25 @@ use crate::ratelimit::TokenBucket;
 /// Everything a session keeps for its whole life, parked or not: its queue,
 /// its handler, the limits' state and its deadlines. (The WebSocket, its
 /// buffers and the loop's timers exist only while the session is active.)
+/// Its instants are [`Moment`]s, 8 bytes each and exact; the rate bucket
+/// keeps its tokens only (the limit is the node's, passed in at each use).
 pub(super) struct Conn<H> {
     pub(super) outbox: Outbox,
     pub(super) handler: H,
     bucket: TokenBucket,
     /// When the peer last sent anything (pongs included).
-    last_heard: Instant,
+    last_heard: Moment,
     /// When the peer last sent anything but a pong: an answer to our own
     /// ping keeps the connection alive, but is no activity that should keep
     /// it from parking.
-    last_active: Instant,
+    last_active: Moment,
     /// Until the first binary message, the connection must speak by this time.
-    first_deadline: Option<Instant>,
+    first_deadline: MaybeMoment,
     /// When the last batch was written (none yet: the first goes at once).
-    last_write: Option<Instant>,
-    /// When the heartbeat is next due (a ping, or an idle check).
-    pub(super) next_beat: Instant,
+    last_write: MaybeMoment,
+    /// When the heartbeat is next due (a ping, or an idle check); see
+    /// [`Conn::next_beat`].
+    next_beat: Moment,
     bad_messages: u32,
     rate_strikes: u32,
 }
@@ -53,25 +57,33 @@ impl<H> Conn<H> {
         Conn {
             outbox,
             handler,
-            bucket: TokenBucket::new(limits.rate_per_sec, limits.rate_burst, now),
-            last_heard: now,
-            last_active: now,
-            first_deadline: Some(now + limits.first_message_timeout),
-            last_write: None,
-            next_beat: now
-                + limits
+            bucket: TokenBucket::new(limits.rate(), Moment::new(now)),
+            last_heard: Moment::new(now),
+            last_active: Moment::new(now),
+            first_deadline: MaybeMoment::new(Some(now + limits.first_message_timeout)),
+            last_write: MaybeMoment::NONE,
+            next_beat: Moment::new(
+                now + limits
                     .ping_interval
                     .min(limits.idle_timeout)
                     .min(limits.first_message_timeout),
+            ),
             bad_messages: 0,
             rate_strikes: 0,
         }
     }
 
-    /// When the connection last read or wrote anything but a ping's pong.
-    fn last_io(&self) -> Instant {
-        self.last_write
-            .map_or(self.last_active, |w| w.max(self.last_active))
+    /// When the heartbeat is next due (a ping, or an idle check): exactly
+    /// the instant it was set to.
+    pub(super) fn next_beat(&self) -> Instant {
+        self.next_beat.get()
+    }
+
+    /// When the connection last read or wrote anything but a ping's pong,
+    /// the last write having been at `wrote` (see [`active`]).
+    fn last_io(&self, wrote: Option<Instant>) -> Instant {
+        let active = self.last_active.get();
+        wrote.map_or(active, |w| w.max(active))
     }
 }
 
@@ -116,6 +128,10 @@ where
         // at once). Boxed and made on first use: a connection that is never
         // held and never pushed back does not carry one.
         let mut timer: Option<Pin<Box<Sleep>>> = None;
+        // When the last batch was written, kept whole while active (every
+        // delivery writes: no conversion on its path); back into
+        // `conn.last_write` when the session parks.
+        let mut wrote = conn.last_write.get();
         // The heartbeat, and (when parking) the check for quiet.
         let beat = sleep_until(first_wake(conn, limits, at_rest.is_some(), Instant::now()));
         tokio::pin!(beat);
@@ -145,7 +161,7 @@ where
                 () = outbox.ready(), if !holding => {
                     // Under load, a frame that follows the last write by less
                     // than the hold waits for the rest of it (see `hold`).
-                    if let Some(due) = conn.last_write.and_then(|at| hold_until(at, limits)) {
+                    if let Some(due) = wrote.and_then(|at| hold_until(at, limits)) {
                         arm(&mut timer, due);
                         holding = true;
                         continue;
@@ -153,14 +169,14 @@ where
                     if let Some(end) = write_queued(ws, &outbox, limits, &mut timer).await {
                         break end;
                     }
-                    conn.last_write = Some(Instant::now());
+                    wrote = Some(Instant::now());
                 }
                 () = expiry(&mut timer), if holding => {
                     holding = false;
                     if let Some(end) = write_queued(ws, &outbox, limits, &mut timer).await {
                         break end;
                     }
-                    conn.last_write = Some(Instant::now());
+                    wrote = Some(Instant::now());
                 }
                 incoming = ws.next() => {
                     let now = Instant::now();
@@ -189,9 +205,9 @@ where
                         }
                         Some(Ok(m)) => m,
                     };
-                    conn.last_heard = now;
+                    conn.last_heard = Moment::new(now);
                     if !matches!(message, Message::Pong(_)) {
-                        conn.last_active = now;
+                        conn.last_active = conn.last_heard;
                     }
                     if matches!(message, Message::Close(_)) {
                         continue; // tungstenite answers a close; the stream then ends.
@@ -200,7 +216,7 @@ where
                     // included: unsolicited pongs are legal (RFC 6455
                     // §5.5.3), so a flood of them is a flood like any other.
                     // Our own pings' answers cost one token per ping interval.
-                    if !conn.bucket.try_take(now) {
+                    if !conn.bucket.try_take(limits.rate(), conn.last_heard) {
                         conn.rate_strikes += 1;
                         if conn.rate_strikes >= limits.max_rate_strikes {
                             // Through the outbox, so that the answers queued
@@ -216,7 +232,7 @@ where
                     conn.rate_strikes = 0;
                     let delivered = match message {
                         Message::Binary(bytes) => {
-                            conn.first_deadline = None;
+                            conn.first_deadline = MaybeMoment::NONE;
                             counters.messages_in.increment(1);
                             // Boxed: see the memory note of `run`.
                             Box::pin(deliver(&mut conn.handler, bytes, &outbox)).await
@@ -243,7 +259,7 @@ where
                 }
                 () = &mut beat => {
                     let now = Instant::now();
-                    if now >= conn.next_beat
+                    if now >= conn.next_beat()
                         && let Some(end) = Box::pin(heartbeat(ws, conn, limits, &mut timer, now)).await
                     {
                         break end;
@@ -251,12 +267,13 @@ where
                     // Quiet long enough, and nothing half done: park.
                     if let Some(rest) = at_rest
                         && !holding
-                        && now >= conn.last_io() + limits.park_after
+                        && now >= conn.last_io(wrote) + limits.park_after
                         && rest(ws)
                     {
+                        conn.last_write = MaybeMoment::new(wrote);
                         return Step::Park;
                     }
-                    beat.as_mut().reset(wake_at(conn, limits, at_rest.is_some(), now));
+                    beat.as_mut().reset(wake_at(conn, wrote, limits, at_rest.is_some(), now));
                 }
             }
         };
@@ -267,17 +284,24 @@ where
 /// When the beat timer should fire next: the heartbeat, or earlier, when
 /// the session parks, the end of its quiet period (or, if that is over
 /// but the session was not at rest, another quiet period from now).
-fn wake_at<H>(conn: &Conn<H>, limits: &SessionLimits, parks: bool, now: Instant) -> Instant {
+/// `wrote`: the last write, as the active loop keeps it.
+fn wake_at<H>(
+    conn: &Conn<H>,
+    wrote: Option<Instant>,
+    limits: &SessionLimits,
+    parks: bool,
+    now: Instant,
+) -> Instant {
     if !parks {
-        return conn.next_beat;
+        return conn.next_beat();
     }
-    let quiet = conn.last_io() + limits.park_after;
+    let quiet = conn.last_io(wrote) + limits.park_after;
     let check = if quiet > now {
         quiet
     } else {
         now + limits.park_after.max(PARK_RETRY)
     };
-    conn.next_beat.min(check)
+    conn.next_beat().min(check)
 }
 
 /// When the beat timer of a new activation should first fire: as
@@ -287,10 +311,10 @@ fn wake_at<H>(conn: &Conn<H>, limits: &SessionLimits, parks: bool, now: Instant)
 /// whole quiet period.
 fn first_wake<H>(conn: &Conn<H>, limits: &SessionLimits, parks: bool, now: Instant) -> Instant {
     if !parks {
-        return conn.next_beat;
+        return conn.next_beat();
     }
-    let quiet = conn.last_io() + limits.park_after;
-    conn.next_beat.min(quiet.max(now))
+    let quiet = conn.last_io(conn.last_write.get()) + limits.park_after;
+    conn.next_beat().min(quiet.max(now))
 }
 
 /// Least wait before checking again whether a session that was quiet but
@@ -310,7 +334,7 @@ async fn heartbeat<S, H>(
 where
     S: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin,
 {
-    let idle_deadline = conn.last_heard + limits.idle_timeout;
+    let idle_deadline = conn.last_heard.get() + limits.idle_timeout;
     if now >= idle_deadline {
         return Some(
             finish(
@@ -324,7 +348,7 @@ where
             .await,
         );
     }
-    if conn.first_deadline.is_some_and(|d| now >= d) {
+    if conn.first_deadline.get().is_some_and(|d| now >= d) {
         return Some(
             finish(
                 ws,
@@ -343,7 +367,7 @@ where
     }
     counters().wrote(1);
     let next = (now + limits.ping_interval).min(idle_deadline);
-    conn.next_beat = conn.first_deadline.map_or(next, |d| next.min(d));
+    conn.next_beat = Moment::new(conn.first_deadline.get().map_or(next, |d| next.min(d)));
     None
 }
 

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
+use crate::ratelimit::Rate;
+
 /// Per-connection limits; every one is configurable (see `gridcap serve --help`).
 #[derive(Debug, Clone)]
 pub struct SessionLimits {
@@ -74,6 +76,14 @@ impl Default for SessionLimits {
 }
 
 impl SessionLimits {
+    /// The message rate limit every connection's bucket enforces.
+    pub fn rate(&self) -> Rate {
+        Rate {
+            per_sec: self.rate_per_sec,
+            burst: self.rate_burst,
+        }
+    }
+
     /// tungstenite settings that enforce these limits with small buffers (the
     /// 128 KiB defaults would cost ~256 KiB per connection).
     pub fn websocket_config(&self) -> WebSocketConfig {

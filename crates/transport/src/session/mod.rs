@@ -326,11 +326,15 @@ where
         // An error or EOF is ready too: the active loop reads it.
         if self.conn.outbox.poll_woken(cx).is_ready()
             || T::poll_idle(&mut self.io, self.host.sockets(), cx).is_ready()
-            || Instant::now() >= self.conn.next_beat
+            || Instant::now() >= self.conn.next_beat()
         {
             return Poll::Ready(());
         }
-        match self.host.beats().register(self.conn.next_beat, cx.waker()) {
+        match self
+            .host
+            .beats()
+            .register(self.conn.next_beat(), cx.waker())
+        {
             Ok(key) => {
                 self.beat = Some(key);
                 Poll::Pending
@@ -366,7 +370,7 @@ impl<T: Park, H: Handler, P: Host> Parked<T, H, P> {
         } = self;
         if let Some(beat) = beat {
             // Registered at `next_beat`, which does not move while parked.
-            host.beats().cancel(conn.next_beat, beat);
+            host.beats().cancel(conn.next_beat(), beat);
         }
         match T::rejoin(io, host.sockets()) {
             Ok(io) => Some(Awake {

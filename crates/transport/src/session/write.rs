@@ -2,7 +2,6 @@
 //! and flushed once (see the module docs of [`super`]), the write hold's
 //! timer, the close handshake, and the counters they keep.
 
-use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::OnceLock;
@@ -122,7 +121,7 @@ where
 {
     async move {
         let batch = outbox.take_all();
-        if write_frames(ws, batch.frames, limits.write_timeout, timer)
+        if write_frames(ws, batch.frames.into_iter(), limits.write_timeout, timer)
             .await
             .is_err()
         {
@@ -143,7 +142,7 @@ where
 /// that is `timer`, armed only when the socket first pushes back.
 fn write_frames<S>(
     ws: &mut S,
-    mut frames: VecDeque<Bytes>,
+    mut frames: std::vec::IntoIter<Bytes>,
     limit: Duration,
     timer: &mut Option<Pin<Box<Sleep>>>,
 ) -> impl Future<Output = Result<(), TransportError>>
@@ -177,15 +176,15 @@ where
 /// Moves `frames` into the socket, oldest first, then flushes it.
 fn poll_write<S>(
     ws: &mut S,
-    frames: &mut VecDeque<Bytes>,
+    frames: &mut std::vec::IntoIter<Bytes>,
     cx: &mut Context<'_>,
 ) -> Poll<Result<(), WsError>>
 where
     S: Sink<Message, Error = WsError> + Unpin,
 {
-    while !frames.is_empty() {
+    while !frames.as_slice().is_empty() {
         ready!(ws.poll_ready_unpin(cx))?;
-        if let Some(frame) = frames.pop_front() {
+        if let Some(frame) = frames.next() {
             ws.start_send_unpin(Message::Binary(frame))?;
         }
     }
