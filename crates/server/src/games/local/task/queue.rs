@@ -14,9 +14,14 @@
 //! The queue's shared allocation also carries the game's status byte, which
 //! the task publishes and the senders read without a lock: one allocation
 //! per game instead of two.
+//!
+//! It carries the game's stop flag too: the registry sets it on every game
+//! when the node stops (instead of a cancellation token per game), and the
+//! receiver then ends as if every sender had gone. A parked game (see
+//! `park`) is woken by it like by a command, through the same waker.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
@@ -34,6 +39,8 @@ struct Shared<T> {
     receiver: AtomicWaker,
     /// A byte the receiver publishes for the senders (the game's status).
     status: AtomicU8,
+    /// Set once by [`Sender::stop`]: the receiver ends at its next take.
+    stopped: AtomicBool,
 }
 
 #[derive(Debug)]
@@ -64,6 +71,7 @@ pub(super) fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
         slots: Semaphore::new(capacity.max(1)),
         receiver: AtomicWaker::new(),
         status: AtomicU8::new(0),
+        stopped: AtomicBool::new(false),
     });
     (
         Sender {
@@ -126,6 +134,13 @@ impl<T> Sender<T> {
         self.shared.status.load(Ordering::Relaxed)
     }
 
+    /// Tells the receiver to end: its next take (even with commands still
+    /// queued) is the queue's end. Wakes it, parked or not.
+    pub(super) fn stop(&self) {
+        self.shared.stopped.store(true, Ordering::Release);
+        self.shared.receiver.wake();
+    }
+
     /// Puts `item` (its slot taken) in the queue and wakes the receiver.
     fn enqueue(&self, item: T) -> Result<(), T> {
         let mut state = self.shared.lock();
@@ -151,7 +166,8 @@ impl<T> Receiver<T> {
         self.shared.status.store(status, Ordering::Relaxed);
     }
 
-    /// The next command; `None` once every sender is gone and the queue is empty.
+    /// The next command; `None` once every sender is gone and the queue is
+    /// empty, or once the game was told to stop.
     #[cfg(test)]
     pub(super) async fn recv(&mut self) -> Option<T> {
         std::future::poll_fn(|cx| self.poll_recv(cx)).await
@@ -170,9 +186,48 @@ impl<T> Receiver<T> {
         }
     }
 
-    /// `Some(Some(command))`, `Some(None)` when the queue has ended, `None`
-    /// when there is nothing yet.
+    /// The next command if one is there now, without waiting: `Some(None)`
+    /// when the queue has ended (or stopped), `None` when there is nothing yet.
+    pub(super) fn try_recv(&mut self) -> Option<Option<T>> {
+        self.take()
+    }
+
+    /// Ready once there is something to take (a command, the queue's end,
+    /// the stop), taking nothing; until then `cx`'s waker is registered.
+    pub(super) fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.poll_until(cx, |shared| {
+            let state = shared.lock();
+            !state.items.is_empty() || state.senders == 0
+        })
+    }
+
+    /// Ready once the game was told to stop; until then `cx`'s waker is
+    /// registered (a command wakes it too, and is left queued).
+    pub(super) fn poll_stopped(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.poll_until(cx, |_| false)
+    }
+
+    /// Ready once stopped or `more` says so; registers `cx` in between, and
+    /// checks again after, so that nothing between the two is lost.
+    fn poll_until(&self, cx: &mut Context<'_>, more: impl Fn(&Shared<T>) -> bool) -> Poll<()> {
+        let ready = || self.shared.stopped.load(Ordering::Acquire) || more(&self.shared);
+        if ready() {
+            return Poll::Ready(());
+        }
+        self.shared.receiver.register(cx.waker());
+        if ready() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+
+    /// `Some(Some(command))`, `Some(None)` when the queue has ended or the
+    /// game was told to stop, `None` when there is nothing yet.
     fn take(&mut self) -> Option<Option<T>> {
+        if self.shared.stopped.load(Ordering::Acquire) {
+            return Some(None);
+        }
         let mut state = self.shared.lock();
         match state.items.pop_front() {
             Some(item) => {
@@ -288,5 +343,35 @@ mod tests {
         );
         let (reply, _answer) = tokio::sync::oneshot::channel::<()>();
         assert!(tx.send(reply).await.is_err());
+    }
+
+    #[test]
+    fn readiness_takes_nothing_and_a_stop_ends_the_queue_before_its_commands() {
+        let (tx, mut rx) = channel(4);
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        assert!(rx.poll_ready(&mut cx).is_pending());
+        assert!(rx.poll_stopped(&mut cx).is_pending());
+        tx.try_send(1).unwrap();
+        assert!(rx.poll_ready(&mut cx).is_ready());
+        assert!(
+            rx.poll_stopped(&mut cx).is_pending(),
+            "a command is no stop"
+        );
+        assert_eq!(rx.try_recv(), Some(Some(1)), "readiness took nothing");
+        assert_eq!(rx.try_recv(), None);
+        tx.try_send(2).unwrap();
+        tx.stop();
+        assert!(rx.poll_stopped(&mut cx).is_ready());
+        assert_eq!(rx.try_recv(), Some(None), "stopped: the queue has ended");
+    }
+
+    #[tokio::test]
+    async fn a_stop_wakes_a_waiting_receiver() {
+        let (tx, mut rx) = channel::<u32>(4);
+        let waiting = tokio::spawn(async move { rx.recv().await });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished());
+        tx.stop();
+        assert_eq!(timeout(WAIT, waiting).await.unwrap().unwrap(), None);
     }
 }
