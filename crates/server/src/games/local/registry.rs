@@ -149,7 +149,11 @@ impl Registry {
 
     /// Every game's id and code.
     pub fn names(&self) -> Vec<(Uuid, GameCode)> {
-        self.lock().by_id.values().map(|g| (g.id, g.code)).collect()
+        self.lock()
+            .by_id
+            .values()
+            .map(|g| (g.id(), g.code()))
+            .collect()
     }
 
     /// What a game's task runs when it ends: it drops the game from here.
@@ -163,8 +167,8 @@ impl Registry {
     /// stops already, the game is told at once: under the lock, the stop
     /// either came before (and this sees it) or finds the game in the maps.
     fn hold(&self, games: &mut Games, handle: &GameHandle) {
-        games.by_id.insert(handle.id, handle.clone());
-        games.by_code.insert(handle.code, handle.id);
+        games.by_id.insert(handle.id(), handle.clone());
+        games.by_code.insert(handle.code(), handle.id());
         if self.shutdown.is_cancelled() {
             handle.stop();
         }
@@ -206,7 +210,7 @@ impl Registry {
 
     /// Drops `game` at once, before its task ends (it moved to a peer).
     pub fn forget(&self, game: &GameHandle) {
-        self.remove(&game.id, &game.code);
+        self.remove(&game.id(), &game.code());
     }
 
     fn remove(&self, id: &Uuid, code: &GameCode) {

@@ -153,23 +153,33 @@ pub struct NodeEnv {
 }
 
 /// The sending side of a game's task, kept in the registry and by sessions.
+///
+/// One pointer: the game's name and status live in its command queue's
+/// shared allocation.
 #[derive(Debug, Clone)]
 pub struct GameHandle {
-    /// The game's id.
-    pub id: Uuid,
-    /// Its short code.
-    pub code: GameCode,
     /// Bounded command queue into the task; it also carries the game's
-    /// status, mirrored by the task for lock-free reads.
-    tx: queue::Sender<Command>,
+    /// identity and its status, mirrored by the task for lock-free reads.
+    tx: queue::Sender<Command, Identity>,
 }
 
 impl GameHandle {
+    /// The game's id.
+    pub fn id(&self) -> Uuid {
+        self.tx.name().id
+    }
+
+    /// Its short code.
+    pub fn code(&self) -> GameCode {
+        self.tx.name().code
+    }
+
     /// Whether this is the game a client named.
     pub fn is(&self, game: &GameRef) -> bool {
+        let identity = self.tx.name();
         match game {
-            GameRef::Id(id) => self.id == *id,
-            GameRef::Code(code) => self.code == *code,
+            GameRef::Id(id) => identity.id == *id,
+            GameRef::Code(code) => identity.code == *code,
         }
     }
 
@@ -197,12 +207,13 @@ impl GameHandle {
     /// A handle whose task is gone (census tests).
     #[cfg(test)]
     pub fn ended(id: Uuid) -> GameHandle {
-        let (tx, _ended) = queue::channel(1);
-        GameHandle {
+        let identity = Identity {
             id,
             code: GameCode::random(),
-            tx,
-        }
+            created: Timestamp::from_unix_ms(0),
+        };
+        let (tx, _ended) = queue::channel(1, identity);
+        GameHandle { tx }
     }
 
     /// Sends a command; `UnknownGame` if the task has ended.
@@ -289,7 +300,7 @@ impl<F: FnOnce(&Identity) + Send + 'static> park::Resume for Parked<F> {
                 runtime.spawn(self.task.life(self.on_exit));
             }
             // Woken outside the runtime (it is gone): the process is ending.
-            Err(_) => debug!(game = %self.task.identity.id, "woken with no runtime"),
+            Err(_) => debug!(game = %self.task.identity().id, "woken with no runtime"),
         }
     }
 }
@@ -306,11 +317,9 @@ struct SeatLink {
 /// The state owned by one game's task.
 ///
 /// A node may hold many waiting games, so this is kept small: nothing is
-/// stored twice (the id is the identity's, the handle is made from `tx`
+/// stored twice (the identity is the queue's, the handle is made from `tx`
 /// when the census needs one) and the seats' links are sized to the game.
 struct GameTask {
-    /// The names and age of the game.
-    identity: Identity,
     game: Game,
     /// What the node's games share: clock, lobby, census, limits.
     node: Arc<NodeEnv>,
@@ -320,9 +329,10 @@ struct GameTask {
     links: Box<[Option<SeatLink>]>,
     /// Connections watching, each once.
     spectators: Vec<Outbox>,
-    rx: queue::Receiver<Command>,
+    /// The command queue, which holds the game's names and age too.
+    rx: queue::Receiver<Command, Identity>,
     /// A sender of this game's own queue, which the census evicts it by.
-    tx: queue::Sender<Command>,
+    tx: queue::Sender<Command, Identity>,
     /// The status the census counts this game under.
     counted_as: Option<Status>,
     /// Whether the census counts this game as unattended.
@@ -384,16 +394,11 @@ pub fn spawn_regathered(
 impl GameTask {
     /// The task's state and its handle, before any seat is linked.
     fn new(identity: Identity, game: Game, node: Arc<NodeEnv>) -> (GameHandle, GameTask) {
-        let (tx, rx) = queue::channel(node.queue);
+        let (tx, rx) = queue::channel(node.queue, identity);
         rx.publish(status_code(game.status()));
-        let handle = GameHandle {
-            id: identity.id,
-            code: identity.code,
-            tx: tx.clone(),
-        };
+        let handle = GameHandle { tx: tx.clone() };
         let seats = usize::from(game.settings().max_players());
         let task = GameTask {
-            identity,
             game,
             node,
             listed: None,
@@ -406,6 +411,11 @@ impl GameTask {
             attended_once: false,
         };
         (handle, task)
+    }
+
+    /// The names and age of the game.
+    fn identity(&self) -> &Identity {
+        self.rx.name()
     }
 
     /// The link of `player`'s seat, if the game has that seat.
@@ -456,7 +466,7 @@ impl GameTask {
                 }
                 return;
             }
-            let id = self.identity.id;
+            let id = self.identity().id;
             self.node.lobby.set(id, None);
             self.node.census.moved(self.counted_as.take(), None);
             if self.counted_unattended {
@@ -464,7 +474,7 @@ impl GameTask {
             }
             m::spectators_changed(-i64::try_from(self.spectators.len()).unwrap_or(0));
             m::game_dropped();
-            on_exit(&self.identity);
+            on_exit(self.identity());
         }
     }
 
@@ -508,13 +518,13 @@ impl GameTask {
                     Some(Command::HandOff { export, verdict }) => {
                         // Boxed: a rare path that must not size every game's task.
                         if Box::pin(self.hand_off(export, verdict)).await {
-                            debug!(game = %self.identity.id, "moved to a peer");
+                            debug!(game = %self.identity().id, "moved to a peer");
                             break;
                         }
                     }
                     Some(Command::Evict) => {
                         if self.game.unattended_since().is_some() {
-                            debug!(game = %self.identity.id, "evicted: too many unattended games");
+                            debug!(game = %self.identity().id, "evicted: too many unattended games");
                             m::game_evicted();
                             break;
                         }
@@ -530,7 +540,7 @@ impl GameTask {
                     self.game.handle_timeout(now);
                     self.flush_events(None, now);
                     if self.game.is_expired(now) {
-                        debug!(game = %self.identity.id, "expired");
+                        debug!(game = %self.identity().id, "expired");
                         break;
                     }
                     // Re-arm even when the deadline did not move (a timer that
@@ -560,7 +570,7 @@ impl GameTask {
             } => {
                 let result = self.join(name, &outbox, now);
                 if reply.send(result).is_err() {
-                    debug!(game = %self.identity.id, "joiner went away before the reply");
+                    debug!(game = %self.identity().id, "joiner went away before the reply");
                 }
             }
             Command::Resume {
@@ -570,7 +580,7 @@ impl GameTask {
             } => {
                 let result = self.resume(token, &outbox, now);
                 if reply.send(result).is_err() {
-                    debug!(game = %self.identity.id, "resumer went away before the reply");
+                    debug!(game = %self.identity().id, "resumer went away before the reply");
                 }
             }
             Command::Start { player, conn } => {
@@ -600,7 +610,7 @@ impl GameTask {
             Command::Leave { player, conn } => {
                 if self.current(player, conn).is_some() {
                     if let Err(e) = self.game.leave(player, now) {
-                        debug!(game = %self.identity.id, "leave refused: {e}");
+                        debug!(game = %self.identity().id, "leave refused: {e}");
                     }
                     let seated = self.game.player(player).is_some();
                     if let Some(slot) = self.link_of(player) {
@@ -619,7 +629,7 @@ impl GameTask {
                         link.outbox = None;
                     }
                     if let Err(e) = self.game.set_connected(player, false, now) {
-                        debug!(game = %self.identity.id, "presence refused: {e}");
+                        debug!(game = %self.identity().id, "presence refused: {e}");
                     }
                     self.flush_events(Some(conn), now);
                 }
@@ -627,7 +637,7 @@ impl GameTask {
             Command::Watch { outbox, reply } => {
                 let result = self.watch(&outbox, now);
                 if reply.send(result).is_err() {
-                    debug!(game = %self.identity.id, "spectator went away before the reply");
+                    debug!(game = %self.identity().id, "spectator went away before the reply");
                 }
             }
             Command::Unwatch { conn, done } => {
@@ -640,7 +650,7 @@ impl GameTask {
             Command::HandOff { .. } | Command::Evict => {}
             Command::Snapshot { reply } => {
                 if reply.send(self.wire_snapshot(now)).is_err() {
-                    debug!(game = %self.identity.id, "snapshot reader went away");
+                    debug!(game = %self.identity().id, "snapshot reader went away");
                 }
             }
         }
@@ -660,7 +670,7 @@ impl GameTask {
             .filter_map(|p| Some((p, self.links.get(p.index())?.as_ref()?.token)))
             .collect();
         if export
-            .send(WaitingGame::of(&self.identity, &self.game, &hashes))
+            .send(WaitingGame::of(self.identity(), &self.game, &hashes))
             .is_err()
         {
             return false;
@@ -765,8 +775,8 @@ impl GameTask {
     fn wire_snapshot(&self, now: Timestamp) -> GameSnapshot {
         let mut id = Uuid::encode_buffer();
         let mut snapshot = game_snapshot(
-            self.identity.id.hyphenated().encode_lower(&mut id),
-            self.identity.code.as_str(),
+            self.identity().id.hyphenated().encode_lower(&mut id),
+            self.identity().code.as_str(),
             &self.game.snapshot(),
             now,
         );
@@ -810,7 +820,7 @@ impl GameTask {
             let frame: Bytes = match codec::encode_server(&event_message(&event, now)) {
                 Ok(f) => f,
                 Err(e) => {
-                    warn!(game = %self.identity.id, "cannot encode event: {e}");
+                    warn!(game = %self.identity().id, "cannot encode event: {e}");
                     continue;
                 }
             };
@@ -835,7 +845,7 @@ impl GameTask {
                 match pushed {
                     Ok(()) => delivered += 1,
                     Err(e) => {
-                        debug!(game = %self.identity.id, conn = outbox.id(), "event not queued: {e}")
+                        debug!(game = %self.identity().id, conn = outbox.id(), "event not queued: {e}")
                     }
                 }
             }
@@ -844,7 +854,8 @@ impl GameTask {
                 .retain(|outbox| match outbox.push(frame.clone()) {
                     Ok(()) => true,
                     Err(e) => {
-                        debug!(game = %self.identity.id, conn = outbox.id(), "spectator cut: {e}");
+                        // The queue's field, not `identity()`: `spectators` is borrowed.
+                        debug!(game = %self.rx.name().id, conn = outbox.id(), "spectator cut: {e}");
                         false
                     }
                 });
@@ -871,7 +882,7 @@ impl GameTask {
         let now_listed = (self.game.seq(), watching);
         if self.game.settings().public() && self.listed != Some(now_listed) {
             self.listed = Some(now_listed);
-            let Identity { id, code, created } = self.identity;
+            let Identity { id, code, created } = *self.identity();
             let listing = Listing::of(id, code.as_str(), created, &self.game.snapshot())
                 .map(|l| l.watched_by(self.spectators.len()));
             self.node.lobby.set(id, listing);
@@ -890,19 +901,17 @@ impl GameTask {
         }
         self.counted_unattended = unattended;
         if !unattended {
-            self.node.census.attended(&self.identity.id);
+            self.node.census.attended(&self.identity().id);
             return;
         }
         let handle = GameHandle {
-            id: self.identity.id,
-            code: self.identity.code,
             tx: self.tx.clone(),
         };
         if let Some(oldest) = self.node.census.unattended(&handle)
             && !oldest.evict()
         {
             // Busy or ending: it expires on its own clock.
-            debug!(game = %oldest.id, "unattended game not evicted: its queue is full");
+            debug!(game = %oldest.id(), "unattended game not evicted: its queue is full");
         }
     }
 }
@@ -922,8 +931,8 @@ mod tests {
 
     /// A game with something due is a task: what the spawned future holds
     /// inline decides the task cell's size. It was 1,880 bytes (a 2,048-byte
-    /// cell), then 776; it is 720 and must fit an 896-byte cell. A parked
-    /// game's slot holds only its state (536 bytes) and its goodbye.
+    /// cell), then 776; it is 688 and must fit an 896-byte cell. A parked
+    /// game's slot holds only its state (504 bytes) and its goodbye.
     #[tokio::test]
     async fn a_waiting_games_task_fits_in_an_896_byte_task_cell() {
         let clock = Clock::new();
@@ -948,7 +957,7 @@ mod tests {
             size + TASK_CELL_OVERHEAD <= 896,
             "the task's future is {size} bytes"
         );
-        assert!(size_of::<GameTask>() <= 536, "a parked game's state grew");
+        assert!(size_of::<GameTask>() <= 504, "a parked game's state grew");
     }
 
     fn capacity() -> Capacity {
