@@ -214,7 +214,7 @@ async fn settle(mut done: impl FnMut() -> bool) {
 #[tokio::test(start_paused = true)]
 async fn a_waiting_game_nobody_is_connected_to_is_dropped_after_60_s() {
     let (registry, host, game) = hosted(settings(4, 30_000));
-    let id = game.id;
+    let id = game.id();
     assert!(matches!(drain(&host)[..], [ServerMessage::Joined { .. }]));
     game.send(Command::Disconnected {
         player: PlayerId::FIRST,
@@ -237,7 +237,7 @@ async fn a_waiting_game_nobody_is_connected_to_is_dropped_after_60_s() {
 async fn a_completed_game_stays_readable_for_60_s() {
     let (registry, host, game) = hosted(settings(2, 1_000));
     let guest = Outbox::new(2, 64);
-    let id = game.id;
+    let id = game.id();
     let seat = game
         .request(|reply| Command::Join {
             name: name("bob"),
@@ -305,7 +305,10 @@ async fn a_reconnect_keeps_a_waiting_game() {
     for _ in 0..100 {
         tokio::task::yield_now().await;
     }
-    assert!(registry.get(&game.id).is_some(), "attended games are kept");
+    assert!(
+        registry.get(&game.id()).is_some(),
+        "attended games are kept"
+    );
 }
 
 /// Creates a game hosted on connection `conn`, which then drops; returns
@@ -333,7 +336,7 @@ async fn past_the_cap_the_oldest_unattended_game_is_dropped_early() {
     settle(|| registry.len() == 3).await;
     let held: Vec<bool> = games
         .iter()
-        .map(|(g, _)| registry.get(&g.id).is_some())
+        .map(|(g, _)| registry.get(&g.id()).is_some())
         .collect();
     assert_eq!(
         held,
@@ -360,9 +363,9 @@ async fn past_the_cap_the_oldest_unattended_game_is_dropped_early() {
         create_and_drop(&registry, conn).await;
     }
     settle(|| registry.len() == 4).await;
-    assert!(registry.get(&oldest.id).is_some(), "attended: kept");
+    assert!(registry.get(&oldest.id()).is_some(), "attended: kept");
     assert!(
-        registry.get(&games[3].0.id).is_none(),
+        registry.get(&games[3].0.id()).is_none(),
         "now the oldest unattended"
     );
     assert_eq!(registry.counts().unattended, 3);

@@ -98,8 +98,8 @@ impl Census {
         let mut u = self.lock();
         let ticket = u.next_ticket;
         u.next_ticket += 1;
-        u.games.insert(game.id, (ticket, game.clone()));
-        u.oldest_first.push_back((ticket, game.id));
+        u.games.insert(game.id(), (ticket, game.clone()));
+        u.oldest_first.push_back((ticket, game.id()));
         let max = self.inner.max_unattended;
         let victim = if max > 0 && u.games.len() > max {
             u.pop_oldest()
@@ -170,12 +170,12 @@ mod tests {
         let g = games(4);
         assert!(census.unattended(&g[0]).is_none());
         assert!(census.unattended(&g[1]).is_none());
-        let evicted = census.unattended(&g[2]).map(|h| h.id);
-        assert_eq!(evicted, Some(g[0].id), "the oldest goes first");
+        let evicted = census.unattended(&g[2]).map(|h| h.id());
+        assert_eq!(evicted, Some(g[0].id()), "the oldest goes first");
         // g[1] is attended again: g[2] is now the oldest.
-        census.attended(&g[1].id);
+        census.attended(&g[1].id());
         assert!(census.unattended(&g[3]).is_none());
-        assert!(census.unattended(&g[1]).map(|h| h.id) == Some(g[2].id));
+        assert!(census.unattended(&g[1]).map(|h| h.id()) == Some(g[2].id()));
         assert_eq!(census.unattended_count(), 2);
         assert_eq!(census.counts().unattended, 2);
     }
@@ -186,7 +186,7 @@ mod tests {
         let g = games(1);
         for _ in 0..10_000 {
             assert!(census.unattended(&g[0]).is_none());
-            census.attended(&g[0].id);
+            census.attended(&g[0].id());
         }
         assert!(census.lock().oldest_first.len() <= 64 + 2);
         assert_eq!(census.unattended_count(), 0);

@@ -221,7 +221,7 @@ impl LocalGames {
     /// Sends a command to a seat's game; a game that ended is told nothing.
     async fn tell(&self, seat: &LocalSeat, command: Command) {
         if let Err(e) = seat.game.send(command).await {
-            debug!(game = %seat.game.id, "command after the game ended: {e}");
+            debug!(game = %seat.game.id(), "command after the game ended: {e}");
         }
     }
 }
@@ -357,7 +357,7 @@ impl Games for LocalGames {
     }
 
     fn watched(watch: &LocalWatch) -> Uuid {
-        watch.game.id
+        watch.game.id()
     }
 
     async fn unwatch(&self, watch: LocalWatch, conn: u64) {

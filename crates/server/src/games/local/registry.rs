@@ -1,16 +1,17 @@
 //! The games this node holds, by id and by short code.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Once, Weak};
 
 use game_logic::{Game, PlayerName, Settings, Status};
 use tokio_util::sync::CancellationToken;
+use tracing::debug;
 use transport::Outbox;
 use uuid::Uuid;
 
 use super::census::Census;
 use super::moving::Regathered;
-use super::task::{self as game_task, GameHandle, Identity, NodeEnv, TaskEnv};
+use super::task::{self as game_task, GameHandle, Identity, NodeEnv};
 use crate::clock::Clock;
 use crate::error::ServerError;
 use crate::games::code::{GameCode, GameRef};
@@ -35,8 +36,25 @@ pub struct Registry {
     /// public games, the census (counts by status and the unattended games,
     /// kept by the game tasks), the most connections watching one game.
     node: Arc<NodeEnv>,
-    /// Stops every game task when the server stops.
+    /// Stops every game when the server stops: one task waits for it (made
+    /// with the first game) and tells every game held then, each through
+    /// its command queue; a game made later is told as it is made.
     shutdown: CancellationToken,
+    /// Whether that task has been spawned.
+    watching: Arc<Once>,
+}
+
+/// Tells every game in `games` (if the registry is still there) to end.
+fn stop_all(games: &Weak<Mutex<Games>>) {
+    let Some(games) = games.upgrade() else {
+        return;
+    };
+    let games = games.lock().unwrap_or_else(|p| p.into_inner());
+    // A parked game wakes into a task of its own: nothing runs here, and
+    // its goodbye (which takes this lock) waits until the loop is done.
+    for game in games.by_id.values() {
+        game.stop();
+    }
 }
 
 /// Drops game `id` (and its `code`) from `games`.
@@ -61,6 +79,7 @@ impl Registry {
                 census: Census::new(capacity.unattended),
             }),
             shutdown,
+            watching: Arc::new(Once::new()),
         }
     }
 
@@ -88,12 +107,13 @@ impl Registry {
                 break code;
             }
         };
+        self.watch_shutdown();
         let created = self.node.clock.now();
         let identity = Identity { id, code, created };
         let game = Game::new(settings, name, created);
-        let handle = game_task::spawn(identity, game, host.clone(), self.env(), self.on_exit());
-        games.by_id.insert(id, handle.clone());
-        games.by_code.insert(code, id);
+        let node = Arc::clone(&self.node);
+        let handle = game_task::spawn(identity, game, host.clone(), node, self.on_exit());
+        self.hold(&mut games, &handle);
         handle
     }
 
@@ -106,14 +126,14 @@ impl Registry {
             tokens,
         } = moved;
         let (id, code) = (identity.id, identity.code);
+        self.watch_shutdown();
         let mut games = self.lock();
         if games.by_id.contains_key(&id) || games.by_code.contains_key(&code) {
             return Err(ServerError::Overloaded);
         }
-        let handle =
-            game_task::spawn_regathered(identity, game, tokens, self.env(), self.on_exit());
-        games.by_id.insert(id, handle.clone());
-        games.by_code.insert(code, id);
+        let node = Arc::clone(&self.node);
+        let handle = game_task::spawn_regathered(identity, game, tokens, node, self.on_exit());
+        self.hold(&mut games, &handle);
         Ok(handle)
     }
 
@@ -129,7 +149,11 @@ impl Registry {
 
     /// Every game's id and code.
     pub fn names(&self) -> Vec<(Uuid, GameCode)> {
-        self.lock().by_id.values().map(|g| (g.id, g.code)).collect()
+        self.lock()
+            .by_id
+            .values()
+            .map(|g| (g.id(), g.code()))
+            .collect()
     }
 
     /// What a game's task runs when it ends: it drops the game from here.
@@ -139,12 +163,34 @@ impl Registry {
         move |identity| remove(&games, &identity.id, &identity.code)
     }
 
-    /// What a new game task runs with.
-    fn env(&self) -> TaskEnv {
-        TaskEnv {
-            node: Arc::clone(&self.node),
-            shutdown: self.shutdown.child_token(),
+    /// Puts a new game in `games` (this registry's, locked). If the node
+    /// stops already, the game is told at once: under the lock, the stop
+    /// either came before (and this sees it) or finds the game in the maps.
+    fn hold(&self, games: &mut Games, handle: &GameHandle) {
+        games.by_id.insert(handle.id(), handle.clone());
+        games.by_code.insert(handle.code(), handle.id());
+        if self.shutdown.is_cancelled() {
+            handle.stop();
         }
+    }
+
+    /// Spawns, once, the task that stops every game when the node stops.
+    /// Lazily: a registry is made before (and in tests without) a runtime,
+    /// and games are spawned in one.
+    fn watch_shutdown(&self) {
+        self.watching.call_once(|| {
+            let games = Arc::downgrade(&self.games);
+            let shutdown = self.shutdown.clone();
+            let stop = async move {
+                shutdown.cancelled().await;
+                stop_all(&games);
+            };
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => drop(runtime.spawn(stop)),
+                // No runtime, no game runs either.
+                Err(_) => debug!("games made outside a runtime"),
+            }
+        });
     }
 
     /// The game with this id, if this node has it.
@@ -164,7 +210,7 @@ impl Registry {
 
     /// Drops `game` at once, before its task ends (it moved to a peer).
     pub fn forget(&self, game: &GameHandle) {
-        self.remove(&game.id, &game.code);
+        self.remove(&game.id(), &game.code());
     }
 
     fn remove(&self, id: &Uuid, code: &GameCode) {
@@ -210,8 +256,8 @@ impl Registry {
         self.on_exit()
     }
 
-    /// What a new game task runs with (task size test).
-    pub(crate) fn task_env(&self) -> TaskEnv {
-        self.env()
+    /// What every game task of the node shares (task size test).
+    pub(crate) fn node_env(&self) -> Arc<NodeEnv> {
+        Arc::clone(&self.node)
     }
 }

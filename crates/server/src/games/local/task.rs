@@ -4,6 +4,11 @@
 //! Sessions talk to the task through a bounded command queue; the task
 //! never waits on a session (pushes into outboxes never block), so one slow
 //! or misbehaving client cannot stall its game.
+//!
+//! A game with nothing due (no round, no lobby countdown, no expiry) and no
+//! command queued is not a task at all: its state waits in a slot that the
+//! next command, or the node's stop, turns into a task again (see [`park`]).
+//! Only one task at a time ever runs a game.
 
 use std::future::poll_fn;
 use std::pin::Pin;
@@ -14,7 +19,6 @@ use bytes::Bytes;
 use game_logic::{Game, PlayerId, PlayerName, Status, Timestamp};
 use tokio::sync::oneshot;
 use tokio::time::{Instant, Sleep, sleep_until};
-use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 use transport::convert::{event_message, game_snapshot, refusal_message};
 use transport::protocol::GameSnapshot;
@@ -32,6 +36,7 @@ use crate::metrics as m;
 use crate::outgoing;
 use crate::tokens::{self, TokenHash};
 
+mod park;
 mod queue;
 
 /// Commands a game's task accepts.
@@ -147,33 +152,34 @@ pub struct NodeEnv {
     pub census: Census,
 }
 
-/// What a game's task runs with, beyond its game.
-#[derive(Debug, Clone)]
-pub struct TaskEnv {
-    /// What the node's games share.
-    pub node: Arc<NodeEnv>,
-    /// Stops the task.
-    pub shutdown: CancellationToken,
-}
-
 /// The sending side of a game's task, kept in the registry and by sessions.
+///
+/// One pointer: the game's name and status live in its command queue's
+/// shared allocation.
 #[derive(Debug, Clone)]
 pub struct GameHandle {
-    /// The game's id.
-    pub id: Uuid,
-    /// Its short code.
-    pub code: GameCode,
     /// Bounded command queue into the task; it also carries the game's
-    /// status, mirrored by the task for lock-free reads.
-    tx: queue::Sender<Command>,
+    /// identity and its status, mirrored by the task for lock-free reads.
+    tx: queue::Sender<Command, Identity>,
 }
 
 impl GameHandle {
+    /// The game's id.
+    pub fn id(&self) -> Uuid {
+        self.tx.name().id
+    }
+
+    /// Its short code.
+    pub fn code(&self) -> GameCode {
+        self.tx.name().code
+    }
+
     /// Whether this is the game a client named.
     pub fn is(&self, game: &GameRef) -> bool {
+        let identity = self.tx.name();
         match game {
-            GameRef::Id(id) => self.id == *id,
-            GameRef::Code(code) => self.code == *code,
+            GameRef::Id(id) => identity.id == *id,
+            GameRef::Code(code) => identity.code == *code,
         }
     }
 
@@ -186,6 +192,12 @@ impl GameHandle {
         }
     }
 
+    /// Tells the game to end now (the node stops), waking it if it is
+    /// parked; commands still queued are dropped. Never waits.
+    pub(super) fn stop(&self) {
+        self.tx.stop();
+    }
+
     /// Asks the task to end if the game is still unattended (the census's
     /// cap); `false` if its queue is full or it has ended. Never waits.
     pub fn evict(&self) -> bool {
@@ -195,12 +207,13 @@ impl GameHandle {
     /// A handle whose task is gone (census tests).
     #[cfg(test)]
     pub fn ended(id: Uuid) -> GameHandle {
-        let (tx, _ended) = queue::channel(1);
-        GameHandle {
+        let identity = Identity {
             id,
             code: GameCode::random(),
-            tx,
-        }
+            created: Timestamp::from_unix_ms(0),
+        };
+        let (tx, _ended) = queue::channel(1, identity);
+        GameHandle { tx }
     }
 
     /// Sends a command; `UnknownGame` if the task has ended.
@@ -252,6 +265,46 @@ fn status_code(s: Status) -> u8 {
     }
 }
 
+/// How an activation of a game's task ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Run {
+    /// The game is over: its goodbyes, and the task ends.
+    Ended,
+    /// Nothing is due and nothing queued: the game may park.
+    Idle,
+}
+
+/// What woke a running game.
+enum Next {
+    /// A command, or the queue's end (`None`: every sender gone, or the
+    /// node stops).
+    Command(Option<Command>),
+    /// The round timer, the lobby countdown or the expiry.
+    Timer,
+}
+
+/// A game between activations: its state and its goodbye.
+struct Parked<F> {
+    task: GameTask,
+    on_exit: F,
+}
+
+impl<F: FnOnce(&Identity) + Send + 'static> park::Resume for Parked<F> {
+    fn poll_wake(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.task.rx.poll_ready(cx)
+    }
+
+    fn resume(self) {
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(self.task.life(self.on_exit));
+            }
+            // Woken outside the runtime (it is gone): the process is ending.
+            Err(_) => debug!(game = %self.task.identity().id, "woken with no runtime"),
+        }
+    }
+}
+
 /// What a seat holds beyond the rules: its token and its connection.
 #[derive(Debug)]
 struct SeatLink {
@@ -264,11 +317,9 @@ struct SeatLink {
 /// The state owned by one game's task.
 ///
 /// A node may hold many waiting games, so this is kept small: nothing is
-/// stored twice (the id is the identity's, the handle is made from `tx`
+/// stored twice (the identity is the queue's, the handle is made from `tx`
 /// when the census needs one) and the seats' links are sized to the game.
 struct GameTask {
-    /// The names and age of the game.
-    identity: Identity,
     game: Game,
     /// What the node's games share: clock, lobby, census, limits.
     node: Arc<NodeEnv>,
@@ -278,11 +329,10 @@ struct GameTask {
     links: Box<[Option<SeatLink>]>,
     /// Connections watching, each once.
     spectators: Vec<Outbox>,
-    rx: queue::Receiver<Command>,
+    /// The command queue, which holds the game's names and age too.
+    rx: queue::Receiver<Command, Identity>,
     /// A sender of this game's own queue, which the census evicts it by.
-    tx: queue::Sender<Command>,
-    /// Stops the task.
-    shutdown: CancellationToken,
+    tx: queue::Sender<Command, Identity>,
     /// The status the census counts this game under.
     counted_as: Option<Status>,
     /// Whether the census counts this game as unattended.
@@ -299,12 +349,12 @@ pub fn spawn(
     identity: Identity,
     game: Game,
     host: Outbox,
-    env: TaskEnv,
+    node: Arc<NodeEnv>,
     on_exit: impl FnOnce(&Identity) + Send + 'static,
 ) -> GameHandle {
     let host_id = game.host();
     let (token, hash) = tokens::issue();
-    let (handle, mut task) = GameTask::new(identity, game, env);
+    let (handle, mut task) = GameTask::new(identity, game, node);
     task.link(
         host_id,
         SeatLink {
@@ -324,10 +374,10 @@ pub fn spawn_regathered(
     identity: Identity,
     game: Game,
     hashes: Vec<(PlayerId, TokenHash)>,
-    env: TaskEnv,
+    node: Arc<NodeEnv>,
     on_exit: impl FnOnce(&Identity) + Send + 'static,
 ) -> GameHandle {
-    let (handle, mut task) = GameTask::new(identity, game, env);
+    let (handle, mut task) = GameTask::new(identity, game, node);
     for (player, token) in hashes {
         task.link(
             player,
@@ -343,18 +393,12 @@ pub fn spawn_regathered(
 
 impl GameTask {
     /// The task's state and its handle, before any seat is linked.
-    fn new(identity: Identity, game: Game, env: TaskEnv) -> (GameHandle, GameTask) {
-        let TaskEnv { node, shutdown } = env;
-        let (tx, rx) = queue::channel(node.queue);
+    fn new(identity: Identity, game: Game, node: Arc<NodeEnv>) -> (GameHandle, GameTask) {
+        let (tx, rx) = queue::channel(node.queue, identity);
         rx.publish(status_code(game.status()));
-        let handle = GameHandle {
-            id: identity.id,
-            code: identity.code,
-            tx: tx.clone(),
-        };
+        let handle = GameHandle { tx: tx.clone() };
         let seats = usize::from(game.settings().max_players());
         let task = GameTask {
-            identity,
             game,
             node,
             listed: None,
@@ -362,12 +406,16 @@ impl GameTask {
             spectators: Vec::new(),
             rx,
             tx,
-            shutdown,
             counted_as: None,
             counted_unattended: false,
             attended_once: false,
         };
         (handle, task)
+    }
+
+    /// The names and age of the game.
+    fn identity(&self) -> &Identity {
+        self.rx.name()
     }
 
     /// The link of `player`'s seat, if the game has that seat.
@@ -383,26 +431,42 @@ impl GameTask {
     }
 
     /// Lists the game (quick play must see a game it created before anyone
-    /// can look) and runs the task until the game ends.
+    /// can look) and runs it until it ends.
     fn launch(mut self, on_exit: impl FnOnce(&Identity) + Send + 'static) {
         self.publish_status();
-        tokio::spawn(self.life(on_exit));
+        m::game_created();
+        park::Resume::resume(Parked {
+            task: self,
+            on_exit,
+        });
     }
 
-    /// What the task runs: the game until it ends, then its goodbyes.
+    /// What one activation of the game runs: the game until it ends (then
+    /// its goodbyes) or until it has nothing due and nothing queued (then
+    /// it parks, and the task ends).
     ///
     /// Not an `async fn`: one stores its arguments twice (captured, then
     /// moved into the body's locals), which would double the game's state
     /// in every task (1,472 bytes instead of ~860; see the size test).
     #[allow(clippy::manual_async_fn)]
-    fn life(
+    fn life<F: FnOnce(&Identity) + Send + 'static>(
         mut self,
-        on_exit: impl FnOnce(&Identity) + Send + 'static,
+        on_exit: F,
     ) -> impl Future<Output = ()> + Send + 'static {
         async move {
-            m::game_created();
-            self.run().await;
-            let id = self.identity.id;
+            if self.run().await == Run::Idle {
+                // After the last await: the parked state is not the future's.
+                let parked = Parked {
+                    task: self,
+                    on_exit,
+                };
+                if let Some(woken) = park::park(parked) {
+                    // A command came while parking: the next activation.
+                    park::Resume::resume(woken);
+                }
+                return;
+            }
+            let id = self.identity().id;
             self.node.lobby.set(id, None);
             self.node.census.moved(self.counted_as.take(), None);
             if self.counted_unattended {
@@ -410,11 +474,12 @@ impl GameTask {
             }
             m::spectators_changed(-i64::try_from(self.spectators.len()).unwrap_or(0));
             m::game_dropped();
-            on_exit(&self.identity);
+            on_exit(self.identity());
         }
     }
 
-    async fn run(&mut self) {
+    /// Runs the game until it ends, or until it may park.
+    async fn run(&mut self) -> Run {
         // The timer exists only while something is due: a waiting game
         // usually has no deadline, and a `Sleep` is 112 bytes.
         let mut timer: Option<Pin<Box<Sleep>>> = None;
@@ -434,20 +499,32 @@ impl GameTask {
                 }
                 armed = due;
             }
-            // Futures of one pointer each (`recv` and an `async fn` would
-            // hold theirs twice): every waiting game holds this select.
-            tokio::select! {
-                command = poll_fn(|cx| self.rx.poll_recv(cx)) => match command {
+            let next = if timer.is_none() {
+                // Nothing due: a command now, or park.
+                match self.rx.try_recv() {
+                    Some(command) => Next::Command(command),
+                    None => return Run::Idle,
+                }
+            } else {
+                // Futures of one pointer each (`recv` and an `async fn` would
+                // hold theirs twice).
+                tokio::select! {
+                    command = poll_fn(|cx| self.rx.poll_recv(cx)) => Next::Command(command),
+                    () = poll_fn(|cx| Self::poll_timer(&mut timer, cx)) => Next::Timer,
+                }
+            };
+            match next {
+                Next::Command(command) => match command {
                     Some(Command::HandOff { export, verdict }) => {
                         // Boxed: a rare path that must not size every game's task.
                         if Box::pin(self.hand_off(export, verdict)).await {
-                            debug!(game = %self.identity.id, "moved to a peer");
+                            debug!(game = %self.identity().id, "moved to a peer");
                             break;
                         }
                     }
                     Some(Command::Evict) => {
                         if self.game.unattended_since().is_some() {
-                            debug!(game = %self.identity.id, "evicted: too many unattended games");
+                            debug!(game = %self.identity().id, "evicted: too many unattended games");
                             m::game_evicted();
                             break;
                         }
@@ -455,23 +532,24 @@ impl GameTask {
                         self.counted_unattended = false;
                     }
                     Some(command) => self.handle(command),
+                    // Every sender gone, or the node stops.
                     None => break,
                 },
-                () = poll_fn(|cx| Self::poll_timer(&mut timer, cx)) => {
+                Next::Timer => {
                     let now = self.node.clock.now();
                     self.game.handle_timeout(now);
                     self.flush_events(None, now);
                     if self.game.is_expired(now) {
-                        debug!(game = %self.identity.id, "expired");
+                        debug!(game = %self.identity().id, "expired");
                         break;
                     }
                     // Re-arm even when the deadline did not move (a timer that
                     // fired early by a millisecond of rounding).
                     armed = None;
                 }
-                () = self.shutdown.cancelled() => break,
             }
         }
+        Run::Ended
     }
 
     /// Ready when `timer` has fired; never without one.
@@ -492,7 +570,7 @@ impl GameTask {
             } => {
                 let result = self.join(name, &outbox, now);
                 if reply.send(result).is_err() {
-                    debug!(game = %self.identity.id, "joiner went away before the reply");
+                    debug!(game = %self.identity().id, "joiner went away before the reply");
                 }
             }
             Command::Resume {
@@ -502,7 +580,7 @@ impl GameTask {
             } => {
                 let result = self.resume(token, &outbox, now);
                 if reply.send(result).is_err() {
-                    debug!(game = %self.identity.id, "resumer went away before the reply");
+                    debug!(game = %self.identity().id, "resumer went away before the reply");
                 }
             }
             Command::Start { player, conn } => {
@@ -532,7 +610,7 @@ impl GameTask {
             Command::Leave { player, conn } => {
                 if self.current(player, conn).is_some() {
                     if let Err(e) = self.game.leave(player, now) {
-                        debug!(game = %self.identity.id, "leave refused: {e}");
+                        debug!(game = %self.identity().id, "leave refused: {e}");
                     }
                     let seated = self.game.player(player).is_some();
                     if let Some(slot) = self.link_of(player) {
@@ -551,7 +629,7 @@ impl GameTask {
                         link.outbox = None;
                     }
                     if let Err(e) = self.game.set_connected(player, false, now) {
-                        debug!(game = %self.identity.id, "presence refused: {e}");
+                        debug!(game = %self.identity().id, "presence refused: {e}");
                     }
                     self.flush_events(Some(conn), now);
                 }
@@ -559,7 +637,7 @@ impl GameTask {
             Command::Watch { outbox, reply } => {
                 let result = self.watch(&outbox, now);
                 if reply.send(result).is_err() {
-                    debug!(game = %self.identity.id, "spectator went away before the reply");
+                    debug!(game = %self.identity().id, "spectator went away before the reply");
                 }
             }
             Command::Unwatch { conn, done } => {
@@ -572,7 +650,7 @@ impl GameTask {
             Command::HandOff { .. } | Command::Evict => {}
             Command::Snapshot { reply } => {
                 if reply.send(self.wire_snapshot(now)).is_err() {
-                    debug!(game = %self.identity.id, "snapshot reader went away");
+                    debug!(game = %self.identity().id, "snapshot reader went away");
                 }
             }
         }
@@ -592,14 +670,14 @@ impl GameTask {
             .filter_map(|p| Some((p, self.links.get(p.index())?.as_ref()?.token)))
             .collect();
         if export
-            .send(WaitingGame::of(&self.identity, &self.game, &hashes))
+            .send(WaitingGame::of(self.identity(), &self.game, &hashes))
             .is_err()
         {
             return false;
         }
         let moved = tokio::select! {
             moved = verdict => moved.unwrap_or(false),
-            () = self.shutdown.cancelled() => false,
+            () = poll_fn(|cx| self.rx.poll_stopped(cx)) => false,
         };
         if moved {
             let why = "game moved to another node; resume it";
@@ -697,8 +775,8 @@ impl GameTask {
     fn wire_snapshot(&self, now: Timestamp) -> GameSnapshot {
         let mut id = Uuid::encode_buffer();
         let mut snapshot = game_snapshot(
-            self.identity.id.hyphenated().encode_lower(&mut id),
-            self.identity.code.as_str(),
+            self.identity().id.hyphenated().encode_lower(&mut id),
+            self.identity().code.as_str(),
             &self.game.snapshot(),
             now,
         );
@@ -742,7 +820,7 @@ impl GameTask {
             let frame: Bytes = match codec::encode_server(&event_message(&event, now)) {
                 Ok(f) => f,
                 Err(e) => {
-                    warn!(game = %self.identity.id, "cannot encode event: {e}");
+                    warn!(game = %self.identity().id, "cannot encode event: {e}");
                     continue;
                 }
             };
@@ -767,7 +845,7 @@ impl GameTask {
                 match pushed {
                     Ok(()) => delivered += 1,
                     Err(e) => {
-                        debug!(game = %self.identity.id, conn = outbox.id(), "event not queued: {e}")
+                        debug!(game = %self.identity().id, conn = outbox.id(), "event not queued: {e}")
                     }
                 }
             }
@@ -776,7 +854,8 @@ impl GameTask {
                 .retain(|outbox| match outbox.push(frame.clone()) {
                     Ok(()) => true,
                     Err(e) => {
-                        debug!(game = %self.identity.id, conn = outbox.id(), "spectator cut: {e}");
+                        // The queue's field, not `identity()`: `spectators` is borrowed.
+                        debug!(game = %self.rx.name().id, conn = outbox.id(), "spectator cut: {e}");
                         false
                     }
                 });
@@ -803,7 +882,7 @@ impl GameTask {
         let now_listed = (self.game.seq(), watching);
         if self.game.settings().public() && self.listed != Some(now_listed) {
             self.listed = Some(now_listed);
-            let Identity { id, code, created } = self.identity;
+            let Identity { id, code, created } = *self.identity();
             let listing = Listing::of(id, code.as_str(), created, &self.game.snapshot())
                 .map(|l| l.watched_by(self.spectators.len()));
             self.node.lobby.set(id, listing);
@@ -822,19 +901,17 @@ impl GameTask {
         }
         self.counted_unattended = unattended;
         if !unattended {
-            self.node.census.attended(&self.identity.id);
+            self.node.census.attended(&self.identity().id);
             return;
         }
         let handle = GameHandle {
-            id: self.identity.id,
-            code: self.identity.code,
             tx: self.tx.clone(),
         };
         if let Some(oldest) = self.node.census.unattended(&handle)
             && !oldest.evict()
         {
             // Busy or ending: it expires on its own clock.
-            debug!(game = %oldest.id, "unattended game not evicted: its queue is full");
+            debug!(game = %oldest.id(), "unattended game not evicted: its queue is full");
         }
     }
 }
@@ -842,18 +919,20 @@ impl GameTask {
 #[cfg(test)]
 mod tests {
     use game_logic::{Settings, SettingsBounds};
+    use tokio_util::sync::CancellationToken;
 
     use super::*;
-    use crate::games::Capacity;
     use crate::games::local::registry::Registry;
+    use crate::games::{Capacity, GameCounts};
 
     /// tokio keeps a task's future in a cell with its header and trailer
     /// (96 bytes on x86_64), rounded up to 128 bytes.
     const TASK_CELL_OVERHEAD: usize = 96;
 
-    /// A node holds many waiting games, each one task: what the spawned
-    /// future holds inline decides the task cell's size. It was 1,880 bytes
-    /// (a 2,048-byte cell); it is 776 and must fit an 896-byte cell.
+    /// A game with something due is a task: what the spawned future holds
+    /// inline decides the task cell's size. It was 1,880 bytes (a 2,048-byte
+    /// cell), then 776; it is 688 and must fit an 896-byte cell. A parked
+    /// game's slot holds only its state (504 bytes) and its goodbye.
     #[tokio::test]
     async fn a_waiting_games_task_fits_in_an_896_byte_task_cell() {
         let clock = Clock::new();
@@ -871,12 +950,124 @@ mod tests {
             unattended: 0,
         };
         let registry = Registry::new(clock, capacity, CancellationToken::new());
-        let (_handle, task) = GameTask::new(identity, game, registry.task_env());
+        let (_handle, task) = GameTask::new(identity, game, registry.node_env());
         let life = task.life(registry.on_exit_for_test());
         let size = size_of_val(&life);
         assert!(
             size + TASK_CELL_OVERHEAD <= 896,
             "the task's future is {size} bytes"
         );
+        assert!(size_of::<GameTask>() <= 504, "a parked game's state grew");
+    }
+
+    fn capacity() -> Capacity {
+        Capacity {
+            games: 8,
+            spectators: 1,
+            unattended: 0,
+        }
+    }
+
+    /// Tasks alive on the test's runtime.
+    fn tasks() -> usize {
+        tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks()
+    }
+
+    /// Parked games' slots alive on this (the test's only) thread.
+    fn parked() -> usize {
+        park::LIVE.with(std::cell::Cell::get)
+    }
+
+    /// Lets every woken task run until all wait again (paused time: no
+    /// timer fires here).
+    async fn settle() {
+        for _ in 0..16 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// A game of five seats hosted on connection 1, in `registry`.
+    fn hosted(registry: &Registry) -> (GameHandle, Outbox) {
+        let settings = Settings::new(Some(5), None, &SettingsBounds::default()).unwrap();
+        let host = Outbox::new(1, 64);
+        let name = PlayerName::new("ada").unwrap();
+        let game = registry.create(Uuid::new_v4(), settings, name, &host, |_| true);
+        (game, host)
+    }
+
+    async fn join(game: &GameHandle, conn: u64) -> Result<PlayerId, ServerError> {
+        let name = PlayerName::new(&format!("p{conn}")).unwrap();
+        let outbox = Outbox::new(conn, 64);
+        game.request(|reply| Command::Join {
+            name,
+            outbox,
+            reply,
+        })
+        .await
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_waiting_game_with_nothing_due_is_no_task_until_a_command_wakes_it() {
+        let registry = Registry::new(Clock::new(), capacity(), CancellationToken::new());
+        let (game, _host) = hosted(&registry);
+        settle().await;
+        // One task: the registry's, which waits for the node's stop.
+        assert_eq!(tasks(), 1, "a waiting game with nothing due is a task");
+        assert_eq!(parked(), 1);
+        // A command wakes it; the join's review runs; it parks again.
+        assert_eq!(join(&game, 2).await.unwrap().index(), 1);
+        let snapshot = game.snapshot().await.expect("a parked game answers");
+        assert_eq!(snapshot.players.len(), 2);
+        settle().await;
+        assert_eq!((tasks(), parked()), (1, 1), "parked again, in one slot");
+        assert_eq!(game.status(), Status::Waiting);
+        assert_eq!(registry.counts().waiting, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_game_with_something_due_stays_a_task_until_it_is_done() {
+        let registry = Registry::new(Clock::new(), capacity(), CancellationToken::new());
+        let (game, _host) = hosted(&registry);
+        settle().await;
+        // The host's connection ends: nobody attends the game, whose expiry
+        // is now due, so it is a task with a timer again.
+        let gone = Command::Disconnected {
+            player: PlayerId::FIRST,
+            conn: 1,
+        };
+        game.send(gone).await.unwrap();
+        settle().await;
+        assert_eq!((tasks(), parked()), (2, 0), "a game with a timer is a task");
+        tokio::time::sleep(game_logic::RETENTION + std::time::Duration::from_secs(1)).await;
+        settle().await;
+        assert!(registry.is_empty(), "the unattended game expired");
+        assert_eq!((tasks(), parked()), (1, 0));
+        assert!(game.snapshot().await.is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_nodes_stop_reaches_parked_games_and_games_made_after_it() {
+        let stop = CancellationToken::new();
+        let registry = Registry::new(Clock::new(), capacity(), stop.clone());
+        let (first, _host) = hosted(&registry);
+        let (second, _host) = hosted(&registry);
+        settle().await;
+        assert_eq!((tasks(), parked(), registry.len()), (1, 2, 2));
+        stop.cancel();
+        settle().await;
+        assert!(registry.is_empty(), "every game said its goodbye");
+        assert_eq!(registry.counts(), GameCounts::default());
+        assert_eq!((tasks(), parked()), (0, 0), "no task, no slot left");
+        for game in [&first, &second] {
+            assert!(matches!(join(game, 3).await, Err(ServerError::UnknownGame)));
+        }
+        // A game made once the node stops ends at once.
+        let (late, _host) = hosted(&registry);
+        settle().await;
+        assert!(registry.is_empty());
+        assert!(late.snapshot().await.is_none());
+        assert_eq!((tasks(), parked()), (0, 0));
     }
 }

@@ -12,11 +12,17 @@
 //! requesters the game is gone).
 //!
 //! The queue's shared allocation also carries the game's status byte, which
-//! the task publishes and the senders read without a lock: one allocation
-//! per game instead of two.
+//! the task publishes and the senders read without a lock, and the game's
+//! name (its id and code), which neither end changes: one allocation per
+//! game instead of two, and a handle of one pointer.
+//!
+//! It carries the game's stop flag too: the registry sets it on every game
+//! when the node stops (instead of a cancellation token per game), and the
+//! receiver then ends as if every sender had gone. A parked game (see
+//! `park`) is woken by it like by a command, through the same waker.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
@@ -25,7 +31,7 @@ use tokio::sync::Semaphore;
 
 /// What both ends share.
 #[derive(Debug)]
-struct Shared<T> {
+struct Shared<T, N> {
     state: Mutex<State<T>>,
     /// Free slots: a sender takes one before queueing, the receiver gives
     /// it back when it takes the command. Closed when the receiver goes.
@@ -34,6 +40,10 @@ struct Shared<T> {
     receiver: AtomicWaker,
     /// A byte the receiver publishes for the senders (the game's status).
     status: AtomicU8,
+    /// Set once by [`Sender::stop`]: the receiver ends at its next take.
+    stopped: AtomicBool,
+    /// What the queue was made with, for both ends to read.
+    name: N,
 }
 
 #[derive(Debug)]
@@ -46,15 +56,16 @@ struct State<T> {
     closed: bool,
 }
 
-impl<T> Shared<T> {
+impl<T, N> Shared<T, N> {
     fn lock(&self) -> MutexGuard<'_, State<T>> {
         // Each critical section is one queue operation: a poisoned queue is intact.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
-/// A new queue that holds at most `capacity` commands (at least one).
-pub(super) fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
+/// A new queue that holds at most `capacity` commands (at least one),
+/// named `name`.
+pub(super) fn channel<T, N>(capacity: usize, name: N) -> (Sender<T, N>, Receiver<T, N>) {
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
             items: VecDeque::new(),
@@ -64,6 +75,8 @@ pub(super) fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
         slots: Semaphore::new(capacity.max(1)),
         receiver: AtomicWaker::new(),
         status: AtomicU8::new(0),
+        stopped: AtomicBool::new(false),
+        name,
     });
     (
         Sender {
@@ -75,11 +88,11 @@ pub(super) fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
 
 /// The sending end; clones share the queue.
 #[derive(Debug)]
-pub(super) struct Sender<T> {
-    shared: Arc<Shared<T>>,
+pub(super) struct Sender<T, N> {
+    shared: Arc<Shared<T, N>>,
 }
 
-impl<T> Clone for Sender<T> {
+impl<T, N> Clone for Sender<T, N> {
     fn clone(&self) -> Self {
         self.shared.lock().senders += 1;
         Sender {
@@ -88,7 +101,7 @@ impl<T> Clone for Sender<T> {
     }
 }
 
-impl<T> Drop for Sender<T> {
+impl<T, N> Drop for Sender<T, N> {
     fn drop(&mut self) {
         let mut state = self.shared.lock();
         state.senders -= 1;
@@ -100,7 +113,12 @@ impl<T> Drop for Sender<T> {
     }
 }
 
-impl<T> Sender<T> {
+impl<T, N> Sender<T, N> {
+    /// What the queue was made with.
+    pub(super) fn name(&self) -> &N {
+        &self.shared.name
+    }
+
     /// Queues `item`, waiting while the queue is full; gives it back if the
     /// receiver is gone.
     pub(super) async fn send(&self, item: T) -> Result<(), T> {
@@ -126,6 +144,13 @@ impl<T> Sender<T> {
         self.shared.status.load(Ordering::Relaxed)
     }
 
+    /// Tells the receiver to end: its next take (even with commands still
+    /// queued) is the queue's end. Wakes it, parked or not.
+    pub(super) fn stop(&self) {
+        self.shared.stopped.store(true, Ordering::Release);
+        self.shared.receiver.wake();
+    }
+
     /// Puts `item` (its slot taken) in the queue and wakes the receiver.
     fn enqueue(&self, item: T) -> Result<(), T> {
         let mut state = self.shared.lock();
@@ -141,17 +166,23 @@ impl<T> Sender<T> {
 
 /// The receiving end, owned by the game's task.
 #[derive(Debug)]
-pub(super) struct Receiver<T> {
-    shared: Arc<Shared<T>>,
+pub(super) struct Receiver<T, N> {
+    shared: Arc<Shared<T, N>>,
 }
 
-impl<T> Receiver<T> {
+impl<T, N> Receiver<T, N> {
+    /// What the queue was made with.
+    pub(super) fn name(&self) -> &N {
+        &self.shared.name
+    }
+
     /// Publishes a byte every sender reads with [`Sender::status`].
     pub(super) fn publish(&self, status: u8) {
         self.shared.status.store(status, Ordering::Relaxed);
     }
 
-    /// The next command; `None` once every sender is gone and the queue is empty.
+    /// The next command; `None` once every sender is gone and the queue is
+    /// empty, or once the game was told to stop.
     #[cfg(test)]
     pub(super) async fn recv(&mut self) -> Option<T> {
         std::future::poll_fn(|cx| self.poll_recv(cx)).await
@@ -170,9 +201,48 @@ impl<T> Receiver<T> {
         }
     }
 
-    /// `Some(Some(command))`, `Some(None)` when the queue has ended, `None`
-    /// when there is nothing yet.
+    /// The next command if one is there now, without waiting: `Some(None)`
+    /// when the queue has ended (or stopped), `None` when there is nothing yet.
+    pub(super) fn try_recv(&mut self) -> Option<Option<T>> {
+        self.take()
+    }
+
+    /// Ready once there is something to take (a command, the queue's end,
+    /// the stop), taking nothing; until then `cx`'s waker is registered.
+    pub(super) fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.poll_until(cx, |shared| {
+            let state = shared.lock();
+            !state.items.is_empty() || state.senders == 0
+        })
+    }
+
+    /// Ready once the game was told to stop; until then `cx`'s waker is
+    /// registered (a command wakes it too, and is left queued).
+    pub(super) fn poll_stopped(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.poll_until(cx, |_| false)
+    }
+
+    /// Ready once stopped or `more` says so; registers `cx` in between, and
+    /// checks again after, so that nothing between the two is lost.
+    fn poll_until(&self, cx: &mut Context<'_>, more: impl Fn(&Shared<T, N>) -> bool) -> Poll<()> {
+        let ready = || self.shared.stopped.load(Ordering::Acquire) || more(&self.shared);
+        if ready() {
+            return Poll::Ready(());
+        }
+        self.shared.receiver.register(cx.waker());
+        if ready() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+
+    /// `Some(Some(command))`, `Some(None)` when the queue has ended or the
+    /// game was told to stop, `None` when there is nothing yet.
     fn take(&mut self) -> Option<Option<T>> {
+        if self.shared.stopped.load(Ordering::Acquire) {
+            return Some(None);
+        }
         let mut state = self.shared.lock();
         match state.items.pop_front() {
             Some(item) => {
@@ -190,7 +260,7 @@ impl<T> Receiver<T> {
     }
 }
 
-impl<T> Drop for Receiver<T> {
+impl<T, N> Drop for Receiver<T, N> {
     fn drop(&mut self) {
         self.shared.slots.close();
         let items = {
@@ -215,7 +285,7 @@ mod tests {
 
     #[tokio::test]
     async fn commands_arrive_in_order_and_the_drained_queue_keeps_no_memory() {
-        let (tx, mut rx) = channel(8);
+        let (tx, mut rx) = channel(8, ());
         for n in 0..5 {
             tx.send(n).await.unwrap();
         }
@@ -227,7 +297,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_full_queue_makes_senders_wait_until_a_command_is_taken() {
-        let (tx, mut rx) = channel(2);
+        let (tx, mut rx) = channel(2, ());
         tx.send(1).await.unwrap();
         tx.send(2).await.unwrap();
         let waiting = tx.clone();
@@ -243,7 +313,7 @@ mod tests {
 
     #[tokio::test]
     async fn try_send_queues_while_a_slot_is_free_and_never_waits() {
-        let (tx, mut rx) = channel(2);
+        let (tx, mut rx) = channel(2, ());
         assert_eq!(tx.try_send(1), Ok(()));
         assert_eq!(tx.try_send(2), Ok(()));
         assert_eq!(tx.try_send(3), Err(3), "a full queue gives the item back");
@@ -255,8 +325,9 @@ mod tests {
 
     #[test]
     fn every_sender_reads_the_status_the_receiver_published() {
-        let (tx, rx) = channel::<()>(1);
+        let (tx, rx) = channel::<(), u8>(1, 7);
         let other = tx.clone();
+        assert_eq!((*tx.name(), *rx.name()), (7, 7), "the name both ends read");
         assert_eq!(tx.status(), 0);
         rx.publish(2);
         assert_eq!((tx.status(), other.status()), (2, 2));
@@ -264,7 +335,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_receiver_ends_when_the_last_sender_goes() {
-        let (tx, mut rx) = channel(4);
+        let (tx, mut rx) = channel(4, ());
         let second = tx.clone();
         tx.send(1).await.unwrap();
         drop(tx);
@@ -278,7 +349,7 @@ mod tests {
 
     #[tokio::test]
     async fn sends_fail_once_the_receiver_is_gone_and_queued_commands_are_dropped() {
-        let (tx, rx) = channel(4);
+        let (tx, rx) = channel(4, ());
         let (reply, answer) = tokio::sync::oneshot::channel::<()>();
         tx.send(reply).await.unwrap();
         drop(rx);
@@ -288,5 +359,35 @@ mod tests {
         );
         let (reply, _answer) = tokio::sync::oneshot::channel::<()>();
         assert!(tx.send(reply).await.is_err());
+    }
+
+    #[test]
+    fn readiness_takes_nothing_and_a_stop_ends_the_queue_before_its_commands() {
+        let (tx, mut rx) = channel(4, ());
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        assert!(rx.poll_ready(&mut cx).is_pending());
+        assert!(rx.poll_stopped(&mut cx).is_pending());
+        tx.try_send(1).unwrap();
+        assert!(rx.poll_ready(&mut cx).is_ready());
+        assert!(
+            rx.poll_stopped(&mut cx).is_pending(),
+            "a command is no stop"
+        );
+        assert_eq!(rx.try_recv(), Some(Some(1)), "readiness took nothing");
+        assert_eq!(rx.try_recv(), None);
+        tx.try_send(2).unwrap();
+        tx.stop();
+        assert!(rx.poll_stopped(&mut cx).is_ready());
+        assert_eq!(rx.try_recv(), Some(None), "stopped: the queue has ended");
+    }
+
+    #[tokio::test]
+    async fn a_stop_wakes_a_waiting_receiver() {
+        let (tx, mut rx) = channel::<u32, ()>(4, ());
+        let waiting = tokio::spawn(async move { rx.recv().await });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished());
+        tx.stop();
+        assert_eq!(timeout(WAIT, waiting).await.unwrap().unwrap(), None);
     }
 }
