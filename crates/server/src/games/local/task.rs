@@ -297,7 +297,11 @@ impl<F: FnOnce(&Identity) + Send + 'static> park::Resume for Parked<F> {
     fn resume(self) {
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
-                runtime.spawn(self.task.life(self.on_exit));
+                // Boxed: a freed task cell (128-byte aligned) is a hole that
+                // glibc cannot refill with the next cell of its size (see
+                // the sessions' `Node::spawn` in edge/ws.rs); a box is one
+                // the next game's box reuses.
+                runtime.spawn(Box::pin(self.task.life(self.on_exit)));
             }
             // Woken outside the runtime (it is gone): the process is ending.
             Err(_) => debug!(game = %self.task.identity().id, "woken with no runtime"),
