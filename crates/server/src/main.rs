@@ -10,6 +10,11 @@ use gridcap::admin::healthcheck::Check;
 use gridcap::config::{Config, ServeOptions};
 use gridcap::server::Listeners;
 
+/// jemalloc, for idle memory (see the `jemalloc` feature in Cargo.toml).
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// gridcap: a real-time multiplayer 9x9 grid-capture game server.
 ///
 /// Players race to capture the 81 cells of a grid in a timed round; every
