@@ -9,6 +9,8 @@
 //! - [`session`]: the server side of a connection: limits, heartbeat, the
 //!   read/write loop, driven through a [`session::Handler`].
 //! - [`outbox`]: a connection's bounded outbound queue and its slow-consumer policy.
+//! - [`slot`]: parked state that is no task (a parked session, a waiting game),
+//!   in an `Arc` that is its own waker.
 //! - [`hold`]: the load-dependent write hold that lets frames share a write.
 //! - [`ratelimit`]: the per-connection token bucket.
 //! - `moment`: an instant in 8 bytes, for what every connection keeps.
@@ -23,6 +25,7 @@ pub mod outbox;
 pub mod protocol;
 pub mod ratelimit;
 pub mod session;
+pub mod slot;
 
 pub use error::TransportError;
 pub use outbox::Outbox;

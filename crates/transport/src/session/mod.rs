@@ -26,14 +26,14 @@
 //! shutdown; the first of them builds the WebSocket again (see `park.rs`).
 //! A parked session is not even a task: its state waits in a slot that is
 //! its own waker, and the first wake-up spawns its next activation (see
-//! `slot.rs`). `gridcap_ws_parked` counts the parked sessions.
+//! [`crate::slot`]). `gridcap_ws_parked` counts the parked sessions.
 //!
 //! Layout: this file is the entry points ([`run`], [`run_parked`]) and
 //! what they talk to (the [`Handler`], close codes, [`SessionEnd`]);
 //! `active.rs` the read/write loop and what a session keeps between
 //! activations; `park.rs` the parked wait and the frame-boundary tracking
-//! that makes parking safe; `slot.rs` where a parked session waits without
-//! a task; `limits.rs` holds [`SessionLimits`]; `write.rs`
+//! that makes parking safe; `crate::slot` where a parked session waits
+//! without a task; `limits.rs` holds [`SessionLimits`]; `write.rs`
 //! the write path (batches, the hold's timer,
 //! the close handshake and the write counters); `tests.rs` drives the loop
 //! through a fake socket.
@@ -54,13 +54,13 @@ use tracing::{debug, warn};
 use crate::codec;
 use crate::outbox::Outbox;
 use crate::protocol::{ClientMessage, ErrorCode, ServerMessage};
+use crate::slot;
 
 mod active;
 mod beats;
 mod idle;
 mod limits;
 mod park;
-mod slot;
 mod write;
 
 use active::{AtRest, Conn, Step, active};
@@ -228,7 +228,7 @@ where
 }
 
 /// What a parking session needs from whoever runs it. A parked session is
-/// no task (see `slot.rs`), so it carries its host along: its limits, how
+/// no task (see [`crate::slot`]), so it carries its host along: its limits, how
 /// to spawn its next activation, and what to do when it ends.
 pub trait Host: Send + 'static {
     /// What spawns the session's activations.
@@ -267,7 +267,7 @@ pub trait Tasks {
 /// only while there is something to do, and are dropped when the session
 /// has been quiet for [`SessionLimits::park_after`] between two frames.
 /// Parked, a session is no task at all: its socket, its `Conn`, its
-/// shutdown and its host wait in a slot (see `slot.rs`) with a heartbeat
+/// shutdown and its host wait in a slot (see [`crate::slot`]) with a heartbeat
 /// timer, and the first wake-up spawns its next activation through
 /// [`Host::tasks`]. The returned future is the first activation; it
 /// completes when the session ends or first parks. [`Host::ended`] is
@@ -347,6 +347,7 @@ where
     }
 
     fn resume(self) {
+        write::counters().parked.decrement(1.0);
         let tasks = self.host.tasks();
         tasks.spawn(async move {
             if let Some(session) = self.unpark().await {
@@ -429,9 +430,15 @@ where
                         stopping: false,
                         beat: None,
                     };
+                    // Counted while in a slot or on its way there; out
+                    // again when resumed, or kept here.
+                    write::counters().parked.increment(1.0);
                     let here = match slot::park(parked) {
                         slot::Parking::Away => return,
-                        slot::Parking::Here(parked) => parked.unpark().await,
+                        slot::Parking::Here(parked) => {
+                            write::counters().parked.decrement(1.0);
+                            parked.unpark().await
+                        }
                     };
                     match here {
                         Some(awake) => {

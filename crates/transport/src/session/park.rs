@@ -2,7 +2,7 @@
 //!
 //! A parked session holds its raw socket (off the reactor: see `idle.rs`)
 //! and its [`Conn`](super::active::Conn)
-//! and waits (in a slot, no task: see `slot.rs`) for the first of: bytes to
+//! and waits (in a slot, no task: see `crate::slot`) for the first of: bytes to
 //! read, a frame queued in its outbox, its heartbeat (see `beats.rs`), the
 //! shutdown. Then it builds a fresh tungstenite `WebSocketStream` on the
 //! socket (its buffers are allocated then) and runs the active loop until

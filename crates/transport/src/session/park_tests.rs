@@ -276,7 +276,7 @@ async fn a_parked_session_wakes_on_a_client_frame() {
     assert_eq!(parks(), 1, "not before it is quiet again");
     sleep(PARK_AFTER).await;
     assert_eq!(parks(), 2, "parks again once quiet");
-    let live = super::slot::LIVE.with(std::cell::Cell::get);
+    let live = crate::slot::live_on_this_thread();
     assert_eq!(live, 1, "the first park's slot was freed once it woke");
     client
         .send(Message::Binary(Bytes::from_static(b"again")))
@@ -331,7 +331,7 @@ async fn a_parked_session_wakes_on_the_heartbeat() {
     assert!(pings[3] > limits.idle_timeout, "the pongs were heard");
     assert!(session.try_recv().is_err(), "still connected");
     assert!(parks() >= 4, "parked between pings: {}", parks());
-    let live = super::slot::LIVE.with(std::cell::Cell::get);
+    let live = crate::slot::live_on_this_thread();
     assert_eq!(live, 1, "only the last park's slot is alive");
 }
 

@@ -7,7 +7,8 @@
 //!
 //! A game with nothing due (no round, no lobby countdown, no expiry) and no
 //! command queued is not a task at all: its state waits in a slot that the
-//! next command, or the node's stop, turns into a task again (see [`park`]).
+//! next command, or the node's stop, turns into a task again (see
+//! [`transport::slot`]).
 //! Only one task at a time ever runs a game.
 
 use std::future::poll_fn;
@@ -22,6 +23,7 @@ use tokio::time::{Instant, Sleep, sleep_until};
 use tracing::{debug, warn};
 use transport::convert::{event_message, game_snapshot, refusal_message};
 use transport::protocol::GameSnapshot;
+use transport::slot::{self, Parking};
 use transport::{Outbox, codec};
 use uuid::Uuid;
 
@@ -36,7 +38,6 @@ use crate::metrics as m;
 use crate::outgoing;
 use crate::tokens::{self, TokenHash};
 
-mod park;
 mod queue;
 
 /// Commands a game's task accepts.
@@ -289,7 +290,7 @@ struct Parked<F> {
     on_exit: F,
 }
 
-impl<F: FnOnce(&Identity) + Send + 'static> park::Resume for Parked<F> {
+impl<F: FnOnce(&Identity) + Send + 'static> slot::Resume for Parked<F> {
     fn poll_wake(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         self.task.rx.poll_ready(cx)
     }
@@ -439,7 +440,7 @@ impl GameTask {
     fn launch(mut self, on_exit: impl FnOnce(&Identity) + Send + 'static) {
         self.publish_status();
         m::game_created();
-        park::Resume::resume(Parked {
+        slot::Resume::resume(Parked {
             task: self,
             on_exit,
         });
@@ -464,9 +465,9 @@ impl GameTask {
                     task: self,
                     on_exit,
                 };
-                if let Some(woken) = park::park(parked) {
+                if let Parking::Here(woken) = slot::park(parked) {
                     // A command came while parking: the next activation.
-                    park::Resume::resume(woken);
+                    slot::Resume::resume(woken);
                 }
                 return;
             }
@@ -981,7 +982,7 @@ mod tests {
 
     /// Parked games' slots alive on this (the test's only) thread.
     fn parked() -> usize {
-        park::LIVE.with(std::cell::Cell::get)
+        slot::live_on_this_thread()
     }
 
     /// Lets every woken task run until all wait again (paused time: no

@@ -1,63 +1,72 @@
-//! A parked session that is not a task.
+//! Parked state that is not a task: a parked session (`session`), a
+//! waiting game (the server's `games::local`).
 //!
 //! A tokio task costs its future's whole size (the largest state it can be
 //! in), rounded up with its header to a multiple of 128 bytes, for as long
-//! as it lives. A parked session needs none of that. When it parks, its
-//! state moves into a [`Slot`]: an `Arc` that is also the waker registered
-//! with everything the session waits on (its socket's read readiness, its
-//! outbox, its heartbeat timer, the shutdown). The task then ends.
+//! as it lives. Something parked needs none of that. When it parks, its
+//! state moves into a `Slot`: an `Arc` of exactly the state's size that is
+//! also the waker registered with everything the state waits on (for a
+//! session: its socket's read readiness, its outbox, its heartbeat, the
+//! shutdown; for a game: its command queue). The task then ends.
 //!
-//! The first wake-up takes the state out of the slot and resumes it, which
-//! spawns a task for the next activation; later wake-ups find the slot
-//! empty and do nothing. While a session is parked, only those
-//! registrations refer to its slot; the heartbeat timer always fires in
-//! the end, so a slot is never forgotten with a session in it. Once the
-//! new task has registered its own wakers, the old slot (a few bytes,
-//! empty) is freed.
+//! The first wake-up takes the state out of the slot and [resumes](Resume::resume)
+//! it, which spawns a task for the next activation; later wake-ups find the
+//! slot empty and do nothing, so one task at a time runs the state. While
+//! it is parked, only those registrations refer to its slot, so whoever
+//! parks must make sure one of them fires in the end (a session's
+//! heartbeat always does; the registry stops every game when the node
+//! stops). Once the new task has registered its own wakers, the old slot
+//! (empty) is freed.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 
-use super::write::counters;
-
-/// A parked session's state, as a slot holds it.
-pub(super) trait Resume: Send + 'static {
-    /// Ready if anything the session waits on is ready now; otherwise
-    /// `cx`'s waker is registered with every one of them.
+/// Parked state, as a slot holds it.
+pub trait Resume: Send + 'static {
+    /// Ready if anything the state waits on is ready now; otherwise `cx`'s
+    /// waker is registered with every one of them.
     fn poll_wake(&mut self, cx: &mut Context<'_>) -> Poll<()>;
 
     /// Goes back to work: spawns the next activation.
     fn resume(self);
 }
 
-/// What became of a session that parked.
-pub(super) enum Parking<P> {
+/// What became of state that parked.
+#[derive(Debug)]
+pub enum Parking<P> {
     /// It is in a slot, no task's; a wake-up resumes it.
     Away,
-    /// Something it waits on is ready already: go on in this task.
+    /// Something it waits on is ready already: go on with it.
     Here(P),
 }
 
-/// Holds a parked session until its first wake-up.
+/// Holds parked state until its first wake-up.
 struct Slot<P> {
     parked: Mutex<Option<P>>,
-    /// Set by every wake-up, so that one that comes while the session is
+    /// Set by every wake-up, so that one that comes while the state is
     /// still registering (and the slot still empty) is not lost.
     woken: AtomicBool,
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "test-util"))]
 thread_local! {
-    /// Slots alive on this thread (each test has a runtime, and so a
-    /// thread, of its own): a woken slot must not outlive the wake-up.
-    pub(super) static LIVE: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    /// Slots made minus slots freed on this thread.
+    static LIVE: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
-#[cfg(test)]
+/// Slots alive on this thread, for tests on a current-thread runtime (each
+/// test has one, and so a thread, of its own): a woken slot must not
+/// outlive the wake-up. Meaningless where slots move between threads.
+#[cfg(any(test, feature = "test-util"))]
+pub fn live_on_this_thread() -> usize {
+    LIVE.with(std::cell::Cell::get)
+}
+
+#[cfg(any(test, feature = "test-util"))]
 impl<P> Drop for Slot<P> {
     fn drop(&mut self) {
-        LIVE.with(|live| live.set(live.get() - 1));
+        LIVE.with(|live| live.set(live.get().wrapping_sub(1)));
     }
 }
 
@@ -67,13 +76,9 @@ impl<P> Slot<P> {
         self.parked.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The session, if no wake-up has taken it yet.
+    /// The state, if no wake-up has taken it yet.
     fn take(&self) -> Option<P> {
-        let taken = self.lock().take();
-        if taken.is_some() {
-            counters().parked.decrement(1.0);
-        }
-        taken
+        self.lock().take()
     }
 }
 
@@ -85,38 +90,34 @@ impl<P: Resume> Wake for Slot<P> {
     fn wake_by_ref(self: &Arc<Self>) {
         self.woken.store(true, Ordering::Release);
         // Outside the lock: resuming spawns a task.
-        if let Some(session) = self.take() {
-            session.resume();
+        if let Some(state) = self.take() {
+            state.resume();
         }
     }
 }
 
-/// Parks `session` in a slot of its own, unless something it waits on is
+/// Parks `state` in a slot of its own, unless something it waits on is
 /// ready already.
-pub(super) fn park<P: Resume>(mut session: P) -> Parking<P> {
+pub fn park<P: Resume>(mut state: P) -> Parking<P> {
     let slot = Arc::new(Slot {
         parked: Mutex::new(None),
         woken: AtomicBool::new(false),
     });
-    #[cfg(test)]
-    LIVE.with(|live| live.set(live.get() + 1));
+    #[cfg(any(test, feature = "test-util"))]
+    LIVE.with(|live| live.set(live.get().wrapping_add(1)));
     let waker = Waker::from(slot.clone());
     // Registered without the lock held: a registration may wake at once
     // (tokio's cooperative budget does), and that wake-up takes the lock.
-    if session
-        .poll_wake(&mut Context::from_waker(&waker))
-        .is_ready()
-    {
-        return Parking::Here(session);
+    if state.poll_wake(&mut Context::from_waker(&waker)).is_ready() {
+        return Parking::Here(state);
     }
-    counters().parked.increment(1.0);
-    *slot.lock() = Some(session);
+    *slot.lock() = Some(state);
     // A wake-up between the registrations and the line above found the
-    // slot empty; whichever of it and this takes the session resumes it.
+    // slot empty; whichever of it and this takes the state resumes it.
     if slot.woken.load(Ordering::Acquire)
-        && let Some(session) = slot.take()
+        && let Some(state) = slot.take()
     {
-        return Parking::Here(session);
+        return Parking::Here(state);
     }
     Parking::Away
 }
@@ -169,7 +170,9 @@ mod tests {
     #[test]
     fn the_first_wake_up_resumes_a_parked_session_once() {
         let (session, registered, resumed) = fake(false);
+        let live = live_on_this_thread();
         assert!(matches!(park(session), Parking::Away));
+        assert_eq!(live_on_this_thread(), live + 1, "in its slot");
         assert_eq!(*resumed.lock().unwrap(), 0, "parked until woken");
         let wakers = std::mem::take(&mut *registered.lock().unwrap());
         assert_eq!(wakers.len(), 1);
@@ -181,6 +184,7 @@ mod tests {
             "resumed once, however often woken"
         );
         drop(wakers);
+        assert_eq!(live_on_this_thread(), live, "the slot is freed");
     }
 
     #[test]
