@@ -26,17 +26,20 @@
 //! shutdown; the first of them builds the WebSocket again (see `park.rs`).
 //! A parked session is not even a task: its state waits in a slot that is
 //! its own waker, and the first wake-up spawns its next activation (see
-//! [`crate::slot`]). `gridcap_ws_parked` counts the parked sessions.
+//! [`crate::slot`]). Nor is its socket in tokio's reactor: the node's one
+//! [`IdleSockets`] watches it until it has bytes to read (see `idle.rs`).
+//! `gridcap_ws_parked` counts the parked sessions.
 //!
 //! Layout: this file is the entry points ([`run`], [`run_parked`]) and
 //! what they talk to (the [`Handler`], close codes, [`SessionEnd`]);
 //! `active.rs` the read/write loop and what a session keeps between
 //! activations; `park.rs` the parked wait and the frame-boundary tracking
 //! that makes parking safe; `crate::slot` where a parked session waits
-//! without a task; `limits.rs` holds [`SessionLimits`]; `write.rs`
+//! without a task; `idle.rs` where its socket waits off the reactor;
+//! `beats.rs` its heartbeat; `limits.rs` holds [`SessionLimits`]; `write.rs`
 //! the write path (batches, the hold's timer,
 //! the close handshake and the write counters); `tests.rs` drives the loop
-//! through a fake socket.
+//! through a fake socket, `park_tests.rs` a parking session.
 
 use std::borrow::Borrow;
 use std::future::Future;
