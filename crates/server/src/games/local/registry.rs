@@ -1,7 +1,8 @@
 //! The games this node holds, by id and by short code.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, Once, Weak};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use game_logic::{Game, PlayerName, Settings, Status};
 use tokio_util::sync::CancellationToken;
@@ -41,7 +42,7 @@ pub struct Registry {
     /// its command queue; a game made later is told as it is made.
     shutdown: CancellationToken,
     /// Whether that task has been spawned.
-    watching: Arc<Once>,
+    watching: Arc<AtomicBool>,
 }
 
 /// Tells every game in `games` (if the registry is still there) to end.
@@ -79,7 +80,7 @@ impl Registry {
                 census: Census::new(capacity.unattended),
             }),
             shutdown,
-            watching: Arc::new(Once::new()),
+            watching: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -178,19 +179,24 @@ impl Registry {
     /// Lazily: a registry is made before (and in tests without) a runtime,
     /// and games are spawned in one.
     fn watch_shutdown(&self) {
-        self.watching.call_once(|| {
-            let games = Arc::downgrade(&self.games);
-            let shutdown = self.shutdown.clone();
-            let stop = async move {
-                shutdown.cancelled().await;
-                stop_all(&games);
-            };
-            match tokio::runtime::Handle::try_current() {
-                Ok(runtime) => drop(runtime.spawn(stop)),
-                // No runtime, no game runs either.
-                Err(_) => debug!("games made outside a runtime"),
+        if self.watching.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let games = Arc::downgrade(&self.games);
+        let shutdown = self.shutdown.clone();
+        let stop = async move {
+            shutdown.cancelled().await;
+            stop_all(&games);
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn(stop)),
+            Err(_) => {
+                // No runtime, no game runs either; the next game made in
+                // one spawns the task.
+                self.watching.store(false, Ordering::Release);
+                debug!("games made outside a runtime");
             }
-        });
+        }
     }
 
     /// The game with this id, if this node has it.
