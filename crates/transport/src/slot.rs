@@ -18,7 +18,6 @@
 //! stops). Once the new task has registered its own wakers, the old slot
 //! (empty) is freed.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 
@@ -43,12 +42,22 @@ pub enum Parking<P> {
 
 /// Holds parked state until its first wake-up.
 struct Slot<P> {
-    parked: Mutex<Option<P>>,
-    /// Set by every wake-up, so that one that comes while the state is
-    /// still registering (and the slot still empty) is not lost.
-    woken: AtomicBool,
+    held: Mutex<Held<P>>,
 }
 
+/// What a slot holds. The two empty states fit in the state's own unused
+/// bit patterns (a `bool` of it will do), so a slot is its state plus the
+/// lock's 8 bytes: a separate "woken" flag cost 8 more, which took a
+/// parked session's slot (with its `Arc` counts) past jemalloc's 256-byte
+/// size class and a waiting game's past 512.
+enum Held<P> {
+    /// Not yet holding the state: it is still registering its wakers.
+    Registering,
+    /// Woken: while registering, or since it was taken out and resumed.
+    Woken,
+    /// Parked, until the first wake-up.
+    Parked(P),
+}
 #[cfg(any(test, feature = "test-util"))]
 thread_local! {
     /// Slots made minus slots freed on this thread.
@@ -71,14 +80,9 @@ impl<P> Drop for Slot<P> {
 }
 
 impl<P> Slot<P> {
-    fn lock(&self) -> MutexGuard<'_, Option<P>> {
+    fn lock(&self) -> MutexGuard<'_, Held<P>> {
         // Nothing panics while the lock is held; a poisoned slot is as good.
-        self.parked.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// The state, if no wake-up has taken it yet.
-    fn take(&self) -> Option<P> {
-        self.lock().take()
+        self.held.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -88,9 +92,11 @@ impl<P: Resume> Wake for Slot<P> {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        self.woken.store(true, Ordering::Release);
+        // A wake-up while the state is still registering is kept, so that
+        // it is not lost; one after the first finds nothing to do.
+        let held = std::mem::replace(&mut *self.lock(), Held::Woken);
         // Outside the lock: resuming spawns a task.
-        if let Some(state) = self.take() {
+        if let Held::Parked(state) = held {
             state.resume();
         }
     }
@@ -100,8 +106,7 @@ impl<P: Resume> Wake for Slot<P> {
 /// ready already.
 pub fn park<P: Resume>(mut state: P) -> Parking<P> {
     let slot = Arc::new(Slot {
-        parked: Mutex::new(None),
-        woken: AtomicBool::new(false),
+        held: Mutex::new(Held::Registering),
     });
     #[cfg(any(test, feature = "test-util"))]
     LIVE.with(|live| live.set(live.get().wrapping_add(1)));
@@ -111,15 +116,15 @@ pub fn park<P: Resume>(mut state: P) -> Parking<P> {
     if state.poll_wake(&mut Context::from_waker(&waker)).is_ready() {
         return Parking::Here(state);
     }
-    *slot.lock() = Some(state);
-    // A wake-up between the registrations and the line above found the
-    // slot empty; whichever of it and this takes the state resumes it.
-    if slot.woken.load(Ordering::Acquire)
-        && let Some(state) = slot.take()
-    {
-        return Parking::Here(state);
+    let mut held = slot.lock();
+    match *held {
+        // Woken during the registrations: go on here.
+        Held::Woken => Parking::Here(state),
+        _ => {
+            *held = Held::Parked(state);
+            Parking::Away
+        }
     }
-    Parking::Away
 }
 
 #[cfg(test)]
@@ -185,6 +190,14 @@ mod tests {
         );
         drop(wakers);
         assert_eq!(live_on_this_thread(), live, "the slot is freed");
+    }
+
+    /// A slot costs its state and the lock: the two empty states take
+    /// none of the state's bytes (they use a `bool`'s spare patterns).
+    #[test]
+    fn a_slot_is_its_state_and_a_lock() {
+        type State = ([u64; 27], bool);
+        assert_eq!(std::mem::size_of::<Slot<State>>(), 224 + 8);
     }
 
     #[test]

@@ -253,3 +253,14 @@ fn a_conn_keeps_72_bytes_besides_its_handler() {
         "the handler is kept inline"
     );
 }
+
+/// A parked player's state, as the server parks it (a 72-byte handler, a
+/// 48-byte host), is 216 bytes: with its slot's lock and its `Arc`'s
+/// counts, 240, inside jemalloc's 256-byte size class. At 272 it took the
+/// 320-byte class: 64 bytes more for every idle player.
+#[test]
+fn a_parked_players_slot_fits_256_bytes() {
+    type Parked = super::Parked<tokio::net::TcpStream, [u64; 9], [u64; 6]>;
+    assert_eq!(std::mem::size_of::<Parked>(), 216);
+    assert!(std::mem::size_of::<Parked>() + 8 + 16 <= 256);
+}
