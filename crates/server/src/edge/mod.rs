@@ -12,6 +12,7 @@
 //! - [`nofile`]: the open-files limit checked against `--max-connections`.
 
 pub mod accept;
+pub mod admission;
 pub mod create_limit;
 pub mod http;
 pub mod nofile;

@@ -15,13 +15,6 @@ pub struct IpLimiter {
     counts: Mutex<HashMap<IpAddr, usize>>,
 }
 
-/// One connection's slot; released when dropped.
-#[derive(Debug)]
-pub struct IpPermit {
-    limiter: Arc<IpLimiter>,
-    ip: IpAddr,
-}
-
 impl IpLimiter {
     /// A limiter allowing `max` connections per IP (0 = unlimited).
     pub fn new(max: usize) -> Arc<IpLimiter> {
@@ -36,37 +29,33 @@ impl IpLimiter {
         self.counts.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A slot for `ip`, or `None` when it has `max` connections already.
-    pub fn acquire(self: &Arc<Self>, ip: IpAddr) -> Option<IpPermit> {
+    /// Counts a connection from `ip`, unless it has `max` already (then
+    /// false, and nothing is counted). Give it back with
+    /// [`uncount`](Self::uncount); [`Admission`](super::admission::Admission)
+    /// does.
+    pub fn try_count(&self, ip: IpAddr) -> bool {
         if self.max == 0 {
-            return Some(IpPermit {
-                limiter: self.clone(),
-                ip,
-            });
+            return true;
         }
         let mut counts = self.lock();
         let n = counts.entry(ip).or_insert(0);
         if *n >= self.max {
-            return None;
+            return false;
         }
         *n += 1;
-        Some(IpPermit {
-            limiter: self.clone(),
-            ip,
-        })
+        true
     }
-}
 
-impl Drop for IpPermit {
-    fn drop(&mut self) {
-        if self.limiter.max == 0 {
+    /// Gives back a connection counted by [`try_count`](Self::try_count).
+    pub fn uncount(&self, ip: IpAddr) {
+        if self.max == 0 {
             return;
         }
-        let mut counts = self.limiter.lock();
-        if let Some(n) = counts.get_mut(&self.ip) {
+        let mut counts = self.lock();
+        if let Some(n) = counts.get_mut(&ip) {
             *n = n.saturating_sub(1);
             if *n == 0 {
-                counts.remove(&self.ip);
+                counts.remove(&ip);
             }
         }
     }
@@ -102,17 +91,17 @@ mod tests {
     }
 
     #[test]
-    fn slots_are_counted_and_released() {
+    fn connections_are_counted_and_given_back() {
         let l = IpLimiter::new(2);
-        let a = l.acquire(ip("10.0.0.1")).unwrap();
-        let _b = l.acquire(ip("10.0.0.1")).unwrap();
-        assert!(l.acquire(ip("10.0.0.1")).is_none());
-        assert!(
-            l.acquire(ip("10.0.0.2")).is_some(),
-            "other IPs are not affected"
-        );
-        drop(a);
-        assert!(l.acquire(ip("10.0.0.1")).is_some());
+        assert!(l.try_count(ip("10.0.0.1")));
+        assert!(l.try_count(ip("10.0.0.1")));
+        assert!(!l.try_count(ip("10.0.0.1")));
+        assert!(l.try_count(ip("10.0.0.2")), "other IPs are not affected");
+        l.uncount(ip("10.0.0.1"));
+        assert!(l.try_count(ip("10.0.0.1")));
+        assert_eq!(l.lock().len(), 2);
+        l.uncount(ip("10.0.0.2"));
+        assert!(!l.lock().contains_key(&ip("10.0.0.2")));
     }
 
     #[test]

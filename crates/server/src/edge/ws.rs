@@ -9,7 +9,6 @@ use axum::response::{IntoResponse, Response};
 use futures_util::FutureExt;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
-use tokio::sync::OwnedSemaphorePermit;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role;
@@ -19,7 +18,7 @@ use tracing::{debug, warn};
 use transport::session::SessionLimits;
 use transport::{Outbox, SUBPROTOCOL, session};
 
-use crate::edge::per_ip::IpPermit;
+use crate::edge::admission::{Admission, Refused};
 use crate::games::Games;
 use crate::metrics as m;
 use crate::session::PlayerSession;
@@ -158,20 +157,16 @@ pub async fn upgrade<G: Games>(
     }
     let ip = super::per_ip::client_ip(peer, request.headers(), &state.config.trusted_proxies);
     // Relays from cluster peers carry many players: no per-IP cap for them.
-    let ip_permit = if hops > 0 {
-        None
-    } else {
-        Some(state.per_ip.acquire(ip))
-    };
-    if let Some(None) = ip_permit {
-        return refuse(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too many connections from this address",
-        );
-    }
-    let Ok(permit) = state.connections.clone().try_acquire_owned() else {
-        drop(ip_permit);
-        return turn_away(&state, request, &accept, &subprotocol);
+    let counted_ip = (hops == 0).then_some(ip);
+    let admission = match Admission::try_new(&state, counted_ip) {
+        Ok(admission) => admission,
+        Err(Refused::Address) => {
+            return refuse(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many connections from this address",
+            );
+        }
+        Err(Refused::Node) => return turn_away(&state, request, &accept, &subprotocol),
     };
     let on_upgrade = hyper::upgrade::on(&mut request);
     let session_state = state.clone();
@@ -206,10 +201,8 @@ pub async fn upgrade<G: Games>(
         let parks = !limits.park_after.is_zero();
         let host = SessionHost {
             _tracked: session_state.sessions.token(),
-            state: session_state.clone(),
+            admission,
             conn,
-            _permit: permit,
-            _ip_permit: ip_permit.flatten(),
         };
         // The session is a task of its own, spawned here, and this one ends:
         // each connection's task then holds only its own session's future
@@ -248,40 +241,47 @@ pub async fn upgrade<G: Games>(
 }
 
 /// What one connection holds of its node for its whole life, parked or
-/// not: the node, its connection permits, and a count in the node's
-/// session tracker (a parked session is no task, so the tracker would not
-/// see it otherwise, and the drain would not wait for it).
+/// not: the node and its place in the node's connection limits, and a
+/// count in the node's session tracker (a parked session is no task, so
+/// the tracker would not see it otherwise, and the drain would not wait
+/// for it). 48 bytes, so that a parked session's slot fits jemalloc's
+/// 256-byte size class (see the size test).
 struct SessionHost<G> {
-    state: Arc<AppState<G>>,
+    /// Given back when the session ends.
+    admission: Admission<G>,
     conn: u64,
     /// Held, not read: dropped when the session ends.
-    _permit: OwnedSemaphorePermit,
-    _ip_permit: Option<IpPermit>,
     _tracked: TaskTrackerToken,
+}
+
+impl<G> SessionHost<G> {
+    fn state(&self) -> &Arc<AppState<G>> {
+        self.admission.state()
+    }
 }
 
 impl<G: Games> session::Host for SessionHost<G> {
     type Tasks = Node<G>;
 
     fn limits(&self) -> &SessionLimits {
-        &self.state.config.limits
+        &self.state().config.limits
     }
 
     fn tasks(&self) -> Node<G> {
-        Node(self.state.clone())
+        Node(self.state().clone())
     }
 
     fn beats(&self) -> &session::Beats {
-        &self.state.beats
+        &self.state().beats
     }
 
     fn sockets(&self) -> &session::IdleSockets {
-        &self.state.sockets
+        &self.state().sockets
     }
 
     fn shutdown(&self) -> impl Future<Output = ()> + Unpin + Send + 'static {
         // Boxed: `Unpin`, so that a session does not store it twice.
-        Box::pin(self.state.close_sessions.clone().cancelled_owned())
+        Box::pin(self.state().close_sessions.clone().cancelled_owned())
     }
 
     fn ended(self, end: session::SessionEnd) {
@@ -379,4 +379,18 @@ fn turn_away<G: Games>(
         drop(permit);
     });
     switching_protocols(accept, subprotocol)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::games::local::LocalGames;
+
+    /// The host a parked session keeps: with the 72-byte `PlayerSession`,
+    /// its slot fits jemalloc's 256-byte class (transport's
+    /// `a_parked_players_slot_fits_256_bytes` counts it as 48 bytes).
+    #[test]
+    fn a_sessions_host_is_48_bytes() {
+        assert_eq!(std::mem::size_of::<SessionHost<LocalGames>>(), 48);
+    }
 }
