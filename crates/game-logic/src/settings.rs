@@ -52,15 +52,26 @@ impl SettingsBounds {
 }
 
 /// The settings of one game, validated against [`SettingsBounds`].
+///
+/// Every game holds them, a waiting one too (a node may hold many), so the
+/// two lengths are kept as whole milliseconds in 32 bits: 12 bytes where
+/// two `Duration`s took 40.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Settings {
     max_players: u8,
-    duration: Duration,
     min_players: u8,
     /// Listed in the lobby, matched by quick play, started by itself.
     public: bool,
-    /// The lobby auto-start's delay (from the operator's bounds).
-    lobby_start: Duration,
+    /// The round's length: at most the protocol's 300 s.
+    duration_ms: u32,
+    /// The lobby auto-start's delay (from the operator's bounds); a delay
+    /// past `u32::MAX` ms (~49.7 days) is kept as that, as good as never.
+    lobby_start_ms: u32,
+}
+
+/// `d` in whole milliseconds, at most `u32::MAX`.
+fn saturating_ms(d: Duration) -> u32 {
+    u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
 }
 
 impl Settings {
@@ -97,10 +108,11 @@ impl Settings {
         }
         Ok(Settings {
             max_players,
-            duration,
             min_players: bounds.min_players,
             public: false,
-            lobby_start: bounds.lobby_start,
+            // Within the bounds, so at most 300 s.
+            duration_ms: saturating_ms(duration),
+            lobby_start_ms: saturating_ms(bounds.lobby_start),
         })
     }
 
@@ -119,7 +131,7 @@ impl Settings {
 
     /// The lobby auto-start's delay.
     pub fn lobby_start(&self) -> Duration {
-        self.lobby_start
+        Duration::from_millis(self.lobby_start_ms.into())
     }
 
     /// Whether this is what quick play makes and matches: public, with
@@ -127,7 +139,7 @@ impl Settings {
     pub fn is_quick_play(&self, max_players: u8, bounds: &SettingsBounds) -> bool {
         self.public
             && self.max_players == max_players
-            && self.duration
+            && self.duration()
                 == Self::DEFAULT_DURATION.clamp(bounds.min_duration, bounds.max_duration)
     }
 
@@ -138,7 +150,7 @@ impl Settings {
 
     /// Length of the active round.
     pub fn duration(&self) -> Duration {
-        self.duration
+        Duration::from_millis(self.duration_ms.into())
     }
 
     /// Connected seats needed for the host to start.
@@ -153,6 +165,18 @@ mod tests {
 
     fn ms(ms: u64) -> Duration {
         Duration::from_millis(ms)
+    }
+
+    #[test]
+    fn settings_are_12_bytes_and_a_huge_lobby_delay_saturates() {
+        assert_eq!(std::mem::size_of::<Settings>(), 12);
+        let b = SettingsBounds {
+            lobby_start: Duration::MAX,
+            ..SettingsBounds::default()
+        };
+        let s = Settings::new(None, None, &b).expect("defaults");
+        assert_eq!(s.lobby_start(), ms(u64::from(u32::MAX)));
+        assert_eq!(s.duration(), ms(30_000));
     }
 
     #[test]
