@@ -41,5 +41,10 @@ if [[ -n "${VERSUS_BEFORE:-}" ]]; then
 fi
 if [[ -n "${PEERS_DIR:-}" && -x "$PEERS_DIR/side-by-side.sh" ]]; then
     root=$(cd "$here/../.." && pwd)
-    (cd "$root" && BIN="${GRIDCAP_BIN:-$root/target/release/gridcap}" "$PEERS_DIR/side-by-side.sh")
+    # That script stops each server with a SIGTERM it does not wait for (the server is
+    # not its shell's child), and a gridcap node then drains its rounds for up to
+    # --drain-timeout-ms: the next gridcap step would find the default admin port
+    # (9091) still taken and exit. An ephemeral admin port per node avoids it.
+    (cd "$root" && GRIDCAP_ADMIN_LISTEN=127.0.0.1:0 \
+        BIN="${GRIDCAP_BIN:-$root/target/release/gridcap}" "$PEERS_DIR/side-by-side.sh")
 fi
