@@ -141,7 +141,7 @@ mod tests {
             Flow::Continue
         }
 
-        async fn on_close(self) {}
+        async fn on_close(self, _: &Outbox) {}
     }
 
     /// The server's coalesced writes (~4 KiB, about 100 frames each) reach

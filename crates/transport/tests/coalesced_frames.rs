@@ -83,7 +83,7 @@ impl Handler for Quiet {
         Flow::Continue
     }
 
-    async fn on_close(self) {}
+    async fn on_close(self, _: &Outbox) {}
 }
 
 /// The `captured` event number `seq`, encoded as the server sends it.
@@ -291,7 +291,7 @@ impl Handler for Cells {
         Flow::Continue
     }
 
-    async fn on_close(self) {}
+    async fn on_close(self, _: &Outbox) {}
 }
 
 /// The server's reader: a client's frames packed many to a segment and cut

@@ -196,13 +196,12 @@ pub async fn upgrade<G: Games>(
         drop(parts.read_buf);
         let conn = session_state.next_conn_id();
         let outbox = Outbox::new(conn, limits.outbox_capacity);
-        let handler = PlayerSession::new(session_state.clone(), conn, hops, ip);
+        let handler = PlayerSession::new(session_state.clone(), hops, ip);
         m::connections(1.0);
         let parks = !limits.park_after.is_zero();
         let host = SessionHost {
             _tracked: session_state.sessions.token(),
             admission,
-            conn,
         };
         // The session is a task of its own, spawned here, and this one ends:
         // each connection's task then holds only its own session's future
@@ -231,7 +230,7 @@ pub async fn upgrade<G: Games>(
                 let stop = session::Host::shutdown(&host);
                 tasks.spawn(
                     ws.then(move |ws| session::run(ws, outbox, node, handler, stop))
-                        .map(move |end| session::Host::ended(host, end)),
+                        .map(move |end| session::Host::ended(host, conn, end)),
                 );
             }
         }
@@ -244,12 +243,12 @@ pub async fn upgrade<G: Games>(
 /// not: the node and its place in the node's connection limits, and a
 /// count in the node's session tracker (a parked session is no task, so
 /// the tracker would not see it otherwise, and the drain would not wait
-/// for it). 48 bytes, so that a parked session's slot fits jemalloc's
-/// 256-byte size class (see the size test).
+/// for it). 40 bytes (the connection's id is its outbox's), so that a
+/// parked session's slot fits jemalloc's 224-byte size class (see the
+/// size test).
 struct SessionHost<G> {
     /// Given back when the session ends.
     admission: Admission<G>,
-    conn: u64,
     /// Held, not read: dropped when the session ends.
     _tracked: TaskTrackerToken,
 }
@@ -284,10 +283,10 @@ impl<G: Games> session::Host for SessionHost<G> {
         Box::pin(self.state().close_sessions.clone().cancelled_owned())
     }
 
-    fn ended(self, end: session::SessionEnd) {
+    fn ended(self, conn: u64, end: session::SessionEnd) {
         m::connections(-1.0);
         m::session_ended(&end);
-        debug!(conn = self.conn, ?end, "session ended");
+        debug!(conn, ?end, "session ended");
         // The permits and the tracker's count go with `self`.
     }
 }
@@ -386,11 +385,11 @@ mod tests {
     use super::*;
     use crate::games::local::LocalGames;
 
-    /// The host a parked session keeps: with the 72-byte `PlayerSession`,
-    /// its slot fits jemalloc's 256-byte class (transport's
-    /// `a_parked_players_slot_fits_256_bytes` counts it as 48 bytes).
+    /// The host a parked session keeps: with the 64-byte `PlayerSession`,
+    /// its slot fits jemalloc's 224-byte class (transport's
+    /// `a_parked_players_slot_fits_224_bytes` counts them as 40 and 64).
     #[test]
-    fn a_sessions_host_is_48_bytes() {
-        assert_eq!(std::mem::size_of::<SessionHost<LocalGames>>(), 48);
+    fn a_sessions_host_is_40_bytes() {
+        assert_eq!(std::mem::size_of::<SessionHost<LocalGames>>(), 40);
     }
 }

@@ -28,8 +28,6 @@ use crate::state::AppState;
 #[derive(Debug)]
 pub struct PlayerSession<G: Games> {
     state: Arc<AppState<G>>,
-    /// This connection's id (the outbox id).
-    conn: u64,
     /// A player's address, or the relays the connection passed through.
     origin: Origin,
     /// The seat held, if any.
@@ -107,11 +105,11 @@ enum Seating {
 }
 
 impl<G: Games> PlayerSession<G> {
-    /// A session holding no seat yet; `hops` counts relays before this node.
-    pub fn new(state: Arc<AppState<G>>, conn: u64, hops: u32, ip: IpAddr) -> PlayerSession<G> {
+    /// A session holding no seat yet; `hops` counts relays before this
+    /// node. The connection's id is its outbox's, passed with every call.
+    pub fn new(state: Arc<AppState<G>>, hops: u32, ip: IpAddr) -> PlayerSession<G> {
         PlayerSession {
             state,
-            conn,
             origin: Origin::new(hops, ip),
             seat: None,
             watching: None,
@@ -144,7 +142,7 @@ impl<G: Games> PlayerSession<G> {
 
     fn requester<'a>(&self, outbox: &'a Outbox, frame: Bytes) -> Requester<'a> {
         Requester {
-            conn: self.conn,
+            conn: outbox.id(),
             outbox,
             frame,
             hops: self.origin.hops(),
@@ -153,7 +151,7 @@ impl<G: Games> PlayerSession<G> {
 
     /// Frees the connection for a new game: fine when it holds no seat or
     /// its game is completed (it then leaves that game), refused otherwise.
-    async fn free_for_new_game(&mut self) -> Result<(), ServerError> {
+    async fn free_for_new_game(&mut self, conn: u64) -> Result<(), ServerError> {
         let Some(seat) = &self.seat else {
             return Ok(());
         };
@@ -161,7 +159,7 @@ impl<G: Games> PlayerSession<G> {
             return Err(ServerError::AlreadyInGame);
         }
         if let Some(seat) = self.seat.take()
-            && let Err(seat) = self.games().leave(seat, self.conn).await
+            && let Err(seat) = self.games().leave(seat, conn).await
         {
             self.seat = Some(seat);
             return Err(ServerError::StoreUnavailable);
@@ -194,10 +192,10 @@ impl<G: Games> PlayerSession<G> {
             _ => false,
         };
         if !resync {
-            self.free_for_new_game().await?;
+            self.free_for_new_game(outbox.id()).await?;
         }
         // Seating ends watching, before the seat's `joined` is queued.
-        self.stop_watching().await;
+        self.stop_watching(outbox.id()).await;
         let who = self.requester(outbox, frame);
         let state = self.state.clone();
         let draining = state.is_draining();
@@ -246,7 +244,7 @@ impl<G: Games> PlayerSession<G> {
         outbox: &Outbox,
     ) -> Result<(), ServerError> {
         let game = GameRef::parse(game)?;
-        self.free_for_new_game().await?;
+        self.free_for_new_game(outbox.id()).await?;
         let resync = self
             .watching
             .as_ref()
@@ -254,7 +252,7 @@ impl<G: Games> PlayerSession<G> {
         let previous = if resync {
             None
         } else {
-            self.stop_watching().await
+            self.stop_watching(outbox.id()).await
         };
         let who = self.requester(outbox, frame);
         match self.games().watch(who, game).await {
@@ -294,10 +292,10 @@ impl<G: Games> PlayerSession<G> {
     }
 
     /// Stops watching, if watching; returns the game that was watched.
-    async fn stop_watching(&mut self) -> Option<uuid::Uuid> {
+    async fn stop_watching(&mut self, conn: u64) -> Option<uuid::Uuid> {
         let watch = *self.watching.take()?;
         let game = G::watched(&watch);
-        self.games().unwatch(watch, self.conn).await;
+        self.games().unwatch(watch, conn).await;
         Some(game)
     }
 
@@ -334,12 +332,12 @@ impl<G: Games> PlayerSession<G> {
     /// `leave`: gives up the seat and closes 1000; when the backend could
     /// not record it, the seat is still ours and the close is 1013, which
     /// tells the client to come back and resume.
-    async fn leave(&mut self) -> Flow {
-        if self.stop_watching().await.is_some() {
+    async fn leave(&mut self, conn: u64) -> Flow {
+        if self.stop_watching(conn).await.is_some() {
             return Flow::Close(CLOSE_NORMAL, "stopped watching".to_owned());
         }
         if let Some(seat) = self.seat.take()
-            && let Err(seat) = self.games().leave(seat, self.conn).await
+            && let Err(seat) = self.games().leave(seat, conn).await
         {
             self.seat = Some(seat);
             return Flow::Close(
@@ -396,14 +394,14 @@ impl<G: Games> Handler for PlayerSession<G> {
                 Box::pin(self.seat(Seating::Resume { game, token }, frame, outbox)).await
             }
             ClientMessage::Start {} => match self.held() {
-                Ok(seat) => Box::pin(self.games().start(seat, self.conn, outbox)).await,
+                Ok(seat) => Box::pin(self.games().start(seat, outbox.id(), outbox)).await,
                 Err(e) => Err(e),
             },
             ClientMessage::Capture { cell, reference } => {
                 self.capture(cell, reference, outbox).await
             }
             ClientMessage::Watch { game } => Box::pin(self.watch(&game, frame, outbox)).await,
-            ClientMessage::Leave {} => return Box::pin(self.leave()).await,
+            ClientMessage::Leave {} => return Box::pin(self.leave(outbox.id())).await,
             ClientMessage::Ping { ts } => {
                 let server_ms = self.games().clock().now().as_unix_ms();
                 outgoing::send(outbox, &ServerMessage::Pong { ts, server_ms });
@@ -416,12 +414,13 @@ impl<G: Games> Handler for PlayerSession<G> {
         Flow::Continue
     }
 
-    async fn on_close(self) {
+    async fn on_close(self, outbox: &Outbox) {
+        let conn = outbox.id();
         if let Some(seat) = self.seat {
-            self.state.games.disconnect(seat, self.conn).await;
+            self.state.games.disconnect(seat, conn).await;
         }
         if let Some(watch) = self.watching {
-            self.state.games.unwatch(*watch, self.conn).await;
+            self.state.games.unwatch(*watch, conn).await;
         }
         // Dropping the relay closes the connection to the game's node.
     }

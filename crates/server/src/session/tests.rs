@@ -9,12 +9,12 @@ use crate::games::local::LocalGames;
 
 /// Every connection keeps its session for its whole life, parked or not
 /// (inline in its `Conn`): 104 bytes before the origin took the place of
-/// the address and the hops (96), and before a game's handle was one
-/// pointer (72).
+/// the address and the hops (96), before a game's handle was one pointer
+/// (72), and before the connection's id was taken from its outbox (64).
 #[test]
-fn a_players_session_is_72_bytes() {
+fn a_players_session_is_64_bytes() {
     assert_eq!(size_of::<Origin>(), 16);
-    assert_eq!(size_of::<PlayerSession<LocalGames>>(), 72);
+    assert_eq!(size_of::<PlayerSession<LocalGames>>(), 64);
 }
 
 /// The create limit sees the address it would have seen.

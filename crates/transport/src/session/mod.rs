@@ -135,8 +135,10 @@ pub trait Handler: Send {
         outbox: &Outbox,
     ) -> impl Future<Output = Flow> + Send;
 
-    /// The connection is over, for whatever reason; called exactly once.
-    fn on_close(self) -> impl Future<Output = ()> + Send;
+    /// The connection is over, for whatever reason; called exactly once,
+    /// with the connection's queue (its id names the connection: the
+    /// handler need not keep a copy, parked or not).
+    fn on_close(self, outbox: &Outbox) -> impl Future<Output = ()> + Send;
 }
 
 /// How a session ended, for logs and tests.
@@ -225,7 +227,7 @@ where
             // Not without an `at_rest` check.
             Step::Park => SessionEnd::ReadFailed,
         };
-        Box::pin(conn.handler.on_close()).await;
+        Box::pin(conn.handler.on_close(&conn.outbox)).await;
         end
     }
 }
@@ -254,8 +256,9 @@ pub trait Host: Send + 'static {
     /// The node's shutdown, as a future; asked for once per activation.
     fn shutdown(&self) -> impl Future<Output = ()> + Unpin + Send + 'static;
 
-    /// The session is over (its handler's `on_close` has run); called once.
-    fn ended(self, end: SessionEnd);
+    /// Connection `conn` (its outbox's id) is over (its handler's
+    /// `on_close` has run); called once.
+    fn ended(self, conn: u64, end: SessionEnd);
 }
 
 /// Spawns a parked session's next activation as a task of its own.
@@ -388,8 +391,8 @@ impl<T: Park, H: Handler, P: Host> Parked<T, H, P> {
                     conn = conn.outbox.id(),
                     "a parked socket could not rejoin the reactor: {e}"
                 );
-                Box::pin(conn.handler.on_close()).await;
-                host.ended(SessionEnd::ReadFailed);
+                Box::pin(conn.handler.on_close(&conn.outbox)).await;
+                host.ended(conn.outbox.id(), SessionEnd::ReadFailed);
                 None
             }
         }
@@ -461,8 +464,8 @@ where
             },
             Err(end) => end,
         };
-        Box::pin(conn.handler.on_close()).await;
-        host.ended(end);
+        Box::pin(conn.handler.on_close(&conn.outbox)).await;
+        host.ended(conn.outbox.id(), end);
         return;
     }
 }

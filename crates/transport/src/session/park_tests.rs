@@ -112,7 +112,7 @@ impl Handler for Recorder {
         Flow::Continue
     }
 
-    async fn on_close(self) {}
+    async fn on_close(self, _: &Outbox) {}
 }
 
 type Client = tokio_tungstenite::WebSocketStream<DuplexStream>;
@@ -173,7 +173,7 @@ impl Host for TestHost {
         Box::pin(stopped(self.stop.clone()))
     }
 
-    fn ended(self, end: SessionEnd) {
+    fn ended(self, _: u64, end: SessionEnd) {
         let _ = self.ended.send(end);
     }
 }
