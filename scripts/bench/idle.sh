@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Benchmark 1, idle capacity: IDLE_CONNECTIONS (default 19,000) connected idle
 # players on one node; reports the server's user-space RSS per connection
-# (VmRSS delta / connections). Target (issue 12): <= 1 KiB per connection.
+# (VmRSS delta / connections) 2 s after the last connection, and again
+# IDLE_SETTLE (12) s later, once the allocator has given back what the
+# handshakes freed. Target (issue 12): <= 1 KiB per connection (the first
+# reading).
 #
 # Bots run in idle mode (connect, create or join a game that never starts,
 # then only answer pings) in IDLE_PROCS bot processes (default 2), each with
@@ -17,6 +20,7 @@ PROCS=${IDLE_PROCS:-2}
 PLAYERS=4
 RAMP=${IDLE_RAMP:-20s}
 HOLD=${IDLE_HOLD:-45s}      # whole bot run: ramp-up + time to measure
+SETTLE=${IDLE_SETTLE:-12}   # s between the two readings (the second: "settled")
 
 build
 log "idle: $N connections from $PROCS bot processes"
@@ -53,6 +57,11 @@ sleep 2  # let the last handshakes' transient buffers go
 open=$(metric gridcap_connections); open=${open%.*}
 rss_after=$(rss_kib "$SERVER_PID")
 parked=$(metric gridcap_ws_parked); parked=${parked%.*}
+# Once more after IDLE_SETTLE s of idleness: what an idle node keeps once the
+# handshakes' freed memory has gone back to the system (an allocator returns
+# it over a decay time: jemalloc's default is 10 s).
+sleep "$SETTLE"
+rss_settled=$(rss_kib "$SERVER_PID")
 cpu=$(cpu_ticks "$SERVER_PID")
 for pid in "${BOT_PIDS[@]}"; do wait "$pid" || true; done
 BOT_PIDS=()
@@ -60,6 +69,7 @@ stop_server
 
 delta=$((rss_after - rss_before))
 per_conn=$(awk -v d="$delta" -v n="$open" 'BEGIN { if (n > 0) printf "%.0f", d * 1024 / n; else print "n/a" }')
+settled=$(awk -v d="$((rss_settled - rss_before))" -v n="$open" 'BEGIN { if (n > 0) printf "%.0f", d * 1024 / n; else print "n/a" }')
 errors=0; disconnects=0
 for p in $(seq 0 $((PROCS - 1))); do
     errors=$((errors + $(jget "$OUT/idle-bots-$p.json" errors)))
@@ -71,6 +81,7 @@ done
     echo "connections open: $open of $total (parked: $parked)"
     echo "server VmRSS before: ${rss_before} KiB, with connections: ${rss_after} KiB"
     echo "RSS per connection: ${per_conn} bytes (target <= 1024)"
+    echo "RSS per connection ${SETTLE} s later (settled): ${settled} bytes"
     echo "server CPU ticks (total, ${CLK_TCK}/s): $cpu"
     echo "bot errors: $errors, bot disconnects: $disconnects"
     grep -h "connect+join" "$OUT"/idle-bots-*.txt | sed 's/^/bots /'
