@@ -111,6 +111,12 @@ impl Beats {
         self.lock().due.len()
     }
 
+    /// Slots taken or free in the queue (for tests).
+    #[cfg(test)]
+    fn slots(&self) -> usize {
+        self.lock().due.slots()
+    }
+
     /// Wakes each parked session at its beat until `shutdown`; then wakes
     /// them all and lets none park again. Spawn it once per node, before
     /// its first session.
@@ -186,6 +192,14 @@ mod tests {
         }
     }
 
+    impl Probe {
+        /// When it was woken, if it was woken exactly once.
+        fn woken_once(&self) -> Option<Instant> {
+            let at = *self.at.lock().unwrap();
+            at.filter(|_| self.woken.load(Ordering::SeqCst) == 1)
+        }
+    }
+
     fn probe() -> (Arc<Probe>, Waker) {
         let probe = Arc::new(Probe::default());
         let waker = Waker::from(probe.clone());
@@ -226,16 +240,8 @@ mod tests {
         beats.cancel(key);
         assert_eq!(beats.parked(), 2);
         sleep(Duration::from_secs(60)).await;
-        assert_eq!(early.woken.load(Ordering::SeqCst), 1);
-        assert_eq!(
-            *early.at.lock().unwrap(),
-            Some(start + Duration::from_secs(15))
-        );
-        assert_eq!(late.woken.load(Ordering::SeqCst), 1);
-        assert_eq!(
-            *late.at.lock().unwrap(),
-            Some(start + Duration::from_secs(30))
-        );
+        assert_eq!(early.woken_once(), Some(start + Duration::from_secs(15)));
+        assert_eq!(late.woken_once(), Some(start + Duration::from_secs(30)));
         assert_eq!(taken_back.woken.load(Ordering::SeqCst), 0, "taken back");
         assert_eq!(beats.parked(), 0);
     }
@@ -259,5 +265,53 @@ mod tests {
             beats.register(Instant::now(), &waker),
             Err(Closed)
         ));
+    }
+
+    /// A session that woke for something else takes its beat back; one
+    /// that its beat woke gives the key back later, after another session
+    /// has registered: that one's beat is untouched.
+    #[tokio::test(start_paused = true)]
+    async fn a_key_given_back_late_leaves_other_beats_alone() {
+        let (beats, _stop) = running();
+        let start = Instant::now();
+        let (first, first_waker) = probe();
+        let first_key = beats
+            .register(start + Duration::from_secs(1), &first_waker)
+            .unwrap();
+        sleep(Duration::from_secs(2)).await;
+        assert_eq!(first.woken_once(), Some(start + Duration::from_secs(1)));
+        // Registered while the first key is still out.
+        let (second, second_waker) = probe();
+        let second_at = start + Duration::from_secs(5);
+        let second_key = beats.register(second_at, &second_waker).unwrap();
+        beats.cancel(first_key);
+        assert_eq!(beats.parked(), 1);
+        sleep(Duration::from_secs(5)).await;
+        assert_eq!(second.woken_once(), Some(second_at));
+        beats.cancel(second_key);
+        assert_eq!(beats.slots(), 2, "both slots free for reuse");
+    }
+
+    /// Sessions that park and unpark many times per beat leave nothing
+    /// behind: the queue holds the beats that wait, in as many slots as
+    /// there are sessions.
+    #[tokio::test(start_paused = true)]
+    async fn churn_leaves_nothing_behind() {
+        let (beats, _stop) = running();
+        let at = Instant::now() + Duration::from_secs(15);
+        let wakers: Vec<_> = (0..3).map(|_| probe()).collect();
+        for _ in 0..10_000 {
+            let keys: Vec<_> = wakers
+                .iter()
+                .map(|(_, waker)| beats.register(at, waker).unwrap())
+                .collect();
+            keys.into_iter().for_each(|key| beats.cancel(key));
+        }
+        assert_eq!(beats.parked(), 0);
+        assert_eq!(beats.slots(), 3);
+        sleep(Duration::from_secs(30)).await;
+        for (probe, _) in &wakers {
+            assert_eq!(probe.woken.load(Ordering::SeqCst), 0, "all taken back");
+        }
     }
 }

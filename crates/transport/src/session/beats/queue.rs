@@ -78,6 +78,12 @@ impl Queue {
         self.heap.len()
     }
 
+    /// Slots taken or free (for tests).
+    #[cfg(test)]
+    pub(super) fn slots(&self) -> usize {
+        self.wakers.len()
+    }
+
     /// The earliest waiting beat's instant.
     pub(super) fn first(&self) -> Option<Moment> {
         (!self.heap.is_empty()).then(|| self.heap.get(0).at)
