@@ -8,7 +8,9 @@
 //! once (the slot knows where it is), so nothing stale is left behind and
 //! the heap holds exactly the waiting beats. All three arrays are
 //! [`Pages`]: no buffer is ever copied to grow, and at most a page or two
-//! of each is unused.
+//! of each is unused. The heap gives its pages back as it shrinks; the
+//! slots (20 bytes each) stay as many as were ever taken at once, free
+//! ones reused first.
 //!
 //! A slot is reused only once its key has come back ([`Queue::cancel`]),
 //! whether its beat is still waiting (then the entry is removed) or has
