@@ -5,20 +5,30 @@
 //! first-message deadlines). A tokio `Sleep` of its own costs 112 bytes and
 //! a shutdown future of its own ~70 more, in every parked session. Instead
 //! a session registers its next beat here: its waker under its deadline,
-//! in one ordered map per node. One task ([`Beats::run`]) sleeps until the
+//! in one queue per node (`queue.rs`: 32 bytes a beat, in pages; an ordered
+//! map's nodes cost ~52). One task ([`Beats::run`]) sleeps until the
 //! earliest deadline and wakes whatever is due, at the same instants a
 //! session's own timer would. When the node's shutdown fires, it wakes
 //! every parked session and refuses new registrations, so that a session
 //! finds the shutdown when it wakes and closes with 1001.
+//!
+//! A session gives its key back ([`Beats::cancel`]) whenever it resumes,
+//! whether its beat woke it or something else did: until then its slot in
+//! the queue is kept (see `queue.rs`).
 
-use std::collections::BTreeMap;
+mod pages;
+mod queue;
+
 use std::future::Future;
-use std::num::NonZeroU64;
+use std::num::NonZeroU32;
 use std::pin::{Pin, pin};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 
 use tokio::time::{Instant, Sleep, sleep_until};
+
+use crate::moment::Moment;
+use queue::{Queue, Slot};
 
 /// The heartbeats of a node's parked sessions; see the module docs.
 #[derive(Debug, Default)]
@@ -28,20 +38,28 @@ pub struct Beats {
 
 #[derive(Debug, Default)]
 struct Inner {
-    /// Parked sessions by their next beat (and a number, for ties).
-    due: BTreeMap<(Instant, NonZeroU64), Waker>,
-    /// The number of the last registration.
-    last_id: u64,
+    /// Parked sessions by their next beat.
+    due: Queue,
     /// The shutdown has fired: nothing parks any more.
     closed: bool,
     /// The sweeping task, to wake when a beat earlier than all others comes.
     sweeper: Option<Waker>,
 }
 
-/// A registered beat, to take back (with its instant) when the session
-/// wakes: 8 bytes in every parked session, as an `Option`.
+/// A registered beat, to give back when the session resumes: 4 bytes in
+/// every parked session, as an `Option`.
 #[derive(Debug)]
-pub(super) struct BeatKey(NonZeroU64);
+pub(super) struct BeatKey(NonZeroU32);
+
+impl BeatKey {
+    fn new(slot: Slot) -> Option<BeatKey> {
+        slot.checked_add(1).and_then(NonZeroU32::new).map(BeatKey)
+    }
+
+    fn slot(&self) -> Slot {
+        self.0.get() - 1
+    }
+}
 
 /// The node is shutting down: a session must not park.
 #[derive(Debug)]
@@ -49,20 +67,25 @@ pub(super) struct Closed;
 
 impl Beats {
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        // Nothing panics while the lock is held; a poisoned map is as good.
+        // Nothing panics while the lock is held; a poisoned queue is as good.
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Wakes `waker` at `at`, unless the shutdown has fired.
+    /// Wakes `waker` at `at`, unless the shutdown has fired (or, never in
+    /// practice, four billion beats are registered at once: that too is
+    /// `Closed`, and the session closes as in a shutdown).
     pub(super) fn register(&self, at: Instant, waker: &Waker) -> Result<BeatKey, Closed> {
+        let at = Moment::new(at);
         let mut inner = self.lock();
         if inner.closed {
             return Err(Closed);
         }
-        inner.last_id += 1;
-        let id = NonZeroU64::MIN.saturating_add(inner.last_id);
-        let earliest = inner.due.keys().next().is_none_or(|&(first, _)| at < first);
-        inner.due.insert((at, id), waker.clone());
+        let earliest = inner.due.first().is_none_or(|first| at < first);
+        let key = inner
+            .due
+            .insert(at, waker.clone())
+            .and_then(BeatKey::new)
+            .ok_or(Closed)?;
         let sweeper = if earliest {
             inner.sweeper.clone()
         } else {
@@ -72,13 +95,13 @@ impl Beats {
         if let Some(sweeper) = sweeper {
             sweeper.wake();
         }
-        Ok(BeatKey(id))
+        Ok(key)
     }
 
-    /// Takes back the beat registered `at` (the session woke for
-    /// something else).
-    pub(super) fn cancel(&self, at: Instant, key: BeatKey) {
-        self.lock().due.remove(&(at, key.0));
+    /// Gives back the beat `key` when the session resumes: takes it back
+    /// if it has not fired (the session woke for something else).
+    pub(super) fn cancel(&self, key: BeatKey) {
+        self.lock().due.cancel(key.slot());
     }
 
     /// Parked sessions waiting for their beat now (`/metrics` counts them
@@ -86,6 +109,12 @@ impl Beats {
     #[cfg(test)]
     fn parked(&self) -> usize {
         self.lock().due.len()
+    }
+
+    /// Slots taken or free in the queue (for tests).
+    #[cfg(test)]
+    fn slots(&self) -> usize {
+        self.lock().due.slots()
     }
 
     /// Wakes each parked session at its beat until `shutdown`; then wakes
@@ -105,29 +134,26 @@ impl Beats {
         let woken = {
             let mut inner = self.lock();
             inner.closed = true;
-            std::mem::take(&mut inner.due)
+            inner.due.take_all()
         };
-        woken.into_values().for_each(Waker::wake);
+        woken.into_iter().for_each(Waker::wake);
     }
 
     /// Wakes what is due and sets `timer` for the next beat.
     fn sweep(&self, mut timer: Pin<&mut Sleep>, cx: &mut Context<'_>) {
         loop {
-            let now = Instant::now();
+            let now = Moment::new(Instant::now());
             let mut woken = Vec::new();
             let next = {
                 let mut inner = self.lock();
-                while let Some(entry) = inner.due.first_entry() {
-                    if entry.key().0 > now {
-                        break;
-                    }
-                    woken.push(entry.remove());
+                while let Some(waker) = inner.due.pop_due(now) {
+                    woken.push(waker);
                 }
                 inner.sweeper = Some(cx.waker().clone());
-                inner.due.keys().next().map(|&(at, _)| at)
+                inner.due.first()
             };
             woken.into_iter().for_each(Waker::wake);
-            let Some(next) = next else {
+            let Some(next) = next.map(Moment::get) else {
                 return; // Woken by the first registration.
             };
             if timer.deadline() != next {
@@ -163,6 +189,14 @@ mod tests {
         fn wake(self: Arc<Self>) {
             self.woken.fetch_add(1, Ordering::SeqCst);
             *self.at.lock().unwrap() = Some(Instant::now());
+        }
+    }
+
+    impl Probe {
+        /// When it was woken, if it was woken exactly once.
+        fn woken_once(&self) -> Option<Instant> {
+            let at = *self.at.lock().unwrap();
+            at.filter(|_| self.woken.load(Ordering::SeqCst) == 1)
         }
     }
 
@@ -203,19 +237,11 @@ mod tests {
             .unwrap();
         let taken_back_at = start + Duration::from_secs(20);
         let key = beats.register(taken_back_at, &taken_back_waker).unwrap();
-        beats.cancel(taken_back_at, key);
+        beats.cancel(key);
         assert_eq!(beats.parked(), 2);
         sleep(Duration::from_secs(60)).await;
-        assert_eq!(early.woken.load(Ordering::SeqCst), 1);
-        assert_eq!(
-            *early.at.lock().unwrap(),
-            Some(start + Duration::from_secs(15))
-        );
-        assert_eq!(late.woken.load(Ordering::SeqCst), 1);
-        assert_eq!(
-            *late.at.lock().unwrap(),
-            Some(start + Duration::from_secs(30))
-        );
+        assert_eq!(early.woken_once(), Some(start + Duration::from_secs(15)));
+        assert_eq!(late.woken_once(), Some(start + Duration::from_secs(30)));
         assert_eq!(taken_back.woken.load(Ordering::SeqCst), 0, "taken back");
         assert_eq!(beats.parked(), 0);
     }
@@ -239,5 +265,53 @@ mod tests {
             beats.register(Instant::now(), &waker),
             Err(Closed)
         ));
+    }
+
+    /// A session that woke for something else takes its beat back; one
+    /// that its beat woke gives the key back later, after another session
+    /// has registered: that one's beat is untouched.
+    #[tokio::test(start_paused = true)]
+    async fn a_key_given_back_late_leaves_other_beats_alone() {
+        let (beats, _stop) = running();
+        let start = Instant::now();
+        let (first, first_waker) = probe();
+        let first_key = beats
+            .register(start + Duration::from_secs(1), &first_waker)
+            .unwrap();
+        sleep(Duration::from_secs(2)).await;
+        assert_eq!(first.woken_once(), Some(start + Duration::from_secs(1)));
+        // Registered while the first key is still out.
+        let (second, second_waker) = probe();
+        let second_at = start + Duration::from_secs(5);
+        let second_key = beats.register(second_at, &second_waker).unwrap();
+        beats.cancel(first_key);
+        assert_eq!(beats.parked(), 1);
+        sleep(Duration::from_secs(5)).await;
+        assert_eq!(second.woken_once(), Some(second_at));
+        beats.cancel(second_key);
+        assert_eq!(beats.slots(), 2, "both slots free for reuse");
+    }
+
+    /// Sessions that park and unpark many times per beat leave nothing
+    /// behind: the queue holds the beats that wait, in as many slots as
+    /// there are sessions.
+    #[tokio::test(start_paused = true)]
+    async fn churn_leaves_nothing_behind() {
+        let (beats, _stop) = running();
+        let at = Instant::now() + Duration::from_secs(15);
+        let wakers: Vec<_> = (0..3).map(|_| probe()).collect();
+        for _ in 0..10_000 {
+            let keys: Vec<_> = wakers
+                .iter()
+                .map(|(_, waker)| beats.register(at, waker).unwrap())
+                .collect();
+            keys.into_iter().for_each(|key| beats.cancel(key));
+        }
+        assert_eq!(beats.parked(), 0);
+        assert_eq!(beats.slots(), 3);
+        sleep(Duration::from_secs(30)).await;
+        for (probe, _) in &wakers {
+            assert_eq!(probe.woken.load(Ordering::SeqCst), 0, "all taken back");
+        }
     }
 }

@@ -376,8 +376,7 @@ impl<T: Park, H: Handler, P: Host> Parked<T, H, P> {
             beat,
         } = self;
         if let Some(beat) = beat {
-            // Registered at `next_beat`, which does not move while parked.
-            host.beats().cancel(conn.next_beat(), beat);
+            host.beats().cancel(beat);
         }
         match T::rejoin(io, host.sockets()) {
             Ok(io) => Some(Awake {
