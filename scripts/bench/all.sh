@@ -10,7 +10,8 @@
 # installed. About nine minutes in all; results in target/bench/, the plot in docs/. Optional,
 # by environment: VERSUS_BEFORE=<gridcap binary> adds versus.sh (that build
 # against this one, medians of rounds); PEERS_DIR=<installed copy of the
-# Node.js peers> adds their side-by-side.sh (gridcap, Node ws, uWebSockets.js).
+# Node.js peers> adds their idle memory (idle-peers.sh) and their
+# side-by-side.sh (gridcap, Node ws, uWebSockets.js).
 # Environment knobs are documented at the top of each script;
 # docs/benchmarks.md ("Server") has the figures.
 
@@ -38,6 +39,9 @@ if command -v valgrind >/dev/null; then
 fi
 if [[ -n "${VERSUS_BEFORE:-}" ]]; then
     BENCH_NO_BUILD=1 bash "$here/versus.sh"
+fi
+if [[ -n "${PEERS_DIR:-}" && -d "$PEERS_DIR" ]]; then
+    BENCH_NO_BUILD=1 bash "$here/idle-peers.sh"
 fi
 if [[ -n "${PEERS_DIR:-}" && -x "$PEERS_DIR/side-by-side.sh" ]]; then
     root=$(cd "$here/../.." && pwd)
