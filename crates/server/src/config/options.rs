@@ -197,7 +197,7 @@ pub struct ServeOptions {
     /// How long a plain (non-TLS) WebSocket connection must be quiet
     /// before it parks, in ms: it then drops its WebSocket state and
     /// buffers, and is no task, until its next frame either way or its
-    /// next ping. An idle player then costs ~1.0 KB instead of ~3.1 KB; a
+    /// next ping. An idle player then costs ~0.8 KB instead of ~3.1 KB; a
     /// busy one ~5-10 % more CPU per frame (tracking frame boundaries). 0 =
     /// never park: for a node whose players are all busy and whose CPU
     /// counts most.
