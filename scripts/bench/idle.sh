@@ -17,9 +17,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 N=${IDLE_CONNECTIONS:-19000}
 PROCS=${IDLE_PROCS:-2}
-PLAYERS=4
-RAMP=${IDLE_RAMP:-20s}
-HOLD=${IDLE_HOLD:-45s}      # whole bot run: ramp-up + time to measure
 SETTLE=${IDLE_SETTLE:-12}   # s between the two readings (the second: "settled")
 
 build
@@ -34,16 +31,8 @@ start_server --max-connections $((N + 500)) ${PARK:+--ws-park-after-ms "$PARK"}
 sleep 1
 rss_before=$(rss_kib "$SERVER_PID")
 
-per_proc=$((N / PROCS))
-games=$((per_proc / PLAYERS))
-total=$((games * PLAYERS * PROCS))
-for p in $(seq 0 $((PROCS - 1))); do
-    a=$((2 * p + 1)); b=$((2 * p + 2))
-    (raise_nofile; BOTS_PIDFILE="$OUT/bots-$p.pid" bots --idle --games "$games" --players $PLAYERS --ramp-up "$RAMP" --duration "$HOLD" \
-        --source-ip "127.0.0.$a" --source-ip "127.0.0.$b" --json "$OUT/idle-bots-$p.json" \
-        >"$OUT/idle-bots-$p.txt") &
-    BOT_PIDS+=($!)
-done
+idle_bots idle-bots
+total=$IDLE_TOTAL
 
 # Wait until every connection is open (or the ramp-up is long over).
 open=0
@@ -68,8 +57,8 @@ BOT_PIDS=()
 stop_server
 
 delta=$((rss_after - rss_before))
-per_conn=$(awk -v d="$delta" -v n="$open" 'BEGIN { if (n > 0) printf "%.0f", d * 1024 / n; else print "n/a" }')
-settled=$(awk -v d="$((rss_settled - rss_before))" -v n="$open" 'BEGIN { if (n > 0) printf "%.0f", d * 1024 / n; else print "n/a" }')
+per_conn=$(per_connection "$delta" "$open")
+settled=$(per_connection "$((rss_settled - rss_before))" "$open")
 errors=0; disconnects=0
 for p in $(seq 0 $((PROCS - 1))); do
     errors=$((errors + $(jget "$OUT/idle-bots-$p.json" errors)))

@@ -64,14 +64,23 @@ pinned() {
 # Starts the server pinned to SERVER_CPU with extra `gridcap serve` flags;
 # waits for /healthz. Sets SERVER_PID.
 start_server() {
+    launch_server "$OUT/server.log" "$BIN" serve --listen "127.0.0.1:$PORT" --admin-listen "127.0.0.1:$ADMIN_PORT" \
+        --drain-timeout-ms 1000 "$@"
+}
+
+# launch_server LOG COMMAND...: runs COMMAND, a server that listens on PORT
+# (gridcap, or a Node.js peer), pinned to SERVER_CPU, output to LOG; waits
+# for its /healthz. Sets SERVER_PID.
+launch_server() {
+    local log=$1
+    shift
     raise_nofile
     if curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1; then
         echo "something already serves port $PORT; set BENCH_PORT" >&2
         exit 1
     fi
     rm -f "$OUT/server.pid"
-    pinned "$OUT/server.pid" "$SERVER_CPU" "$BIN" serve --listen "127.0.0.1:$PORT" --admin-listen "127.0.0.1:$ADMIN_PORT" \
-        --drain-timeout-ms 1000 "$@" >"$OUT/server.log" 2>&1 &
+    pinned "$OUT/server.pid" "$SERVER_CPU" "$@" >"$log" 2>&1 &
     SERVER_WAIT=$!
     for _ in $(seq 50); do
         [[ -s "$OUT/server.pid" ]] && break
@@ -85,7 +94,7 @@ start_server() {
         kill -0 "$SERVER_PID" 2>/dev/null || break
         sleep 0.1
     done
-    echo "server did not come up; see $OUT/server.log" >&2
+    echo "server did not come up; see $log" >&2
     exit 1
 }
 
@@ -158,3 +167,25 @@ provenance() {
     echo "commit: ${BENCH_COMMIT:-$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)}"
     echo "cpus: $(nproc); load average at start: $(cut -d' ' -f1-3 /proc/loadavg); nice: $NICE"
 }
+
+# idle_bots NAME: about IDLE_CONNECTIONS (19,000) idle players in games of 4
+# (connect, create or join a game that never starts, answer pings), from
+# IDLE_PROCS (2) bot processes, each with its own pair of loopback source
+# addresses, ramping up over IDLE_RAMP (20s) and leaving after IDLE_HOLD
+# (45s). In the background: sets IDLE_TOTAL (the exact count) and BOT_PIDS;
+# reports in $OUT/NAME-<process>.json and .txt.
+idle_bots() {
+    local name=$1 procs=${IDLE_PROCS:-2} p
+    local games=$(( ${IDLE_CONNECTIONS:-19000} / procs / 4 ))
+    IDLE_TOTAL=$((games * 4 * procs))
+    for p in $(seq 0 $((procs - 1))); do
+        (raise_nofile; BOTS_PIDFILE="$OUT/bots-$p.pid" bots --idle --games "$games" --players 4 \
+            --ramp-up "${IDLE_RAMP:-20s}" --duration "${IDLE_HOLD:-45s}" \
+            --source-ip "127.0.0.$((2 * p + 1))" --source-ip "127.0.0.$((2 * p + 2))" \
+            --json "$OUT/$name-$p.json" >"$OUT/$name-$p.txt") &
+        BOT_PIDS+=($!)
+    done
+}
+
+# per_connection KIB N: KIB of RSS over N connections, in bytes.
+per_connection() { awk -v d="$1" -v n="$2" 'BEGIN { if (n > 0) printf "%.0f", d * 1024 / n; else print "n/a" }'; }

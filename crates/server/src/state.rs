@@ -24,9 +24,10 @@ pub struct AppState<G> {
     /// Where the games are: the one seam between sessions and the mode.
     pub games: G,
     /// Open WebSocket connections by client IP (`max_connections_per_ip`).
-    pub per_ip: Arc<IpLimiter>,
-    /// One permit per open WebSocket connection (`max_connections`).
-    pub connections: Arc<Semaphore>,
+    pub per_ip: IpLimiter,
+    /// One permit per open WebSocket connection (`max_connections`), each
+    /// held by a connection's [`Admission`](crate::edge::admission::Admission).
+    pub connections: Semaphore,
     /// One permit per connection past `max_connections` being closed with
     /// 1013 (`max_overload_closes`).
     pub overload_closes: Arc<Semaphore>,
@@ -72,7 +73,7 @@ impl<G: Games> AppState<G> {
     pub fn new(config: Config, games: G) -> std::io::Result<Arc<AppState<G>>> {
         Ok(Arc::new(AppState {
             per_ip: IpLimiter::new(config.max_connections_per_ip),
-            connections: Arc::new(Semaphore::new(config.max_connections)),
+            connections: Semaphore::new(config.max_connections),
             overload_closes: Arc::new(Semaphore::new(config.max_overload_closes)),
             creates: CreateLimiter::new(
                 config.max_creates_per_ip,

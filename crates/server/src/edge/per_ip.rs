@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 
 use axum::http::HeaderMap;
 
@@ -17,11 +17,11 @@ pub struct IpLimiter {
 
 impl IpLimiter {
     /// A limiter allowing `max` connections per IP (0 = unlimited).
-    pub fn new(max: usize) -> Arc<IpLimiter> {
-        Arc::new(IpLimiter {
+    pub fn new(max: usize) -> IpLimiter {
+        IpLimiter {
             max,
             counts: Mutex::default(),
-        })
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<IpAddr, usize>> {
